@@ -1,0 +1,63 @@
+import type { Readiness } from '@llmguard/shared'
+import type { Config, Secrets } from './config.js'
+import type { Sql } from './db/connect.js'
+import { appliedVersion } from './db/migrate.js'
+import { healthRoutes } from './health/routes.js'
+import { buildOpenApi } from './http/openapi.js'
+import type { HttpServer } from './http/server.js'
+import type { Logger } from './logger.js'
+import { VERSION } from './version.js'
+
+export interface AppDeps {
+  config: Config
+  sql: Sql
+  secrets: Secrets
+  logger: Logger
+  http: HttpServer
+  /** True on the embedded database (single instance, no LISTEN/NOTIFY). */
+  embedded: boolean
+  latestMigration: number
+}
+
+export interface App {
+  /** Stops background work (jobs, listeners) before the database closes. */
+  stop(): Promise<void>
+}
+
+const READINESS_TIMEOUT_MS = 2_000
+
+/** Wires the domains together: the only module that knows all of them. */
+export function createApp(deps: AppDeps): App {
+  const { http, sql } = deps
+  let openapi: unknown
+
+  const readiness = async (): Promise<Readiness> => {
+    let timer: NodeJS.Timeout | undefined
+    try {
+      const version = await Promise.race([
+        appliedVersion(sql),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new Error('database check timed out')), READINESS_TIMEOUT_MS)
+        }),
+      ])
+      const applied = version >= deps.latestMigration
+      return { status: applied ? 'ready' : 'not_ready', database: 'up', migrations: applied ? 'applied' : 'pending', version: VERSION }
+    } catch (err) {
+      deps.logger.warn({ err: (err as Error).message }, 'readiness check failed')
+      return { status: 'not_ready', database: 'down', migrations: 'pending', version: VERSION }
+    } finally {
+      clearTimeout(timer)
+    }
+  }
+
+  http.register(
+    ...healthRoutes({
+      readiness,
+      openapi: () => (openapi ??= buildOpenApi(http.routes, VERSION)),
+    }),
+  )
+
+  return {
+    async stop() {},
+  }
+}

@@ -1,0 +1,76 @@
+import type { Config, Secrets } from './config.js'
+import { createApp } from './app.js'
+import { openDatabase, type Sql } from './db/connect.js'
+import { loadMigrations, migrate } from './db/migrate.js'
+import { resolveSecrets } from './db/secrets.js'
+import { HttpServer } from './http/server.js'
+import { createLogger, type Logger } from './logger.js'
+
+export interface Collector {
+  port: number
+  url: string
+  sql: Sql
+  config: Config
+  secrets: Secrets
+  logger: Logger
+  embedded: boolean
+  /** Graceful stop: finish in-flight requests, stop jobs, close the database, release the lock. */
+  stop(): Promise<void>
+}
+
+export interface StartOptions {
+  logger?: Logger
+}
+
+/** Starts a collector: database (or the embedded one), migrations, HTTP server, jobs. */
+export async function startCollector(config: Config, options: StartOptions = {}): Promise<Collector> {
+  const logger = options.logger ?? createLogger(config.logLevel)
+  const started = Date.now()
+  const db = await openDatabase(config, logger)
+  let http: HttpServer | undefined
+  try {
+    const migrations = loadMigrations()
+    const applied = await migrate(db.sql, migrations)
+    if (applied.length) logger.info({ applied }, 'migrations applied')
+    const secrets = await resolveSecrets(db.sql, config.secrets)
+    http = new HttpServer({ config, logger })
+    const app = createApp({
+      config,
+      sql: db.sql,
+      secrets,
+      logger,
+      http,
+      embedded: db.embedded,
+      latestMigration: migrations.at(-1)?.version ?? 0,
+    })
+    const port = await http.listen(config.port, config.host)
+    const scheme = config.tls ? 'https' : 'http'
+    const shownHost = config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host
+    const url = `${scheme}://${shownHost}:${port}`
+    logger.info({ url, embedded: db.embedded, ms: Date.now() - started }, 'collector ready')
+    let stopping: Promise<void> | undefined
+    const server = http
+    return {
+      port,
+      url,
+      sql: db.sql,
+      config,
+      secrets,
+      logger,
+      embedded: db.embedded,
+      stop() {
+        stopping ??= (async () => {
+          await server.close(config.shutdownTimeoutMs)
+          await app.stop()
+          await db.close()
+          logger.info('collector stopped')
+        })()
+        return stopping
+      },
+    }
+  } catch (err) {
+    if (http) await http.close(0).catch(() => undefined)
+    await db.close().catch(() => undefined)
+    throw err
+  }
+}

@@ -1,0 +1,189 @@
+import { z } from 'zod'
+
+/** Raised when the environment is invalid; the message names every offending variable. */
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError'
+}
+
+const bool = (fallback: boolean) =>
+  z
+    .enum(['true', 'false', '1', '0', 'yes', 'no', 'on', 'off'], {
+      error: 'expected true or false',
+    })
+    .optional()
+    .transform((v) => (v === undefined ? fallback : ['true', '1', 'yes', 'on'].includes(v)))
+
+const optionalString = z
+  .string()
+  .optional()
+  .transform((v) => (v === undefined || v.trim() === '' ? undefined : v))
+
+const secret = optionalString.refine((v) => v === undefined || v.length >= 32, {
+  message: 'must be at least 32 characters',
+})
+
+const url = (protocols: string[]) =>
+  optionalString.refine(
+    (v) => {
+      if (v === undefined) return true
+      try {
+        return protocols.includes(new URL(v).protocol)
+      } catch {
+        return false
+      }
+    },
+    { message: `must be a URL (${protocols.join(' or ')})` },
+  )
+
+const port = z.coerce
+  .number({ error: 'must be a port number' })
+  .int('must be a whole number')
+  .min(0, 'must be 0–65535')
+  .max(65535, 'must be 0–65535')
+
+/** The environment, as the collector reads it. Every variable is documented in docs/self-hosting.md. */
+export const envSchema = z
+  .object({
+    NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
+    PORT: port.default(3000),
+    HOST: z.string().default('0.0.0.0'),
+    DATABASE_URL: url(['postgres:', 'postgresql:']),
+    DATABASE_POOL_SIZE: z.coerce.number().int().min(1).max(100).default(10),
+    DATABASE_PREPARE: bool(true),
+    LLMGUARD_DATA_DIR: z.string().min(1).default('./.llmguard'),
+    JWT_SECRET: secret,
+    REFRESH_TOKEN_SECRET: secret,
+    API_KEY_PEPPER: secret,
+    LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    CORS_ORIGINS: z
+      .string()
+      .default('')
+      .transform((v) =>
+        v
+          .split(',')
+          .map((s) => s.trim())
+          .filter(Boolean),
+      )
+      .refine((list) => list.every((o) => o === '*' || /^https?:\/\/[^/\s]+$/.test(o)), {
+        message: 'must be a comma-separated list of origins like https://app.example.com (or *)',
+      }),
+    TRUST_PROXY: z
+      .string()
+      .optional()
+      .transform((v, ctx) => {
+        if (v === undefined || v === '' || v === 'false' || v === '0') return 0
+        if (v === 'true') return 1
+        const hops = Number(v)
+        if (!Number.isInteger(hops) || hops < 0 || hops > 10) {
+          ctx.addIssue({ code: 'custom', message: 'must be true, false or a number of proxy hops (0–10)' })
+          return z.NEVER
+        }
+        return hops
+      }),
+    TLS_CERT_FILE: optionalString,
+    TLS_KEY_FILE: optionalString,
+    OPENAI_API_KEY: optionalString,
+    OPENAI_BASE_URL: url(['http:', 'https:']),
+    RCA_MODEL: z.string().min(1).default('gpt-4'),
+    STRIPE_SECRET_KEY: optionalString,
+    STRIPE_PRICE_PRO: optionalString,
+    STRIPE_WEBHOOK_SECRET: optionalString,
+    STRIPE_API_BASE: url(['http:', 'https:']),
+    DATADOG_WEBHOOK_SECRET: optionalString,
+    ALLOW_SIGNUP: bool(true),
+    PLAN_LIMITS: z.enum(['on', 'off'], { error: 'must be on or off' }).default('on'),
+    SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(5_000),
+  })
+  .superRefine((env, ctx) => {
+    if ((env.TLS_CERT_FILE === undefined) !== (env.TLS_KEY_FILE === undefined)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: [env.TLS_CERT_FILE ? 'TLS_KEY_FILE' : 'TLS_CERT_FILE'],
+        message: 'TLS_CERT_FILE and TLS_KEY_FILE must be set together',
+      })
+    }
+    if (env.NODE_ENV === 'production') {
+      for (const name of ['DATABASE_URL', 'JWT_SECRET', 'REFRESH_TOKEN_SECRET', 'API_KEY_PEPPER'] as const) {
+        if (env[name] === undefined) {
+          ctx.addIssue({ code: 'custom', path: [name], message: 'is required when NODE_ENV=production' })
+        }
+      }
+    }
+  })
+
+export type Env = z.infer<typeof envSchema>
+
+export interface Secrets {
+  jwtSecret: string
+  refreshTokenSecret: string
+  apiKeyPepper: string
+}
+
+export interface Config {
+  env: Env['NODE_ENV']
+  production: boolean
+  port: number
+  host: string
+  database: { url?: string; poolSize: number; prepare: boolean }
+  dataDir: string
+  /** Secrets given in the environment; missing ones are generated once and kept in the database. */
+  secrets: Partial<Secrets>
+  logLevel: Env['LOG_LEVEL']
+  corsOrigins: string[]
+  trustProxyHops: number
+  tls?: { certFile: string; keyFile: string }
+  openai: { apiKey?: string; baseUrl?: string; rcaModel: string }
+  stripe: { secretKey?: string; pricePro?: string; webhookSecret?: string; apiBase?: string }
+  datadog: { webhookSecret?: string }
+  allowSignup: boolean
+  planLimits: boolean
+  shutdownTimeoutMs: number
+  /** Largest accepted request body, after decompression. */
+  bodyLimitBytes: number
+}
+
+export const BODY_LIMIT_BYTES = 5 * 1024 * 1024
+
+/** Reads and validates the environment; throws ConfigError naming each bad variable. */
+export function loadConfig(source: NodeJS.ProcessEnv | Record<string, string | undefined> = process.env): Config {
+  const parsed = envSchema.safeParse(source)
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((issue) => {
+      const name = issue.path.join('.') || 'environment'
+      const value = issue.path.length ? source[String(issue.path[0])] : undefined
+      const shown = value === undefined || /SECRET|PEPPER|KEY|URL/.test(name) ? '' : ` (got "${value}")`
+      return `  ${name}: ${issue.message}${shown}`
+    })
+    throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`)
+  }
+  const e = parsed.data
+  return {
+    env: e.NODE_ENV,
+    production: e.NODE_ENV === 'production',
+    port: e.PORT,
+    host: e.HOST,
+    database: { url: e.DATABASE_URL, poolSize: e.DATABASE_POOL_SIZE, prepare: e.DATABASE_PREPARE },
+    dataDir: e.LLMGUARD_DATA_DIR,
+    secrets: {
+      jwtSecret: e.JWT_SECRET,
+      refreshTokenSecret: e.REFRESH_TOKEN_SECRET,
+      apiKeyPepper: e.API_KEY_PEPPER,
+    },
+    logLevel: e.LOG_LEVEL,
+    corsOrigins: e.CORS_ORIGINS,
+    trustProxyHops: e.TRUST_PROXY,
+    tls: e.TLS_CERT_FILE && e.TLS_KEY_FILE ? { certFile: e.TLS_CERT_FILE, keyFile: e.TLS_KEY_FILE } : undefined,
+    openai: { apiKey: e.OPENAI_API_KEY, baseUrl: e.OPENAI_BASE_URL, rcaModel: e.RCA_MODEL },
+    stripe: {
+      secretKey: e.STRIPE_SECRET_KEY,
+      pricePro: e.STRIPE_PRICE_PRO,
+      webhookSecret: e.STRIPE_WEBHOOK_SECRET,
+      apiBase: e.STRIPE_API_BASE,
+    },
+    datadog: { webhookSecret: e.DATADOG_WEBHOOK_SECRET },
+    allowSignup: e.ALLOW_SIGNUP,
+    planLimits: e.PLAN_LIMITS === 'on',
+    shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
+    bodyLimitBytes: BODY_LIMIT_BYTES,
+  }
+}

@@ -1,0 +1,69 @@
+import postgres from 'postgres'
+import type { Config } from '../config.js'
+import type { Logger } from '../logger.js'
+import { openEmbeddedDatabase } from './embedded.js'
+
+export type Sql = postgres.Sql<{}>
+
+export interface Database {
+  sql: Sql
+  /** True on the embedded PGlite database: one connection, one instance, no LISTEN. */
+  embedded: boolean
+  close(): Promise<void>
+}
+
+const sharedOptions = {
+  // numbers come back as JSON numbers: bigint (20) and numeric (1700) would otherwise be strings
+  types: {
+    bigint: {
+      to: 20,
+      from: [20],
+      serialize: (x: number | bigint) => String(x),
+      parse: (x: string) => Number(x),
+    },
+  },
+  transform: { undefined: null },
+  onnotice: () => undefined,
+  connection: { application_name: 'llmguard-collector' },
+} satisfies postgres.Options<{}>
+
+/** Connects to DATABASE_URL, or opens the embedded database in the data dir when it is unset. */
+export async function openDatabase(config: Config, logger: Logger): Promise<Database> {
+  if (config.database.url) {
+    const sql = postgres(config.database.url, {
+      ...sharedOptions,
+      max: config.database.poolSize,
+      prepare: config.database.prepare,
+      connect_timeout: 10,
+      idle_timeout: 60,
+    }) as unknown as Sql
+    return {
+      sql,
+      embedded: false,
+      async close() {
+        await sql.end({ timeout: 5 })
+      },
+    }
+  }
+  const embedded = await openEmbeddedDatabase(config.dataDir, logger)
+  const sql = postgres({
+    ...sharedOptions,
+    ...embedded.connection,
+    database: 'postgres',
+    username: 'postgres',
+    max: 1,
+    prepare: true,
+    connect_timeout: 10,
+  }) as unknown as Sql
+  return {
+    sql,
+    embedded: true,
+    async close() {
+      try {
+        await sql.end({ timeout: 5 })
+      } finally {
+        await embedded.close()
+      }
+    },
+  }
+}

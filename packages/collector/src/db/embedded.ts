@@ -1,0 +1,62 @@
+import { mkdirSync } from 'node:fs'
+import { join, resolve } from 'node:path'
+import { PGlite } from '@electric-sql/pglite'
+import { PGLiteSocketServer } from '@electric-sql/pglite-socket'
+import type { Logger } from '../logger.js'
+import { acquireDirLock } from './lock.js'
+
+export interface EmbeddedDatabase {
+  /** Where postgres.js connects: a unix socket path when it fits, else a loopback port. */
+  connection: { path: string } | { host: string; port: number }
+  dataDir: string
+  close(): Promise<void>
+}
+
+// sockaddr_un holds 108 bytes; beyond that the socket falls back to a loopback port.
+const MAX_SOCKET_PATH = 100
+
+/**
+ * PGlite (Postgres in WASM) in `<data dir>/pg`, served over the Postgres wire protocol so the
+ * same postgres.js code runs on it. It accepts one connection at a time: the pool must be 1.
+ */
+export async function openEmbeddedDatabase(dataDir: string, logger: Logger): Promise<EmbeddedDatabase> {
+  const root = resolve(dataDir)
+  mkdirSync(root, { recursive: true, mode: 0o700 })
+  const lock = acquireDirLock(join(root, 'collector.lock'))
+  let db: PGlite | undefined
+  let server: PGLiteSocketServer | undefined
+  try {
+    const started = Date.now()
+    db = await PGlite.create(join(root, 'pg'))
+    const socketPath = join(root, 'pg.sock')
+    server =
+      socketPath.length <= MAX_SOCKET_PATH
+        ? new PGLiteSocketServer({ db, path: socketPath })
+        : new PGLiteSocketServer({ db, host: '127.0.0.1', port: 0 })
+    await server.start()
+    logger.info({ dataDir: root, ms: Date.now() - started }, 'embedded database open')
+    const connection =
+      socketPath.length <= MAX_SOCKET_PATH
+        ? { path: socketPath }
+        : { host: '127.0.0.1', port: (server as unknown as { port: number }).port }
+    const opened = { db, server }
+    return {
+      connection,
+      dataDir: root,
+      async close() {
+        try {
+          await opened.server.stop()
+          // close() checkpoints, so the files on disk are consistent for the next start
+          await opened.db.close()
+        } finally {
+          lock.release()
+        }
+      },
+    }
+  } catch (err) {
+    await server?.stop().catch(() => undefined)
+    await db?.close().catch(() => undefined)
+    lock.release()
+    throw err
+  }
+}

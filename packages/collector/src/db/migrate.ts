@@ -1,0 +1,69 @@
+import { readdirSync, readFileSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
+import type { Sql } from './connect.js'
+
+export interface Migration {
+  version: number
+  name: string
+  sql: string
+}
+
+/** Arbitrary constant shared by every instance: the advisory lock that serialises migrations. */
+const MIGRATION_LOCK = 7_400_001
+
+const FILE_PATTERN = /^(\d{4})_([a-z0-9_]+)\.sql$/
+
+/** Migrations sit beside this module in src/, and are copied beside the bundle in dist/. */
+export function migrationsDir(): string {
+  return fileURLToPath(new URL('./migrations/', import.meta.url))
+}
+
+export function loadMigrations(dir = migrationsDir()): Migration[] {
+  const migrations = readdirSync(dir)
+    .map((file) => ({ file, match: FILE_PATTERN.exec(file) }))
+    .filter((entry) => entry.match)
+    .map(({ file, match }) => ({
+      version: Number(match![1]),
+      name: match![2]!,
+      sql: readFileSync(`${dir}/${file}`, 'utf8'),
+    }))
+    .sort((a, b) => a.version - b.version)
+  migrations.forEach((m, i) => {
+    if (m.version !== i + 1) throw new Error(`migration numbers must run 0001, 0002, … without gaps; found ${m.version} at position ${i + 1}`)
+  })
+  return migrations
+}
+
+/**
+ * Applies pending migrations in one transaction under a transaction-scoped advisory lock:
+ * a second instance starting at the same moment waits, then finds nothing left to do.
+ * Returns the versions this call applied.
+ */
+export async function migrate(sql: Sql, migrations = loadMigrations()): Promise<number[]> {
+  return sql.begin(async (tx) => {
+    await tx`select pg_advisory_xact_lock(${MIGRATION_LOCK})`
+    await tx`create table if not exists schema_migrations (
+      version integer primary key,
+      name text not null,
+      applied_at timestamptz not null default now()
+    )`
+    const rows = await tx<{ version: number }[]>`select version from schema_migrations`
+    const applied = new Set(rows.map((r) => r.version))
+    const done: number[] = []
+    for (const m of migrations) {
+      if (applied.has(m.version)) continue
+      await tx.unsafe(m.sql)
+      await tx`insert into schema_migrations (version, name) values (${m.version}, ${m.name})`
+      done.push(m.version)
+    }
+    return done
+  }) as Promise<number[]>
+}
+
+/** The highest applied version, or 0 on a database never migrated. */
+export async function appliedVersion(sql: Sql): Promise<number> {
+  const [row] = await sql<{ exists: boolean }[]>`select to_regclass('schema_migrations') is not null as exists`
+  if (!row?.exists) return 0
+  const [max] = await sql<{ v: number | null }[]>`select max(version)::int as v from schema_migrations`
+  return max?.v ?? 0
+}

@@ -1,0 +1,263 @@
+import { randomUUID } from 'node:crypto'
+import HyperExpress from 'hyper-express'
+import type { Request, Response } from 'hyper-express'
+import { toIssues } from '@llmguard/shared'
+import type { z } from 'zod'
+import type { Config } from '../config.js'
+import type { Logger } from '../logger.js'
+import { parseJson, readBody } from './body.js'
+import { AppError } from './errors.js'
+import { isReply, type AuthKind, type Principal, type RequestContext, type RouteDef } from './route.js'
+
+/** Establishes the caller for a route's auth kind, or throws an AppError (401/403). */
+export type Authenticate = (kind: AuthKind, req: { headers: Record<string, string>; ip: string; params: Record<string, string> }) => Promise<Principal>
+
+export const anonymousOnly: Authenticate = async (kind) => {
+  if (kind === 'none') return { kind: 'anonymous' }
+  throw new AppError('UNAUTHORIZED', 'authentication required')
+}
+
+export interface HttpServerOptions {
+  config: Pick<Config, 'bodyLimitBytes' | 'corsOrigins' | 'trustProxyHops' | 'production' | 'tls'>
+  logger: Logger
+  authenticate?: Authenticate
+}
+
+/** uWS answers 413 by itself above this; our own limit (config.bodyLimitBytes) applies first. */
+const TRANSPORT_BODY_LIMIT = 1024 * 1024 * 1024
+const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/
+const METHODS_WITH_BODY = new Set(['POST', 'PUT', 'PATCH', 'DELETE'])
+
+export class HttpServer {
+  readonly app: HyperExpress.Server
+  readonly routes: RouteDef[] = []
+  private readonly logger: Logger
+  private authenticate: Authenticate
+  private closing = false
+
+  constructor(private readonly options: HttpServerOptions) {
+    this.logger = options.logger
+    this.authenticate = options.authenticate ?? anonymousOnly
+    const tls = options.config.tls
+    this.app = new HyperExpress.Server({
+      // we install our own signal handling and close idle sockets ourselves (see close())
+      auto_close: false,
+      max_body_length: TRANSPORT_BODY_LIMIT,
+      trust_proxy: false,
+      ...(tls ? { cert_file_name: tls.certFile, key_file_name: tls.keyFile } : {}),
+    })
+    this.app.set_not_found_handler((req, res) => {
+      const started = performance.now()
+      const requestId = this.requestIdOf(req)
+      const origin = req.headers.origin
+      this.applyCommonHeaders(res, requestId, origin)
+      if (req.method === 'OPTIONS' && origin) return this.preflight(req, res, started, requestId)
+      const error = new AppError('NOT_FOUND', `no route for ${req.method} ${req.path}`)
+      this.sendError(res, error, requestId, false)
+      this.logRequest(req.method, '(unmatched)', 404, started, requestId)
+    })
+    this.app.set_error_handler((req, res, err) => {
+      // Safety net only: route handlers catch their own errors below.
+      this.logger.error({ err }, 'unhandled error in request')
+      if (!res.completed) this.sendError(res, new AppError('INTERNAL', 'internal error'), this.requestIdOf(req), true)
+    })
+  }
+
+  setAuthenticator(authenticate: Authenticate): void {
+    this.authenticate = authenticate
+  }
+
+  register(...routes: RouteDef[]): void {
+    for (const route of routes) {
+      this.routes.push(route)
+      const method = route.method.toLowerCase() as 'get' | 'post' | 'put' | 'patch' | 'delete'
+      this.app[method](route.path, (req: Request, res: Response) => this.handle(route, req, res))
+    }
+  }
+
+  async listen(port: number, host: string): Promise<number> {
+    await this.app.listen(port, host)
+    return this.app.port
+  }
+
+  /** Stops accepting, lets in-flight requests finish (up to timeoutMs), then drops idle keep-alive sockets. */
+  async close(timeoutMs: number): Promise<void> {
+    if (this.closing) return
+    this.closing = true
+    let timer: NodeJS.Timeout | undefined
+    await Promise.race([
+      this.app.shutdown(),
+      new Promise((resolve) => {
+        timer = setTimeout(resolve, timeoutMs)
+        timer.unref()
+      }),
+    ])
+    clearTimeout(timer)
+    // shutdown() leaves idle keep-alive connections open until uWS's own idle timeout (~12 s)
+    this.app.uws_instance.close()
+  }
+
+  private requestIdOf(req: Request): string {
+    const given = req.headers['x-request-id']
+    return given && REQUEST_ID.test(given) ? given : randomUUID()
+  }
+
+  private clientIp(req: Request): string {
+    const direct = req.ip
+    const hops = this.options.config.trustProxyHops
+    if (hops === 0) return direct
+    const forwarded = (req.headers['x-forwarded-for'] ?? '')
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean)
+    // Each trusted proxy appends the address it saw; the client is `hops` entries from the end.
+    return forwarded[forwarded.length - hops] ?? direct
+  }
+
+  private allowedOrigin(origin: string | undefined): string | undefined {
+    if (!origin) return undefined
+    const allowed = this.options.config.corsOrigins
+    if (allowed.includes(origin)) return origin
+    if (allowed.includes('*')) return origin
+    return undefined
+  }
+
+  private applyCommonHeaders(res: Response, requestId: string, origin: string | undefined): void {
+    res.header('x-request-id', requestId)
+    res.header('x-content-type-options', 'nosniff')
+    res.header('cache-control', 'no-store')
+    if (this.options.config.production) res.header('strict-transport-security', 'max-age=31536000; includeSubDomains')
+    const allowed = this.allowedOrigin(origin)
+    if (allowed) {
+      res.header('access-control-allow-origin', allowed)
+      res.header('access-control-allow-credentials', 'true')
+      res.header('access-control-expose-headers', 'x-request-id, etag, retry-after, ratelimit-limit, ratelimit-remaining, ratelimit-reset')
+      res.header('vary', 'Origin')
+    }
+  }
+
+  private preflight(req: Request, res: Response, started: number, requestId: string): void {
+    const allowed = this.allowedOrigin(req.headers.origin)
+    if (allowed) {
+      res.header('access-control-allow-methods', 'GET, POST, PUT, PATCH, DELETE, OPTIONS')
+      res.header('access-control-allow-headers', 'authorization, content-type, content-encoding, x-api-key, x-request-id, if-none-match')
+      res.header('access-control-max-age', '600')
+    }
+    res.status(204).send()
+    this.logRequest('OPTIONS', '(preflight)', 204, started, requestId)
+  }
+
+  private async handle(route: RouteDef, req: Request, res: Response): Promise<void> {
+    const started = performance.now()
+    const requestId = this.requestIdOf(req)
+    // uWS frees the request after the first await: read everything needed from it first.
+    const ip = this.clientIp(req)
+    const headers = req.headers as Record<string, string>
+    const rawParams = req.path_parameters
+    const rawQuery = req.query_parameters
+    this.applyCommonHeaders(res, requestId, headers.origin)
+    let bodyPending = METHODS_WITH_BODY.has(route.method) && (headers['content-length'] !== undefined || headers['transfer-encoding'] !== undefined)
+    let status = 500
+    try {
+      const params = decodeParams(rawParams)
+      const principal = await this.authenticate(route.auth, { headers, ip, params })
+      let rawBody = Buffer.alloc(0)
+      let body: unknown = undefined
+      if (METHODS_WITH_BODY.has(route.method)) {
+        rawBody = await readBody(req, this.options.config.bodyLimitBytes)
+        bodyPending = false
+        if (!route.rawBody) body = parseJson(rawBody)
+      }
+      const ctx: RequestContext = {
+        params: route.params ? parseOr404(route.params, params) : params,
+        query: route.query ? parseOr400(route.query, { ...rawQuery }, 'query') : {},
+        body: route.body ? parseOr400(route.body, body, 'body') : body,
+        rawBody,
+        headers,
+        principal,
+        requestId,
+        ip,
+        responseHeaders: {},
+      }
+      const result = await route.handler(ctx)
+      if (res.completed) return
+      for (const [name, value] of Object.entries(ctx.responseHeaders)) res.header(name, value)
+      if (isReply(result)) {
+        status = result.status
+        for (const [name, value] of Object.entries(result.headers ?? {})) res.header(name, value)
+        res.status(result.status)
+        if (result.body === undefined || result.status === 204 || result.status === 304) res.send()
+        else this.sendJson(res, result.body)
+      } else {
+        status = 200
+        res.status(200)
+        this.sendJson(res, result)
+      }
+    } catch (err) {
+      const error = err instanceof AppError ? err : new AppError('INTERNAL', 'internal error')
+      if (!(err instanceof AppError)) this.logger.error({ err, requestId, route: route.path }, 'request failed')
+      status = error.status
+      if (!res.completed) this.sendError(res, error, requestId, bodyPending || error.code === 'PAYLOAD_TOO_LARGE')
+    } finally {
+      this.logRequest(route.method, route.path, status, started, requestId)
+    }
+  }
+
+  private sendJson(res: Response, body: unknown): void {
+    res.header('content-type', 'application/json; charset=utf-8')
+    res.send(JSON.stringify(body))
+  }
+
+  private sendError(res: Response, error: AppError, requestId: string, closeConnection: boolean): void {
+    const envelope = {
+      error: {
+        code: error.code,
+        message: error.message,
+        ...(error.details ? { details: error.details } : {}),
+        timestamp: new Date().toISOString(),
+        requestId,
+      },
+    }
+    res.status(error.status)
+    for (const [name, value] of Object.entries(error.headers ?? {})) res.header(name, value)
+    res.header('content-type', 'application/json; charset=utf-8')
+    // An unread request body would otherwise be parsed as the next request on this connection.
+    if (closeConnection) res.header('connection', 'close')
+    res.send(JSON.stringify(envelope), closeConnection)
+  }
+
+  private logRequest(method: string, route: string, status: number, started: number, requestId: string): void {
+    const ms = Math.round((performance.now() - started) * 100) / 100
+    const level = status >= 500 ? 'error' : 'info'
+    this.logger[level]({ reqId: requestId, method, route, status, ms }, 'request')
+  }
+}
+
+/** Path params arrive percent-encoded; one that does not decode names nothing, so it is a 404. */
+function decodeParams(raw: Record<string, string>): Record<string, string> {
+  const out: Record<string, string> = {}
+  for (const [key, value] of Object.entries(raw)) {
+    try {
+      out[key] = decodeURIComponent(value)
+    } catch {
+      throw new AppError('NOT_FOUND', 'resource not found')
+    }
+  }
+  return out
+}
+
+function parseOr404(schema: z.ZodType, value: unknown): unknown {
+  const parsed = schema.safeParse(value)
+  // a malformed id cannot name an existing resource
+  if (!parsed.success) throw new AppError('NOT_FOUND', 'resource not found')
+  return parsed.data
+}
+
+function parseOr400(schema: z.ZodType, value: unknown, where: 'query' | 'body'): unknown {
+  const parsed = schema.safeParse(value)
+  if (!parsed.success) {
+    const issues = toIssues(parsed.error).map((i) => ({ ...i, path: i.path ? `${where}.${i.path}` : where }))
+    throw new AppError('VALIDATION_ERROR', `invalid request ${where}: ${issues[0]?.path}: ${issues[0]?.message}`, { issues })
+  }
+  return parsed.data
+}

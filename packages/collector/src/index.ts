@@ -1,0 +1,6 @@
+export { startCollector, type Collector, type StartOptions } from './collector.js'
+export { loadConfig, envSchema, ConfigError, type Config, type Secrets } from './config.js'
+export { DataDirLockedError } from './db/lock.js'
+export { migrate, loadMigrations, appliedVersion } from './db/migrate.js'
+export { createLogger } from './logger.js'
+export { VERSION } from './version.js'

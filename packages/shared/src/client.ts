@@ -1,0 +1,130 @@
+import { Agent, request } from 'undici'
+import type { Dispatcher } from 'undici'
+import { errorEnvelopeSchema } from './errors.js'
+
+/** An error answered by the collector (its envelope), or `UNREACHABLE` when no answer came. */
+export class ApiError extends Error {
+  override readonly name = 'ApiError'
+  constructor(
+    readonly code: string,
+    message: string,
+    readonly status: number,
+    readonly details?: Record<string, unknown>,
+    readonly requestId?: string,
+  ) {
+    super(message)
+  }
+}
+
+export interface ApiClientOptions {
+  /** Collector base URL, e.g. http://localhost:3000 */
+  baseUrl: string
+  /** A user's access JWT or a project API key (`lg_…`); both travel as a Bearer token. */
+  token?: string | (() => string | undefined)
+  /** Per-request timeout; the collector is local or near, so keep it short. */
+  timeoutMs?: number
+  dispatcher?: Dispatcher
+  userAgent?: string
+}
+
+export interface RequestOptions {
+  query?: Record<string, string | number | boolean | undefined | null>
+  body?: unknown
+  headers?: Record<string, string>
+  /** Override the client's token for this request (e.g. an API key). */
+  token?: string
+}
+
+export interface ApiResponse<T> {
+  status: number
+  headers: Record<string, string | string[] | undefined>
+  data: T
+}
+
+/**
+ * A small typed HTTP client for the collector's REST API, shared by the CLI and the tests.
+ * Errors come back as `ApiError` with the envelope's stable code.
+ */
+export class ApiClient {
+  readonly baseUrl: string
+  private readonly dispatcher: Dispatcher
+  private readonly ownsDispatcher: boolean
+
+  constructor(private readonly options: ApiClientOptions) {
+    this.baseUrl = options.baseUrl.replace(/\/+$/, '')
+    this.ownsDispatcher = !options.dispatcher
+    this.dispatcher = options.dispatcher ?? new Agent({ keepAliveTimeout: 4_000 })
+  }
+
+  async send<T = unknown>(method: string, path: string, opts: RequestOptions = {}): Promise<ApiResponse<T>> {
+    const url = new URL(this.baseUrl + path)
+    for (const [key, value] of Object.entries(opts.query ?? {})) {
+      if (value !== undefined && value !== null) url.searchParams.set(key, String(value))
+    }
+    const token = opts.token ?? (typeof this.options.token === 'function' ? this.options.token() : this.options.token)
+    const headers: Record<string, string> = {
+      accept: 'application/json',
+      'user-agent': this.options.userAgent ?? 'llmguard-client',
+      ...opts.headers,
+    }
+    if (token) headers.authorization = `Bearer ${token}`
+    let body: string | undefined
+    if (opts.body !== undefined) {
+      body = JSON.stringify(opts.body)
+      headers['content-type'] = 'application/json'
+    }
+    const timeout = this.options.timeoutMs ?? 30_000
+    let res: Dispatcher.ResponseData
+    try {
+      res = await request(url, {
+        method: method as Dispatcher.HttpMethod,
+        headers,
+        body,
+        dispatcher: this.dispatcher,
+        headersTimeout: timeout,
+        bodyTimeout: timeout,
+      })
+    } catch (err) {
+      const reason = err instanceof Error ? err.message : String(err)
+      throw new ApiError('UNREACHABLE', `collector at ${this.baseUrl} is unreachable: ${reason}`, 0)
+    }
+    const text = await res.body.text()
+    let data: unknown = undefined
+    if (text.length > 0) {
+      try {
+        data = JSON.parse(text)
+      } catch {
+        data = text
+      }
+    }
+    if (res.statusCode >= 400) {
+      const envelope = errorEnvelopeSchema.safeParse(data)
+      if (envelope.success) {
+        const e = envelope.data.error
+        throw new ApiError(e.code, e.message, res.statusCode, e.details, e.requestId)
+      }
+      throw new ApiError('HTTP_ERROR', `collector answered ${res.statusCode}`, res.statusCode)
+    }
+    return { status: res.statusCode, headers: res.headers, data: data as T }
+  }
+
+  async get<T = unknown>(path: string, opts?: RequestOptions): Promise<T> {
+    return (await this.send<T>('GET', path, opts)).data
+  }
+  async post<T = unknown>(path: string, body?: unknown, opts?: RequestOptions): Promise<T> {
+    return (await this.send<T>('POST', path, { ...opts, body })).data
+  }
+  async patch<T = unknown>(path: string, body?: unknown, opts?: RequestOptions): Promise<T> {
+    return (await this.send<T>('PATCH', path, { ...opts, body })).data
+  }
+  async put<T = unknown>(path: string, body?: unknown, opts?: RequestOptions): Promise<T> {
+    return (await this.send<T>('PUT', path, { ...opts, body })).data
+  }
+  async delete<T = unknown>(path: string, opts?: RequestOptions): Promise<T> {
+    return (await this.send<T>('DELETE', path, opts)).data
+  }
+
+  async close(): Promise<void> {
+    if (this.ownsDispatcher) await this.dispatcher.close()
+  }
+}

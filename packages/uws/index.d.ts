@@ -1,0 +1,2 @@
+declare const uws: any;
+export = uws;
