@@ -1,3 +1,5 @@
 export * from './errors.js'
 export * from './common.js'
 export * from './client.js'
+export * from './ingest.js'
+export * from './policy.js'

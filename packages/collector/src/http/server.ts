@@ -161,7 +161,7 @@ export class HttpServer {
     try {
       const params = decodeParams(rawParams)
       const principal = await this.authenticate(route.auth, { headers, ip, params })
-      let rawBody = Buffer.alloc(0)
+      let rawBody: Buffer = Buffer.alloc(0)
       let body: unknown = undefined
       if (METHODS_WITH_BODY.has(route.method)) {
         rawBody = await readBody(req, this.options.config.bodyLimitBytes)
