@@ -5,38 +5,61 @@ import { AppError } from './errors.js'
 
 const gunzipAsync = promisify(gunzip)
 
+/**
+ * Thrown when a chunked upload runs far past the limit: the connection is dropped without a
+ * response, since draining an endless body to answer politely would let it run forever.
+ */
+export class ConnectionAbort extends Error {
+  override readonly name = 'ConnectionAbort'
+}
+
 const tooLarge = (limit: number) =>
   new AppError('PAYLOAD_TOO_LARGE', `request body exceeds the ${Math.round(limit / 1024 / 1024)} MB limit`, {
     limitBytes: limit,
   })
 
-/** Streams a chunked body, counting bytes as they arrive so an endless upload is cut off at the limit. */
+/** The parts of hyper-express 6.17.4's Request body parser used below (version pinned exactly). */
+interface BodyParserInternals {
+  _body_parser_mode: number
+  _body_parser_passthrough: ((chunk: Uint8Array, isLast: boolean) => void) | null
+  _body_parser_flush_buffered(): void
+}
+
+/**
+ * Reads a chunked body, counting bytes as they arrive. Past the limit nothing more is kept;
+ * the rest is drained (so the 413 envelope can be sent) up to a hard cap, past which the
+ * connection is dropped.
+ *
+ * hyper-express offers no bounded reader for chunked bodies: req.buffer() keeps everything up
+ * to the server-wide max_body_length, and its stream mode delivers no chunked data on this
+ * uWS build. So this installs a passthrough in its buffering mode, exactly as its own
+ * buffer() does (Request.js, _body_parser_get_received_data).
+ */
 function readChunked(req: Request, limit: number): Promise<Buffer> {
+  const hardCap = limit * 2 + 1024 * 1024
+  const internals = req as unknown as BodyParserInternals
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = []
     let size = 0
     let done = false
-    req.on('data', (chunk: Buffer) => {
+    internals._body_parser_passthrough = (chunk, isLast) => {
       if (done) return
       size += chunk.byteLength
-      if (size > limit) {
+      if (size > hardCap) {
         done = true
-        req.pause()
-        reject(tooLarge(limit))
+        reject(new ConnectionAbort(`chunked body passed ${hardCap} bytes`))
         return
       }
-      chunks.push(Buffer.from(chunk))
-    })
-    req.on('end', () => {
-      if (done) return
+      // uWS reuses the chunk's memory after this callback returns: copy what is kept
+      if (size <= limit) chunks.push(Buffer.from(chunk))
+      else chunks.length = 0
+      if (!isLast) return
       done = true
-      resolve(Buffer.concat(chunks, size))
-    })
-    req.on('error', (err: Error) => {
-      if (done) return
-      done = true
-      reject(err)
-    })
+      if (size > limit) reject(tooLarge(limit))
+      else resolve(Buffer.concat(chunks, size))
+    }
+    internals._body_parser_mode = 1
+    internals._body_parser_flush_buffered()
   })
 }
 

@@ -5,7 +5,7 @@ import { toIssues } from '@llmguard/shared'
 import type { z } from 'zod'
 import type { Config } from '../config.js'
 import type { Logger } from '../logger.js'
-import { parseJson, readBody } from './body.js'
+import { ConnectionAbort, parseJson, readBody } from './body.js'
 import { AppError } from './errors.js'
 import { isReply, type AuthKind, type Principal, type RequestContext, type RouteDef } from './route.js'
 
@@ -194,6 +194,11 @@ export class HttpServer {
         this.sendJson(res, result)
       }
     } catch (err) {
+      if (err instanceof ConnectionAbort) {
+        status = 413
+        res.close()
+        return
+      }
       const error = err instanceof AppError ? err : new AppError('INTERNAL', 'internal error')
       if (!(err instanceof AppError)) this.logger.error({ err, requestId, route: route.path }, 'request failed')
       status = error.status

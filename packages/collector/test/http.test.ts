@@ -1,0 +1,242 @@
+import { gzipSync } from 'node:zlib'
+import { connect } from 'node:net'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { request } from 'undici'
+import { z } from 'zod'
+import { idSchema } from '@llmguard/shared'
+import { HttpServer } from '../src/http/server.js'
+import { defineRoute, reply } from '../src/http/route.js'
+import { AppError } from '../src/http/errors.js'
+import { createLogger } from '../src/logger.js'
+
+const LIMIT = 64 * 1024
+let server: HttpServer
+let base: string
+const seen: string[] = []
+
+beforeAll(async () => {
+  server = new HttpServer({
+    config: { bodyLimitBytes: LIMIT, corsOrigins: ['https://app.example.com'], trustProxyHops: 1, production: true },
+    logger: createLogger('silent'),
+  })
+  server.register(
+    defineRoute({
+      method: 'POST',
+      path: '/things',
+      auth: 'none',
+      summary: 'create a thing',
+      tags: ['test'],
+      body: z.object({ name: z.string().min(1).max(20), size: z.number().int().optional() }),
+      responses: { 201: z.object({ name: z.string() }) },
+      handler: ({ body, ip }) => {
+        seen.push(body.name)
+        return reply(201, { name: body.name, ip })
+      },
+    }),
+    defineRoute({
+      method: 'GET',
+      path: '/things/:id',
+      auth: 'none',
+      summary: 'one thing',
+      tags: ['test'],
+      params: z.object({ id: idSchema }),
+      query: z.object({ limit: z.coerce.number().int().min(1).max(100).default(50) }),
+      responses: { 200: z.object({ id: z.string(), limit: z.number() }) },
+      handler: ({ params, query }) => ({ id: params.id, limit: query.limit }),
+    }),
+    defineRoute({
+      method: 'GET',
+      path: '/boom',
+      auth: 'none',
+      summary: 'throws',
+      tags: ['test'],
+      responses: { 200: null },
+      handler: () => {
+        throw new Error('secret internals /etc/passwd')
+      },
+    }),
+    defineRoute({
+      method: 'GET',
+      path: '/limited',
+      auth: 'none',
+      summary: 'throws a 429',
+      tags: ['test'],
+      responses: { 200: null },
+      handler: () => {
+        throw new AppError('RATE_LIMITED', 'slow down', undefined, { 'retry-after': '7' })
+      },
+    }),
+    defineRoute({
+      method: 'GET',
+      path: '/private',
+      auth: 'user',
+      summary: 'needs a user',
+      tags: ['test'],
+      responses: { 200: null },
+      handler: () => ({ ok: true }),
+    }),
+  )
+  const port = await server.listen(0, '127.0.0.1')
+  base = `http://127.0.0.1:${port}`
+})
+
+afterAll(async () => {
+  await server.close(1000)
+})
+
+async function call(method: string, path: string, body?: string | Buffer, headers: Record<string, string> = {}) {
+  const res = await request(base + path, { method: method as 'GET', body, headers })
+  const text = await res.body.text()
+  return { status: res.statusCode, headers: res.headers, json: text ? JSON.parse(text) : undefined }
+}
+
+function expectEnvelope(json: any, code: string) {
+  expect(json.error.code).toBe(code)
+  expect(typeof json.error.message).toBe('string')
+  expect(typeof json.error.requestId).toBe('string')
+  expect(new Date(json.error.timestamp).toString()).not.toBe('Invalid Date')
+}
+
+describe('http route layer', () => {
+  it('validates and serves a good request', async () => {
+    const res = await call('POST', '/things', JSON.stringify({ name: 'a' }), { 'content-type': 'application/json' })
+    expect(res.status).toBe(201)
+    expect(res.json.name).toBe('a')
+    expect(res.headers['x-request-id']).toMatch(/[0-9a-f-]{36}/)
+    expect(res.headers['strict-transport-security']).toContain('max-age=')
+  })
+
+  it('answers malformed JSON with a 400 envelope and stores nothing', async () => {
+    const before = seen.length
+    const res = await call('POST', '/things', '{"name": "a"', { 'content-type': 'application/json' })
+    expect(res.status).toBe(400)
+    expectEnvelope(res.json, 'MALFORMED_JSON')
+    expect(seen.length).toBe(before)
+  })
+
+  it('answers a failed validation with issues naming the field', async () => {
+    const res = await call('POST', '/things', JSON.stringify({ name: '', size: 'big' }))
+    expect(res.status).toBe(400)
+    expectEnvelope(res.json, 'VALIDATION_ERROR')
+    const paths = res.json.error.details.issues.map((i: { path: string }) => i.path)
+    expect(paths).toEqual(expect.arrayContaining(['body.name', 'body.size']))
+  })
+
+  it('answers an empty body where one is required with a 400', async () => {
+    const res = await call('POST', '/things')
+    expect(res.status).toBe(400)
+    expectEnvelope(res.json, 'VALIDATION_ERROR')
+  })
+
+  it('rejects a body over the limit by Content-Length with a 413 envelope', async () => {
+    const before = seen.length
+    const big = JSON.stringify({ name: 'x', pad: 'y'.repeat(LIMIT) })
+    const res = await call('POST', '/things', big)
+    expect(res.status).toBe(413)
+    expectEnvelope(res.json, 'PAYLOAD_TOO_LARGE')
+    expect(seen.length).toBe(before)
+  })
+
+  it('counts a chunked body as it arrives: 413 just past the limit, dropped connection far past it', async () => {
+    const chunk = Buffer.alloc(16 * 1024, 'a')
+    async function* upload(chunks: number) {
+      for (let i = 0; i < chunks; i++) yield chunk
+    }
+    const over = await request(base + '/things', { method: 'POST', body: upload(8) }) // 128 KB, limit 64 KB
+    expect(over.statusCode).toBe(413)
+    expectEnvelope(await over.body.json(), 'PAYLOAD_TOO_LARGE')
+    // 64 MB if nobody stopped it: the server cuts the connection instead of draining it all
+    await expect(request(base + '/things', { method: 'POST', body: upload(4096) }).then((r) => r.body.text())).rejects.toThrow()
+    const after = await call('POST', '/things', JSON.stringify({ name: 'after' }))
+    expect(after.status).toBe(201)
+  })
+
+  it('accepts a gzip body and bounds its decompressed size', async () => {
+    const ok = await call('POST', '/things', gzipSync(JSON.stringify({ name: 'zipped' })), { 'content-encoding': 'gzip' })
+    expect(ok.status).toBe(201)
+    expect(ok.json.name).toBe('zipped')
+    // 1 MB of spaces compresses to about 1 KB: a tiny request that would expand past the limit
+    const bomb = gzipSync(Buffer.from(`{"name":"b"${' '.repeat(1024 * 1024)}}`))
+    expect(bomb.byteLength).toBeLessThan(LIMIT)
+    const res = await call('POST', '/things', bomb, { 'content-encoding': 'gzip' })
+    expect(res.status).toBe(413)
+    expectEnvelope(res.json, 'PAYLOAD_TOO_LARGE')
+    const garbage = await call('POST', '/things', Buffer.from('not gzip at all'), { 'content-encoding': 'gzip' })
+    expect(garbage.status).toBe(400)
+    const br = await call('POST', '/things', Buffer.from('{}'), { 'content-encoding': 'br' })
+    expect(br.status).toBe(415)
+    expectEnvelope(br.json, 'UNSUPPORTED_MEDIA_TYPE')
+  })
+
+  it('answers an unknown route with a 404 envelope', async () => {
+    const res = await call('GET', '/nowhere')
+    expect(res.status).toBe(404)
+    expectEnvelope(res.json, 'NOT_FOUND')
+  })
+
+  it('treats a malformed or badly encoded id as not found', async () => {
+    expectEnvelope((await call('GET', '/things/not-a-uuid')).json, 'NOT_FOUND')
+    expect((await call('GET', '/things/%E0%A4%A')).status).toBe(404)
+    const id = '0b7e1c9e-8d7a-4c39-9d3e-2f1f7c1e5a10'
+    const ok = await call('GET', `/things/${id}?limit=5`)
+    expect(ok.json).toEqual({ id, limit: 5 })
+  })
+
+  it('rejects out-of-range and repeated query values instead of clamping', async () => {
+    const id = '0b7e1c9e-8d7a-4c39-9d3e-2f1f7c1e5a10'
+    const res = await call('GET', `/things/${id}?limit=500`)
+    expect(res.status).toBe(400)
+    expect(res.json.error.details.issues[0].path).toBe('query.limit')
+    expect((await call('GET', `/things/${id}?limit=1&limit=2`)).status).toBe(400)
+  })
+
+  it('hides internal errors behind a 500 INTERNAL envelope', async () => {
+    const res = await call('GET', '/boom')
+    expect(res.status).toBe(500)
+    expectEnvelope(res.json, 'INTERNAL')
+    expect(JSON.stringify(res.json)).not.toContain('passwd')
+  })
+
+  it('passes error headers through (Retry-After on 429)', async () => {
+    const res = await call('GET', '/limited')
+    expect(res.status).toBe(429)
+    expect(res.headers['retry-after']).toBe('7')
+  })
+
+  it('refuses protected routes without credentials', async () => {
+    const res = await call('GET', '/private')
+    expect(res.status).toBe(401)
+    expectEnvelope(res.json, 'UNAUTHORIZED')
+  })
+
+  it('echoes a sane request id and replaces a hostile one', async () => {
+    expect((await call('GET', '/nowhere', undefined, { 'x-request-id': 'abc-123' })).json.error.requestId).toBe('abc-123')
+    const hostile = await call('GET', '/nowhere', undefined, { 'x-request-id': 'a b\tc'.repeat(30) })
+    expect(hostile.json.error.requestId).not.toContain(' ')
+  })
+
+  it('takes the client address from X-Forwarded-For only as far as the trusted hops', async () => {
+    const res = await call('POST', '/things', JSON.stringify({ name: 'ip' }), { 'x-forwarded-for': '6.6.6.6, 203.0.113.9' })
+    expect(res.json.ip).toBe('203.0.113.9')
+  })
+
+  it('answers CORS preflight for allowed origins only', async () => {
+    const ok = await call('OPTIONS', '/things', undefined, { origin: 'https://app.example.com', 'access-control-request-method': 'POST' })
+    expect(ok.status).toBe(204)
+    expect(ok.headers['access-control-allow-origin']).toBe('https://app.example.com')
+    const other = await call('OPTIONS', '/things', undefined, { origin: 'https://evil.example', 'access-control-request-method': 'POST' })
+    expect(other.headers['access-control-allow-origin']).toBeUndefined()
+  })
+
+  it('keeps serving after garbage on the wire', async () => {
+    await new Promise<void>((resolve) => {
+      const port = Number(new URL(base).port)
+      const socket = connect(port, '127.0.0.1', () => socket.end('GARBAGE / NOT-HTTP\r\n\r\n\0\0\0'))
+      socket.on('close', () => resolve())
+      socket.on('error', () => resolve())
+      socket.resume()
+    })
+    const res = await call('POST', '/things', JSON.stringify({ name: 'still' }))
+    expect(res.status).toBe(201)
+  })
+})
