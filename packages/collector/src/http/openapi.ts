@@ -4,13 +4,27 @@ import type { RouteDef } from './route.js'
 
 type JsonSchema = Record<string, unknown>
 
-const toSchema = (schema: z.ZodType, io: 'input' | 'output'): JsonSchema => {
-  const { $schema: _ignored, ...rest } = z.toJSONSchema(schema, { io, unrepresentable: 'any', target: 'draft-2020-12' }) as JsonSchema
-  return rest
+/**
+ * Schemas with a `.meta({ id })` come out of zod as `$defs` entries; they are hoisted into
+ * components.schemas (collected in `components`) and their refs rewritten to point there.
+ */
+function converter(components: Record<string, JsonSchema>) {
+  return (schema: z.ZodType, io: 'input' | 'output'): JsonSchema => {
+    const json = z.toJSONSchema(schema, { io, unrepresentable: 'any', target: 'draft-2020-12' }) as JsonSchema
+    const { $schema: _ignored, $defs, ...rest } = JSON.parse(
+      JSON.stringify(json).replaceAll('"#/$defs/', '"#/components/schemas/'),
+    ) as JsonSchema & { $defs?: Record<string, JsonSchema> }
+    for (const [id, def] of Object.entries($defs ?? {})) {
+      // input and output shapes of one id differ where defaults apply; keep both apart
+      const name = io === 'input' && components[id] && JSON.stringify(components[id]) !== JSON.stringify(def) ? `${id}Input` : id
+      components[name] = def
+    }
+    return rest
+  }
 }
 
 /** Query and path schemas become one OpenAPI parameter per property. */
-function parameters(schema: z.ZodType | undefined, where: 'path' | 'query'): JsonSchema[] {
+function parameters(toSchema: ReturnType<typeof converter>, schema: z.ZodType | undefined, where: 'path' | 'query'): JsonSchema[] {
   if (!schema) return []
   const json = toSchema(schema, 'input')
   const props = (json.properties ?? {}) as Record<string, JsonSchema>
@@ -35,6 +49,8 @@ const SECURITY: Record<RouteDef['auth'], JsonSchema[]> = {
 /** The OpenAPI 3.1 document of the registered routes, built from their zod schemas. */
 export function buildOpenApi(routes: RouteDef[], version: string): JsonSchema {
   const paths: Record<string, Record<string, JsonSchema>> = {}
+  const components: Record<string, JsonSchema> = {}
+  const toSchema = converter(components)
   const envelope = toSchema(errorEnvelopeSchema, 'output')
   for (const route of routes) {
     const path = route.path.replace(/:([A-Za-z0-9_]+)/g, '{$1}')
@@ -51,7 +67,7 @@ export function buildOpenApi(routes: RouteDef[], version: string): JsonSchema {
       summary: route.summary,
       tags: route.tags,
       security: SECURITY[route.auth],
-      parameters: [...parameters(route.params, 'path'), ...parameters(route.query, 'query')],
+      parameters: [...parameters(toSchema, route.params, 'path'), ...parameters(toSchema, route.query, 'query')],
       responses,
     }
     if (route.body) {
@@ -71,7 +87,7 @@ export function buildOpenApi(routes: RouteDef[], version: string): JsonSchema {
     },
     paths,
     components: {
-      schemas: { ErrorEnvelope: envelope },
+      schemas: { ErrorEnvelope: envelope, ...components },
       securitySchemes: {
         bearerJwt: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description: 'A user access token from /v1/auth/login' },
         apiKey: { type: 'http', scheme: 'bearer', description: 'A project API key (lg_…) as a Bearer token' },

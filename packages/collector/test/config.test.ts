@@ -1,0 +1,86 @@
+import { describe, expect, it } from 'vitest'
+import { ConfigError, loadConfig } from '../src/config.js'
+import { spawnCollector } from './helpers/process.js'
+
+const SECRET = 'x'.repeat(48)
+
+describe('configuration', () => {
+  it('needs nothing in development and applies the defaults', () => {
+    const config = loadConfig({})
+    expect(config.port).toBe(3000)
+    expect(config.dataDir).toBe('./.llmguard')
+    expect(config.database.url).toBeUndefined()
+    expect(config.allowSignup).toBe(true)
+    expect(config.planLimits).toBe(true)
+    expect(config.openai.rcaModel).toBe('gpt-4')
+    expect(config.trustProxyHops).toBe(0)
+  })
+
+  it('requires the database and the three secrets in production, naming each', () => {
+    expect(() => loadConfig({ NODE_ENV: 'production' })).toThrow(ConfigError)
+    try {
+      loadConfig({ NODE_ENV: 'production', JWT_SECRET: SECRET })
+    } catch (err) {
+      const message = (err as Error).message
+      expect(message).toContain('DATABASE_URL: is required when NODE_ENV=production')
+      expect(message).toContain('REFRESH_TOKEN_SECRET')
+      expect(message).toContain('API_KEY_PEPPER')
+      expect(message).not.toContain('JWT_SECRET')
+    }
+    const ok = loadConfig({
+      NODE_ENV: 'production',
+      DATABASE_URL: 'postgres://u@db/llmguard',
+      JWT_SECRET: SECRET,
+      REFRESH_TOKEN_SECRET: SECRET,
+      API_KEY_PEPPER: SECRET,
+    })
+    expect(ok.production).toBe(true)
+  })
+
+  it.each([
+    ['PORT', 'eighty', 'PORT'],
+    ['PORT', '70000', 'PORT'],
+    ['DATABASE_URL', 'mysql://x', 'DATABASE_URL'],
+    ['JWT_SECRET', 'short', 'JWT_SECRET: must be at least 32 characters'],
+    ['ALLOW_SIGNUP', 'maybe', 'ALLOW_SIGNUP'],
+    ['PLAN_LIMITS', 'sometimes', 'PLAN_LIMITS'],
+    ['CORS_ORIGINS', 'not an origin', 'CORS_ORIGINS'],
+    ['TRUST_PROXY', 'lots', 'TRUST_PROXY'],
+    ['LOG_LEVEL', 'loud', 'LOG_LEVEL'],
+    ['TLS_CERT_FILE', '/etc/cert.pem', 'TLS_KEY_FILE'],
+  ])('rejects %s=%s naming the variable', (name, value, expected) => {
+    expect(() => loadConfig({ [name]: value })).toThrow(expected)
+  })
+
+  it('never echoes a secret value in the error', () => {
+    try {
+      loadConfig({ JWT_SECRET: 'hunter2-too-short' })
+      expect.unreachable()
+    } catch (err) {
+      expect((err as Error).message).not.toContain('hunter2')
+    }
+  })
+
+  it('parses lists, booleans and proxy hops', () => {
+    const config = loadConfig({
+      CORS_ORIGINS: 'https://a.example, http://localhost:5173',
+      ALLOW_SIGNUP: 'false',
+      PLAN_LIMITS: 'off',
+      TRUST_PROXY: '2',
+    })
+    expect(config.corsOrigins).toEqual(['https://a.example', 'http://localhost:5173'])
+    expect(config.allowSignup).toBe(false)
+    expect(config.planLimits).toBe(false)
+    expect(config.trustProxyHops).toBe(2)
+    expect(loadConfig({ TRUST_PROXY: 'true' }).trustProxyHops).toBe(1)
+  })
+
+  it('stops the real process at start-up with a message naming the variable', async () => {
+    const missing = spawnCollector({ NODE_ENV: 'production', JWT_SECRET: SECRET })
+    expect((await missing.exited).code).toBe(78)
+    expect(missing.output()).toContain('DATABASE_URL: is required when NODE_ENV=production')
+    const malformed = spawnCollector({ PORT: 'abc' })
+    expect((await malformed.exited).code).toBe(78)
+    expect(malformed.output()).toMatch(/PORT: .*\(got "abc"\)/)
+  })
+})

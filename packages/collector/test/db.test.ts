@@ -1,0 +1,115 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { hostname, tmpdir } from 'node:os'
+import { join } from 'node:path'
+import postgres from 'postgres'
+import { afterAll, describe, expect, it } from 'vitest'
+import { appliedVersion, loadMigrations, migrate } from '../src/db/migrate.js'
+import { acquireDirLock, DataDirLockedError } from '../src/db/lock.js'
+import type { Sql } from '../src/db/connect.js'
+import { copyTemplateDataDir, createTestDatabase, onRealPostgres, startTestCollector } from './helpers/collector.js'
+import { spawnCollector } from './helpers/process.js'
+
+const migrations = loadMigrations()
+const latest = migrations.at(-1)!.version
+
+describe('migrations', () => {
+  it('are numbered without gaps', () => {
+    expect(migrations.map((m) => m.version)).toEqual(migrations.map((_, i) => i + 1))
+  })
+
+  it('apply to a fresh database, and a re-run is a no-op', async () => {
+    const collector = await startTestCollector()
+    try {
+      expect(await appliedVersion(collector.sql)).toBe(latest)
+      expect(await migrate(collector.sql, migrations)).toEqual([])
+      const [row] = await collector.sql<{ n: number }[]>`select count(*)::int as n from schema_migrations`
+      expect(row!.n).toBe(migrations.length)
+    } finally {
+      await collector.close()
+    }
+  })
+
+  it.runIf(onRealPostgres())('two runners at once apply each migration exactly once', async () => {
+    const db = await createTestDatabase()
+    const a = postgres(db.url, { max: 2, onnotice: () => undefined }) as unknown as Sql
+    const b = postgres(db.url, { max: 2, onnotice: () => undefined }) as unknown as Sql
+    try {
+      const [ra, rb] = await Promise.all([migrate(a, migrations), migrate(b, migrations)])
+      expect([...ra, ...rb].sort()).toEqual(migrations.map((m) => m.version))
+      const rows = await a<{ version: number }[]>`select version from schema_migrations order by version`
+      expect(rows.map((r) => r.version)).toEqual(migrations.map((m) => m.version))
+    } finally {
+      await a.end()
+      await b.end()
+      await db.drop()
+    }
+  })
+
+  it('a failing migration leaves nothing half-applied', async () => {
+    const collector = await startTestCollector()
+    try {
+      const broken = [...migrations, { version: latest + 1, name: 'broken', sql: 'create table half_done (id int); select 1/0;' }]
+      await expect(migrate(collector.sql, broken)).rejects.toThrow(/division by zero/)
+      const [row] = await collector.sql<{ t: string | null }[]>`select to_regclass('half_done')::text as t`
+      expect(row!.t).toBeNull()
+      expect(await appliedVersion(collector.sql)).toBe(latest)
+    } finally {
+      await collector.close()
+    }
+  })
+})
+
+describe('embedded data dir', () => {
+  const dirs: string[] = []
+  afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })))
+
+  it('keeps written data and the generated secrets across a restart', async () => {
+    const dataDir = copyTemplateDataDir()
+    dirs.push(join(dataDir, '..'))
+    const first = await startTestCollector({ dataDir })
+    await first.sql`create table if not exists restart_probe (v text)`
+    await first.sql`insert into restart_probe values ('kept')`
+    const secrets = first.secrets
+    await first.close()
+    const second = await startTestCollector({ dataDir })
+    try {
+      const rows = await second.sql<{ v: string }[]>`select v from restart_probe`
+      expect(rows.map((r) => r.v)).toEqual(['kept'])
+      expect(second.secrets).toEqual(secrets)
+      expect(secrets.jwtSecret.length).toBeGreaterThanOrEqual(32)
+      expect(new Set([secrets.jwtSecret, secrets.refreshTokenSecret, secrets.apiKeyPepper]).size).toBe(3)
+    } finally {
+      await second.close()
+    }
+  })
+
+  it('refuses a second collector on the same dir, in this process and in another', async () => {
+    const dataDir = copyTemplateDataDir()
+    dirs.push(join(dataDir, '..'))
+    const first = await startTestCollector({ dataDir })
+    try {
+      await expect(startTestCollector({ dataDir })).rejects.toThrow(DataDirLockedError)
+      const other = spawnCollector({ LLMGUARD_DATA_DIR: dataDir, PORT: '0', HOST: '127.0.0.1' })
+      expect((await other.exited).code).toBe(75)
+      expect(other.output()).toContain('the data dir is in use by another collector')
+      // the refused attempts did not disturb the running one
+      const [row] = await first.sql<{ one: number }[]>`select 1 as one`
+      expect(row!.one).toBe(1)
+    } finally {
+      await first.close()
+    }
+    const again = await startTestCollector({ dataDir })
+    await again.close()
+  })
+
+  it('takes over a lock left by a process that no longer exists', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'llmguard-lock-'))
+    dirs.push(dir)
+    const path = join(dir, 'collector.lock')
+    writeFileSync(path, JSON.stringify({ pid: 2 ** 22 + 12345, host: hostname(), started: '1' }))
+    const lock = acquireDirLock(path)
+    expect(() => acquireDirLock(path)).toThrow(DataDirLockedError)
+    lock.release()
+    acquireDirLock(path).release()
+  })
+})

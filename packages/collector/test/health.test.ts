@@ -1,0 +1,126 @@
+import { join } from 'node:path'
+import { rmSync } from 'node:fs'
+import { Agent, request } from 'undici'
+import { PGlite } from '@electric-sql/pglite'
+import { PGLiteSocketServer } from '@electric-sql/pglite-socket'
+import { Validator } from '@seriousme/openapi-schema-validator'
+import { describe, expect, it } from 'vitest'
+import { copyTemplateDataDir, createTestDatabase, onRealPostgres, startTestCollector } from './helpers/collector.js'
+import { spawnCollector } from './helpers/process.js'
+import { TcpProxy } from './helpers/tcp-proxy.js'
+
+async function waitFor<T>(probe: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 15_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const value = await probe()
+    if (ok(value) || Date.now() > deadline) return value
+    await new Promise((r) => setTimeout(r, 100))
+  }
+}
+
+/** A database behind a proxy the test can cut: real Postgres, or PGlite served on a TCP port. */
+async function databaseBehindProxy() {
+  if (onRealPostgres()) {
+    const db = await createTestDatabase()
+    const url = new URL(db.url)
+    const proxy = new TcpProxy({ host: url.hostname, port: Number(url.port || 5432) })
+    await proxy.start()
+    url.host = `127.0.0.1:${proxy.port}`
+    return { proxy, url: url.toString(), close: db.drop }
+  }
+  const dataDir = copyTemplateDataDir()
+  const pg = await PGlite.create(join(dataDir, 'pg'))
+  const server = new PGLiteSocketServer({ db: pg, host: '127.0.0.1', port: 0 })
+  await server.start()
+  const proxy = new TcpProxy({ host: '127.0.0.1', port: (server as unknown as { port: number }).port })
+  await proxy.start()
+  return {
+    proxy,
+    url: `postgres://postgres@127.0.0.1:${proxy.port}/postgres`,
+    async close() {
+      await server.stop()
+      await pg.close()
+      rmSync(join(dataDir, '..'), { recursive: true, force: true })
+    },
+  }
+}
+
+describe('health endpoints', () => {
+  it('/healthz and /readyz answer 200 on a migrated database', async () => {
+    const collector = await startTestCollector()
+    try {
+      expect(await collector.client.get('/healthz')).toEqual({ status: 'ok' })
+      const ready = await collector.client.get<{ status: string; database: string; migrations: string }>('/readyz')
+      expect(ready).toMatchObject({ status: 'ready', database: 'up', migrations: 'applied' })
+    } finally {
+      await collector.close()
+    }
+  })
+
+  it('/readyz answers 503 while the database is unreachable and 200 once it is back', async () => {
+    const db = await databaseBehindProxy()
+    const collector = await startTestCollector({ databaseUrl: db.url, env: { DATABASE_POOL_SIZE: '1' } })
+    const readyz = async () => {
+      const res = await request(`${collector.url}/readyz`)
+      return { status: res.statusCode, body: (await res.body.json()) as { database: string } }
+    }
+    try {
+      expect((await readyz()).status).toBe(200)
+      await db.proxy.cut()
+      const down = await waitFor(readyz, (r) => r.status === 503)
+      expect(down.status).toBe(503)
+      expect(down.body.database).toBe('down')
+      expect((await request(`${collector.url}/healthz`)).statusCode).toBe(200)
+      await db.proxy.start()
+      const up = await waitFor(readyz, (r) => r.status === 200)
+      expect(up.status).toBe(200)
+    } finally {
+      await collector.close()
+      await db.close()
+    }
+  })
+
+  it('/openapi.json is a valid OpenAPI 3.1 document listing the routes', async () => {
+    const collector = await startTestCollector()
+    try {
+      const doc = await collector.client.get<{
+        openapi: string
+        paths: Record<string, unknown>
+        components: { schemas: Record<string, { properties?: Record<string, unknown> }> }
+      }>('/openapi.json')
+      // the envelope is defined in full, not as a reference to itself
+      expect(Object.keys(doc.components.schemas.ErrorEnvelope!.properties!)).toEqual(['error'])
+      expect(doc.openapi).toBe('3.1.0')
+      expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining(['/healthz', '/readyz', '/openapi.json']))
+      const result = await new Validator().validate(doc as never)
+      expect(result.errors ?? []).toEqual([])
+      expect(result.valid).toBe(true)
+    } finally {
+      await collector.close()
+    }
+  })
+})
+
+describe('graceful stop', () => {
+  it.each(['SIGTERM', 'SIGINT'] as const)('%s exits within a few seconds with an idle keep-alive client connected', async (signal) => {
+    const dataDir = copyTemplateDataDir()
+    const proc = spawnCollector({ LLMGUARD_DATA_DIR: dataDir, PORT: '0', HOST: '127.0.0.1' })
+    const agent = new Agent({ keepAliveTimeout: 60_000, keepAliveMaxTimeout: 60_000 })
+    try {
+      const url = await proc.ready()
+      const res = await request(`${url}/healthz`, { dispatcher: agent })
+      await res.body.text()
+      expect(res.headers.connection ?? 'keep-alive').not.toBe('close')
+      const sent = Date.now()
+      proc.child.kill(signal)
+      const { code } = await proc.exited
+      expect(code).toBe(0)
+      expect(Date.now() - sent).toBeLessThan(4_000)
+      expect(proc.output()).toContain('collector stopped')
+    } finally {
+      proc.child.kill('SIGKILL')
+      await agent.close()
+      rmSync(join(dataDir, '..'), { recursive: true, force: true })
+    }
+  })
+})
