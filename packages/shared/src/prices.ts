@@ -103,19 +103,18 @@ export function normalizeModelName(model: string): string {
 }
 
 /**
- * Longest key of `lookup` that equals the normalized model or is a prefix of it ending at a
- * `-`. Only `-` counts as a boundary: `gpt-4.5-preview` must not fall back to `gpt-4`, and a
- * model nobody listed stays unknown instead of borrowing a cheaper sibling's price.
+ * Longest key of `lookup` that equals the normalized model or is a prefix of it ending just
+ * before a boundary character (default `-` only: `gpt-4.5-preview` must not fall back to
+ * `gpt-4`, and a model nobody listed stays unknown instead of borrowing a sibling's price).
  * Fine-tuned models (`ft:…`) are priced differently from their base and are never matched.
  */
-export function findByModelPrefix<T>(lookup: (key: string) => T | undefined, model: string): T | undefined {
+export function findByModelPrefix<T>(lookup: (key: string) => T | undefined, model: string, boundaries = '-'): T | undefined {
   const name = normalizeModelName(model)
   if (name === '' || name.startsWith('ft:')) return undefined
-  let end = name.length
-  while (end > 0) {
+  for (let end = name.length; end > 0; end--) {
+    if (end < name.length && !boundaries.includes(name[end]!)) continue
     const hit = lookup(name.slice(0, end))
     if (hit !== undefined) return hit
-    end = name.lastIndexOf('-', end - 1)
   }
   return undefined
 }
