@@ -1,0 +1,331 @@
+import { performance } from 'node:perf_hooks'
+import { randomUUID } from 'node:crypto'
+import { DEFAULT_POLICY, llmRecordSchema, type LlmRecordInput, type Policy } from '@llmguard/shared'
+import { LLMGuardError } from './errors.js'
+import { resolveOptions, type LLMGuardOptions, type ResolvedOptions } from './options.js'
+import { SqliteStore } from './outbox/sqlite.js'
+import { MemoryStore, type OutboxStore, type ParkedRow } from './outbox/store.js'
+import { Pipeline, type PipelineStats } from './pipeline.js'
+import { applyPolicy } from './policy/apply.js'
+import { PolicyCache } from './policy/cache.js'
+import { UserRateLimiter } from './policy/rate-limit.js'
+import { errorRecord, newCall, streamRecord, successRecord, type CallInfo, type Endpoint } from './record/build.js'
+import { boundMetadata, truncateUtf8 } from './record/text.js'
+import { sharedRiskScorer } from './risk.js'
+import { createUndiciTransport } from './transport/undici.js'
+import type { Transport } from './transport/types.js'
+import { wrapOpenAI, type CallContext, type Outcome, type WrapHooks } from './wrap/openai.js'
+
+export interface LLMGuardStats {
+  /** Records not yet accepted by the collector (memory buffer + outbox). */
+  queued: number
+  /** Accepted by the collector (duplicates included: they are stored once). */
+  sent: number
+  /** Record sends that failed and were retried. */
+  retried: number
+  /** Dropped by the outbox cap (or after shutdown). */
+  dropped: number
+  /** Refused by the collector for good and parked in the dead-letter table. */
+  rejected: number
+  /** Calls the policy blocked. */
+  blocked: number
+  /** Parked records in the dead-letter table now. */
+  parked: number
+  lastError: { code: string; message: string; at: string } | null
+  outbox: 'sqlite' | 'memory'
+  shipping: boolean
+}
+
+/** What `guard.record()` takes: a record in the collector's shape; `id` and `timestamp` are filled in. */
+export type ManualRecord = LlmRecordInput
+
+/**
+ * The SDK: wraps OpenAI clients, records every call through a durable outbox, ships them to
+ * the collector and applies the project's policy. LLMGuard's own failures never reach the
+ * caller; only deliberate policy blocks do.
+ */
+export class LLMGuard {
+  private readonly o: ResolvedOptions
+  private readonly store: OutboxStore
+  private readonly transport: Transport | undefined
+  private readonly pipeline: Pipeline
+  private readonly policyCache: PolicyCache
+  private readonly limiter = new UserRateLimiter()
+  private readonly riskScorer: ((prompt: string, model: string) => number) | undefined
+  private readonly counters: PipelineStats & { blocked: number } = { sent: 0, retried: 0, rejected: 0, dropped: 0, blocked: 0, lastError: null }
+  private readonly warned = new Set<string>()
+  private policyTimer: NodeJS.Timeout | undefined
+  private shutdownPromise: Promise<void> | undefined
+  private readonly hooks: WrapHooks
+
+  constructor(options: LLMGuardOptions = {}) {
+    this.o = resolveOptions(options)
+    this.store = this.openStore()
+    if (!this.o.apiKey) {
+      this.warnOnce('no-key', 'no API key (LLMGUARD_API_KEY): records are kept in the outbox but not shipped')
+    } else if (!this.o.disabled) {
+      this.transport = createUndiciTransport({ endpoint: this.o.endpoint, apiKey: this.o.apiKey, timeoutMs: this.o.requestTimeoutMs })
+    }
+    const t = this.transport
+    this.pipeline = new Pipeline({
+      store: this.store,
+      send: t ? (json) => t.sendBatch(json) : undefined,
+      stats: this.counters,
+      durability: this.o.durability,
+      maxRecords: this.o.maxOutboxRecords,
+      writeDelayMs: this.o.writeDelayMs,
+      shipDelayMs: this.o.shipDelayMs,
+      pollMs: this.o.pollMs,
+      onFatal: (code, message) => this.warnOnce(`fatal-${code}`, `the collector refused the batch (${code}: ${message}); shipping paused`),
+      onInternalError: (where, err) => this.internalError(where, err),
+    })
+    this.policyCache = new PolicyCache(this.store, t && this.o.policy ? (etag) => t.fetchPolicy(etag) : undefined, (code, message) => {
+      this.counters.lastError = { code, message, at: new Date().toISOString() }
+    })
+    this.riskScorer = this.o.riskScorer ?? sharedRiskScorer()
+    if (t && this.o.policy) {
+      void this.policyCache.refresh()
+      this.policyTimer = setInterval(() => {
+        void this.policyCache.refresh()
+        this.limiter.prune(Date.now())
+      }, this.o.policyRefreshMs)
+      this.policyTimer.unref()
+    }
+    // rows an earlier run (or another process) left behind
+    if (t) void this.pipeline.flush().catch((err) => this.internalError('startup flush', err))
+    this.hooks = {
+      prepare: (endpoint, body, context, defaults) => this.prepare(endpoint, body, context, defaults),
+      finish: (call, outcome, endMark) => this.finish(call, outcome, endMark),
+      internalError: (where, err) => this.internalError(where, err),
+    }
+  }
+
+  private openStore(): OutboxStore {
+    if (this.o.outbox === ':memory:') return new MemoryStore()
+    try {
+      return new SqliteStore(this.o.outbox)
+    } catch (err) {
+      this.warnOnce('sqlite', `cannot open the outbox ${this.o.outbox} (${(err as Error).message}); records are kept in memory only`)
+      return new MemoryStore()
+    }
+  }
+
+  private warnOnce(key: string, message: string): void {
+    if (this.warned.has(key)) return
+    this.warned.add(key)
+    try {
+      this.o.warn(message)
+    } catch {
+      // a broken logger is not the caller's problem either
+    }
+  }
+
+  private internalError(where: string, err: unknown): void {
+    const message = err instanceof Error ? err.message : String(err)
+    this.counters.lastError = { code: 'INTERNAL', message: `${where}: ${message}`, at: new Date().toISOString() }
+    this.warnOnce(`internal-${where}`, `internal error in ${where}: ${message} (the call itself is unaffected)`)
+  }
+
+  /** The policy applied to calls now. */
+  get policy(): Policy {
+    return this.policyCache.current
+  }
+
+  /** Fetches the policy now (it is also refreshed on an interval). Never throws. */
+  refreshPolicy(): Promise<void> {
+    return this.policyCache.refresh()
+  }
+
+  /**
+   * Records every `chat.completions`, `responses`, `embeddings` and `completions` call of this
+   * client and applies the policy to it. Returns the same client, patched in place.
+   */
+  wrap<T extends object>(client: T, defaults?: CallContext): T {
+    if (this.o.disabled) return client
+    return wrapOpenAI(client, this.hooks, defaults)
+  }
+
+  private prepare(endpoint: Endpoint, body: unknown, context: CallContext | undefined, defaults: CallContext | undefined): { body: unknown; call?: CallInfo } {
+    if (this.shutdownPromise || typeof body !== 'object' || body === null) return { body }
+    const startMark = performance.now()
+    const b = body as Record<string, unknown>
+    const userId =
+      context?.userId ??
+      defaults?.userId ??
+      this.o.defaults?.userId ??
+      (typeof b.user === 'string' && b.user ? b.user : typeof b.safety_identifier === 'string' && b.safety_identifier ? b.safety_identifier : undefined)
+    const base = this.o.defaults?.metadata
+    const metadata =
+      context?.metadata || defaults?.metadata ? { ...base, ...defaults?.metadata, ...context?.metadata } : base
+    let sent = b
+    let requestedModel: string | undefined
+    if (!this.policyCache.noop) {
+      const policy = this.policyCache.current
+      if (policy.blockOnRisk && !this.riskScorer) this.warnOnce('no-scorer', 'the policy has blockOnRisk on but no risk scorer is available')
+      try {
+        const applied = applyPolicy(policy, endpoint, b, userId, { limiter: this.limiter, now: Date.now(), scoreRisk: this.riskScorer })
+        sent = applied.body
+        requestedModel = applied.requestedModel
+      } catch (err) {
+        if (err instanceof LLMGuardError) {
+          this.counters.blocked++
+          this.recordBlocked(endpoint, b, userId, metadata, err, startMark)
+          throw err
+        }
+        this.internalError('policy', err)
+      }
+    }
+    const call = newCall(endpoint, sent, { startMark, userId, metadata, requestedModel })
+    return { body: sent, call }
+  }
+
+  private recordBlocked(endpoint: Endpoint, body: Record<string, unknown>, userId: string | undefined, metadata: Record<string, unknown> | undefined, err: LLMGuardError, startMark: number): void {
+    try {
+      const call = newCall(endpoint, body, { startMark, userId, metadata: { ...metadata, llmguardBlocked: err.code } })
+      this.pipeline.enqueue(errorRecord(call, { type: err.code, message: err.message }, startMark))
+    } catch (e) {
+      this.internalError('record blocked', e)
+    }
+  }
+
+  private finish(call: CallInfo, outcome: Outcome, endMark: number): void | Promise<void> {
+    let record: LlmRecordInput
+    switch (outcome.kind) {
+      case 'success':
+        record = successRecord(call, outcome.value, endMark)
+        break
+      case 'error':
+        record = errorRecord(call, outcome.error, endMark)
+        break
+      case 'stream': {
+        const summary = outcome.acc.summary(outcome.aborted)
+        record = outcome.error !== undefined ? errorRecord(call, outcome.error, endMark, summary) : streamRecord(call, summary, endMark)
+        break
+      }
+      case 'raw':
+        record = successRecord(call, undefined, endMark)
+        if (outcome.status >= 400) record.status = 'error'
+        break
+    }
+    this.pipeline.enqueue(record)
+    if (this.o.serverless) return this.flush({ timeoutMs: this.o.serverlessFlushTimeoutMs })
+  }
+
+  /**
+   * Logs a call to any other provider by hand. Returns the record's id, or undefined when the
+   * record does not match the contract (it is then counted as rejected, never thrown).
+   */
+  record(input: ManualRecord): string | undefined {
+    if (this.o.disabled) return undefined
+    try {
+      const r: LlmRecordInput = { ...input, id: input.id ?? randomUUID(), timestamp: input.timestamp ?? new Date().toISOString() }
+      r.prompt = truncateUtf8(r.prompt)
+      if (r.response !== undefined) r.response = truncateUtf8(r.response)
+      if (r.metadata) r.metadata = boundMetadata(r.metadata)
+      const parsed = llmRecordSchema.safeParse(r)
+      if (!parsed.success) {
+        this.counters.rejected++
+        this.warnOnce('bad-record', `guard.record(): ${parsed.error.issues[0]?.path.join('.')}: ${parsed.error.issues[0]?.message}`)
+        return undefined
+      }
+      this.pipeline.enqueue(r)
+      if (this.o.serverless) void this.flush({ timeoutMs: this.o.serverlessFlushTimeoutMs })
+      return r.id
+    } catch (err) {
+      this.internalError('record', err)
+      return undefined
+    }
+  }
+
+  /** Writes pending records and ships what the outbox holds. Bounded; never throws. */
+  async flush(options: { timeoutMs?: number } = {}): Promise<void> {
+    const timeoutMs = options.timeoutMs ?? 10_000
+    const deadline = Date.now() + timeoutMs
+    let timer: NodeJS.Timeout | undefined
+    try {
+      await Promise.race([
+        this.pipeline.flush(deadline),
+        new Promise<void>((resolve) => {
+          timer = setTimeout(resolve, timeoutMs)
+          timer.unref()
+        }),
+      ])
+    } catch (err) {
+      this.internalError('flush', err)
+    } finally {
+      if (timer) clearTimeout(timer)
+    }
+  }
+
+  /** Flushes within `timeoutMs` (default 5 s), stops every timer and closes the outbox. Idempotent. */
+  shutdown(options: { timeoutMs?: number } = {}): Promise<void> {
+    this.shutdownPromise ??= this.doShutdown(options.timeoutMs ?? 5_000)
+    return this.shutdownPromise
+  }
+
+  private async doShutdown(timeoutMs: number): Promise<void> {
+    const started = Date.now()
+    if (this.policyTimer) clearInterval(this.policyTimer)
+    this.policyTimer = undefined
+    await this.flush({ timeoutMs })
+    this.pipeline.close()
+    const left = Math.max(0, timeoutMs - (Date.now() - started))
+    if (this.transport) {
+      let timer: NodeJS.Timeout | undefined
+      await Promise.race([
+        this.transport.close(),
+        new Promise<void>((resolve) => {
+          timer = setTimeout(resolve, Math.min(left, 1_000))
+          timer.unref()
+        }),
+      ])
+      if (timer) clearTimeout(timer)
+    }
+    try {
+      this.store.close()
+    } catch (err) {
+      this.internalError('close', err)
+    }
+  }
+
+  stats(): LLMGuardStats {
+    let stored = 0
+    let parked = 0
+    try {
+      stored = this.store.count()
+      parked = this.store.parkedCount()
+    } catch {
+      // busy or closed: report what is in memory
+    }
+    const { lastError, sent, retried, dropped, rejected, blocked } = this.counters
+    return {
+      queued: this.pipeline.pendingInMemory + stored,
+      sent,
+      retried,
+      dropped,
+      rejected,
+      blocked,
+      parked,
+      lastError,
+      outbox: this.store.kind,
+      shipping: this.transport !== undefined,
+    }
+  }
+
+  /** The dead-letter table: records the collector refused for good, with the reason. */
+  parked(limit = 100): ParkedRow[] {
+    return this.store.listParked(limit)
+  }
+
+  /** Moves parked records back to the outbox to be sent again. */
+  replayParked(seqs?: number[]): number {
+    const n = this.store.replayParked(seqs)
+    if (n) void this.flush()
+    return n
+  }
+
+  /** For tests: whether any timer of this guard is still set. */
+  get timersPending(): number {
+    return this.pipeline.timersPending + (this.policyTimer ? 1 : 0)
+  }
+}

@@ -1,0 +1,156 @@
+import { takeBatch } from '../ship/batch.js'
+
+/** One queued record as the shipper sees it. */
+export interface OutboxRow {
+  seq: number
+  id: string
+  body: string
+  bytes: number
+  attempts: number
+}
+
+export interface NewRow {
+  id: string
+  body: string
+  bytes: number
+  createdAt: number
+}
+
+/** A record the collector refused for good, kept with the reason so it can be shown and replayed. */
+export interface ParkedRow {
+  seq: number
+  id: string
+  body: string
+  code: string
+  message: string
+  status: number | null
+  attempts: number
+  parkedAt: number
+}
+
+export interface ParkItem {
+  seq: number
+  code: string
+  message: string
+  status?: number
+}
+
+/**
+ * The outbox: records wait here until the collector has accepted them. The SQLite store is the
+ * durable one; the memory store is the fallback when SQLite cannot be opened.
+ */
+export interface OutboxStore {
+  readonly kind: 'sqlite' | 'memory'
+  readonly path: string | null
+  /** Appends rows and drops the oldest past `maxRows`; returns how many were dropped. Throws a busy error to try later. */
+  append(rows: readonly NewRow[], maxRows: number): number
+  /**
+   * Leases up to `limit` rows nobody else holds, oldest first. A lease that outlives a crashed
+   * process expires, so its rows ship from another one (the collector dedupes by id).
+   */
+  claim(limit: number, maxBytes: number, leaseMs: number, now: number): OutboxRow[]
+  /** The collector has them: gone for good. */
+  ack(seqs: readonly number[]): void
+  /** Back to the queue for a later try. */
+  release(seqs: readonly number[]): void
+  /** Moves rows to the dead-letter table. */
+  park(items: readonly ParkItem[], now: number): void
+  count(): number
+  parkedCount(): number
+  listParked(limit: number): ParkedRow[]
+  /** Moves parked rows (all, or the given ones) back to the outbox; returns how many. */
+  replayParked(seqs?: readonly number[]): number
+  /** Records dropped by the size cap over the file's life. */
+  droppedTotal(): number
+  getMeta(key: string): string | undefined
+  setMeta(key: string, value: string): void
+  close(): void
+}
+
+/** better-sqlite3 reports a held lock as SQLITE_BUSY (or one of its extended codes). */
+export function isBusy(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code
+  return typeof code === 'string' && (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED'))
+}
+
+/** Keeps records in this process only: used when SQLite is unavailable. Nothing survives a restart. */
+export class MemoryStore implements OutboxStore {
+  readonly kind = 'memory' as const
+  readonly path = null
+  private rows: (OutboxRow & { leaseUntil: number })[] = []
+  private parked: ParkedRow[] = []
+  private meta = new Map<string, string>()
+  private seq = 0
+  private dropped = 0
+
+  append(rows: readonly NewRow[], maxRows: number): number {
+    for (const r of rows) this.rows.push({ seq: ++this.seq, id: r.id, body: r.body, bytes: r.bytes, attempts: 0, leaseUntil: 0 })
+    const over = this.rows.length - maxRows
+    if (over <= 0) return 0
+    this.rows.splice(0, over)
+    this.dropped += over
+    return over
+  }
+
+  claim(limit: number, maxBytes: number, leaseMs: number, now: number): OutboxRow[] {
+    const out: OutboxRow[] = []
+    for (const r of this.rows) {
+      if (out.length >= limit) break
+      if (r.leaseUntil > now) continue
+      r.leaseUntil = now + leaseMs
+      out.push({ seq: r.seq, id: r.id, body: r.body, bytes: r.bytes, attempts: r.attempts })
+    }
+    return out
+  }
+
+  ack(seqs: readonly number[]): void {
+    const s = new Set(seqs)
+    this.rows = this.rows.filter((r) => !s.has(r.seq))
+  }
+
+  release(seqs: readonly number[]): void {
+    const s = new Set(seqs)
+    for (const r of this.rows) if (s.has(r.seq)) {
+      r.leaseUntil = 0
+      r.attempts++
+    }
+  }
+
+  park(items: readonly ParkItem[], now: number): void {
+    const byId = new Map(items.map((i) => [i.seq, i]))
+    const keep: typeof this.rows = []
+    for (const r of this.rows) {
+      const p = byId.get(r.seq)
+      if (!p) keep.push(r)
+      else this.parked.push({ seq: ++this.seq, id: r.id, body: r.body, code: p.code, message: p.message, status: p.status ?? null, attempts: r.attempts + 1, parkedAt: now })
+    }
+    this.rows = keep
+  }
+
+  count(): number {
+    return this.rows.length
+  }
+  parkedCount(): number {
+    return this.parked.length
+  }
+  listParked(limit: number): ParkedRow[] {
+    return this.parked.slice(0, limit)
+  }
+  replayParked(seqs?: readonly number[]): number {
+    const s = seqs ? new Set(seqs) : undefined
+    const back = this.parked.filter((p) => !s || s.has(p.seq))
+    this.parked = this.parked.filter((p) => s && !s.has(p.seq))
+    for (const p of back) this.rows.push({ seq: ++this.seq, id: p.id, body: p.body, bytes: Buffer.byteLength(p.body), attempts: 0, leaseUntil: 0 })
+    return back.length
+  }
+  droppedTotal(): number {
+    return this.dropped
+  }
+  getMeta(key: string): string | undefined {
+    return this.meta.get(key)
+  }
+  setMeta(key: string, value: string): void {
+    this.meta.set(key, value)
+  }
+  close(): void {}
+}

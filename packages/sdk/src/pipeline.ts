@@ -1,0 +1,169 @@
+import type { LlmRecordInput } from '@llmguard/shared'
+import { isBusy, type NewRow, type OutboxStore } from './outbox/store.js'
+import { Shipper, type PassResult, type ShipStats } from './ship/shipper.js'
+import type { SendResult } from './ship/result.js'
+
+export interface PipelineStats extends ShipStats {
+  dropped: number
+}
+
+export interface PipelineOptions {
+  store: OutboxStore
+  /** Undefined when shipping is off (no API key): records still reach the outbox. */
+  send: ((json: string) => Promise<SendResult>) | undefined
+  stats: PipelineStats
+  durability: 'buffered' | 'immediate'
+  maxRecords: number
+  /** The durability window: records reach SQLite within this many ms. */
+  writeDelayMs: number
+  /** Lets records gather into bigger batches. */
+  shipDelayMs: number
+  /** Looks for rows other processes (or earlier runs) left. */
+  pollMs: number
+  onFatal?: (code: string, message: string) => void
+  onInternalError: (where: string, err: unknown) => void
+}
+
+/**
+ * Records on their way out: a memory buffer the caller's path appends to, a writer that moves
+ * it to the outbox in small transactions, and the shipper. Every timer is unref'd: LLMGuard
+ * never keeps a process alive.
+ */
+export class Pipeline {
+  private buffer: LlmRecordInput[] = []
+  private writeTimer: NodeJS.Timeout | undefined
+  private shipTimer: NodeJS.Timeout | undefined
+  private shipAt = Infinity
+  private dirty = false
+  private closed = false
+  readonly shipper: Shipper | undefined
+
+  constructor(private readonly o: PipelineOptions) {
+    if (o.send) this.shipper = new Shipper({ store: o.store, send: o.send, stats: o.stats, onFatal: o.onFatal })
+  }
+
+  get pendingInMemory(): number {
+    return this.buffer.length
+  }
+
+  /** The caller's path: in-memory only, unless durability is 'immediate'. */
+  enqueue(record: LlmRecordInput): void {
+    if (this.closed) {
+      this.o.stats.dropped++
+      return
+    }
+    this.buffer.push(record)
+    if (this.o.durability === 'immediate') {
+      this.write()
+      return
+    }
+    if (this.buffer.length > this.o.maxRecords) {
+      // SQLite has been busy for long: the memory buffer obeys the same cap
+      this.buffer.shift()
+      this.o.stats.dropped++
+    }
+    if (!this.writeTimer) {
+      this.writeTimer = setTimeout(() => {
+        this.writeTimer = undefined
+        this.write()
+      }, this.o.writeDelayMs)
+      this.writeTimer.unref()
+    }
+  }
+
+  /** Moves the buffer to the outbox. A busy file keeps the buffer for the next try. */
+  write(): boolean {
+    if (this.buffer.length === 0) return true
+    const records = this.buffer
+    const rows: NewRow[] = new Array(records.length)
+    const now = Date.now()
+    for (let i = 0; i < records.length; i++) {
+      const body = JSON.stringify(records[i])
+      rows[i] = { id: records[i]!.id ?? '', body, bytes: Buffer.byteLength(body), createdAt: now }
+    }
+    try {
+      this.o.stats.dropped += this.o.store.append(rows, this.o.maxRecords)
+      this.buffer = []
+    } catch (err) {
+      if (!isBusy(err)) {
+        // not a lock: a broken file. Keeping the rows in memory would grow without end
+        this.o.onInternalError('outbox write', err)
+        this.o.stats.dropped += records.length
+        this.buffer = []
+        return false
+      }
+      if (!this.writeTimer && !this.closed) {
+        this.writeTimer = setTimeout(() => {
+          this.writeTimer = undefined
+          this.write()
+        }, this.o.writeDelayMs)
+        this.writeTimer.unref()
+      }
+      return false
+    }
+    this.dirty = true
+    this.scheduleShip(this.o.shipDelayMs)
+    return true
+  }
+
+  private scheduleShip(delayMs: number): void {
+    if (!this.shipper || this.closed) return
+    const at = Date.now() + delayMs
+    if (this.shipTimer && this.shipAt <= at) return
+    if (this.shipTimer) clearTimeout(this.shipTimer)
+    this.shipAt = at
+    this.shipTimer = setTimeout(() => {
+      this.shipTimer = undefined
+      this.shipAt = Infinity
+      void this.runPass()
+    }, delayMs)
+    this.shipTimer.unref()
+  }
+
+  private async runPass(deadline?: number): Promise<PassResult | undefined> {
+    if (!this.shipper) return undefined
+    this.dirty = false
+    let res: PassResult
+    try {
+      res = await this.shipper.pass(deadline)
+    } catch (err) {
+      this.o.onInternalError('shipper', err)
+      res = { kind: 'backoff', delayMs: 1000 }
+    }
+    if (this.closed) return res
+    if (res.kind === 'backoff') this.scheduleShip(res.delayMs)
+    // jittered, so two processes waiting on each other's lock do not collide again
+    else if (res.kind === 'busy') this.scheduleShip(20 + Math.random() * 80)
+    else if (this.dirty) this.scheduleShip(this.o.shipDelayMs)
+    else this.scheduleShip(this.o.pollMs)
+    return res
+  }
+
+  /** Writes the buffer and ships what the outbox holds, now. Resolves when done or when a failure asks to wait. */
+  async flush(deadline?: number): Promise<void> {
+    this.write()
+    if (!this.shipper) return
+    // a pass already running may have claimed its last batch before our rows were written
+    if (this.shipper.busy) await this.shipper.pass(deadline)
+    await this.runPass(deadline)
+  }
+
+  /** Stops the timers; whatever is in memory goes to the outbox. */
+  close(): void {
+    this.write()
+    this.closed = true
+    if (this.writeTimer) clearTimeout(this.writeTimer)
+    if (this.shipTimer) clearTimeout(this.shipTimer)
+    this.writeTimer = this.shipTimer = undefined
+    if (this.buffer.length) {
+      // still busy at the very end: these could not be saved
+      this.o.stats.dropped += this.buffer.length
+      this.buffer = []
+    }
+  }
+
+  /** For tests: how many timers this pipeline holds. */
+  get timersPending(): number {
+    return (this.writeTimer ? 1 : 0) + (this.shipTimer ? 1 : 0)
+  }
+}

@@ -1,0 +1,74 @@
+import { DEFAULT_POLICY, policySchema, type Policy } from '@llmguard/shared'
+import type { OutboxStore } from '../outbox/store.js'
+import type { PolicyFetch } from '../transport/types.js'
+import { isNoop } from './apply.js'
+
+const META_KEY = 'policy'
+
+/**
+ * The project's policy as last seen. Kept in the outbox database, so a restart while the
+ * collector is down still applies the last known policy. Calls never wait for a fetch.
+ */
+export class PolicyCache {
+  current: Policy = DEFAULT_POLICY
+  /** True when the policy changes nothing: the hot path skips it. */
+  noop = true
+  private etag: string | undefined
+  private inflight: Promise<void> | null = null
+
+  constructor(
+    private readonly store: OutboxStore,
+    private readonly fetch: ((etag: string | undefined) => Promise<PolicyFetch>) | undefined,
+    private readonly onError: (code: string, message: string) => void,
+  ) {
+    this.load()
+  }
+
+  private load(): void {
+    let raw: string | undefined
+    try {
+      raw = this.store.getMeta(META_KEY)
+    } catch {
+      return
+    }
+    if (!raw) return
+    try {
+      const saved = JSON.parse(raw) as { policy: unknown; etag?: string }
+      const parsed = policySchema.safeParse(saved.policy)
+      if (parsed.success) this.set(parsed.data, saved.etag)
+    } catch {
+      // a damaged row: the next fetch replaces it
+    }
+  }
+
+  private set(policy: Policy, etag: string | undefined): void {
+    this.current = policy
+    this.noop = isNoop(policy)
+    this.etag = etag
+  }
+
+  /** Fetches with If-None-Match; one at a time; never throws. */
+  refresh(): Promise<void> {
+    if (!this.fetch) return Promise.resolve()
+    this.inflight ??= this.doRefresh(this.fetch).finally(() => {
+      this.inflight = null
+    })
+    return this.inflight
+  }
+
+  private async doRefresh(fetch: (etag: string | undefined) => Promise<PolicyFetch>): Promise<void> {
+    const res = await fetch(this.etag)
+    if (res.kind === 'not-modified') return
+    if (res.kind === 'error') {
+      this.onError(`POLICY_${res.code}`, res.message)
+      return
+    }
+    const etag = res.etag ?? `"${res.policy.version}"`
+    this.set(res.policy, etag)
+    try {
+      this.store.setMeta(META_KEY, JSON.stringify({ policy: res.policy, etag, savedAt: new Date().toISOString() }))
+    } catch {
+      // a busy file: the policy is still applied from memory, and saved on the next change
+    }
+  }
+}

@@ -1,0 +1,255 @@
+import { randomUUID } from 'node:crypto'
+import type { LlmRecordInput } from '@llmguard/shared'
+import {
+  chatResponseText,
+  flattenContent,
+  flattenInput,
+  flattenMessages,
+  flattenResponsesInput,
+  responsesOutputText,
+} from './flatten.js'
+import { boundMetadata, truncateUtf8 } from './text.js'
+
+export type Endpoint = 'chat.completions' | 'responses' | 'embeddings' | 'completions'
+
+type Obj = Record<string, unknown>
+const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null
+
+/** What the SDK knows about one call when it starts. */
+export interface CallInfo {
+  id: string
+  endpoint: Endpoint
+  /** The request as sent (after the policy). */
+  body: Obj
+  model: string
+  /** The model the app asked for, when the policy switched it. */
+  requestedModel?: string
+  stream: boolean
+  userId?: string
+  metadata?: Record<string, unknown>
+  /** Epoch ms, for the record's timestamp. */
+  startedAt: number
+  /** performance.now() at the start, for latency. */
+  startMark: number
+}
+
+export function newCall(endpoint: Endpoint, body: Obj, extra: Partial<CallInfo> & { startMark: number }): CallInfo {
+  return {
+    id: randomUUID(),
+    endpoint,
+    body,
+    model: typeof body.model === 'string' && body.model ? body.model : 'unknown',
+    stream: body.stream === true,
+    startedAt: Date.now(),
+    ...extra,
+  }
+}
+
+/** The flattened prompt of a request. */
+export function promptOf(endpoint: string, body: Obj): string {
+  switch (endpoint) {
+    case 'chat.completions':
+      return flattenMessages(body.messages)
+    case 'responses':
+      return flattenResponsesInput(body.input, body.instructions)
+    case 'embeddings':
+      return flattenInput(body.input)
+    case 'completions':
+      return flattenInput(body.prompt)
+    default:
+      return ''
+  }
+}
+
+export interface Usage {
+  promptTokens?: number
+  completionTokens?: number
+  tokens?: number
+  cachedTokens?: number
+  reasoningTokens?: number
+}
+
+const count = (v: unknown): number | undefined =>
+  typeof v === 'number' && Number.isInteger(v) && v >= 0 ? v : undefined
+
+/** Token counts from either usage shape (chat/completions/embeddings, or responses). */
+export function usageOf(usage: unknown): Usage {
+  if (!isObj(usage)) return {}
+  const u: Usage = {}
+  const prompt = count(usage.prompt_tokens) ?? count(usage.input_tokens)
+  const completion = count(usage.completion_tokens) ?? count(usage.output_tokens)
+  if (prompt !== undefined) u.promptTokens = prompt
+  if (completion !== undefined) u.completionTokens = completion
+  const total = count(usage.total_tokens)
+  if (total !== undefined) u.tokens = total
+  const pd = usage.prompt_tokens_details ?? usage.input_tokens_details
+  const cd = usage.completion_tokens_details ?? usage.output_tokens_details
+  const cached = isObj(pd) ? count(pd.cached_tokens) : undefined
+  const reasoning = isObj(cd) ? count(cd.reasoning_tokens) : undefined
+  // keep the contract's invariants: a part never exceeds its whole
+  if (cached !== undefined && cached <= (prompt ?? 0)) u.cachedTokens = cached
+  if (reasoning !== undefined && reasoning <= (completion ?? 0)) u.reasoningTokens = reasoning
+  return u
+}
+
+function base(call: CallInfo, endMark: number, prompt: string): LlmRecordInput {
+  const r: LlmRecordInput = {
+    id: call.id,
+    prompt: truncateUtf8(prompt),
+    model: call.model,
+    latency: Math.max(0, Math.round(endMark - call.startMark)),
+    timestamp: new Date(call.startedAt).toISOString(),
+    endpoint: call.endpoint,
+    stream: call.stream,
+  }
+  if (call.requestedModel) r.requestedModel = call.requestedModel
+  if (call.userId) r.userId = call.userId
+  const metadata = boundMetadata(call.metadata)
+  if (metadata) r.metadata = metadata
+  return r
+}
+
+/** The answer's text and usage of a finished non-streaming call. */
+export function responseOf(endpoint: string, result: unknown): { text: string; usage: Usage } {
+  if (!isObj(result)) return { text: typeof result === 'string' ? result : '', usage: {} }
+  const usage = usageOf(result.usage)
+  switch (endpoint) {
+    case 'chat.completions':
+      return { text: chatResponseText(result.choices), usage }
+    case 'responses':
+      return { text: responsesOutputText(result), usage }
+    case 'completions': {
+      const choices = Array.isArray(result.choices) ? result.choices : []
+      return { text: choices.map((c) => (isObj(c) && typeof c.text === 'string' ? c.text : '')).join('\n'), usage }
+    }
+    default:
+      // embeddings: the vectors are not text worth storing
+      return { text: '', usage }
+  }
+}
+
+export function successRecord(call: CallInfo, result: unknown, endMark: number): LlmRecordInput {
+  const { text, usage } = responseOf(call.endpoint, result)
+  const r = base(call, endMark, promptOf(call.endpoint, call.body))
+  r.response = truncateUtf8(text)
+  Object.assign(r, usage)
+  r.status = 'success'
+  return r
+}
+
+/** What the record keeps of a failure: never headers or the request, so no key can leak. */
+export function errorInfo(err: unknown): { type: string; message: string; status?: number } {
+  if (!isObj(err)) return { type: 'Error', message: String(err).slice(0, 10_000) }
+  const status = typeof err.status === 'number' && err.status >= 100 && err.status <= 599 ? err.status : undefined
+  const inner = isObj(err.error) ? err.error : undefined
+  const type =
+    (typeof err.type === 'string' && err.type) ||
+    (inner && typeof inner.type === 'string' && inner.type) ||
+    (typeof err.code === 'string' && err.code) ||
+    (typeof err.name === 'string' && err.name !== 'Error' && err.name) ||
+    (typeof err.constructor === 'function' && err.constructor.name) ||
+    'Error'
+  const message = typeof err.message === 'string' ? err.message : String(err)
+  const info: { type: string; message: string; status?: number } = { type: type.slice(0, 200), message: message.slice(0, 10_000) }
+  if (status !== undefined) info.status = status
+  return info
+}
+
+export function errorRecord(call: CallInfo, err: unknown, endMark: number, partial?: StreamSummary): LlmRecordInput {
+  const r = base(call, endMark, promptOf(call.endpoint, call.body))
+  if (partial) applyStream(r, partial)
+  r.status = 'error'
+  r.error = errorInfo(err)
+  return r
+}
+
+export interface StreamSummary {
+  text: string
+  usage: Usage
+  timeToFirstToken?: number
+  aborted: boolean
+}
+
+function applyStream(r: LlmRecordInput, s: StreamSummary): void {
+  r.response = truncateUtf8(s.text)
+  Object.assign(r, s.usage)
+  if (s.timeToFirstToken !== undefined) r.timeToFirstToken = Math.max(0, Math.round(s.timeToFirstToken))
+  if (s.aborted) r.metadata = { ...(r.metadata ?? {}), llmguardAborted: true }
+}
+
+export function streamRecord(call: CallInfo, s: StreamSummary, endMark: number): LlmRecordInput {
+  const r = base(call, endMark, promptOf(call.endpoint, call.body))
+  applyStream(r, s)
+  r.status = 'success'
+  return r
+}
+
+/**
+ * Collects a stream's text and usage chunk by chunk. Pure: the wrapper feeds it what the
+ * caller's iteration yields, so it sees exactly what the caller saw.
+ */
+export class StreamAccumulator {
+  private parts: string[] = []
+  private choiceParts: Map<number, string[]> | undefined
+  private usage: Usage = {}
+  private firstMark: number | undefined
+
+  constructor(
+    private readonly endpoint: string,
+    private readonly startMark: number,
+  ) {}
+
+  push(chunk: unknown, mark: number): void {
+    if (!isObj(chunk)) return
+    if (this.endpoint === 'responses') return this.pushResponseEvent(chunk, mark)
+    if (chunk.usage) this.usage = usageOf(chunk.usage)
+    const choices = chunk.choices
+    if (!Array.isArray(choices)) return
+    for (const c of choices) {
+      if (!isObj(c)) continue
+      let text: string | undefined
+      if (this.endpoint === 'completions') text = typeof c.text === 'string' ? c.text : undefined
+      else if (isObj(c.delta)) {
+        const d = c.delta
+        text = typeof d.content === 'string' ? d.content : typeof d.refusal === 'string' ? d.refusal : undefined
+        if (Array.isArray(d.tool_calls)) {
+          for (const t of d.tool_calls) {
+            if (isObj(t) && isObj(t.function)) {
+              const f = t.function
+              text = (text ?? '') + (typeof f.name === 'string' ? `[tool call ${f.name}]` : '') + (typeof f.arguments === 'string' ? f.arguments : '')
+            }
+          }
+        }
+      }
+      if (!text) continue
+      if (this.firstMark === undefined) this.firstMark = mark
+      const index = typeof c.index === 'number' ? c.index : 0
+      if (index === 0) this.parts.push(text)
+      else {
+        this.choiceParts ??= new Map()
+        const list = this.choiceParts.get(index) ?? []
+        list.push(text)
+        this.choiceParts.set(index, list)
+      }
+    }
+  }
+
+  private pushResponseEvent(ev: Obj, mark: number): void {
+    if (ev.type === 'response.output_text.delta' && typeof ev.delta === 'string') {
+      if (this.firstMark === undefined) this.firstMark = mark
+      this.parts.push(ev.delta)
+    } else if ((ev.type === 'response.completed' || ev.type === 'response.incomplete') && isObj(ev.response)) {
+      this.usage = usageOf(ev.response.usage)
+    }
+  }
+
+  summary(aborted: boolean): StreamSummary {
+    let text = this.parts.join('')
+    if (this.choiceParts) {
+      for (const k of [...this.choiceParts.keys()].sort((a, b) => a - b)) text += `\n${this.choiceParts.get(k)!.join('')}`
+    }
+    const s: StreamSummary = { text, usage: this.usage, aborted }
+    if (this.firstMark !== undefined) s.timeToFirstToken = this.firstMark - this.startMark
+    return s
+  }
+}

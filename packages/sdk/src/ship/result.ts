@@ -1,0 +1,30 @@
+import type { BatchResult } from '@llmguard/shared'
+
+/**
+ * What one batch send came to, as OpenTelemetry exporters report it: the shipper decides on
+ * this union and nothing throws through the layers.
+ */
+export type SendResult =
+  | { kind: 'ok'; result: BatchResult }
+  /** network error, 408, 429 RATE_LIMITED, 5xx: the same records later */
+  | { kind: 'retry'; afterMs?: number; code: string; message: string; status?: number }
+  /** 413: the batch has to be smaller */
+  | { kind: 'too-large'; message: string }
+  /** the collector refuses these records for good (PLAN_LIMIT_EXCEEDED, or 4xx for the whole batch) */
+  | { kind: 'reject'; code: string; message: string; status: number }
+  /** the key or the endpoint is wrong: nothing can get through until someone fixes the config */
+  | { kind: 'fatal'; code: string; message: string; status?: number; afterMs?: number }
+
+/** Turns a collector answer (status, Retry-After, envelope code) into a SendResult. Pure. */
+export function classifyFailure(status: number, code: string | undefined, message: string, retryAfterMs: number | undefined): SendResult {
+  const c = code ?? `HTTP_${status}`
+  if (status === 413) return { kind: 'too-large', message }
+  if (status === 429 && c === 'PLAN_LIMIT_EXCEEDED') return { kind: 'reject', code: c, message, status }
+  if (status === 429 || status === 408 || status >= 500) {
+    const r: SendResult = { kind: 'retry', code: c, message, status }
+    if (retryAfterMs !== undefined) r.afterMs = retryAfterMs
+    return r
+  }
+  if (status === 401 || status === 403 || status === 404) return { kind: 'fatal', code: c, message, status }
+  return { kind: 'reject', code: c, message, status }
+}

@@ -1,0 +1,162 @@
+import { isBusy, type OutboxStore, type OutboxRow, type ParkItem } from '../outbox/store.js'
+import { backoffDelay } from './backoff.js'
+import { batchBody, MAX_BATCH_BYTES } from './batch.js'
+import type { SendResult } from './result.js'
+import { MAX_BATCH_RECORDS } from '@llmguard/shared'
+
+export interface ShipStats {
+  sent: number
+  retried: number
+  rejected: number
+  lastError: { code: string; message: string; at: string } | null
+}
+
+export type PassResult =
+  | { kind: 'drained' }
+  /** try again after delayMs (backoff, Retry-After, or a paused bad key) */
+  | { kind: 'backoff'; delayMs: number }
+  /** another process holds the outbox lock */
+  | { kind: 'busy' }
+  | { kind: 'deadline' }
+
+export interface ShipperOptions {
+  store: OutboxStore
+  send: (json: string) => Promise<SendResult>
+  stats: ShipStats
+  now?: () => number
+  random?: () => number
+  /** Longer than a send can take, so a live process never loses its lease. */
+  leaseMs?: number
+  maxRecords?: number
+  maxBytes?: number
+  /** How long a bad key or missing endpoint pauses shipping. */
+  fatalPauseMs?: number
+  onFatal?: (code: string, message: string) => void
+}
+
+/**
+ * Moves outbox rows to the collector. Rows are deleted only once accepted; one pass runs at a
+ * time (a second caller shares the running pass), and several processes share the file
+ * through leases.
+ */
+export class Shipper {
+  private running: Promise<PassResult> | null = null
+  private attempt = 0
+  private limit: number
+  private readonly o: Required<Omit<ShipperOptions, 'onFatal'>> & Pick<ShipperOptions, 'onFatal'>
+
+  constructor(options: ShipperOptions) {
+    this.o = {
+      now: Date.now,
+      random: Math.random,
+      leaseMs: 60_000,
+      maxRecords: MAX_BATCH_RECORDS,
+      maxBytes: MAX_BATCH_BYTES,
+      fatalPauseMs: 60_000,
+      ...options,
+    }
+    this.limit = this.o.maxRecords
+  }
+
+  get busy(): boolean {
+    return this.running !== null
+  }
+
+  /** Ships until the outbox is empty, a failure asks to wait, or the deadline passes. */
+  pass(deadline?: number): Promise<PassResult> {
+    if (!this.running) {
+      this.running = this.loop(deadline).finally(() => {
+        this.running = null
+      })
+    }
+    return this.running
+  }
+
+  private fail(code: string, message: string): void {
+    this.o.stats.lastError = { code, message, at: new Date(this.o.now()).toISOString() }
+  }
+
+  private async loop(deadline: number | undefined): Promise<PassResult> {
+    const { store } = this.o
+    for (;;) {
+      if (deadline !== undefined && this.o.now() >= deadline) return { kind: 'deadline' }
+      let batch: OutboxRow[]
+      try {
+        batch = store.claim(this.limit, this.o.maxBytes, this.o.leaseMs, this.o.now())
+      } catch (err) {
+        if (isBusy(err)) return { kind: 'busy' }
+        this.fail('OUTBOX_ERROR', String(err))
+        return { kind: 'backoff', delayMs: 1000 }
+      }
+      if (batch.length === 0) return { kind: 'drained' }
+      const res = await this.o.send(batchBody(batch))
+      try {
+        const next = this.settle(batch, res)
+        if (next) return next
+      } catch (err) {
+        // the rows stay leased and come back when the lease ends: nothing is lost
+        if (!isBusy(err)) this.fail('OUTBOX_ERROR', String(err))
+        return isBusy(err) ? { kind: 'busy' } : { kind: 'backoff', delayMs: 1000 }
+      }
+    }
+  }
+
+  /** Applies one answer to the outbox; returns how the pass ends, or undefined to go on. */
+  private settle(batch: OutboxRow[], res: SendResult): PassResult | undefined {
+    const { store, stats } = this.o
+    const seqs = batch.map((r) => r.seq)
+    switch (res.kind) {
+      case 'ok': {
+        const parked: ParkItem[] = []
+        for (const r of res.result.rejected) {
+          const row = batch[r.index]
+          if (row) parked.push({ seq: row.seq, code: r.code, message: r.message })
+        }
+        if (parked.length) store.park(parked, this.o.now())
+        const parkedSeqs = new Set(parked.map((p) => p.seq))
+        store.ack(parked.length ? seqs.filter((s) => !parkedSeqs.has(s)) : seqs)
+        stats.sent += batch.length - parked.length
+        stats.rejected += parked.length
+        this.attempt = 0
+        // after a 413 the limit grows back step by step
+        this.limit = Math.min(this.o.maxRecords, this.limit * 2)
+        return undefined
+      }
+      case 'too-large':
+        if (batch.length === 1) {
+          store.park([{ seq: batch[0]!.seq, code: 'PAYLOAD_TOO_LARGE', message: res.message, status: 413 }], this.o.now())
+          stats.rejected += 1
+        } else {
+          store.release(seqs)
+          this.limit = Math.max(1, Math.floor(batch.length / 2))
+        }
+        return undefined
+      case 'reject':
+        // a whole-batch 4xx: halve until the bad record is alone, then park only it
+        if (batch.length === 1 || res.code === 'PLAN_LIMIT_EXCEEDED') {
+          store.park(
+            batch.map((r) => ({ seq: r.seq, code: res.code, message: res.message, status: res.status })),
+            this.o.now(),
+          )
+          stats.rejected += batch.length
+          this.fail(res.code, res.message)
+        } else {
+          store.release(seqs)
+          this.limit = Math.max(1, Math.ceil(batch.length / 2))
+        }
+        return undefined
+      case 'retry': {
+        store.release(seqs)
+        stats.retried += batch.length
+        this.attempt++
+        this.fail(res.code, res.message)
+        return { kind: 'backoff', delayMs: backoffDelay(this.attempt, res.afterMs, this.o.random) }
+      }
+      case 'fatal':
+        store.release(seqs)
+        this.fail(res.code, res.message)
+        this.o.onFatal?.(res.code, res.message)
+        return { kind: 'backoff', delayMs: res.afterMs ?? this.o.fatalPauseMs }
+    }
+  }
+}

@@ -1,0 +1,108 @@
+import { promisify } from 'node:util'
+import { gzip as gzipCb, constants as zlib } from 'node:zlib'
+import { Agent, request } from 'undici'
+import { batchResultSchema, errorEnvelopeSchema, policySchema } from '@llmguard/shared'
+import { parseRetryAfter } from '../ship/backoff.js'
+import { classifyFailure, type SendResult } from '../ship/result.js'
+import type { PolicyFetch, Transport } from './types.js'
+
+const gzip = promisify(gzipCb)
+
+export interface UndiciTransportOptions {
+  endpoint: string
+  apiKey: string
+  /** Whole-request timeout; the lease on the records outlives it. */
+  timeoutMs?: number
+  userAgent?: string
+}
+
+function envelope(text: string): { code?: string; message: string } {
+  try {
+    const parsed = errorEnvelopeSchema.safeParse(JSON.parse(text))
+    if (parsed.success) return { code: parsed.data.error.code, message: parsed.data.error.message }
+  } catch {
+    // not JSON: a proxy's page, say
+  }
+  return { message: text.slice(0, 300) }
+}
+
+const errMessage = (err: unknown) => (err instanceof Error ? `${err.name}: ${err.message}` : String(err))
+const errCode = (err: unknown) => {
+  const code = (err as { code?: unknown } | null)?.code
+  return typeof code === 'string' ? code : 'NETWORK_ERROR'
+}
+
+/** Ships batches (gzip, keep-alive) and fetches the policy with undici. */
+export function createUndiciTransport(o: UndiciTransportOptions): Transport {
+  const base = o.endpoint.replace(/\/+$/, '')
+  const timeoutMs = o.timeoutMs ?? 15_000
+  // keep-alive sockets are unref'd by undici while idle: they never hold the process open
+  const agent = new Agent({ keepAliveTimeout: 10_000, connections: 4, headersTimeout: timeoutMs, bodyTimeout: timeoutMs })
+  const auth = `Bearer ${o.apiKey}`
+  const userAgent = o.userAgent ?? 'llmguard-sdk'
+
+  return {
+    async sendBatch(json: string): Promise<SendResult> {
+      try {
+        // gzip runs on libuv's thread pool, off the event loop; level 1 is plenty for JSON text
+        const body = await gzip(json, { level: zlib.Z_BEST_SPEED })
+        const res = await request(`${base}/v1/llm/requests/batch`, {
+          method: 'POST',
+          dispatcher: agent,
+          headers: {
+            authorization: auth,
+            'content-type': 'application/json',
+            'content-encoding': 'gzip',
+            'user-agent': userAgent,
+          },
+          body,
+          signal: AbortSignal.timeout(timeoutMs),
+        })
+        const text = await res.body.text()
+        if (res.statusCode === 200) {
+          let parsed: ReturnType<typeof batchResultSchema.safeParse> | undefined
+          try {
+            parsed = batchResultSchema.safeParse(JSON.parse(text))
+          } catch {
+            parsed = undefined
+          }
+          if (parsed?.success) return { kind: 'ok', result: parsed.data }
+          return { kind: 'retry', code: 'BAD_RESPONSE', message: 'the collector answered 200 with an unexpected body', status: 200 }
+        }
+        const env = envelope(text)
+        return classifyFailure(res.statusCode, env.code, env.message, parseRetryAfter(res.headers['retry-after'], Date.now()))
+      } catch (err) {
+        return { kind: 'retry', code: errCode(err), message: errMessage(err) }
+      }
+    },
+
+    async fetchPolicy(etag: string | undefined): Promise<PolicyFetch> {
+      try {
+        const headers: Record<string, string> = { authorization: auth, 'user-agent': userAgent, accept: 'application/json' }
+        if (etag) headers['if-none-match'] = etag
+        const res = await request(`${base}/v1/llm/policy`, {
+          method: 'GET',
+          dispatcher: agent,
+          headers,
+          signal: AbortSignal.timeout(timeoutMs),
+        })
+        const text = await res.body.text()
+        if (res.statusCode === 304) return { kind: 'not-modified' }
+        if (res.statusCode !== 200) {
+          const env = envelope(text)
+          return { kind: 'error', code: env.code ?? `HTTP_${res.statusCode}`, message: env.message, status: res.statusCode }
+        }
+        const parsed = policySchema.safeParse(JSON.parse(text))
+        if (!parsed.success) return { kind: 'error', code: 'BAD_RESPONSE', message: 'the policy did not match the schema' }
+        const tag = res.headers.etag
+        return { kind: 'ok', policy: parsed.data, etag: Array.isArray(tag) ? tag[0] : tag }
+      } catch (err) {
+        return { kind: 'error', code: errCode(err), message: errMessage(err) }
+      }
+    },
+
+    async close(): Promise<void> {
+      await agent.close().catch(() => undefined)
+    },
+  }
+}

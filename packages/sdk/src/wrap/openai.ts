@@ -1,0 +1,240 @@
+import { performance } from 'node:perf_hooks'
+import { LLMGuardError } from '../errors.js'
+import { StreamAccumulator, type CallInfo, type Endpoint } from '../record/build.js'
+
+/** Who an individual call is for; merged over the wrap's and the guard's defaults. */
+export interface CallContext {
+  userId?: string
+  metadata?: Record<string, unknown>
+}
+
+/** Request-option key carrying a CallContext (stripped before the request goes out). */
+export const CONTEXT_KEY = 'llmguard'
+
+export type Outcome =
+  | { kind: 'success'; value: unknown }
+  | { kind: 'error'; error: unknown }
+  | { kind: 'stream'; acc: StreamAccumulator; aborted: boolean; error?: unknown }
+  /** the caller took the raw Response (`asResponse()`): the body is theirs, not ours */
+  | { kind: 'raw'; status: number }
+
+/** What the guard does around a call; the adapter only knows the openai client's shapes. */
+export interface WrapHooks {
+  /** May throw an LLMGuardError (a policy block); any other failure must already be swallowed. */
+  prepare(endpoint: Endpoint, body: unknown, context: CallContext | undefined, defaults: CallContext | undefined): { body: unknown; call?: CallInfo }
+  /** A returned promise delays the caller until it settles ('immediate' durability, serverless). */
+  finish(call: CallInfo, outcome: Outcome, endMark: number): void | Promise<void>
+  internalError(where: string, err: unknown): void
+}
+
+const WRAPPED = Symbol.for('llmguard.wrapped')
+
+const TARGETS: { path: [string, ...string[]]; endpoint: Endpoint }[] = [
+  { path: ['chat', 'completions'], endpoint: 'chat.completions' },
+  { path: ['responses'], endpoint: 'responses' },
+  { path: ['embeddings'], endpoint: 'embeddings' },
+  { path: ['completions'], endpoint: 'completions' },
+]
+
+type Obj = Record<string | symbol, unknown>
+type AnyFn = (this: unknown, ...args: unknown[]) => unknown
+
+/**
+ * Patches the four `create` methods on this client instance. Patching the instance (not a
+ * Proxy) matters: the helpers (`chat.completions.stream/parse`, `responses.stream/parse`) call
+ * `client.chat.completions.create` on the real client, so they are recorded too.
+ */
+export function wrapOpenAI<T extends object>(client: T, hooks: WrapHooks, defaults: CallContext | undefined): T {
+  const state = (client as Obj)[WRAPPED] as { defaults: CallContext | undefined } | undefined
+  if (state) {
+    state.defaults = defaults
+    return client
+  }
+  const shared = { defaults }
+  Object.defineProperty(client, WRAPPED, { value: shared, enumerable: false })
+  for (const t of TARGETS) {
+    let resource: unknown = client
+    for (const key of t.path) resource = resource && (resource as Obj)[key]
+    if (!resource || typeof (resource as Obj).create !== 'function') continue
+    const original = (resource as Obj).create as AnyFn
+    ;(resource as Obj).create = function wrappedCreate(this: unknown, body: unknown, options?: unknown) {
+      return guardedCreate(this, original, t.endpoint, body, options, hooks, shared.defaults)
+    }
+  }
+  return client
+}
+
+function guardedCreate(
+  self: unknown,
+  original: AnyFn,
+  endpoint: Endpoint,
+  body: unknown,
+  options: unknown,
+  hooks: WrapHooks,
+  defaults: CallContext | undefined,
+): unknown {
+  let context: CallContext | undefined
+  let opts = options
+  if (opts && typeof opts === 'object' && CONTEXT_KEY in opts) {
+    const { [CONTEXT_KEY]: ctx, ...rest } = opts as Obj
+    context = ctx as CallContext
+    opts = rest
+  }
+  let prepared: { body: unknown; call?: CallInfo }
+  try {
+    prepared = hooks.prepare(endpoint, body, context, defaults)
+  } catch (err) {
+    if (err instanceof LLMGuardError) return rejectedApiPromise(err)
+    hooks.internalError('prepare', err)
+    prepared = { body }
+  }
+  const p = opts === undefined ? original.call(self, prepared.body) : original.call(self, prepared.body, opts)
+  if (prepared.call) {
+    try {
+      observe(p as Obj, prepared.call, hooks)
+    } catch (err) {
+      hooks.internalError('observe', err)
+    }
+  }
+  return p
+}
+
+/**
+ * A policy block, shaped like an APIPromise: `await`, `.withResponse()`, `.asResponse()` and the
+ * helpers' `._thenUnwrap()` all reject with the typed error.
+ */
+function rejectedApiPromise(err: LLMGuardError): Promise<never> {
+  const p = Promise.reject(err) as Promise<never> & Obj
+  p.withResponse = () => Promise.reject(err)
+  p.asResponse = () => Promise.reject(err)
+  p._thenUnwrap = () => rejectedApiPromise(err)
+  return p
+}
+
+/**
+ * Watches an APIPromise without changing what it gives the caller. Three instance properties
+ * are its choke points: `responsePromise` (headers or a transport error), `parseResponse`
+ * (the body, also reached by `_thenUnwrap` children such as `.parse()`), and `parse` (to know
+ * whether anyone wants the body at all).
+ */
+function observe(p: Obj, call: CallInfo, hooks: WrapHooks): void {
+  const responsePromise = p.responsePromise as Promise<{ response: { status: number } }> | undefined
+  const parseResponse = p.parseResponse as ((client: unknown, props: unknown) => unknown) | undefined
+  if (!responsePromise || typeof responsePromise.then !== 'function' || typeof parseResponse !== 'function') return
+  let done = false
+  let parseWanted = false
+  const finish = (outcome: Outcome): void | Promise<void> => {
+    if (done) return
+    done = true
+    try {
+      return hooks.finish(call, outcome, performance.now())
+    } catch (err) {
+      hooks.internalError('finish', err)
+    }
+  }
+
+  const parse = p.parse as AnyFn | undefined
+  if (typeof parse === 'function') {
+    p.parse = function (this: unknown) {
+      parseWanted = true
+      return parse.call(this)
+    }
+  }
+  const thenUnwrap = p._thenUnwrap as AnyFn | undefined
+  if (typeof thenUnwrap === 'function') {
+    p._thenUnwrap = function (this: unknown, ...args: unknown[]) {
+      parseWanted = true
+      return thenUnwrap.apply(this, args)
+    }
+  }
+
+  p.responsePromise = responsePromise.then(
+    (props) => {
+      if (!parseWanted) {
+        // give `await` a turn; if still nobody wants the body, the caller reads it raw
+        setImmediate(() => {
+          if (!parseWanted) void finish({ kind: 'raw', status: props.response.status })
+        })
+      }
+      return props
+    },
+    (error: unknown) => {
+      const w = finish({ kind: 'error', error })
+      if (w) return w.then(() => Promise.reject(error))
+      throw error
+    },
+  )
+
+  p.parseResponse = async (client: unknown, props: unknown) => {
+    let value: unknown
+    try {
+      value = await parseResponse(client, props)
+    } catch (error) {
+      const w = finish({ kind: 'error', error })
+      if (w) await w
+      throw error
+    }
+    if (!done) {
+      if (call.stream && isStream(value)) {
+        done = true
+        watchStream(value, call, hooks)
+      } else {
+        const w = finish({ kind: 'success', value })
+        if (w) await w
+      }
+    }
+    return value
+  }
+}
+
+function isStream(v: unknown): v is Obj & { iterator: () => AsyncIterator<unknown>; controller: AbortController } {
+  return typeof v === 'object' && v !== null && typeof (v as Obj).iterator === 'function' && (v as Obj).controller instanceof AbortController
+}
+
+/**
+ * Replaces the Stream's iterator factory, which iteration, `tee()` and `toReadableStream()` all
+ * go through, with one that sees each chunk on its way to the caller.
+ */
+function watchStream(stream: Obj & { iterator: () => AsyncIterator<unknown>; controller: AbortController }, call: CallInfo, hooks: WrapHooks): void {
+  const make = stream.iterator
+  stream.iterator = function (this: unknown) {
+    return observeIterator(make.call(this), stream.controller, call, hooks)
+  }
+}
+
+async function* observeIterator(it: AsyncIterator<unknown>, controller: AbortController, call: CallInfo, hooks: WrapHooks): AsyncGenerator<unknown> {
+  const acc = new StreamAccumulator(call.endpoint, call.startMark)
+  let finished = false
+  let error: unknown
+  let failed = false
+  try {
+    for (;;) {
+      const r = await it.next()
+      if (r.done) {
+        finished = true
+        break
+      }
+      try {
+        acc.push(r.value, performance.now())
+      } catch (err) {
+        hooks.internalError('stream chunk', err)
+      }
+      yield r.value
+    }
+  } catch (err) {
+    failed = true
+    error = err
+    throw err
+  } finally {
+    // the caller broke out early: let the real iterator abort the request as it would have
+    if (!finished && !failed) await it.return?.()
+    const aborted = (!finished && !failed) || controller.signal.aborted
+    let w: void | Promise<void> = undefined
+    try {
+      w = hooks.finish(call, failed ? { kind: 'stream', acc, aborted, error } : { kind: 'stream', acc, aborted }, performance.now())
+    } catch (err) {
+      hooks.internalError('finish', err)
+    }
+    if (w) await w
+  }
+}
