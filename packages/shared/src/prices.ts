@@ -15,8 +15,8 @@ export interface ModelPrice {
   flatPer1K?: number
 }
 
-/** When the rates below were taken from OpenAI's public pricing page (Standard tier). */
-export const PRICES_AS_OF = '2025-11-15'
+/** The month of OpenAI's public price list (Standard tier) the rates below come from. */
+export const PRICES_AS_OF = '2025-11'
 
 const usd = (input: number, cachedInput: number | undefined, output: number, flatPer1K?: number): ModelPrice => {
   const p: ModelPrice = { input, output }
@@ -25,7 +25,7 @@ const usd = (input: number, cachedInput: number | undefined, output: number, fla
   return p
 }
 /** Embeddings: every token is an input token, so the flat rate is exact, not an estimate. */
-const embedding = (input: number): ModelPrice => ({ input, output: 0, flatPer1K: input / 1000 })
+const embedding = (input: number, flatPer1K: number): ModelPrice => ({ input, output: 0, flatPer1K })
 
 /**
  * OpenAI list prices (USD per 1M tokens). Keys are matched against a record's model by longest
@@ -85,9 +85,9 @@ export const MODEL_PRICES: Readonly<Record<string, ModelPrice>> = Object.freeze(
   'davinci-002': usd(2, undefined, 2),
   'babbage-002': usd(0.4, undefined, 0.4),
   // embeddings
-  'text-embedding-3-small': embedding(0.02),
-  'text-embedding-3-large': embedding(0.13),
-  'text-embedding-ada-002': embedding(0.1),
+  'text-embedding-3-small': embedding(0.02, 0.00002),
+  'text-embedding-3-large': embedding(0.13, 0.00013),
+  'text-embedding-ada-002': embedding(0.1, 0.0001),
 })
 
 const PRICE_MAP = new Map<string, ModelPrice>(Object.entries(MODEL_PRICES))

@@ -75,6 +75,7 @@ describe('computeCost with only a total', () => {
   it('prices embeddings exactly (every token is an input token)', () => {
     expect(computeCost({ model: 'text-embedding-3-small', tokens: 1_000_000 })).toBe(0.02)
     expect(computeCost({ model: 'text-embedding-ada-002', tokens: 2500 })).toBe(0.00025)
+    expect(computeCost({ model: 'text-embedding-3-large', tokens: 3 })).toBe(0.00000039)
   })
 
   it('is unpriced (null, not $0) for a chat model without a flat rate: no guessed split', () => {

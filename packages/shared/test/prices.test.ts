@@ -22,6 +22,14 @@ describe('price table', () => {
     expect(MODEL_PRICES['o3-mini']!.flatPer1K).toBe(0.001)
   })
 
+  it('embeddings: the flat rate is exactly the input rate (every token is an input token)', () => {
+    for (const m of ['text-embedding-3-small', 'text-embedding-3-large', 'text-embedding-ada-002']) {
+      const p = MODEL_PRICES[m]!
+      expect(p.output).toBe(0)
+      expect(p.flatPer1K! * 1000).toBeCloseTo(p.input, 12)
+    }
+  })
+
   it('every key is already in normalized form (lower case, no provider prefix)', () => {
     for (const key of Object.keys(MODEL_PRICES)) expect(normalizeModelName(key)).toBe(key)
   })

@@ -8,10 +8,11 @@ const ANY = (...alts: string[]) => `(?:${alts.join('|')})`
 // "all", "the", "your", "any", "of", "my" between the verb and the object, at most three
 const FILLER = `(?:${ANY('all', 'the', 'your', 'any', 'of', 'my', 'these', 'those')}${W}){0,3}`
 const PRIOR = ANY('previous', 'prior', 'above', 'preceding', 'earlier', 'former', 'original', 'initial', 'system')
-const RULES = ANY('instructions?', 'prompts?', 'rules', 'directions', 'directives', 'guidelines', 'context', 'messages?')
+// not "message" or "context": "ignore my previous message, I meant Paris" is a user correcting themselves
+const RULES = ANY('instructions?', 'prompts?', 'rules', 'directions', 'directives', 'guidelines')
 
 export const INJECTION_PATTERNS: readonly { label: string; source: string }[] = [
-  // ignore / disregard / forget / override (all) (the) previous instructions
+  // ignore / disregard / forget / override (all) (the) previous instructions; disregard the system prompt
   {
     label: 'instruction override',
     source: `${ANY('ignore', 'disregard', 'forget', 'override', 'bypass', 'skip')}${W}${FILLER}${PRIOR}${W}${FILLER}${RULES}`,
@@ -21,14 +22,13 @@ export const INJECTION_PATTERNS: readonly { label: string; source: string }[] = 
     label: 'instruction override',
     source: `${ANY('ignore', 'disregard', 'forget')}${W}(?:all${W}(?:of${W})?(?:your${W})?|your${W})${ANY('instructions', 'rules', 'guidelines', 'programming', 'training')}`,
   },
-  { label: 'system prompt override', source: `${ANY('disregard', 'ignore', 'forget', 'override')}${W}${FILLER}system${W}prompt` },
   {
     label: 'system prompt extraction',
     source: `${ANY('reveal', 'print', 'show', 'repeat', 'output', 'leak', 'tell me')}${W}${FILLER}${ANY('system', 'hidden', 'initial', 'original')}${W}${ANY('prompt', 'instructions')}`,
   },
   { label: 'DAN jailbreak', source: `you${W}are${W}now${W}(?:dan|in${W}developer${W}mode)\\b|\\bdo${W}anything${W}now\\b` },
   { label: 'developer mode jailbreak', source: `${ANY('enable', 'activate', 'enter')}${W}developer${W}mode` },
-  { label: 'new instructions', source: `${ANY('new', 'updated')}${W}instructions${W}?:|from${W}now${W}on${W}you${W}${ANY('are', 'will')}${W}(?:no${W}longer|not)${W}bound` },
+  { label: 'new instructions', source: `${ANY('new', 'updated')}${W}instructions\\s*:|from${W}now${W}on${W}you${W}${ANY('are', 'will')}${W}(?:no${W}longer|not)${W}(?:be${W})?bound` },
   { label: 'persona without limits', source: `(?:act|pretend|behave)${W}as${W}(?:if${W}you${W}(?:are|were)${W})?(?:an?${W})?(?:unfiltered|uncensored|unrestricted|jailbroken)` },
 ]
 
