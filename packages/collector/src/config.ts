@@ -1,3 +1,4 @@
+import { accessSync, constants } from 'node:fs'
 import { z } from 'zod'
 
 /** Raised when the environment is invalid; the message names every offending variable. */
@@ -95,6 +96,15 @@ export const envSchema = z
     SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(5_000),
   })
   .superRefine((env, ctx) => {
+    for (const name of ['TLS_CERT_FILE', 'TLS_KEY_FILE'] as const) {
+      const file = env[name]
+      if (file === undefined) continue
+      try {
+        accessSync(file, constants.R_OK)
+      } catch {
+        ctx.addIssue({ code: 'custom', path: [name], message: `cannot read ${file}` })
+      }
+    }
     if ((env.TLS_CERT_FILE === undefined) !== (env.TLS_KEY_FILE === undefined)) {
       ctx.addIssue({
         code: 'custom',
@@ -145,7 +155,9 @@ export interface Config {
 export const BODY_LIMIT_BYTES = 5 * 1024 * 1024
 
 /** Reads and validates the environment; throws ConfigError naming each bad variable. */
-export function loadConfig(source: NodeJS.ProcessEnv | Record<string, string | undefined> = process.env): Config {
+export function loadConfig(raw: NodeJS.ProcessEnv | Record<string, string | undefined> = process.env): Config {
+  // An empty value (`PORT=` in an .env file) means "not set": the default applies.
+  const source = Object.fromEntries(Object.entries(raw).filter(([, v]) => v !== undefined && v.trim() !== ''))
   const parsed = envSchema.safeParse(source)
   if (!parsed.success) {
     const lines = parsed.error.issues.map((issue) => {

@@ -15,6 +15,20 @@ async function main(): Promise<void> {
     }
     throw err
   }
+  // Signals may arrive while the database is still opening (initdb takes seconds): remember
+  // them and stop as soon as start-up is done, so PGlite closes cleanly and the lock is released.
+  let signalled: NodeJS.Signals | undefined
+  let stop: (() => void) | undefined
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (signalled) {
+      process.stderr.write(`llmguard-collector: second ${signal}: exiting now\n`)
+      process.exit(130)
+    }
+    signalled = signal
+    stop?.()
+  }
+  process.on('SIGTERM', onSignal)
+  process.on('SIGINT', onSignal)
   let collector
   try {
     collector = await startCollector(config)
@@ -26,14 +40,8 @@ async function main(): Promise<void> {
     throw err
   }
   const running = collector
-  let signalled = false
-  const onSignal = (signal: NodeJS.Signals) => {
-    if (signalled) {
-      running.logger.warn({ signal }, 'second signal: exiting now')
-      process.exit(130)
-    }
-    signalled = true
-    running.logger.info({ signal }, 'stopping')
+  stop = () => {
+    running.logger.info({ signal: signalled }, 'stopping')
     running.stop().then(
       () => process.exit(0),
       (err: unknown) => {
@@ -42,8 +50,7 @@ async function main(): Promise<void> {
       },
     )
   }
-  process.on('SIGTERM', onSignal)
-  process.on('SIGINT', onSignal)
+  if (signalled) stop()
 }
 
 main().catch((err: unknown) => {

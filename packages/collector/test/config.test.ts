@@ -47,9 +47,23 @@ describe('configuration', () => {
     ['CORS_ORIGINS', 'not an origin', 'CORS_ORIGINS'],
     ['TRUST_PROXY', 'lots', 'TRUST_PROXY'],
     ['LOG_LEVEL', 'loud', 'LOG_LEVEL'],
-    ['TLS_CERT_FILE', '/etc/cert.pem', 'TLS_KEY_FILE'],
+    ['TLS_CERT_FILE', '/etc/hostname', 'TLS_KEY_FILE'],
   ])('rejects %s=%s naming the variable', (name, value, expected) => {
     expect(() => loadConfig({ [name]: value })).toThrow(expected)
+  })
+
+  it('treats an empty value as unset, so the default applies', () => {
+    const config = loadConfig({ PORT: '', LOG_LEVEL: ' ', ALLOW_SIGNUP: '', DATABASE_URL: '' })
+    expect(config.port).toBe(3000)
+    expect(config.logLevel).toBe('info')
+    expect(config.allowSignup).toBe(true)
+    expect(config.database.url).toBeUndefined()
+  })
+
+  it('checks that the TLS files can be read', () => {
+    expect(() => loadConfig({ TLS_CERT_FILE: '/nonexistent/cert.pem', TLS_KEY_FILE: '/nonexistent/key.pem' })).toThrow(
+      'TLS_CERT_FILE: cannot read /nonexistent/cert.pem',
+    )
   })
 
   it('never echoes a secret value in the error', () => {

@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { hostname, tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { createServer } from 'node:net'
 import postgres from 'postgres'
 import { afterAll, describe, expect, it } from 'vitest'
 import { appliedVersion, loadMigrations, migrate } from '../src/db/migrate.js'
@@ -102,14 +103,33 @@ describe('embedded data dir', () => {
     await again.close()
   })
 
-  it('takes over a lock left by a process that no longer exists', () => {
+  it('takes over a lock left by a process that no longer exists', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'llmguard-lock-'))
     dirs.push(dir)
     const path = join(dir, 'collector.lock')
     writeFileSync(path, JSON.stringify({ pid: 2 ** 22 + 12345, host: hostname(), started: '1' }))
-    const lock = acquireDirLock(path)
-    expect(() => acquireDirLock(path)).toThrow(DataDirLockedError)
+    const lock = await acquireDirLock(path)
+    await expect(acquireDirLock(path)).rejects.toThrow(DataDirLockedError)
     lock.release()
-    acquireDirLock(path).release()
+    ;(await acquireDirLock(path)).release()
+  })
+
+  it('judges a lock from another host (a recreated container) by its database socket', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'llmguard-lock-'))
+    dirs.push(dir)
+    const path = join(dir, 'collector.lock')
+    const sock = join(dir, 'pg.sock')
+    const foreign = JSON.stringify({ pid: 1, host: 'container-before-recreate', started: '1' })
+    writeFileSync(path, foreign)
+    const server = createServer().listen(sock)
+    await new Promise((r) => server.once('listening', r))
+    try {
+      await expect(acquireDirLock(path, sock)).rejects.toThrow(/pid 1 on container-before-recreate/)
+    } finally {
+      await new Promise((r) => server.close(r))
+    }
+    // the owner is gone, its socket file may be left behind: nothing answers, so the lock is stale
+    writeFileSync(sock, '')
+    ;(await acquireDirLock(path, sock)).release()
   })
 })

@@ -1,5 +1,6 @@
 import { join } from 'node:path'
-import { rmSync } from 'node:fs'
+import { existsSync, mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { Agent, request } from 'undici'
 import { PGlite } from '@electric-sql/pglite'
 import { PGLiteSocketServer } from '@electric-sql/pglite-socket'
@@ -121,6 +122,24 @@ describe('graceful stop', () => {
       proc.child.kill('SIGKILL')
       await agent.close()
       rmSync(join(dataDir, '..'), { recursive: true, force: true })
+    }
+  })
+
+  it('a SIGTERM during start-up (initdb) still closes the database and releases the lock', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'llmguard-early-signal-'))
+    const dataDir = join(root, 'data')
+    const proc = spawnCollector({ LLMGUARD_DATA_DIR: dataDir, PORT: '0', HOST: '127.0.0.1' })
+    try {
+      // wait until the data dir exists (the lock is taken) but the database is still being created
+      while (!existsSync(join(dataDir, 'collector.lock')) && proc.child.exitCode === null) await new Promise((r) => setTimeout(r, 20))
+      proc.child.kill('SIGTERM')
+      const { code } = await proc.exited
+      expect(code).toBe(0)
+      expect(proc.output()).toContain('collector stopped')
+      expect(existsSync(join(dataDir, 'collector.lock'))).toBe(false)
+    } finally {
+      proc.child.kill('SIGKILL')
+      rmSync(root, { recursive: true, force: true })
     }
   })
 })

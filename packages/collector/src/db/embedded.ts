@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs'
+import { mkdirSync, rmSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { PGlite } from '@electric-sql/pglite'
 import { PGLiteSocketServer } from '@electric-sql/pglite-socket'
@@ -22,13 +22,15 @@ const MAX_SOCKET_PATH = 100
 export async function openEmbeddedDatabase(dataDir: string, logger: Logger): Promise<EmbeddedDatabase> {
   const root = resolve(dataDir)
   mkdirSync(root, { recursive: true, mode: 0o700 })
-  const lock = acquireDirLock(join(root, 'collector.lock'))
+  const socketPath = join(root, 'pg.sock')
+  const lock = await acquireDirLock(join(root, 'collector.lock'), socketPath)
   let db: PGlite | undefined
   let server: PGLiteSocketServer | undefined
   try {
     const started = Date.now()
     db = await PGlite.create(join(root, 'pg'))
-    const socketPath = join(root, 'pg.sock')
+    // a socket file left by a crashed owner would make listen() fail with EADDRINUSE
+    rmSync(socketPath, { force: true })
     server =
       socketPath.length <= MAX_SOCKET_PATH
         ? new PGLiteSocketServer({ db, path: socketPath })

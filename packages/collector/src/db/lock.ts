@@ -1,4 +1,5 @@
-import { closeSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs'
+import { closeSync, existsSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs'
+import { connect } from 'node:net'
 import { hostname } from 'node:os'
 
 /** Thrown when another live process holds the data dir. */
@@ -23,8 +24,27 @@ function processStartTime(pid: number): string | null {
   }
 }
 
-function isAlive(owner: LockOwner): boolean {
-  if (owner.host !== hostname()) return true // cannot check another host's processes: assume it is running
+/** Whether a unix socket has a listener: a socket file left by a dead process refuses connections. */
+function socketListening(path: string): Promise<boolean> {
+  if (!existsSync(path)) return Promise.resolve(false)
+  return new Promise((resolve) => {
+    const socket = connect(path)
+    const done = (alive: boolean) => {
+      socket.destroy()
+      resolve(alive)
+    }
+    socket.setTimeout(1000, () => done(true)) // no answer is not proof of death
+    socket.once('connect', () => done(true))
+    socket.once('error', (err: NodeJS.ErrnoException) => done(err.code !== 'ECONNREFUSED' && err.code !== 'ENOENT'))
+  })
+}
+
+async function isAlive(owner: LockOwner, probeSocket?: string): Promise<boolean> {
+  if (owner.host !== hostname()) {
+    // Another host (e.g. a recreated container on the same volume): its pid means nothing
+    // here, but the database socket it serves in the data dir answers while it runs.
+    return probeSocket && existsSync(probeSocket) ? socketListening(probeSocket) : true
+  }
   try {
     process.kill(owner.pid, 0)
   } catch (err) {
@@ -43,9 +63,10 @@ export interface DirLock {
 /**
  * Takes an exclusive lock on a data dir by creating `path` with O_EXCL. PGlite has no lock of
  * its own, and two processes on one dir silently lose acknowledged rows, so this is mandatory.
- * A lock left by a dead process is taken over.
+ * A lock left by a dead process is taken over. `probeSocket` is the unix socket the owner
+ * serves while alive, used when the lock was written on another host.
  */
-export function acquireDirLock(path: string): DirLock {
+export async function acquireDirLock(path: string, probeSocket?: string): Promise<DirLock> {
   const me: LockOwner = { pid: process.pid, host: hostname(), started: processStartTime(process.pid) }
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
@@ -75,7 +96,7 @@ export function acquireDirLock(path: string): DirLock {
     } catch {
       owner = undefined // half-written or unreadable: treat as stale
     }
-    if (owner && isAlive(owner)) {
+    if (owner && (await isAlive(owner, probeSocket))) {
       throw new DataDirLockedError(
         `the data dir is in use by another collector (pid ${owner.pid} on ${owner.host}); ` +
           `stop it, or use another LLMGUARD_DATA_DIR. If no collector is running, delete ${path}.`,
