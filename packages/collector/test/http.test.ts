@@ -1,5 +1,6 @@
 import { gzipSync } from 'node:zlib'
 import { connect } from 'node:net'
+import { Readable } from 'node:stream'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { request } from 'undici'
 import { z } from 'zod'
@@ -142,11 +143,11 @@ describe('http route layer', () => {
     async function* upload(chunks: number) {
       for (let i = 0; i < chunks; i++) yield chunk
     }
-    const over = await request(base + '/things', { method: 'POST', body: upload(8) }) // 128 KB, limit 64 KB
+    const over = await request(base + '/things', { method: 'POST', body: Readable.from(upload(8)) }) // 128 KB, limit 64 KB
     expect(over.statusCode).toBe(413)
     expectEnvelope(await over.body.json(), 'PAYLOAD_TOO_LARGE')
     // 64 MB if nobody stopped it: the server cuts the connection instead of draining it all
-    await expect(request(base + '/things', { method: 'POST', body: upload(4096) }).then((r) => r.body.text())).rejects.toThrow()
+    await expect(request(base + '/things', { method: 'POST', body: Readable.from(upload(4096)) }).then((r) => r.body.text())).rejects.toThrow()
     const after = await call('POST', '/things', JSON.stringify({ name: 'after' }))
     expect(after.status).toBe(201)
   })
