@@ -1,0 +1,157 @@
+import { join } from 'node:path'
+import { writeFileSync } from 'node:fs'
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
+import { startFakeCollector, type FakeCollector } from './fakes/collector-server.js'
+import { startFakeOpenAI, type FakeOpenAI } from './fakes/openai-server.js'
+import { makeGuard, openaiClient, tempDir, until } from './helpers.js'
+import { LLMGuard } from '../src/index.js'
+
+let fake: FakeOpenAI
+let collector: FakeCollector
+let tmp: ReturnType<typeof tempDir>
+const guards: LLMGuard[] = []
+
+beforeAll(async () => {
+  fake = await startFakeOpenAI()
+  collector = await startFakeCollector()
+})
+afterAll(async () => {
+  await fake.close()
+  await collector.close()
+})
+beforeEach(() => {
+  tmp = tempDir()
+  collector.stored.clear()
+  collector.arrivals.clear()
+  collector.batches.length = 0
+  collector.script.length = 0
+  collector.rejectIds.clear()
+})
+afterEach(async () => {
+  for (const g of guards.splice(0)) {
+    await g.shutdown({ timeoutMs: 1000 })
+    expect(g.timersPending).toBe(0)
+  }
+  await collector.start()
+  tmp.cleanup()
+})
+
+function guardFor(o: Parameters<typeof makeGuard>[2] = {}, c: FakeCollector | undefined = collector) {
+  const made = makeGuard(c, tmp.dir, { policy: false, shipDelayMs: 20, ...o })
+  guards.push(made.guard)
+  return made
+}
+
+async function calls(g: LLMGuard, n: number, tag = 'c'): Promise<void> {
+  const openai = g.wrap(openaiClient(fake))
+  for (let i = 0; i < n; i++) await openai.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: `${tag}${i}` }] })
+}
+
+const everyArrivedOnce = () => [...collector.arrivals.values()].every((n) => n === 1)
+
+describe('delivery', () => {
+  it('rides out 500, 429 with Retry-After, 413 and 400 in sequence: nothing lost or duplicated', async () => {
+    const { guard } = guardFor()
+    collector.script.push(
+      { status: 500, code: 'INTERNAL' },
+      { status: 429, code: 'RATE_LIMITED', retryAfter: 1 },
+      { status: 413, code: 'PAYLOAD_TOO_LARGE' },
+      { status: 400, code: 'VALIDATION_ERROR' },
+    )
+    await calls(guard, 10)
+    const started = Date.now()
+    await until(() => collector.stored.size === 10, 8000, 'all 10 stored')
+    expect(Date.now() - started).toBeGreaterThanOrEqual(900) // the 429 asked for a second
+    expect(collector.batches.map((b) => b.status).slice(0, 4)).toEqual([500, 429, 413, 400])
+    // 413 halved the batch, the whole-batch 400 was bisected
+    expect(collector.batches[3]!.count).toBe(5)
+    expect(collector.batches[4]!.count).toBeLessThan(5)
+    expect(everyArrivedOnce()).toBe(true)
+    expect(guard.stats()).toMatchObject({ sent: 10, queued: 0, rejected: 0, parked: 0 })
+    expect(guard.stats().retried).toBe(20)
+  })
+
+  it('parks a record the collector rejects, shows it, and replays it', async () => {
+    const { guard } = guardFor()
+    guard.record({ id: '11111111-1111-4111-8111-111111111111', prompt: 'ok', model: 'm', latency: 1 })
+    guard.record({ id: '22222222-2222-4222-8222-222222222222', prompt: 'refused', model: 'm', latency: 1 })
+    collector.rejectIds.set('22222222-2222-4222-8222-222222222222', 'PLAN_LIMIT_EXCEEDED')
+    await guard.flush()
+    expect(collector.stored.size).toBe(1)
+    expect(guard.stats()).toMatchObject({ sent: 1, rejected: 1, parked: 1, queued: 0 })
+    expect(guard.parked()).toMatchObject([{ id: '22222222-2222-4222-8222-222222222222', code: 'PLAN_LIMIT_EXCEEDED' }])
+    collector.rejectIds.clear()
+    expect(guard.replayParked()).toBe(1)
+    await until(() => collector.stored.size === 2, 3000, 'replayed record stored')
+    expect(guard.stats().parked).toBe(0)
+  })
+
+  it('keeps records while the collector is down and delivers each exactly once when it is back', async () => {
+    const { guard } = guardFor()
+    await collector.stop()
+    await calls(guard, 20, 'down')
+    await guard.flush({ timeoutMs: 2000 })
+    expect(guard.stats().queued).toBe(20)
+    expect(guard.stats().lastError?.code).toMatch(/ECONNREFUSED|UND_ERR/)
+    await collector.start()
+    await until(() => collector.stored.size === 20, 8000, 'records after the collector came back')
+    await until(() => guard.stats().queued === 0, 3000, 'outbox emptied')
+    expect(everyArrivedOnce()).toBe(true)
+  })
+
+  it('ships what an earlier run left in the outbox', async () => {
+    const first = guardFor({ apiKey: undefined }, undefined)
+    await calls(first.guard, 3, 'left')
+    expect(first.warnings.filter((w) => w.includes('no API key'))).toHaveLength(1)
+    await first.guard.shutdown()
+    expect(collector.stored.size).toBe(0)
+    guardFor()
+    await until(() => collector.stored.size === 3, 3000, 'leftover records')
+  })
+
+  it('pauses on a bad key without losing records', async () => {
+    const { guard, warnings } = guardFor({ apiKey: 'lg_00000000-0000-4000-8000-000000000000' })
+    await calls(guard, 2, 'badkey')
+    await guard.flush()
+    expect(guard.stats()).toMatchObject({ queued: 2, sent: 0 })
+    expect(guard.stats().lastError?.code).toBe('INVALID_API_KEY')
+    expect(warnings.some((w) => w.includes('INVALID_API_KEY'))).toBe(true)
+  })
+
+  it('falls back to memory with one warning when SQLite cannot be opened', async () => {
+    const blocker = join(tmp.dir, 'not-a-dir')
+    writeFileSync(blocker, 'x')
+    const { guard, warnings } = guardFor({ outbox: join(blocker, 'outbox.sqlite') })
+    await calls(guard, 2, 'mem')
+    await calls(guard, 1, 'mem2')
+    expect(guard.stats().outbox).toBe('memory')
+    expect(warnings.filter((w) => w.includes('kept in memory'))).toHaveLength(1)
+    await guard.flush()
+    expect(collector.stored.size).toBe(3)
+  })
+
+  it('immediate durability writes before the call returns; serverless ships before it returns', async () => {
+    const { guard } = guardFor({ durability: 'immediate', shipDelayMs: 60_000 })
+    await calls(guard, 1, 'imm')
+    expect(guard.stats().queued).toBe(1) // in SQLite already, not shipped yet
+    const sl = guardFor({ serverless: true, outbox: join(tmp.dir, 'sl.sqlite'), shipDelayMs: 60_000 })
+    await calls(sl.guard, 2, 'sl')
+    expect([...collector.stored.values()].filter((r) => String(r.prompt).includes('sl'))).toHaveLength(2)
+  })
+
+  it('shutdown is idempotent and bounded even when the collector hangs', async () => {
+    const { guard } = guardFor()
+    collector.batchDelayMs = 5000
+    await calls(guard, 2, 'hang')
+    const t = Date.now()
+    const a = guard.shutdown({ timeoutMs: 300 })
+    const b = guard.shutdown({ timeoutMs: 300 })
+    expect(a).toBe(b)
+    await a
+    expect(Date.now() - t).toBeLessThan(1500)
+    collector.batchDelayMs = 0
+    expect(guard.timersPending).toBe(0)
+    // calls still work after shutdown: recorded nowhere, never broken
+    await calls(guard, 1, 'after')
+  })
+})

@@ -1,0 +1,178 @@
+import { afterEach, describe, expect, it, vi } from 'vitest'
+import { MemoryStore } from '../src/outbox/store.js'
+import { Pipeline, type PipelineStats } from '../src/pipeline.js'
+import { backoffDelay, parseRetryAfter } from '../src/ship/backoff.js'
+import { batchBody, takeBatch } from '../src/ship/batch.js'
+import { classifyFailure, type SendResult } from '../src/ship/result.js'
+import { Shipper } from '../src/ship/shipper.js'
+
+const rec = (i: number) => ({ id: `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`, prompt: `p${i}`, model: 'm', latency: 1 })
+
+function fresh(): PipelineStats {
+  return { sent: 0, retried: 0, rejected: 0, dropped: 0, lastError: null }
+}
+
+describe('backoff', () => {
+  it('grows exponentially with jitter inside [ceiling/2, ceiling] and caps', () => {
+    expect(backoffDelay(1, undefined, () => 0)).toBe(250)
+    expect(backoffDelay(1, undefined, () => 1)).toBe(500)
+    expect(backoffDelay(4, undefined, () => 1)).toBe(4000)
+    expect(backoffDelay(30, undefined, () => 1)).toBe(60_000)
+    expect(backoffDelay(30, undefined, () => 0)).toBe(30_000)
+  })
+  it('never retries sooner than Retry-After', () => {
+    expect(backoffDelay(1, 7000, () => 0.5)).toBe(7000)
+    expect(backoffDelay(10, 1000, () => 1)).toBe(60_000 > 1000 ? Math.min(60_000, 500 * 2 ** 9) : 0)
+  })
+  it('parses Retry-After seconds and dates', () => {
+    const now = Date.parse('2026-01-01T00:00:00Z')
+    expect(parseRetryAfter('3', now)).toBe(3000)
+    expect(parseRetryAfter('Thu, 01 Jan 2026 00:00:10 GMT', now)).toBe(10_000)
+    expect(parseRetryAfter('soon', now)).toBeUndefined()
+    expect(parseRetryAfter(undefined, now)).toBeUndefined()
+  })
+})
+
+describe('classifying answers', () => {
+  it('maps statuses and codes to the result union', () => {
+    expect(classifyFailure(413, 'PAYLOAD_TOO_LARGE', 'x', undefined).kind).toBe('too-large')
+    expect(classifyFailure(429, 'RATE_LIMITED', 'x', 2000)).toMatchObject({ kind: 'retry', afterMs: 2000 })
+    expect(classifyFailure(429, 'PLAN_LIMIT_EXCEEDED', 'x', 2000).kind).toBe('reject')
+    expect(classifyFailure(503, 'NOT_READY', 'x', undefined).kind).toBe('retry')
+    expect(classifyFailure(401, 'UNAUTHORIZED', 'x', undefined).kind).toBe('fatal')
+    expect(classifyFailure(403, 'INVALID_API_KEY', 'x', undefined).kind).toBe('fatal')
+    expect(classifyFailure(400, 'VALIDATION_ERROR', 'x', undefined).kind).toBe('reject')
+  })
+  it('cuts batches by count and bytes, always at least one row', () => {
+    const rows = [1, 2, 3, 4].map((seq) => ({ seq, body: 'x'.repeat(100), bytes: 100 }))
+    expect(takeBatch(rows, 3, 10_000)).toHaveLength(3)
+    expect(takeBatch(rows, 10, 250)).toHaveLength(2)
+    expect(takeBatch(rows, 10, 10)).toHaveLength(1)
+    expect(batchBody(rows.slice(0, 2).map((r, i) => ({ ...r, body: `{"i":${i}}` })))).toBe('{"records":[{"i":0},{"i":1}]}')
+  })
+})
+
+/** A scripted stand-in for the collector port: answers in order, then accepts everything. */
+function scriptedSend(script: SendResult[]) {
+  const seen: string[][] = []
+  const send = async (json: string): Promise<SendResult> => {
+    const ids = (JSON.parse(json) as { records: { id: string }[] }).records.map((r) => r.id)
+    seen.push(ids)
+    const next = script.shift()
+    if (next) return next
+    return { kind: 'ok', result: { accepted: ids.length, duplicates: 0, rejected: [] } }
+  }
+  return { send, seen }
+}
+
+describe('shipper decisions', () => {
+  it('halves on 413 until it fits, then grows back; parks a single record that never fits', async () => {
+    const store = new MemoryStore()
+    store.append([...Array(8)].map((_, i) => ({ id: `r${i}`, body: JSON.stringify(rec(i)), bytes: 10, createdAt: 0 })), 100)
+    const { send, seen } = scriptedSend([
+      { kind: 'too-large', message: 'big' },
+      { kind: 'too-large', message: 'big' },
+    ])
+    const stats = fresh()
+    const shipper = new Shipper({ store, send, stats, maxRecords: 8 })
+    expect(await shipper.pass()).toEqual({ kind: 'drained' })
+    expect(seen.map((s) => s.length)).toEqual([8, 4, 2, 4, 2])
+    expect(stats.sent).toBe(8)
+    expect(store.count()).toBe(0)
+
+    store.append([{ id: 'huge', body: JSON.stringify(rec(99)), bytes: 10, createdAt: 0 }], 100)
+    const one = scriptedSend([{ kind: 'too-large', message: 'still big' }])
+    const s2 = new Shipper({ store, send: one.send, stats })
+    await s2.pass()
+    expect(store.parkedCount()).toBe(1)
+    expect(store.listParked(10)[0]).toMatchObject({ code: 'PAYLOAD_TOO_LARGE', status: 413 })
+  })
+
+  it('parks records the collector rejects by index and acks the rest', async () => {
+    const store = new MemoryStore()
+    store.append([0, 1, 2].map((i) => ({ id: `r${i}`, body: JSON.stringify(rec(i)), bytes: 10, createdAt: 0 })), 100)
+    const { send } = scriptedSend([{ kind: 'ok', result: { accepted: 2, duplicates: 0, rejected: [{ index: 1, code: 'VALIDATION_ERROR', message: 'model: too long' }] } }])
+    const stats = fresh()
+    await new Shipper({ store, send, stats }).pass()
+    expect(store.count()).toBe(0)
+    expect(store.listParked(10)).toMatchObject([{ id: 'r1', code: 'VALIDATION_ERROR', message: 'model: too long' }])
+    expect(stats).toMatchObject({ sent: 2, rejected: 1 })
+    expect(store.replayParked()).toBe(1)
+    expect(store.count()).toBe(1)
+  })
+
+  it('bisects a whole-batch 400 down to the bad record and parks only it', async () => {
+    const store = new MemoryStore()
+    store.append([0, 1, 2, 3].map((i) => ({ id: `r${i}`, body: JSON.stringify(rec(i)), bytes: 10, createdAt: 0 })), 100)
+    const bad = rec(2).id
+    const seen: string[][] = []
+    const send = async (json: string): Promise<SendResult> => {
+      const ids = (JSON.parse(json) as { records: { id: string }[] }).records.map((r) => r.id)
+      seen.push(ids)
+      if (ids.includes(bad)) return { kind: 'reject', code: 'MALFORMED_JSON', message: 'bad', status: 400 }
+      return { kind: 'ok', result: { accepted: ids.length, duplicates: 0, rejected: [] } }
+    }
+    const stats = fresh()
+    await new Shipper({ store, send, stats }).pass()
+    expect(seen.map((s) => s.length)).toEqual([4, 2, 2, 1, 1])
+    expect(store.listParked(10).map((p) => JSON.parse(p.body).id)).toEqual([bad])
+    expect(stats.sent).toBe(3)
+  })
+})
+
+describe('pipeline timers (fake)', () => {
+  afterEach(() => {
+    vi.useRealTimers()
+  })
+
+  it('retries 500 and 429 with backoff honouring Retry-After, then ships everything once', async () => {
+    vi.useFakeTimers()
+    const store = new MemoryStore()
+    const sentAt: number[] = []
+    const scripted = scriptedSend([
+      { kind: 'retry', code: 'INTERNAL', message: '500', status: 500 },
+      { kind: 'retry', code: 'RATE_LIMITED', message: '429', status: 429, afterMs: 10_000 },
+    ])
+    const seen = scripted.seen
+    const send = (json: string) => {
+      sentAt.push(Date.now())
+      return scripted.send(json)
+    }
+    const stats = fresh()
+    const p = new Pipeline({ store, send, stats, durability: 'buffered', maxRecords: 1000, writeDelayMs: 50, shipDelayMs: 100, pollMs: 60_000, onInternalError: (w, e) => { throw e } })
+    const t0 = Date.now()
+    for (let i = 0; i < 5; i++) p.enqueue(rec(i))
+    expect(store.count()).toBe(0)
+    await vi.advanceTimersByTimeAsync(50)
+    expect(store.count()).toBe(5)
+    await vi.advanceTimersByTimeAsync(100)
+    expect(seen).toHaveLength(1)
+    expect(sentAt[0]! - t0).toBe(150)
+    await vi.advanceTimersByTimeAsync(20_000)
+    expect(seen).toHaveLength(3)
+    // first retry 250–500 ms after the 500; the 429 asked for 10 s and got at least that
+    expect(sentAt[1]! - sentAt[0]!).toBeGreaterThanOrEqual(250)
+    expect(sentAt[1]! - sentAt[0]!).toBeLessThanOrEqual(500)
+    expect(sentAt[2]! - sentAt[1]!).toBeGreaterThanOrEqual(10_000)
+    expect(sentAt[2]! - sentAt[1]!).toBeLessThan(10_050)
+    expect(stats).toMatchObject({ sent: 5, retried: 10 })
+    expect(store.count()).toBe(0)
+    expect(stats.lastError?.code).toBe('RATE_LIMITED')
+    p.close()
+    expect(p.timersPending).toBe(0)
+    expect(vi.getTimerCount()).toBe(0)
+  })
+
+  it('caps the outbox: the oldest are dropped and counted', async () => {
+    vi.useFakeTimers()
+    const store = new MemoryStore()
+    const stats = fresh()
+    const p = new Pipeline({ store, send: undefined, stats, durability: 'buffered', maxRecords: 3, writeDelayMs: 50, shipDelayMs: 100, pollMs: 60_000, onInternalError: () => {} })
+    for (let i = 0; i < 5; i++) p.enqueue(rec(i))
+    await vi.advanceTimersByTimeAsync(50)
+    expect(stats.dropped).toBe(2)
+    expect(store.claim(10, 1e9, 1000, Date.now()).map((r) => JSON.parse(r.body).prompt)).toEqual(['p2', 'p3', 'p4'])
+    p.close()
+    expect(vi.getTimerCount()).toBe(0)
+  })
+})
