@@ -1,0 +1,101 @@
+import { spawn, type ChildProcess } from 'node:child_process'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
+import { startFakeCollector, TEST_KEY, type FakeCollector } from './fakes/collector-server.js'
+import { startFakeOpenAI, type FakeOpenAI } from './fakes/openai-server.js'
+import { makeGuard, tempDir, until } from './helpers.js'
+
+const root = fileURLToPath(new URL('../../../', import.meta.url))
+const child = fileURLToPath(new URL('./fixtures/child.ts', import.meta.url))
+const tsx = join(root, 'node_modules/.bin/tsx')
+
+let fake: FakeOpenAI
+let collector: FakeCollector
+let tmp: ReturnType<typeof tempDir>
+const children: ChildProcess[] = []
+
+beforeAll(async () => {
+  fake = await startFakeOpenAI()
+  fake.keepRequests = false
+  collector = await startFakeCollector()
+})
+afterAll(async () => {
+  await fake.close()
+  await collector.close()
+})
+beforeEach(() => {
+  tmp = tempDir()
+  collector.stored.clear()
+  collector.arrivals.clear()
+})
+afterEach(() => {
+  for (const c of children.splice(0)) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL')
+  tmp.cleanup()
+})
+
+interface Run {
+  proc: ChildProcess
+  lines: string[]
+  exited: Promise<number | null>
+}
+
+function run(env: Record<string, string>): Run {
+  const proc = spawn(tsx, [child], { cwd: root, env: { ...process.env, OPENAI_BASE: fake.baseURL, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+  children.push(proc)
+  const lines: string[] = []
+  let buf = ''
+  proc.stdout!.on('data', (d: Buffer) => {
+    buf += d.toString()
+    const parts = buf.split('\n')
+    buf = parts.pop()!
+    lines.push(...parts)
+  })
+  let err = ''
+  proc.stderr!.on('data', (d: Buffer) => (err += d.toString()))
+  const exited = new Promise<number | null>((resolve) =>
+    proc.on('exit', (code) => {
+      if (code) console.error(err)
+      resolve(code)
+    }),
+  )
+  return { proc, lines, exited }
+}
+
+const okLines = (r: Run) => r.lines.filter((l) => l.startsWith('ok ')).map((l) => l.split(' '))
+
+describe('several processes', () => {
+  it.each(['immediate', 'buffered'] as const)('a process killed with SIGKILL loses nothing it wrote (%s)', async (durability) => {
+    const outbox = join(tmp.dir, 'outbox.sqlite')
+    const r = run({ OUTBOX: outbox, CALLS: '100000', TAG: durability, DURABILITY: durability })
+    await until(() => okLines(r).length >= 150, 20_000, 'child calls')
+    r.proc.kill('SIGKILL')
+    const killedAt = Date.now()
+    await r.exited
+    const returned = okLines(r)
+    // immediate: every call that returned; buffered: every call older than the 100 ms window
+    const mustHave = durability === 'immediate' ? returned : returned.filter(([, , at]) => Number(at) < killedAt - 150)
+    expect(mustHave.length).toBeGreaterThan(100)
+    const { guard } = makeGuard(collector, tmp.dir, { outbox, policy: false })
+    await guard.flush()
+    await guard.shutdown()
+    const prompts = new Set([...collector.stored.values()].map((rec) => String(rec.prompt).replace('user: ', '')))
+    for (const [, prompt] of mustHave) expect(prompts.has(prompt!)).toBe(true)
+    expect([...collector.arrivals.values()].every((n) => n === 1)).toBe(true)
+  })
+
+  it('two processes on one outbox: no loss, nothing shipped twice, no event-loop stall over 100 ms', async () => {
+    const outbox = join(tmp.dir, 'shared.sqlite')
+    const env = { OUTBOX: outbox, CALLS: '400', KEY: TEST_KEY, COLLECTOR: collector.url }
+    const a = run({ ...env, TAG: 'a' })
+    const b = run({ ...env, TAG: 'b' })
+    expect(await a.exited).toBe(0)
+    expect(await b.exited).toBe(0)
+    await until(() => collector.stored.size === 800, 10_000, 'all 800 records')
+    expect([...collector.arrivals.values()].every((n) => n === 1)).toBe(true)
+    for (const r of [a, b]) {
+      const summary = JSON.parse(r.lines.find((l) => l.startsWith('summary '))!.slice(8)) as { maxStallMs: number }
+      expect(summary.maxStallMs).toBeLessThan(100)
+    }
+  })
+})
