@@ -4,6 +4,8 @@ import type { Logger } from '../logger.js'
 import { openEmbeddedDatabase } from './embedded.js'
 
 export type Sql = postgres.Sql<{}>
+/** A pool or a transaction: a function taking `Db` works both inside and outside `sql.begin`. */
+export type Db = postgres.ISql<{}>
 
 export interface Database {
   sql: Sql
@@ -24,7 +26,9 @@ const sharedOptions = {
   },
   transform: { undefined: null },
   onnotice: () => undefined,
-  connection: { application_name: 'llmguard-collector' },
+  // date_trunc and ::date on timestamptz follow the session time zone: rollups are UTC
+  // statement_timeout bounds every statement; the search indexer relies on it (logs/indexer.ts)
+  connection: { application_name: 'llmguard-collector', TimeZone: 'UTC', statement_timeout: 30_000 },
 } satisfies postgres.Options<{}>
 
 /** Connects to DATABASE_URL, or opens the embedded database in the data dir when it is unset. */

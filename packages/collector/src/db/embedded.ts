@@ -1,6 +1,7 @@
 import { mkdirSync, rmSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { PGlite } from '@electric-sql/pglite'
+import { pg_trgm } from '@electric-sql/pglite/contrib/pg_trgm'
 import { PGLiteSocketServer } from '@electric-sql/pglite-socket'
 import type { Logger } from '../logger.js'
 import { acquireDirLock } from './lock.js'
@@ -28,7 +29,7 @@ export async function openEmbeddedDatabase(dataDir: string, logger: Logger): Pro
   let server: PGLiteSocketServer | undefined
   try {
     const started = Date.now()
-    db = await PGlite.create(join(root, 'pg'))
+    db = await PGlite.create(join(root, 'pg'), { extensions: { pg_trgm } })
     // a socket file left by a crashed owner would make listen() fail with EADDRINUSE
     rmSync(socketPath, { force: true })
     server =

@@ -41,6 +41,8 @@ export function loadMigrations(dir = migrationsDir()): Migration[] {
  */
 export async function migrate(sql: Sql, migrations = loadMigrations()): Promise<number[]> {
   return sql.begin(async (tx) => {
+    // a migration may take longer than the pool's 30 s statement_timeout (an index on a big table)
+    await tx`set local statement_timeout = 0`
     await tx`select pg_advisory_xact_lock(${MIGRATION_LOCK})`
     await tx`create table if not exists schema_migrations (
       version integer primary key,
