@@ -1,11 +1,19 @@
 import type { Readiness } from '@llmguard/shared'
 import type { Config, Secrets } from './config.js'
 import type { Sql } from './db/connect.js'
+import { createAuthenticator } from './auth/guard.js'
+import { authRoutes } from './auth/routes.js'
+import { createAuthService } from './auth/service.js'
+import { findUserById } from './auth/store.js'
+import { createTokenSigner } from './auth/tokens.js'
 import { appliedVersion } from './db/migrate.js'
 import { healthRoutes } from './health/routes.js'
 import { buildOpenApi } from './http/openapi.js'
 import type { HttpServer } from './http/server.js'
 import type { Logger } from './logger.js'
+import { KeyVerifier } from './projects/keys.js'
+import { projectRoutes } from './projects/routes.js'
+import { createProjectService } from './projects/service.js'
 import { VERSION } from './version.js'
 
 export interface AppDeps {
@@ -27,8 +35,8 @@ export interface App {
 const READINESS_TIMEOUT_MS = 2_000
 
 /** Wires the domains together: the only module that knows all of them. */
-export function createApp(deps: AppDeps): App {
-  const { http, sql } = deps
+export async function createApp(deps: AppDeps): Promise<App> {
+  const { http, sql, secrets, config, logger, embedded } = deps
   let openapi: unknown
 
   const readiness = async (): Promise<Readiness> => {
@@ -57,7 +65,23 @@ export function createApp(deps: AppDeps): App {
     }),
   )
 
+  const signer = createTokenSigner(secrets)
+  const keys = new KeyVerifier({ sql, pepper: secrets.apiKeyPepper, logger, embedded })
+  const auth = createAuthService({ sql, signer, allowSignup: config.allowSignup })
+  const projects = createProjectService({ sql, pepper: secrets.apiKeyPepper, keys })
+  http.setAuthenticator(
+    createAuthenticator({
+      signer,
+      keys,
+      assertAccess: projects.assertAccess,
+      roleOf: async (userId) => (await findUserById(sql, userId))?.role,
+    }),
+  )
+  http.register(...authRoutes({ auth, corsOrigins: config.corsOrigins }), ...projectRoutes({ projects }))
+
   return {
-    async stop() {},
+    async stop() {
+      await keys.stop()
+    },
   }
 }

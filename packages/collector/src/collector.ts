@@ -34,7 +34,7 @@ export async function startCollector(config: Config, options: StartOptions = {})
     if (applied.length) logger.info({ applied }, 'migrations applied')
     const secrets = await resolveSecrets(db.sql, config.secrets)
     http = new HttpServer({ config, logger })
-    const app = createApp({
+    const app = await createApp({
       config,
       sql: db.sql,
       secrets,

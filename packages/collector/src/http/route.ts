@@ -23,6 +23,12 @@ export interface RequestContext<P = unknown, Q = unknown, B = unknown> {
   rawBody: Buffer
   headers: Record<string, string>
   principal: Principal
+  /**
+   * The project the request acts on, established by the auth guard: the key's project for an
+   * API key (always, so `/v1/llm/*` never takes it from the body), or the route's
+   * `projectParam` after the ownership check for a user. Undefined otherwise.
+   */
+  projectId?: string
   requestId: string
   /** The client address (from X-Forwarded-For only when TRUST_PROXY is set). */
   ip: string
@@ -66,6 +72,12 @@ export interface RouteDef<
   body?: BS
   /** Response schemas by status, for the OpenAPI document; `null` for an empty body. */
   responses: Record<number, z.ZodType | null>
+  /**
+   * The path param holding the project this route is scoped to (e.g. 'id'). The auth guard
+   * then checks it before anything else runs: the owner's JWT, or (userOrApiKey) that
+   * project's API key; another user's project → 403, unknown or malformed id → 404.
+   */
+  projectParam?: string
   /** Keep the body as raw bytes only (webhooks); `body` must then be unset. */
   rawBody?: boolean
   handler: (ctx: RequestContext<Out<PS>, Out<QS>, Out<BS>>) => Promise<unknown> | unknown

@@ -9,8 +9,28 @@ import { ConnectionAbort, parseJson, readBody } from './body.js'
 import { AppError } from './errors.js'
 import { isReply, type AuthKind, type Principal, type RequestContext, type RouteDef } from './route.js'
 
-/** Establishes the caller for a route's auth kind, or throws an AppError (401/403). */
-export type Authenticate = (kind: AuthKind, req: { headers: Record<string, string>; ip: string; params: Record<string, string> }) => Promise<Principal>
+export interface AuthRequest {
+  headers: Record<string, string>
+  ip: string
+  params: Record<string, string>
+  /** The route's `projectParam`, when it is scoped to a project. */
+  projectParam?: string
+}
+
+/** What an authenticator establishes: the caller and, when there is one, the project acted on. */
+export interface Authenticated {
+  principal: Principal
+  projectId?: string
+}
+
+/** Establishes the caller for a route's auth kind, or throws an AppError (401/403/404). */
+export type Authenticate = (kind: AuthKind, req: AuthRequest) => Promise<Principal | Authenticated>
+
+/**
+ * Runs after authentication, before the body is read: throws an AppError (429) to refuse the
+ * request, or returns headers (e.g. RateLimit-*) to add to the response.
+ */
+export type RateLimit = (principal: Principal, route: RouteDef) => Record<string, string> | undefined
 
 export const anonymousOnly: Authenticate = async (kind) => {
   if (kind === 'none') return { kind: 'anonymous' }
@@ -33,6 +53,7 @@ export class HttpServer {
   readonly routes: RouteDef[] = []
   private readonly logger: Logger
   private authenticate: Authenticate
+  private rateLimit: RateLimit | undefined
   private closing = false
 
   constructor(private readonly options: HttpServerOptions) {
@@ -65,6 +86,10 @@ export class HttpServer {
 
   setAuthenticator(authenticate: Authenticate): void {
     this.authenticate = authenticate
+  }
+
+  setRateLimiter(rateLimit: RateLimit): void {
+    this.rateLimit = rateLimit
   }
 
   register(...routes: RouteDef[]): void {
@@ -160,7 +185,10 @@ export class HttpServer {
     let status = 500
     try {
       const params = decodeParams(rawParams)
-      const principal = await this.authenticate(route.auth, { headers, ip, params })
+      const authenticated = await this.authenticate(route.auth, { headers, ip, params, projectParam: route.projectParam })
+      const { principal, projectId } = 'principal' in authenticated ? authenticated : { principal: authenticated, projectId: undefined }
+      const limitHeaders = this.rateLimit?.(principal, route)
+      for (const [name, value] of Object.entries(limitHeaders ?? {})) res.header(name, value)
       let rawBody: Buffer = Buffer.alloc(0)
       let body: unknown = undefined
       if (METHODS_WITH_BODY.has(route.method)) {
@@ -175,6 +203,7 @@ export class HttpServer {
         rawBody,
         headers,
         principal,
+        projectId,
         requestId,
         ip,
         responseHeaders: {},

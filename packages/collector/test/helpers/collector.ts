@@ -7,7 +7,7 @@ import { inject } from 'vitest'
 import { ApiClient } from '@llmguard/shared'
 import { loadConfig } from '../../src/config.js'
 import { startCollector, type Collector } from '../../src/collector.js'
-import { createLogger } from '../../src/logger.js'
+import { createLogger, type Logger } from '../../src/logger.js'
 
 export interface TestCollector extends Collector {
   client: ApiClient
@@ -56,6 +56,8 @@ export interface StartOptions {
   databaseUrl?: string
   /** Keep the database after close() (to start again on it). */
   keepData?: boolean
+  /** A logger of the test's own (e.g. one capturing lines); by default a silent one. */
+  logger?: Logger
 }
 
 /**
@@ -85,7 +87,7 @@ export async function startTestCollector(options: StartOptions = {}): Promise<Te
   })
   let collector: Collector
   try {
-    collector = await startCollector(config, { logger: createLogger(level) })
+    collector = await startCollector(config, { logger: options.logger ?? createLogger(level) })
   } catch (err) {
     await drop?.()
     throw err

@@ -1,0 +1,123 @@
+import { randomUUID } from 'node:crypto'
+import { ACCESS_TOKEN_TTL_SECONDS, type AuthResult, type Role, type Tokens, type User } from '@llmguard/shared'
+import type { Db, Sql } from '../db/connect.js'
+import { AppError } from '../http/errors.js'
+import { dummyHash, hashPassword, verifyPassword } from './passwords.js'
+import * as store from './store.js'
+import type { TokenSigner } from './tokens.js'
+
+/** Login attempt limits (SPEC "Auth"): counted per email and per client address. */
+export const LOGIN_LIMITS = {
+  windowMs: 15 * 60 * 1000,
+  perEmail: 10,
+  perAddress: 30,
+}
+
+export interface AuthServiceDeps {
+  sql: Sql
+  signer: TokenSigner
+  allowSignup: boolean
+}
+
+export const toUser = (row: store.UserRow): User => ({
+  id: row.id,
+  email: row.email,
+  name: row.name,
+  role: row.role,
+  createdAt: row.created_at.toISOString(),
+})
+
+const invalidCredentials = () => new AppError('INVALID_CREDENTIALS', 'invalid email or password')
+
+export function createAuthService({ sql, signer, allowSignup }: AuthServiceDeps) {
+  /** Starts a new refresh-token family (a session) for the user, or continues `familyId`. */
+  async function issueTokens(db: Db, user: { id: string; email: string; role: Role }, familyId: string = randomUUID()): Promise<Required<Tokens>> {
+    const refresh = await signer.signRefresh(user.id, familyId)
+    await store.insertRefreshToken(db, { id: refresh.tokenId, userId: user.id, familyId, hash: refresh.hash, expiresAt: refresh.expiresAt })
+    const accessToken = await signer.signAccess({ userId: user.id, email: user.email, role: user.role })
+    return { accessToken, refreshToken: refresh.token, expiresIn: ACCESS_TOKEN_TTL_SECONDS }
+  }
+
+  return {
+    async register(input: { email: string; password: string; name?: string }): Promise<Required<AuthResult>> {
+      const passwordHash = await hashPassword(input.password)
+      const user = await sql.begin(async (tx) => {
+        await store.lockRegistrations(tx)
+        const first = !(await store.anyUserExists(tx))
+        if (!first && !allowSignup) throw new AppError('SIGNUP_CLOSED', 'registration is closed on this instance')
+        const row = await store.insertUser(tx, {
+          email: input.email,
+          name: input.name ?? null,
+          passwordHash,
+          // the first account of a fresh install administers it
+          role: first ? 'admin' : 'user',
+        })
+        if (!row) throw new AppError('CONFLICT', 'an account with this email already exists')
+        return row
+      })
+      return { user: toUser(user), tokens: await issueTokens(sql, user) }
+    },
+
+    async login(input: { email: string; password: string; ip: string }): Promise<Required<AuthResult>> {
+      const windowStart = new Date(Math.floor(Date.now() / LOGIN_LIMITS.windowMs) * LOGIN_LIMITS.windowMs)
+      const subjects = [`email:${input.email}`, `ip:${input.ip}`]
+      const [byEmail = 0, byAddress = 0] = await store.countLoginAttempt(sql, subjects, windowStart)
+      if (byEmail > LOGIN_LIMITS.perEmail || byAddress > LOGIN_LIMITS.perAddress) {
+        const retryAfter = Math.max(1, Math.ceil((windowStart.getTime() + LOGIN_LIMITS.windowMs - Date.now()) / 1000))
+        throw new AppError('RATE_LIMITED', 'too many login attempts; try again later', { retryAfter }, { 'retry-after': String(retryAfter) })
+      }
+      if (Math.random() < 0.02) await store.pruneLoginAttempts(sql, new Date(windowStart.getTime() - LOGIN_LIMITS.windowMs))
+      const user = await store.findUserByEmail(sql, input.email)
+      // an unknown email costs one argon2 verification too, so timing does not reveal accounts
+      const ok = await verifyPassword(user?.password_hash ?? (await dummyHash()), input.password)
+      if (!user || !ok) throw invalidCredentials()
+      await store.forgiveLoginAttempt(sql, subjects, windowStart)
+      return { user: toUser(user), tokens: await issueTokens(sql, user) }
+    },
+
+    /**
+     * Exchanges a refresh token for a new pair. The presented token is rotated out; presenting
+     * it again means two parties hold the chain, so the whole family is revoked.
+     */
+    async refresh(token: string): Promise<Required<Tokens>> {
+      await signer.verifyRefresh(token)
+      const hash = signer.hashRefresh(token)
+      const issued = await sql.begin(async (tx) => {
+        const claimed = await store.claimRefreshToken(tx, hash)
+        if (!claimed) return undefined
+        const user = await store.findUserById(tx, claimed.user_id)
+        if (!user) return undefined
+        return issueTokens(tx, user, claimed.family_id)
+      })
+      if (issued) return issued
+      const row = await store.findRefreshToken(sql, hash)
+      if (row?.rotated_at) {
+        await store.revokeFamily(sql, row.family_id)
+        throw new AppError('TOKEN_REUSED', 'refresh token already used; every session of this login is revoked')
+      }
+      if (row && !row.revoked_at && row.expires_at <= new Date()) throw new AppError('TOKEN_EXPIRED', 'refresh token expired')
+      throw new AppError('UNAUTHORIZED', 'refresh token revoked or unknown')
+    },
+
+    /** Ends the session: the token's whole family is revoked. */
+    async logout(token: string): Promise<void> {
+      let claims
+      try {
+        claims = await signer.verifyRefresh(token)
+      } catch (err) {
+        // an expired session is already over: logging it out succeeds
+        if (err instanceof AppError && err.code === 'TOKEN_EXPIRED') return
+        throw err
+      }
+      await store.revokeFamily(sql, claims.familyId)
+    },
+
+    async me(userId: string): Promise<User> {
+      const user = await store.findUserById(sql, userId)
+      if (!user) throw new AppError('UNAUTHORIZED', 'account no longer exists')
+      return toUser(user)
+    },
+  }
+}
+
+export type AuthService = ReturnType<typeof createAuthService>

@@ -1,0 +1,116 @@
+import type { Role } from '@llmguard/shared'
+import type { Db } from '../db/connect.js'
+
+export interface UserRow {
+  id: string
+  email: string
+  name: string | null
+  password_hash: string
+  role: Role
+  created_at: Date
+}
+
+/** Serialises registrations, so "the first user is admin" holds when two register at once. */
+const REGISTER_LOCK = 7_400_002
+
+export async function lockRegistrations(sql: Db): Promise<void> {
+  await sql`select pg_advisory_xact_lock(${REGISTER_LOCK})`
+}
+
+export async function anyUserExists(sql: Db): Promise<boolean> {
+  const [row] = await sql<{ exists: boolean }[]>`select exists (select 1 from users) as exists`
+  return row!.exists
+}
+
+/** Inserts a user; undefined when the email is taken. */
+export async function insertUser(
+  sql: Db,
+  user: { email: string; name: string | null; passwordHash: string; role: Role },
+): Promise<UserRow | undefined> {
+  const [row] = await sql<UserRow[]>`
+    insert into users (email, name, password_hash, role)
+    values (${user.email}, ${user.name}, ${user.passwordHash}, ${user.role})
+    on conflict (email) do nothing
+    returning id, email, name, password_hash, role, created_at`
+  return row
+}
+
+export async function findUserByEmail(sql: Db, email: string): Promise<UserRow | undefined> {
+  const [row] = await sql<UserRow[]>`
+    select id, email, name, password_hash, role, created_at from users where email = ${email}`
+  return row
+}
+
+export async function findUserById(sql: Db, id: string): Promise<UserRow | undefined> {
+  const [row] = await sql<UserRow[]>`
+    select id, email, name, password_hash, role, created_at from users where id = ${id}`
+  return row
+}
+
+/** Updates name and/or email; undefined when the new email belongs to someone else. */
+export async function updateUser(sql: Db, id: string, patch: { name?: string | null; email?: string }): Promise<UserRow | undefined> {
+  const [row] = await sql<UserRow[]>`
+    update users set
+      name = case when ${patch.name !== undefined} then ${patch.name ?? null} else name end,
+      email = coalesce(${patch.email ?? null}, email),
+      updated_at = now()
+    where id = ${id}
+      and not exists (select 1 from users other where other.email = ${patch.email ?? null} and other.id <> ${id})
+    returning id, email, name, password_hash, role, created_at`
+  return row
+}
+
+export async function insertRefreshToken(
+  sql: Db,
+  token: { id: string; userId: string; familyId: string; hash: string; expiresAt: Date },
+): Promise<void> {
+  await sql`
+    insert into refresh_tokens (id, user_id, family_id, token_hash, expires_at)
+    values (${token.id}, ${token.userId}, ${token.familyId}, ${token.hash}, ${token.expiresAt})`
+}
+
+/**
+ * Marks a live token rotated, atomically: of two concurrent refreshes with one token, exactly
+ * one gets the row back. Undefined when the token is unknown, rotated, revoked or expired.
+ */
+export async function claimRefreshToken(sql: Db, hash: string): Promise<{ user_id: string; family_id: string } | undefined> {
+  const [row] = await sql<{ user_id: string; family_id: string }[]>`
+    update refresh_tokens set rotated_at = now()
+    where token_hash = ${hash} and rotated_at is null and revoked_at is null and expires_at > now()
+    returning user_id, family_id`
+  return row
+}
+
+export async function findRefreshToken(
+  sql: Db,
+  hash: string,
+): Promise<{ family_id: string; rotated_at: Date | null; revoked_at: Date | null; expires_at: Date } | undefined> {
+  const [row] = await sql<{ family_id: string; rotated_at: Date | null; revoked_at: Date | null; expires_at: Date }[]>`
+    select family_id, rotated_at, revoked_at, expires_at from refresh_tokens where token_hash = ${hash}`
+  return row
+}
+
+export async function revokeFamily(sql: Db, familyId: string): Promise<number> {
+  const rows = await sql`update refresh_tokens set revoked_at = now() where family_id = ${familyId} and revoked_at is null`
+  return rows.count
+}
+
+/** Counts one login attempt for each subject in the current window; returns the counts. */
+export async function countLoginAttempt(sql: Db, subjects: string[], windowStart: Date): Promise<number[]> {
+  const rows = await sql<{ subject: string; attempts: number }[]>`
+    insert into login_attempts ${sql(subjects.map((subject) => ({ subject, window_start: windowStart, attempts: 1 })))}
+    on conflict (subject, window_start) do update set attempts = login_attempts.attempts + 1
+    returning subject, attempts`
+  return subjects.map((s) => rows.find((r) => r.subject === s)?.attempts ?? 0)
+}
+
+/** A successful login does not count against its subjects. */
+export async function forgiveLoginAttempt(sql: Db, subjects: string[], windowStart: Date): Promise<void> {
+  await sql`
+    update login_attempts set attempts = greatest(attempts - 1, 0)
+    where subject = any(${sql.array(subjects)}) and window_start = ${windowStart}`
+}
+
+export async function pruneLoginAttempts(sql: Db, before: Date): Promise<void> {
+  await sql`delete from login_attempts where window_start < ${before}`
+}

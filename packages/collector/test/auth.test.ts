@@ -1,0 +1,290 @@
+import { createHmac } from 'node:crypto'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { SignJWT } from 'jose'
+import { request } from 'undici'
+import type { AuthResult, RefreshResult, User } from '@llmguard/shared'
+import { startTestCollector, type TestCollector } from './helpers/collector.js'
+import { count, failure, PASSWORD, setupProject, signUp, type TestUser } from './helpers/accounts.js'
+
+let collector: TestCollector
+let admin: TestUser
+const ORIGIN = 'https://app.example.com'
+
+beforeAll(async () => {
+  collector = await startTestCollector({ env: { CORS_ORIGINS: ORIGIN } })
+  admin = await signUp(collector, 'Founder@Example.com')
+})
+afterAll(() => collector?.close())
+
+const me = (token: string) => collector.client.get<User>('/v1/auth/me', { token })
+const post = (path: string, body: unknown, headers: Record<string, string> = {}) =>
+  request(collector.url + path, { method: 'POST', body: typeof body === 'string' ? body : JSON.stringify(body), headers: { 'content-type': 'application/json', ...headers } })
+
+describe('register', () => {
+  it('makes the first user admin, lower-cases the email and returns tokens', async () => {
+    const user = await me(admin.accessToken)
+    expect(user).toMatchObject({ id: admin.id, email: 'founder@example.com', role: 'admin', name: null })
+    expect(new Date(user.createdAt).toISOString()).toBe(user.createdAt)
+    const second = await collector.client.post<AuthResult>('/v1/auth/register', { email: 'second@example.com', password: PASSWORD, name: 'Sec' })
+    expect(second.user).toMatchObject({ email: 'second@example.com', role: 'user', name: 'Sec' })
+    expect(second.tokens.expiresIn).toBe(900)
+    expect(second.tokens.refreshToken).toEqual(expect.any(String))
+  })
+
+  it('refuses a taken email whatever its case (409) and creates nothing', async () => {
+    const before = await count(collector, 'users')
+    const err = await failure(collector.client.post('/v1/auth/register', { email: 'FOUNDER@example.COM', password: PASSWORD }))
+    expect([err.status, err.code]).toEqual([409, 'CONFLICT'])
+    expect(await count(collector, 'users')).toBe(before)
+  })
+
+  it.each([
+    ['missing email', { password: PASSWORD }, 'body.email'],
+    ['missing password', { email: 'a@example.com' }, 'body.password'],
+    ['bad email', { email: 'not-an-email', password: PASSWORD }, 'body.email'],
+    ['short password', { email: 'a@example.com', password: 'short' }, 'body.password'],
+    ['oversize password', { email: 'a@example.com', password: 'x'.repeat(257) }, 'body.password'],
+    ['oversize email', { email: `${'a'.repeat(250)}@example.com`, password: PASSWORD }, 'body.email'],
+    ['oversize name', { email: 'a@example.com', password: PASSWORD, name: 'n'.repeat(101) }, 'body.name'],
+    ['wrong type', { email: 42, password: PASSWORD }, 'body.email'],
+    ['unknown field', { email: 'a@example.com', password: PASSWORD, role: 'admin' }, 'body'],
+    ['no body', undefined, 'body'],
+  ])('400 on %s, nothing stored', async (_name, body, path) => {
+    const before = await count(collector, 'users')
+    const err = await failure(collector.client.post('/v1/auth/register', body))
+    expect([err.status, err.code]).toEqual([400, 'VALIDATION_ERROR'])
+    expect((err.details?.issues as { path: string }[]).map((i) => i.path)).toContain(path)
+    expect(await count(collector, 'users')).toBe(before)
+  })
+
+  it('400 MALFORMED_JSON on a broken body', async () => {
+    const res = await post('/v1/auth/register', '{"email": ')
+    expect(res.statusCode).toBe(400)
+    expect(((await res.body.json()) as { error: { code: string } }).error.code).toBe('MALFORMED_JSON')
+  })
+
+  it('stores an argon2id hash with the OWASP parameters, never the password', async () => {
+    const [row] = await collector.sql<{ password_hash: string }[]>`select password_hash from users where id = ${admin.id}`
+    expect(row!.password_hash).toMatch(/^\$argon2id\$v=19\$m=19456,t=2,p=1\$/)
+  })
+})
+
+describe('login', () => {
+  it('signs in with any case of the email', async () => {
+    const result = await collector.client.post<AuthResult>('/v1/auth/login', { email: 'FOUNDER@example.com', password: PASSWORD })
+    expect(result.user.id).toBe(admin.id)
+    expect((await me(result.tokens.accessToken)).email).toBe('founder@example.com')
+  })
+
+  it('answers a wrong password and an unknown email alike, in similar time', async () => {
+    const timed = async (email: string) => {
+      const started = performance.now()
+      const err = await failure(collector.client.post('/v1/auth/login', { email, password: 'wrong password' }))
+      expect([err.status, err.code, err.message]).toEqual([401, 'INVALID_CREDENTIALS', 'invalid email or password'])
+      return performance.now() - started
+    }
+    const known: number[] = []
+    const unknown: number[] = []
+    for (let i = 0; i < 3; i++) {
+      known.push(await timed('second@example.com'))
+      unknown.push(await timed(`nobody-${i}@example.com`))
+    }
+    const median = (xs: number[]) => xs.sort((a, b) => a - b)[1]!
+    // both pay one argon2 verification (~15–50 ms); without the dummy hash the unknown one takes ~1 ms
+    expect(median(unknown)).toBeGreaterThan(median(known) * 0.5)
+    expect(median(unknown)).toBeGreaterThan(5)
+  })
+
+  it('400 on missing or mistyped fields', async () => {
+    for (const body of [{ email: 'a@example.com' }, { email: 'a@example.com', password: 7 }, { password: 'x' }]) {
+      const err = await failure(collector.client.post('/v1/auth/login', body))
+      expect([err.status, err.code]).toEqual([400, 'VALIDATION_ERROR'])
+    }
+  })
+})
+
+describe('access tokens', () => {
+  const secret = () => new TextEncoder().encode(collector.secrets.jwtSecret)
+  const claims = () => ({ email: admin.email, role: 'admin' })
+  const sign = (mutate: (jwt: SignJWT) => SignJWT, key = secret(), alg = 'HS256') =>
+    mutate(new SignJWT(claims()).setProtectedHeader({ alg }).setSubject(admin.id).setIssuer('llmguard').setAudience('llmguard-api').setIssuedAt()).sign(key)
+
+  it('accepts a well-formed token of our own', async () => {
+    const token = await sign((j) => j.setExpirationTime('5m'))
+    expect((await me(token)).id).toBe(admin.id)
+  })
+
+  it('refuses a missing, malformed or non-bearer credential (401)', async () => {
+    for (const headers of [{} as Record<string, string>, { authorization: 'Basic abc' }, { authorization: 'Bearer' }, { authorization: 'Bearer not.a.jwt' }]) {
+      const err = await failure(collector.client.get('/v1/auth/me', { headers }))
+      expect([err.status, err.code]).toEqual([401, 'UNAUTHORIZED'])
+    }
+  })
+
+  it('TOKEN_EXPIRED on an expired token', async () => {
+    const token = await sign((j) => j.setIssuedAt(Math.floor(Date.now() / 1000) - 3600).setExpirationTime(Math.floor(Date.now() / 1000) - 60))
+    const err = await failure(me(token))
+    expect([err.status, err.code]).toEqual([401, 'TOKEN_EXPIRED'])
+  })
+
+  it('401 on a tampered signature, another secret, another algorithm, alg none, wrong aud or iss', async () => {
+    const good = await sign((j) => j.setExpirationTime('5m'))
+    const [h, p, s] = good.split('.')
+    const flipped = `${h}.${p}.${s!.slice(0, -2)}${s!.endsWith('AA') ? 'BB' : 'AA'}`
+    const forgedPayload = Buffer.from(JSON.stringify({ ...JSON.parse(Buffer.from(p!, 'base64url').toString()), role: 'admin', sub: '00000000-0000-4000-8000-000000000000' })).toString('base64url')
+    const none = `${Buffer.from(JSON.stringify({ alg: 'none', typ: 'JWT' })).toString('base64url')}.${p}.`
+    const hs512 = await sign((j) => j.setExpirationTime('5m'), secret(), 'HS512')
+    const otherSecret = await sign((j) => j.setExpirationTime('5m'), new TextEncoder().encode('x'.repeat(32)))
+    const wrongAud = await sign((j) => j.setAudience('someone-else').setExpirationTime('5m'))
+    const wrongIss = await sign((j) => j.setIssuer('evil').setExpirationTime('5m'))
+    const refreshAsAccess = admin.refreshToken
+    // HMAC over header.payload made by hand with the right secret but no exp claim at all still verifies: not a vulnerability,
+    // but a missing sub must be refused
+    const noSub = await new SignJWT(claims()).setProtectedHeader({ alg: 'HS256' }).setIssuer('llmguard').setAudience('llmguard-api').setExpirationTime('5m').sign(secret())
+    for (const token of [flipped, `${h}.${forgedPayload}.${s}`, none, hs512, otherSecret, wrongAud, wrongIss, refreshAsAccess, noSub]) {
+      const err = await failure(me(token))
+      expect([err.status, err.code]).toEqual([401, 'UNAUTHORIZED'])
+    }
+  })
+
+  it('refuses an API key on a user route (401)', async () => {
+    const { key } = await setupProject(collector, admin)
+    const err = await failure(me(key.key))
+    expect([err.status, err.code]).toEqual([401, 'UNAUTHORIZED'])
+  })
+
+  it('keeps our token shape: HS256, iss/aud, claims sub/email/role, 15 minutes', async () => {
+    const [header, payload] = admin.accessToken.split('.').slice(0, 2).map((part) => JSON.parse(Buffer.from(part, 'base64url').toString()))
+    expect(header.alg).toBe('HS256')
+    expect(payload).toMatchObject({ sub: admin.id, email: 'founder@example.com', role: 'admin', iss: 'llmguard', aud: 'llmguard-api' })
+    expect(payload.exp - payload.iat).toBe(900)
+    // sanity: the signature really is HMAC-SHA256 of the secret
+    const [h, p, s] = admin.accessToken.split('.')
+    expect(createHmac('sha256', collector.secrets.jwtSecret).update(`${h}.${p}`).digest('base64url')).toBe(s)
+  })
+})
+
+describe('refresh and logout', () => {
+  const refresh = (refreshToken: string) => collector.client.post<RefreshResult>('/v1/auth/refresh', { refreshToken })
+
+  it('rotates on every use; a reused token revokes the whole family', async () => {
+    const user = await signUp(collector)
+    const a = user.refreshToken
+    const b = (await refresh(a)).tokens
+    expect(b.refreshToken).not.toBe(a)
+    expect((await me(b.accessToken)).id).toBe(user.id)
+    const reuse = await failure(refresh(a))
+    expect([reuse.status, reuse.code]).toEqual([401, 'TOKEN_REUSED'])
+    // the legitimate chain stops too: whoever holds B is as suspect as whoever replayed A
+    const afterwards = await failure(refresh(b.refreshToken!))
+    expect([afterwards.status, afterwards.code]).toEqual([401, 'UNAUTHORIZED'])
+    // another session of the same user is untouched
+    const other = await collector.client.post<AuthResult>('/v1/auth/login', { email: user.email, password: PASSWORD })
+    expect((await refresh(other.tokens.refreshToken!)).tokens.accessToken).toEqual(expect.any(String))
+  })
+
+  it('concurrent refreshes with one token: exactly one wins', async () => {
+    const user = await signUp(collector)
+    const results = await Promise.allSettled([refresh(user.refreshToken), refresh(user.refreshToken)])
+    expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1)
+  })
+
+  it('logout revokes the session (204), and logging out again is harmless', async () => {
+    const user = await signUp(collector)
+    const res = await post('/v1/auth/logout', { refreshToken: user.refreshToken })
+    expect(res.statusCode).toBe(204)
+    const err = await failure(refresh(user.refreshToken))
+    expect([err.status, err.code]).toEqual([401, 'UNAUTHORIZED'])
+    expect((await post('/v1/auth/logout', { refreshToken: user.refreshToken })).statusCode).toBe(204)
+  })
+
+  it('401 on garbage, an access token or a token signed with another secret; 400 on a missing token', async () => {
+    const forged = await new SignJWT({ fam: admin.id }).setProtectedHeader({ alg: 'HS256' }).setSubject(admin.id).setJti(admin.id)
+      .setIssuer('llmguard').setAudience('llmguard-refresh').setExpirationTime('1h').sign(new TextEncoder().encode(collector.secrets.jwtSecret))
+    for (const token of ['garbage', admin.accessToken, forged]) {
+      const err = await failure(refresh(token))
+      expect([err.status, err.code]).toEqual([401, 'UNAUTHORIZED'])
+    }
+    for (const body of [{}, { refreshToken: 5 }, { refreshToken: '' }, { refreshToken: 'x'.repeat(5000) }]) {
+      const err = await failure(collector.client.post('/v1/auth/refresh', body))
+      expect([err.status, err.code]).toEqual([400, 'VALIDATION_ERROR'])
+    }
+  })
+
+  it('an expired refresh token → TOKEN_EXPIRED', async () => {
+    const user = await signUp(collector)
+    const hash = createHmac('sha256', collector.secrets.refreshTokenSecret).update(user.refreshToken).digest('hex')
+    await collector.sql`update refresh_tokens set expires_at = now() - interval '1 second' where token_hash = ${hash}`
+    const err = await failure(refresh(user.refreshToken))
+    expect([err.status, err.code]).toEqual([401, 'TOKEN_EXPIRED'])
+  })
+
+  it('stores refresh tokens only as hashes', async () => {
+    const rows = await collector.sql<{ token_hash: string }[]>`select token_hash from refresh_tokens`
+    expect(rows.length).toBeGreaterThan(3)
+    for (const row of rows) expect(row.token_hash).toMatch(/^[0-9a-f]{64}$/)
+  })
+})
+
+describe('cookie mode', () => {
+  const cookieOf = (setCookie: string | string[] | undefined) => {
+    const value = Array.isArray(setCookie) ? setCookie[0]! : setCookie!
+    return { header: value, token: /^llmguard_refresh=([^;]*)/.exec(value)![1]! }
+  }
+
+  it('puts the refresh token in an HttpOnly Strict cookie, honoured only from a listed origin', async () => {
+    const login = await post('/v1/auth/login', { email: admin.email, password: PASSWORD, useCookies: true })
+    expect(login.statusCode).toBe(200)
+    const body = (await login.body.json()) as AuthResult
+    expect(body.tokens.refreshToken).toBeUndefined()
+    const cookie = cookieOf(login.headers['set-cookie'])
+    expect(cookie.header).toMatch(/HttpOnly/)
+    expect(cookie.header).toMatch(/Secure/)
+    expect(cookie.header).toMatch(/SameSite=Strict/)
+    expect(cookie.header).toMatch(/Path=\/v1\/auth/)
+    expect(cookie.header).toMatch(/Max-Age=604800/)
+
+    for (const origin of [undefined, 'https://evil.example.com']) {
+      const res = await post('/v1/auth/refresh', {}, { cookie: `llmguard_refresh=${cookie.token}`, ...(origin ? { origin } : {}) })
+      expect(res.statusCode).toBe(403)
+      expect(((await res.body.json()) as { error: { code: string } }).error.code).toBe('FORBIDDEN')
+    }
+    const refreshed = await post('/v1/auth/refresh', undefined, { cookie: `other=1; llmguard_refresh=${cookie.token}`, origin: ORIGIN })
+    expect(refreshed.statusCode).toBe(200)
+    const next = cookieOf(refreshed.headers['set-cookie'])
+    expect(next.token).not.toBe(cookie.token)
+    expect(((await refreshed.body.json()) as RefreshResult).tokens.refreshToken).toBeUndefined()
+
+    const out = await post('/v1/auth/logout', '', { cookie: `llmguard_refresh=${next.token}`, origin: ORIGIN })
+    expect(out.statusCode).toBe(204)
+    expect(cookieOf(out.headers['set-cookie']).header).toMatch(/Max-Age=0/)
+    const again = await post('/v1/auth/refresh', {}, { cookie: `llmguard_refresh=${next.token}`, origin: ORIGIN })
+    expect(again.statusCode).toBe(401)
+  })
+
+  it('register with useCookies sets the cookie too', async () => {
+    const res = await post('/v1/auth/register', { email: 'cookie@example.com', password: PASSWORD, useCookies: true })
+    expect(res.statusCode).toBe(201)
+    expect(cookieOf(res.headers['set-cookie']).token.length).toBeGreaterThan(20)
+    expect(((await res.body.json()) as AuthResult).tokens.refreshToken).toBeUndefined()
+  })
+})
+
+describe('signup switch', () => {
+  it('ALLOW_SIGNUP=false lets only the first user in; concurrent first sign-ups make one admin', async () => {
+    const closed = await startTestCollector({ env: { ALLOW_SIGNUP: 'false' } })
+    try {
+      const results = await Promise.allSettled(
+        ['one@example.com', 'two@example.com'].map((email) => closed.client.post<AuthResult>('/v1/auth/register', { email, password: PASSWORD })),
+      )
+      const ok = results.filter((r): r is PromiseFulfilledResult<AuthResult> => r.status === 'fulfilled')
+      expect(ok).toHaveLength(1)
+      expect(ok[0]!.value.user.role).toBe('admin')
+      const refused = await failure(closed.client.post('/v1/auth/register', { email: 'three@example.com', password: PASSWORD }))
+      expect([refused.status, refused.code]).toEqual([403, 'SIGNUP_CLOSED'])
+      expect(await count(closed, 'users')).toBe(1)
+    } finally {
+      await closed.close()
+    }
+  })
+})

@@ -1,0 +1,71 @@
+import { z } from 'zod'
+import { DEFAULT_POLICY } from './policy.js'
+
+/**
+ * Project settings (seed `ProjectSettings` plus blockOnRisk). Stored as one JSON document, so a
+ * feature adds its fields here (with a default) and needs no migration: incident thresholds,
+ * sensitive keywords, price overrides and automatic remediation rules belong beside these.
+ * Every field has a default; stored documents are parsed through this schema on read.
+ */
+export const projectSettingsFields = {
+  /** The model the project prefers (informational: the SDK does not switch models for it). */
+  preferredModel: z.string().trim().min(1).max(200).nullable().default(null),
+  /** Risk score (0–100) at or above which a prompt is blocked when blockOnRisk is on. */
+  safetyThreshold: z.number().int().min(0).max(100).default(DEFAULT_POLICY.safetyThreshold),
+  /** HTTP requests per minute per API key of this project (enforced by the collector). */
+  rateLimit: z.number().int().min(1).max(1_000_000).default(DEFAULT_POLICY.rateLimit),
+  /** When set, the SDK puts it in place of each call's system prompt. */
+  systemPrompt: z.string().max(32_768).nullable().default(null),
+  blockOnRisk: z.boolean().default(DEFAULT_POLICY.blockOnRisk),
+  /** Free-form; at most 16 KB as JSON. */
+  metadata: z
+    .record(z.string(), z.unknown())
+    .refine((m) => JSON.stringify(m).length <= 16_384, 'must be at most 16 KB as JSON')
+    .default({}),
+}
+
+export const projectSettingsSchema = z.object(projectSettingsFields).meta({ id: 'ProjectSettings' })
+export type ProjectSettings = z.infer<typeof projectSettingsSchema>
+
+/** The settings document as returned: the fields plus whose they are. */
+export const projectSettingsResponseSchema = projectSettingsSchema
+  .extend({ projectId: z.uuid(), updatedAt: z.string() })
+  .meta({ id: 'ProjectSettingsResponse' })
+export type ProjectSettingsResponse = z.infer<typeof projectSettingsResponseSchema>
+
+/** PATCH: any subset of the fields, nothing else (unknown fields are a 400, not ignored). */
+export const projectSettingsPatchSchema = z
+  .strictObject(
+    Object.fromEntries(
+      Object.entries(projectSettingsFields).map(([name, field]) => [name, (field as z.ZodDefault<z.ZodType>).unwrap().optional()]),
+    ) as { [K in keyof typeof projectSettingsFields]: z.ZodOptional<ReturnType<(typeof projectSettingsFields)[K]['unwrap']>> },
+  )
+  .refine((v) => Object.keys(v).length > 0, 'give at least one setting to change')
+export type ProjectSettingsPatch = z.input<typeof projectSettingsPatchSchema>
+
+/** Seed `UserSettings`: role and createdAt are read-only. */
+export const userSettingsSchema = z
+  .object({
+    id: z.uuid(),
+    userId: z.uuid(),
+    name: z.string().nullable(),
+    email: z.string(),
+    role: z.enum(['user', 'admin']),
+    createdAt: z.string(),
+  })
+  .meta({ id: 'UserSettings' })
+export type UserSettings = z.infer<typeof userSettingsSchema>
+
+export const userSettingsPatchSchema = z
+  .strictObject({
+    name: z.string().trim().min(1).max(100).nullable().optional(),
+    email: z
+      .string()
+      .trim()
+      .max(254)
+      .pipe(z.email())
+      .transform((v) => v.toLowerCase())
+      .optional(),
+  })
+  .refine((v) => Object.keys(v).length > 0, 'give at least one setting to change')
+export type UserSettingsPatch = z.input<typeof userSettingsPatchSchema>
