@@ -34,6 +34,8 @@ export interface LLMGuardStats {
   lastError: { code: string; message: string; at: string } | null
   outbox: 'sqlite' | 'memory'
   shipping: boolean
+  /** The longest synchronous outbox operation so far (ms): SQLite's worst cost to the event loop. */
+  maxOutboxOpMs: number
 }
 
 /** What `guard.record()` takes: a record in the collector's shape; `id` and `timestamp` are filled in. */
@@ -52,7 +54,7 @@ export class LLMGuard {
   private readonly policyCache: PolicyCache
   private readonly limiter = new UserRateLimiter()
   private readonly riskScorer: ((prompt: string, model: string) => number) | undefined
-  private readonly counters: PipelineStats & { blocked: number } = { sent: 0, retried: 0, rejected: 0, dropped: 0, blocked: 0, lastError: null }
+  private readonly counters: PipelineStats & { blocked: number } = { sent: 0, retried: 0, rejected: 0, dropped: 0, blocked: 0, lastError: null, maxOutboxOpMs: 0 }
   private readonly warned = new Set<string>()
   private policyTimer: NodeJS.Timeout | undefined
   private shutdownPromise: Promise<void> | undefined
@@ -297,7 +299,7 @@ export class LLMGuard {
     } catch {
       // busy or closed: report what is in memory
     }
-    const { lastError, sent, retried, dropped, rejected, blocked } = this.counters
+    const { lastError, sent, retried, dropped, rejected, blocked, maxOutboxOpMs } = this.counters
     return {
       queued: this.pipeline.pendingInMemory + stored,
       sent,
@@ -309,6 +311,7 @@ export class LLMGuard {
       lastError,
       outbox: this.store.kind,
       shipping: this.transport !== undefined,
+      maxOutboxOpMs: Math.round(maxOutboxOpMs * 100) / 100,
     }
   }
 

@@ -1,6 +1,6 @@
 import type { LlmRecordInput } from '@llmguard/shared'
 import { isBusy, type NewRow, type OutboxStore } from './outbox/store.js'
-import { Shipper, type PassResult, type ShipStats } from './ship/shipper.js'
+import { Shipper, timed, type PassResult, type ShipStats } from './ship/shipper.js'
 import type { SendResult } from './ship/result.js'
 
 export interface PipelineStats extends ShipStats {
@@ -82,7 +82,7 @@ export class Pipeline {
       rows[i] = { id: records[i]!.id ?? '', body, bytes: Buffer.byteLength(body), createdAt: now }
     }
     try {
-      this.o.stats.dropped += this.o.store.append(rows, this.o.maxRecords)
+      this.o.stats.dropped += timed(this.o.stats, () => this.o.store.append(rows, this.o.maxRecords))
       this.buffer = []
     } catch (err) {
       if (!isBusy(err)) {

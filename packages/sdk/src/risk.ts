@@ -1,22 +1,10 @@
-import * as shared from '@llmguard/shared'
-
-type Scorer = (prompt: string, model: string) => number
+import { scoreRisk } from '@llmguard/shared'
 
 /**
- * The shared risk scorer, run locally for `blockOnRisk`. It lives in `@llmguard/shared`
- * (issue 4); until a release of shared exports it this returns undefined and the guard warns
- * once that risk blocking cannot be applied. Accepts the scorer answering a number or
- * `{ score | riskScore }`.
+ * The shared risk scorer, run locally on the prompt for `blockOnRisk`: the same rules the
+ * collector scores stored records with (the policy carries no project keywords, so the
+ * default keyword list applies).
  */
-export function sharedRiskScorer(): Scorer | undefined {
-  const lib = shared as unknown as Record<string, unknown>
-  const fn = lib.scoreRisk ?? lib.computeRiskScore ?? lib.riskScore
-  if (typeof fn !== 'function') return undefined
-  return (prompt, model) => {
-    const out = (fn as (r: unknown) => unknown)({ prompt, response: '', model, tokens: 0, status: 'success' })
-    if (typeof out === 'number') return out
-    const o = out as { score?: unknown; riskScore?: unknown } | null
-    const n = o?.score ?? o?.riskScore
-    return typeof n === 'number' ? n : 0
-  }
+export function sharedRiskScorer(): (prompt: string, model: string) => number {
+  return (prompt, model) => scoreRisk({ prompt, model }).riskScore
 }

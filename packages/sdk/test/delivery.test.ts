@@ -58,10 +58,11 @@ describe('delivery', () => {
       { status: 413, code: 'PAYLOAD_TOO_LARGE' },
       { status: 400, code: 'VALIDATION_ERROR' },
     )
-    await calls(guard, 10)
-    const started = Date.now()
+    // enqueued at once, so the first batch holds all ten
+    for (let i = 0; i < 10; i++) guard.record({ prompt: `seq${i}`, model: 'm', latency: 1 })
     await until(() => collector.stored.size === 10, 8000, 'all 10 stored')
-    expect(Date.now() - started).toBeGreaterThanOrEqual(900) // the 429 asked for a second
+    // the 429 asked for a second
+    expect(collector.batches[2]!.at - collector.batches[1]!.at).toBeGreaterThanOrEqual(950)
     expect(collector.batches.map((b) => b.status).slice(0, 4)).toEqual([500, 429, 413, 400])
     // 413 halved the batch, the whole-batch 400 was bisected
     expect(collector.batches[3]!.count).toBe(5)

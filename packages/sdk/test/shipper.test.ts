@@ -9,7 +9,7 @@ import { Shipper } from '../src/ship/shipper.js'
 const rec = (i: number) => ({ id: `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`, prompt: `p${i}`, model: 'm', latency: 1 })
 
 function fresh(): PipelineStats {
-  return { sent: 0, retried: 0, rejected: 0, dropped: 0, lastError: null }
+  return { sent: 0, retried: 0, rejected: 0, dropped: 0, lastError: null, maxOutboxOpMs: 0 }
 }
 
 describe('backoff', () => {

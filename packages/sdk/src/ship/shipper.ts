@@ -2,6 +2,7 @@ import { isBusy, type OutboxStore, type OutboxRow, type ParkItem } from '../outb
 import { backoffDelay } from './backoff.js'
 import { batchBody, MAX_BATCH_BYTES } from './batch.js'
 import type { SendResult } from './result.js'
+import { performance } from 'node:perf_hooks'
 import { MAX_BATCH_RECORDS } from '@llmguard/shared'
 
 export interface ShipStats {
@@ -9,6 +10,19 @@ export interface ShipStats {
   retried: number
   rejected: number
   lastError: { code: string; message: string; at: string } | null
+  /** The longest synchronous outbox operation (ms): what SQLite cost the event loop at worst. */
+  maxOutboxOpMs: number
+}
+
+/** Runs a synchronous outbox operation and keeps the longest duration. */
+export function timed<T>(stats: ShipStats, fn: () => T): T {
+  const t = performance.now()
+  try {
+    return fn()
+  } finally {
+    const d = performance.now() - t
+    if (d > stats.maxOutboxOpMs) stats.maxOutboxOpMs = d
+  }
 }
 
 export type PassResult =
@@ -82,7 +96,7 @@ export class Shipper {
       if (deadline !== undefined && this.o.now() >= deadline) return { kind: 'deadline' }
       let batch: OutboxRow[]
       try {
-        batch = store.claim(this.limit, this.o.maxBytes, this.o.leaseMs, this.o.now())
+        batch = timed(this.o.stats, () => store.claim(this.limit, this.o.maxBytes, this.o.leaseMs, this.o.now()))
       } catch (err) {
         if (isBusy(err)) return { kind: 'busy' }
         this.fail('OUTBOX_ERROR', String(err))
@@ -91,7 +105,7 @@ export class Shipper {
       if (batch.length === 0) return { kind: 'drained' }
       const res = await this.o.send(batchBody(batch))
       try {
-        const next = this.settle(batch, res)
+        const next = timed(this.o.stats, () => this.settle(batch, res))
         if (next) return next
       } catch (err) {
         // the rows stay leased and come back when the lease ends: nothing is lost
