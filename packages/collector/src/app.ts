@@ -15,6 +15,13 @@ import { KeyVerifier } from './projects/keys.js'
 import { projectRoutes } from './projects/routes.js'
 import { createProjectService } from './projects/service.js'
 import { VERSION } from './version.js'
+import { ProjectContextCache } from './ingest/context.js'
+import { IngestPipeline } from './ingest/pipeline.js'
+import { ingestRoutes } from './ingest/routes.js'
+import { insertRecords } from './ingest/store.js'
+import { SearchIndexer } from './logs/indexer.js'
+import { logsRoutes } from './logs/routes.js'
+import { metricsRoutes } from './metrics/routes.js'
 
 export interface AppDeps {
   config: Config
@@ -28,6 +35,9 @@ export interface AppDeps {
 }
 
 export interface App {
+  /** The ingest pipeline: features add their meter, annotator and after-store steps here. */
+  ingest: IngestPipeline
+  searchIndexer: SearchIndexer
   /** Stops background work (jobs, listeners) before the database closes. */
   stop(): Promise<void>
 }
@@ -79,8 +89,20 @@ export async function createApp(deps: AppDeps): Promise<App> {
   )
   http.register(...authRoutes({ auth, corsOrigins: config.corsOrigins }), ...projectRoutes({ projects }))
 
+  const ingest = new IngestPipeline((records, ctx) => insertRecords(sql, ctx.projectId, records), logger)
+  const searchIndexer = new SearchIndexer(sql, logger, { lagMs: config.searchIndexLagMs, budgetMs: embedded ? 200 : 1_000 })
+  searchIndexer.start()
+  http.register(
+    ...ingestRoutes({ sql, pipeline: ingest, projects: new ProjectContextCache(sql) }),
+    ...logsRoutes({ sql }),
+    ...metricsRoutes({ sql }),
+  )
+
   return {
+    ingest,
+    searchIndexer,
     async stop() {
+      await searchIndexer.stop()
       await keys.stop()
     },
   }

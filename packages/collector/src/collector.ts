@@ -1,5 +1,5 @@
 import type { Config, Secrets } from './config.js'
-import { createApp } from './app.js'
+import { createApp, type App } from './app.js'
 import { openDatabase, type Sql } from './db/connect.js'
 import { loadMigrations, migrate } from './db/migrate.js'
 import { resolveSecrets } from './db/secrets.js'
@@ -14,6 +14,8 @@ export interface Collector {
   secrets: Secrets
   logger: Logger
   embedded: boolean
+  /** The wired domains (pipeline, jobs), for embedding and tests. */
+  app: App
   /** Graceful stop: finish in-flight requests, stop jobs, close the database, release the lock. */
   stop(): Promise<void>
 }
@@ -58,6 +60,7 @@ export async function startCollector(config: Config, options: StartOptions = {})
       secrets,
       logger,
       embedded: db.embedded,
+      app,
       stop() {
         stopping ??= (async () => {
           await server.close(config.shutdownTimeoutMs)

@@ -94,6 +94,7 @@ export const envSchema = z
     ALLOW_SIGNUP: bool(true),
     PLAN_LIMITS: z.enum(['on', 'off'], { error: 'must be on or off' }).default('on'),
     SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(5_000),
+    SEARCH_INDEX_LAG_MS: z.coerce.number().int().min(0).max(3_600_000).default(60_000),
   })
   .superRefine((env, ctx) => {
     for (const name of ['TLS_CERT_FILE', 'TLS_KEY_FILE'] as const) {
@@ -148,6 +149,8 @@ export interface Config {
   allowSignup: boolean
   planLimits: boolean
   shutdownTimeoutMs: number
+  /** How far behind the present the search indexer stays (logs/indexer.ts explains the 60 s). */
+  searchIndexLagMs: number
   /** Largest accepted request body, after decompression. */
   bodyLimitBytes: number
 }
@@ -196,6 +199,7 @@ export function loadConfig(raw: NodeJS.ProcessEnv | Record<string, string | unde
     allowSignup: e.ALLOW_SIGNUP,
     planLimits: e.PLAN_LIMITS === 'on',
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
+    searchIndexLagMs: e.SEARCH_INDEX_LAG_MS,
     bodyLimitBytes: BODY_LIMIT_BYTES,
   }
 }

@@ -1,0 +1,142 @@
+import { randomUUID } from 'node:crypto'
+import { computeCost, llmRecordSchema, scoreRisk, type LlmRecord, type ModelPrice, type RejectedRecord, type RiskReason } from '@llmguard/shared'
+import type { Logger } from '../logger.js'
+
+/** What the pipeline knows about the project a batch belongs to. */
+export interface IngestContext {
+  projectId: string
+  /** The project's owner: usage and plan limits are per user. */
+  ownerId: string
+  sensitiveKeywords: readonly string[]
+  priceOverrides: Readonly<Record<string, ModelPrice>>
+  receivedAt: Date
+  requestId: string
+}
+
+/** A record that passed validation, with its id and the collector's own fields. */
+export interface ScoredRecord extends Omit<LlmRecord, 'id' | 'timestamp'> {
+  id: string
+  timestamp: string
+  riskScore: number
+  riskReasons: RiskReason[]
+  cost: number | null
+  /** What the active policy forbade about this call, or null. Set by annotators. */
+  policyViolation: Record<string, unknown> | null
+}
+
+export interface Indexed<T> {
+  index: number
+  record: T
+}
+
+/** Plan limits: decides which of the valid records may be stored (the rest are rejected). */
+export type MeterStep = (records: Indexed<LlmRecord & { id: string }>[], ctx: IngestContext) => Promise<{
+  allowed: Indexed<LlmRecord & { id: string }>[]
+  rejected: RejectedRecord[]
+}>
+
+/** Runs before storing, e.g. to flag records that break the active policy. */
+export type Annotator = (records: ScoredRecord[], ctx: IngestContext) => Promise<void> | void
+
+/** Runs after the records are stored (incident rules, usage counters…). Failures are logged, never returned. */
+export type AfterStoreHook = (stored: ScoredRecord[], ctx: IngestContext) => Promise<void> | void
+
+/** Stores records, returning the ids that were new (the rest were duplicates of stored ones). */
+export type StoreStep = (records: ScoredRecord[], ctx: IngestContext) => Promise<Set<string>>
+
+export interface IngestOutcome {
+  stored: ScoredRecord[]
+  duplicates: Indexed<ScoredRecord | (LlmRecord & { id: string })>[]
+  rejected: RejectedRecord[]
+}
+
+/** Postgres text cannot hold NUL, and JSON with lone surrogates is refused: make strings storable. */
+function storable<T>(value: T): T {
+  if (typeof value === 'string') {
+    const s = value.includes('\u0000') ? value.replaceAll('\u0000', '\uFFFD') : value
+    return (s.isWellFormed() ? s : s.toWellFormed()) as T
+  }
+  if (Array.isArray(value)) return value.map(storable) as T
+  if (value !== null && typeof value === 'object') {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [storable(k), storable(v)])) as T
+  }
+  return value
+}
+
+/**
+ * The ingest pipeline, in the seed's order: validate → meter → score → (annotate) → store →
+ * after-store hooks. Features plug in through `meter`, `annotators` and `afterStore` without
+ * editing this file.
+ */
+export class IngestPipeline {
+  meter: MeterStep = async (records) => ({ allowed: records, rejected: [] })
+  readonly annotators: Annotator[] = []
+  readonly afterStore: AfterStoreHook[] = []
+
+  constructor(
+    private readonly store: StoreStep,
+    private readonly logger: Logger,
+  ) {}
+
+  validate(raw: unknown[], ctx: IngestContext): { valid: Indexed<LlmRecord & { id: string }>[]; duplicates: IngestOutcome['duplicates']; rejected: RejectedRecord[] } {
+    const valid: Indexed<LlmRecord & { id: string }>[] = []
+    const duplicates: IngestOutcome['duplicates'] = []
+    const rejected: RejectedRecord[] = []
+    const seen = new Set<string>()
+    raw.forEach((input, index) => {
+      const parsed = llmRecordSchema.safeParse(input)
+      if (!parsed.success) {
+        const issue = parsed.error.issues[0]!
+        const path = issue.path.map(String).join('.')
+        rejected.push({ index, code: 'VALIDATION_ERROR', message: path ? `${path}: ${issue.message}` : issue.message })
+        return
+      }
+      const record = storable({ ...parsed.data, id: parsed.data.id ?? randomUUID() })
+      record.timestamp ??= ctx.receivedAt.toISOString()
+      if (seen.has(record.id)) {
+        duplicates.push({ index, record })
+        return
+      }
+      seen.add(record.id)
+      valid.push({ index, record })
+    })
+    return { valid, duplicates, rejected }
+  }
+
+  score(record: LlmRecord & { id: string }, ctx: IngestContext): ScoredRecord {
+    const risk = scoreRisk(record, { sensitiveKeywords: ctx.sensitiveKeywords })
+    return {
+      ...record,
+      timestamp: record.timestamp ?? ctx.receivedAt.toISOString(),
+      riskScore: risk.riskScore,
+      riskReasons: risk.riskReasons,
+      cost: computeCost(record, ctx.priceOverrides),
+      policyViolation: null,
+    }
+  }
+
+  async ingest(raw: unknown[], ctx: IngestContext): Promise<IngestOutcome> {
+    const { valid, duplicates, rejected } = this.validate(raw, ctx)
+    const metered = valid.length ? await this.meter(valid, ctx) : { allowed: [], rejected: [] }
+    rejected.push(...metered.rejected)
+    const scored = metered.allowed.map(({ index, record }) => ({ index, record: this.score(record, ctx) }))
+    const records = scored.map((s) => s.record)
+    for (const annotate of this.annotators) await annotate(records, ctx)
+    const inserted = records.length ? await this.store(records, ctx) : new Set<string>()
+    const stored: ScoredRecord[] = []
+    for (const s of scored) {
+      if (inserted.has(s.record.id)) stored.push(s.record)
+      else duplicates.push(s)
+    }
+    for (const hook of this.afterStore) {
+      try {
+        if (stored.length) await hook(stored, ctx)
+      } catch (err) {
+        this.logger.error({ err, requestId: ctx.requestId, projectId: ctx.projectId }, 'after-store hook failed')
+      }
+    }
+    rejected.sort((a, b) => a.index - b.index)
+    duplicates.sort((a, b) => a.index - b.index)
+    return { stored, duplicates, rejected }
+  }
+}

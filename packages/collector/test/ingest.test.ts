@@ -1,0 +1,188 @@
+import { gzipSync } from 'node:zlib'
+import { randomUUID } from 'node:crypto'
+import { request } from 'undici'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import type { BatchResult, IngestResult, LlmRecordInput } from '@llmguard/shared'
+import { startTestCollector, type TestCollector } from './helpers/collector.js'
+import { count, failure, setupProject } from './helpers/accounts.js'
+
+let collector: TestCollector
+let keyA: string
+let keyB: string
+let projectA: string
+let projectB: string
+
+const rec = (over: Partial<LlmRecordInput> = {}): LlmRecordInput => ({ prompt: 'hello there', response: 'hi', model: 'gpt-4o-mini', latency: 120, ...over })
+
+beforeAll(async () => {
+  collector = await startTestCollector()
+  const a = await setupProject(collector)
+  const b = await setupProject(collector)
+  keyA = a.key.key
+  keyB = b.key.key
+  projectA = a.project.id
+  projectB = b.project.id
+})
+afterAll(() => collector.close())
+
+const post = <T>(path: string, body: unknown, key = keyA) => collector.client.post<T>(path, body, { token: key })
+const stored = async (projectId: string) => {
+  const [row] = await collector.sql<{ n: number }[]>`select count(*)::int as n from llm_requests where project_id = ${projectId}`
+  return row!.n
+}
+
+describe('POST /v1/llm/requests', () => {
+  it('stores one record with its risk, reasons and cost, and a repeat of its id is a 200 with the same result', async () => {
+    const id = randomUUID()
+    const body = rec({ id, prompt: 'my email is jane@example.com', promptTokens: 1000, completionTokens: 500, cachedTokens: 200 })
+    const first = await collector.client.send<IngestResult>('POST', '/v1/llm/requests', { body, token: keyA })
+    expect(first.status).toBe(201)
+    expect(first.data.id).toBe(id)
+    expect(first.data.riskScore).toBeGreaterThanOrEqual(20)
+    expect(first.data.riskReasons.map((r) => r.code)).toContain('sensitive_content')
+    expect(first.data.riskReasons.reduce((s, r) => s + r.points, 0)).toBe(first.data.riskScore)
+    // gpt-4o-mini: $0.15 / 1M input, $0.075 cached, $0.60 output
+    expect(first.data.cost).toBeCloseTo((800 * 0.15 + 200 * 0.075 + 500 * 0.6) / 1e6, 12)
+    const again = await collector.client.send<IngestResult>('POST', '/v1/llm/requests', { body: { ...body, prompt: 'different' }, token: keyA })
+    expect(again.status).toBe(200)
+    expect(again.data).toEqual(first.data)
+    const [row] = await collector.sql<{ prompt: string; tokens: number }[]>`select prompt, tokens from llm_requests where id = ${id}`
+    expect(row).toEqual({ prompt: 'my email is jane@example.com', tokens: 1500 })
+  })
+
+  it('generates an id when none is given and applies the defaults', async () => {
+    const res = await post<IngestResult>('/v1/llm/requests', { prompt: 'p', model: 'mystery-model', latency: 5 })
+    expect(res.id).toMatch(/^[0-9a-f-]{36}$/)
+    expect(res.cost).toBeNull() // unknown model: unpriced, never $0
+    const [row] = await collector.sql`select response, tokens, status, metadata from llm_requests where id = ${res.id}`
+    expect(row).toEqual({ response: '', tokens: 0, status: 'success', metadata: {} })
+  })
+
+  it.each([
+    ['prompt', { prompt: 42 }],
+    ['model', { model: '' }],
+    ['latency', { latency: -1 }],
+    ['latency', { latency: 1.5 }],
+    ['status', { status: 'weird' }],
+    ['timestamp', { timestamp: 'yesterday' }],
+    ['id', { id: 'not-a-uuid' }],
+    ['tokens', { tokens: -3 }],
+    ['cachedTokens', { promptTokens: 10, cachedTokens: 20 }],
+    ['metadata', { metadata: { big: 'x'.repeat(17 * 1024) } }],
+    ['userId', { userId: 'u'.repeat(300) }],
+    ['error', { error: { message: 'no type' } }],
+  ])('rejects a bad %s with a 400 naming it, storing nothing', async (field, over) => {
+    const before = await stored(projectA)
+    const err = await failure(post('/v1/llm/requests', { ...rec(), ...over }))
+    expect(err.status).toBe(400)
+    expect(err.code).toBe('VALIDATION_ERROR')
+    expect(JSON.stringify(err.details)).toContain(field)
+    expect(await stored(projectA)).toBe(before)
+  })
+
+  it('refuses a prompt over 1 MB and a body over 5 MB', async () => {
+    const err = await failure(post('/v1/llm/requests', rec({ prompt: 'x'.repeat(1024 * 1024 + 1) })))
+    expect(err.code).toBe('VALIDATION_ERROR')
+    const huge = await failure(post('/v1/llm/requests/batch', { records: Array.from({ length: 6 }, () => rec({ prompt: 'y'.repeat(1000 * 1000) })) }))
+    expect(huge.status).toBe(413)
+    expect(huge.code).toBe('PAYLOAD_TOO_LARGE')
+  })
+
+  it('needs a valid API key and never takes the project from the body', async () => {
+    expect((await failure(collector.client.post('/v1/llm/requests', rec()))).status).toBe(401)
+    const bogus = `lg_${randomUUID()}`
+    expect((await failure(post('/v1/llm/requests', rec(), bogus))).code).toBe('INVALID_API_KEY')
+    const before = await stored(projectB)
+    const res = await post<IngestResult>('/v1/llm/requests', { ...rec(), projectId: projectB, project_id: projectB })
+    const [row] = await collector.sql`select project_id from llm_requests where id = ${res.id}`
+    expect(row!.project_id).toBe(projectA)
+    expect(await stored(projectB)).toBe(before)
+  })
+
+  it('stores text Postgres cannot hold (NUL, lone surrogates) made storable instead of failing', async () => {
+    const res = await post<IngestResult>('/v1/llm/requests', rec({ prompt: 'a\u0000b\ud800c' }))
+    const [row] = await collector.sql<{ prompt: string }[]>`select prompt from llm_requests where id = ${res.id}`
+    expect(row!.prompt).toBe('a\uFFFDb\uFFFDc')
+  })
+})
+
+describe('POST /v1/llm/requests/batch', () => {
+  it('stores exactly the good records of a mixed batch and reports the bad ones by index', async () => {
+    const before = await stored(projectA)
+    const dup = randomUUID()
+    const records = [rec(), { model: 'x', latency: 1 }, rec({ id: dup }), rec({ latency: -5 }), rec({ id: dup, prompt: 'second copy' }), 'not an object']
+    const res = await post<BatchResult>('/v1/llm/requests/batch', { records })
+    expect(res.accepted).toBe(2)
+    expect(res.duplicates).toBe(1)
+    expect(res.rejected.map((r) => [r.index, r.code])).toEqual([
+      [1, 'VALIDATION_ERROR'],
+      [3, 'VALIDATION_ERROR'],
+      [5, 'VALIDATION_ERROR'],
+    ])
+    expect(res.rejected[0]!.message).toContain('prompt')
+    expect(await stored(projectA)).toBe(before + 2)
+    const [row] = await collector.sql<{ prompt: string }[]>`select prompt from llm_requests where id = ${dup}`
+    expect(row!.prompt).toBe('hello there')
+  })
+
+  it('stores each id once when batches race', async () => {
+    const ids = Array.from({ length: 60 }, () => randomUUID())
+    const before = await stored(projectA)
+    const batches = [0, 1, 2, 3].map((k) => ids.slice(k * 10, k * 10 + 30).map((id) => rec({ id, latency: k })))
+    const results = await Promise.all(batches.map((records) => post<BatchResult>('/v1/llm/requests/batch', { records })))
+    const accepted = results.reduce((s, r) => s + r.accepted, 0)
+    const duplicates = results.reduce((s, r) => s + r.duplicates, 0)
+    expect(accepted).toBe(60)
+    expect(duplicates).toBe(120 - 60)
+    expect(await stored(projectA)).toBe(before + 60)
+    const [roll] = await collector.sql<{ n: number }[]>`select sum(requests)::int as n from request_rollups where project_id = ${projectA}`
+    expect(roll!.n).toBe(await stored(projectA))
+  })
+
+  it('accepts a gzip body, and answers a bad envelope with a 400', async () => {
+    const body = gzipSync(JSON.stringify({ records: [rec(), rec()] }))
+    const res = await request(`${collector.url}/v1/llm/requests/batch`, {
+      method: 'POST',
+      body,
+      headers: { authorization: `Bearer ${keyA}`, 'content-type': 'application/json', 'content-encoding': 'gzip' },
+    })
+    expect(res.statusCode).toBe(200)
+    expect(((await res.body.json()) as BatchResult).accepted).toBe(2)
+    for (const bad of [{}, { records: [] }, { records: 'x' }, { records: Array.from({ length: 1001 }, () => rec()) }]) {
+      const err = await failure(post('/v1/llm/requests/batch', bad))
+      expect(err.status).toBe(400)
+      expect(err.code).toBe('VALIDATION_ERROR')
+    }
+  })
+
+  it('keeps projects apart: the same client id in two projects is two records', async () => {
+    const id = randomUUID()
+    await post('/v1/llm/requests/batch', { records: [rec({ id })] }, keyA)
+    const res = await post<BatchResult>('/v1/llm/requests/batch', { records: [rec({ id })] }, keyB)
+    expect(res.accepted).toBe(1)
+    expect(await count(collector, `llm_requests where id = '${id}'`)).toBe(2)
+  })
+
+  it('runs after-store hooks with the stored records only, and a failing hook loses nothing', async () => {
+    const seen: string[] = []
+    collector.app.ingest.afterStore.push(
+      (records) => {
+        seen.push(...records.map((r) => r.id))
+      },
+      () => {
+        throw new Error('hook broke')
+      },
+    )
+    try {
+      const dup = randomUUID()
+      await post('/v1/llm/requests', rec({ id: dup }))
+      seen.length = 0
+      const fresh = randomUUID()
+      const res = await post<BatchResult>('/v1/llm/requests/batch', { records: [rec({ id: dup }), rec({ id: fresh })] })
+      expect(res.accepted).toBe(1)
+      expect(seen).toEqual([fresh])
+    } finally {
+      collector.app.ingest.afterStore.length = 0
+    }
+  })
+})

@@ -1,0 +1,172 @@
+import { randomUUID } from 'node:crypto'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import type { BatchResult, LogDetail, LogQueryInput, LogResult, Page } from '@llmguard/shared'
+import { startTestCollector, type TestCollector } from './helpers/collector.js'
+import { failure, setupProject, signUp, type TestUser } from './helpers/accounts.js'
+
+let collector: TestCollector
+let owner: TestUser
+let projectId: string
+let key: string
+const records: { id: string; prompt: string; response: string; model: string; latency: number; status: 'success' | 'error'; userId?: string; timestamp: string }[] = []
+
+const T0 = Date.parse('2026-11-01T00:00:00Z')
+const texts = [
+  'What is 100% of the budget?',
+  'Use the snake_case name please',
+  'Path C:\\temp\\file and a backslash',
+  `It's a quote "here"`,
+  'plain prompt about the weather',
+  'another plain prompt about cooking',
+]
+
+beforeAll(async () => {
+  collector = await startTestCollector()
+  const setup = await setupProject(collector)
+  owner = setup.user
+  projectId = setup.project.id
+  key = setup.key.key
+  for (let i = 0; i < 40; i++) {
+    records.push({
+      id: randomUUID(),
+      prompt: `${texts[i % texts.length]} #${i}`,
+      response: i % 7 === 0 ? 'The Needle is here' : 'ok',
+      model: ['gpt-4o', 'gpt-4o-mini', 'o3-mini'][i % 3]!,
+      latency: 100 + ((i * 37) % 500),
+      status: i % 5 === 0 ? 'error' : 'success',
+      ...(i % 4 === 0 ? { userId: 'alice' } : {}),
+      timestamp: new Date(T0 + i * 60_000).toISOString(),
+    })
+  }
+  const res = await collector.client.post<BatchResult>('/v1/llm/requests/batch', { records }, { token: key })
+  expect(res.accepted).toBe(40)
+})
+afterAll(() => collector.close())
+
+const search = (query: LogQueryInput, token = owner.accessToken) =>
+  collector.client.get<Page<LogResult>>(`/v1/projects/${projectId}/logs`, { query: query as Record<string, string>, token })
+
+const ids = (page: Page<LogResult>) => page.items.map((i) => i.id)
+const expected = (pred: (r: (typeof records)[number]) => boolean) => records.filter(pred)
+
+describe('GET /v1/projects/:id/logs', () => {
+  it('lists newest first with the LogResult fields and an exact total', async () => {
+    const page = await search({ limit: 5 })
+    expect(page.total).toBe(40)
+    expect(page.totalCapped).toBe(false)
+    expect(page.items).toHaveLength(5)
+    expect(page.items[0]!.id).toBe(records[39]!.id)
+    expect(Object.keys(page.items[0]!).sort()).toEqual(
+      ['cost', 'id', 'latency', 'metadata', 'model', 'policyViolation', 'prompt', 'response', 'riskReasons', 'riskScore', 'status', 'timestamp', 'tokens', 'userId'].sort(),
+    )
+  })
+
+  it.each([
+    ['model', { model: 'o3-mini' }, (r: (typeof records)[number]) => r.model === 'o3-mini'],
+    ['status', { status: 'error' }, (r: (typeof records)[number]) => r.status === 'error'],
+    ['userId', { userId: 'alice' }, (r: (typeof records)[number]) => r.userId === 'alice'],
+    ['dates', { startDate: new Date(T0 + 10 * 60_000).toISOString(), endDate: new Date(T0 + 20 * 60_000).toISOString() }, (r: (typeof records)[number]) => Date.parse(r.timestamp) >= T0 + 600_000 && Date.parse(r.timestamp) < T0 + 1_200_000],
+    ['search (case-insensitive, response too)', { search: 'needle' }, (r: (typeof records)[number]) => r.response.includes('Needle')],
+    ['combined', { model: 'gpt-4o', status: 'error', search: 'BUDGET' }, (r: (typeof records)[number]) => r.model === 'gpt-4o' && r.status === 'error' && r.prompt.includes('budget')],
+  ] as const)('filters by %s', async (_name, query, pred) => {
+    const page = await search({ ...query, limit: 100 })
+    const want = expected(pred)
+    expect(want.length).toBeGreaterThan(0)
+    expect(page.total).toBe(want.length)
+    expect(new Set(ids(page))).toEqual(new Set(want.map((r) => r.id)))
+  })
+
+  it('filters by risk score range', async () => {
+    const all = await search({ limit: 100 })
+    const page = await search({ minRiskScore: 20, maxRiskScore: 100, limit: 100 })
+    expect(new Set(ids(page))).toEqual(new Set(all.items.filter((i) => i.riskScore >= 20).map((i) => i.id)))
+    expect(page.total).toBeGreaterThan(0)
+  })
+
+  it.each([
+    ['%', (p: string) => p.includes('%')],
+    ['_', (p: string) => p.includes('_')],
+    ['\\', (p: string) => p.includes('\\')],
+    [`'`, (p: string) => p.includes(`'`)],
+    ['"here"', (p: string) => p.includes('"here"')],
+  ])('matches %s literally', async (term, pred) => {
+    const page = await search({ search: term, limit: 100 })
+    const want = records.filter((r) => pred(r.prompt) || pred(r.response))
+    expect(want.length).toBeGreaterThan(0)
+    expect(new Set(ids(page))).toEqual(new Set(want.map((r) => r.id)))
+  })
+
+  it('finds the same records through the search index as through the unindexed tail', async () => {
+    const before = await search({ search: 'cooking', limit: 100 })
+    const indexed = await collector.app.searchIndexer.runOnce(0) // nothing is in flight here
+    expect(indexed).toBeGreaterThanOrEqual(40)
+    const [state] = await collector.sql<{ n: number }[]>`select count(*)::int as n from llm_request_text where project_id = ${projectId}`
+    expect(state!.n).toBe(40)
+    const after = await search({ search: 'cooking', limit: 100 })
+    expect(ids(after).sort()).toEqual(ids(before).sort())
+    expect(after.total).toBe(records.filter((r) => r.prompt.includes('cooking')).length)
+    // a record stored after indexing is found through the tail
+    const late = randomUUID()
+    await collector.client.post('/v1/llm/requests', { id: late, prompt: 'late cooking question', model: 'gpt-4o', latency: 1 }, { token: key })
+    expect(ids(await search({ search: 'cooking', limit: 100 }))).toContain(late)
+    // and a match across the prompt/response boundary of the indexed text is not a match
+    expect((await search({ search: 'please\nok' })).total).toBe(0)
+  })
+
+  it.each([
+    ['latency', 'asc'],
+    ['latency', 'desc'],
+    ['riskScore', 'desc'],
+    ['timestamp', 'asc'],
+  ] as const)('sorts by %s %s with stable pages', async (sortBy, sortOrder) => {
+    const all = await search({ sortBy, sortOrder, limit: 100, model: 'gpt-4o' })
+    const field = sortBy
+    const values = all.items.map((i) => (field === 'timestamp' ? Date.parse(i.timestamp) : i[field]))
+    const sorted = [...values].sort((a, b) => (sortOrder === 'asc' ? a - b : b - a))
+    expect(values).toEqual(sorted)
+    const pages: string[] = []
+    for (let page = 1; page <= 3; page++) pages.push(...ids(await search({ sortBy, sortOrder, limit: 5, page, model: 'gpt-4o' })))
+    expect(pages).toEqual(ids(all).slice(0, 15))
+  })
+
+  it.each([
+    [{ limit: 0 }, 'query.limit'],
+    [{ limit: 101 }, 'query.limit'],
+    [{ page: 0 }, 'query.page'],
+    [{ sortBy: 'prompt' }, 'query.sortBy'],
+    [{ minRiskScore: 80, maxRiskScore: 10 }, 'query.minRiskScore'],
+    [{ startDate: 'yesterday' }, 'query.startDate'],
+  ])('rejects %j with a 400 naming the parameter', async (query, path) => {
+    const err = await failure(search(query as LogQueryInput))
+    expect(err.status).toBe(400)
+    expect(JSON.stringify(err.details)).toContain(path)
+  })
+
+  it('shows one record with every field, and 404s for unknown or malformed ids', async () => {
+    const r = records[3]!
+    const detail = await collector.client.get<LogDetail>(`/v1/projects/${projectId}/logs/${r.id}`, { token: owner.accessToken })
+    expect(detail).toMatchObject({ id: r.id, prompt: r.prompt, model: r.model, latency: r.latency, projectId, timestamp: r.timestamp })
+    expect((await failure(collector.client.get(`/v1/projects/${projectId}/logs/${randomUUID()}`, { token: owner.accessToken }))).status).toBe(404)
+    expect((await failure(collector.client.get(`/v1/projects/${projectId}/logs/nope`, { token: owner.accessToken }))).status).toBe(404)
+  })
+
+  it("answers with the project's own API key, and refuses other users and other projects' keys", async () => {
+    expect((await search({ limit: 1 }, key)).total).toBeGreaterThanOrEqual(40)
+    const stranger = await signUp(collector)
+    expect((await failure(search({}, stranger.accessToken))).status).toBe(403)
+    const other = await setupProject(collector, stranger)
+    expect((await failure(search({}, other.key.key))).status).toBe(403)
+    expect((await failure(collector.client.get(`/v1/projects/${projectId}/logs/${records[0]!.id}`, { token: other.key.key }))).status).toBe(403)
+  })
+
+  it('caps the total at 10,000', async () => {
+    const batch = Array.from({ length: 1000 }, (_, i) => ({ prompt: `bulk ${i}`, model: 'gpt-4o-mini', latency: 1 }))
+    for (let i = 0; i < 10; i++) await collector.client.post('/v1/llm/requests/batch', { records: batch }, { token: key })
+    const page = await search({ limit: 1 })
+    expect(page.total).toBe(10_000)
+    expect(page.totalCapped).toBe(true)
+    const narrow = await search({ search: 'bulk 99', limit: 1 })
+    expect(narrow.totalCapped).toBe(false)
+    expect(narrow.total).toBe(10 * 11) // "bulk 99" and "bulk 990" … "bulk 999", in each of 10 batches
+  })
+})
