@@ -14,6 +14,10 @@ import type { Logger } from './logger.js'
 import { KeyVerifier } from './projects/keys.js'
 import { projectRoutes } from './projects/routes.js'
 import { createProjectService } from './projects/service.js'
+import { policyRoutes } from './policy/routes.js'
+import { createPolicyService } from './policy/service.js'
+import { settingsRoutes } from './settings/routes.js'
+import { createSettingsService } from './settings/service.js'
 import { VERSION } from './version.js'
 import { ProjectContextCache } from './ingest/context.js'
 import { IngestPipeline } from './ingest/pipeline.js'
@@ -87,7 +91,19 @@ export async function createApp(deps: AppDeps): Promise<App> {
       roleOf: async (userId) => (await findUserById(sql, userId))?.role,
     }),
   )
-  http.register(...authRoutes({ auth, corsOrigins: config.corsOrigins }), ...projectRoutes({ projects }))
+  const policy = createPolicyService({ sql })
+  const settings = createSettingsService({
+    sql,
+    onChange: [policy.settingsChanged],
+    // cached keys carry their project's rate limit
+    afterCommit: [async (_projectId, before, after) => void (before.rateLimit !== after.rateLimit && (await keys.invalidate()))],
+  })
+  http.register(
+    ...authRoutes({ auth, corsOrigins: config.corsOrigins }),
+    ...projectRoutes({ projects }),
+    ...settingsRoutes({ settings }),
+    ...policyRoutes({ policy }),
+  )
 
   const ingest = new IngestPipeline((records, ctx) => insertRecords(sql, ctx.projectId, records), logger)
   const searchIndexer = new SearchIndexer(sql, logger, { lagMs: config.searchIndexLagMs, budgetMs: embedded ? 200 : 1_000 })

@@ -1,0 +1,60 @@
+import { isDeepStrictEqual } from 'node:util'
+import type { Policy, ProjectSettings } from '@llmguard/shared'
+import type { Db, Sql } from '../db/connect.js'
+import { notFound } from '../http/errors.js'
+import { parseStoredSettings } from '../settings/service.js'
+import * as store from './store.js'
+
+/** A policy without its version: what settings and overlays compute. */
+export type PolicyBody = Omit<Policy, 'version'>
+
+/**
+ * A layer over the settings-built policy, e.g. the active remediations of a project
+ * (switch_model → modelOverrides, disable_endpoint → disabledEndpoints, …). It runs inside the
+ * read transaction, so what it reads is consistent with the version. Whoever changes what an
+ * overlay reads must call `bumpVersion` in the same transaction.
+ */
+export type PolicyOverlay = (db: Db, projectId: string, policy: PolicyBody) => Promise<PolicyBody>
+
+/** The part of the policy that comes from project settings (SPEC "Policy"). */
+export function policyFromSettings(settings: ProjectSettings): PolicyBody {
+  return {
+    modelOverrides: {},
+    systemPrompt: settings.systemPrompt,
+    disabledEndpoints: [],
+    userRateLimits: {},
+    safetyThreshold: settings.safetyThreshold,
+    blockOnRisk: settings.blockOnRisk,
+    rateLimit: settings.rateLimit,
+  }
+}
+
+export function createPolicyService({ sql }: { sql: Sql }) {
+  const overlays: PolicyOverlay[] = []
+  return {
+    /** Adds a layer applied, in order of registration, over the settings-built policy. */
+    addOverlay(overlay: PolicyOverlay): void {
+      overlays.push(overlay)
+    },
+
+    /** The effective policy of a project. */
+    async get(projectId: string): Promise<Policy> {
+      return sql.begin('isolation level repeatable read', async (tx) => {
+        const source = await store.findPolicySource(tx, projectId)
+        if (!source) throw notFound('project')
+        let body = policyFromSettings(parseStoredSettings(source.settings ?? undefined))
+        for (const overlay of overlays) body = await overlay(tx, projectId, body)
+        return { version: source.policy_version, ...body }
+      }) as Promise<Policy>
+    },
+
+    bumpVersion: store.bumpPolicyVersion,
+
+    /** Settings hook: a change the policy shows bumps its version, any other change does not. */
+    async settingsChanged(db: Db, projectId: string, before: ProjectSettings, after: ProjectSettings): Promise<void> {
+      if (!isDeepStrictEqual(policyFromSettings(before), policyFromSettings(after))) await store.bumpPolicyVersion(db, projectId)
+    },
+  }
+}
+
+export type PolicyService = ReturnType<typeof createPolicyService>

@@ -1,0 +1,57 @@
+import {
+  projectParamsSchema,
+  projectSettingsPatchSchema,
+  projectSettingsResponseSchema,
+  userSettingsPatchSchema,
+  userSettingsSchema,
+} from '@llmguard/shared'
+import { projectIdOf, userIdOf } from '../auth/guard.js'
+import { defineRoute, type RouteDef } from '../http/route.js'
+import type { SettingsService } from './service.js'
+
+export function settingsRoutes({ settings }: { settings: SettingsService }): RouteDef[] {
+  return [
+    defineRoute({
+      method: 'GET',
+      path: '/v1/settings/user',
+      auth: 'user',
+      summary: "The signed-in user's settings (role and createdAt are read-only)",
+      tags: ['settings'],
+      responses: { 200: userSettingsSchema },
+      handler: ({ principal }) => settings.getUser(userIdOf(principal)),
+    }),
+    defineRoute({
+      method: 'PATCH',
+      path: '/v1/settings/user',
+      auth: 'user',
+      summary: 'Change name or email (409 when the email is taken)',
+      tags: ['settings'],
+      body: userSettingsPatchSchema,
+      responses: { 200: userSettingsSchema },
+      handler: ({ principal, body }) => settings.patchUser(userIdOf(principal), body),
+    }),
+    defineRoute({
+      method: 'GET',
+      path: '/v1/projects/:id/settings',
+      auth: 'user',
+      projectParam: 'id',
+      summary: "A project's settings, defaults included",
+      tags: ['settings'],
+      params: projectParamsSchema,
+      responses: { 200: projectSettingsResponseSchema },
+      handler: (ctx) => settings.getProject(projectIdOf(ctx)),
+    }),
+    defineRoute({
+      method: 'PATCH',
+      path: '/v1/projects/:id/settings',
+      auth: 'user',
+      projectParam: 'id',
+      summary: "Change some of a project's settings; a change the SDK policy shows bumps its version",
+      tags: ['settings'],
+      params: projectParamsSchema,
+      body: projectSettingsPatchSchema,
+      responses: { 200: projectSettingsResponseSchema },
+      handler: (ctx) => settings.patchProject(projectIdOf(ctx), ctx.body),
+    }),
+  ]
+}

@@ -1,0 +1,29 @@
+import type { Db } from '../db/connect.js'
+
+export interface SettingsRow {
+  settings: Record<string, unknown>
+  updated_at: Date
+}
+
+/** The stored document, or undefined when the project never changed a setting. */
+export async function findProjectSettings(sql: Db, projectId: string): Promise<SettingsRow | undefined> {
+  const [row] = await sql<SettingsRow[]>`
+    select settings, updated_at from project_settings where project_id = ${projectId}`
+  return row
+}
+
+/** Locks the project's settings row for a read-modify-write, creating it (empty) first if needed. */
+export async function lockProjectSettings(sql: Db, projectId: string): Promise<SettingsRow> {
+  await sql`insert into project_settings (project_id) values (${projectId}) on conflict (project_id) do nothing`
+  const [row] = await sql<SettingsRow[]>`
+    select settings, updated_at from project_settings where project_id = ${projectId} for update`
+  return row!
+}
+
+export async function saveProjectSettings(sql: Db, projectId: string, settings: Record<string, unknown>): Promise<SettingsRow> {
+  const [row] = await sql<SettingsRow[]>`
+    update project_settings set settings = ${sql.json(settings as never)}, updated_at = now()
+    where project_id = ${projectId}
+    returning settings, updated_at`
+  return row!
+}

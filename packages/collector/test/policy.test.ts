@@ -1,0 +1,74 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { DEFAULT_POLICY, policySchema, type Policy } from '@llmguard/shared'
+import { startTestCollector, type TestCollector } from './helpers/collector.js'
+import { failure, setupProject, type TestUser } from './helpers/accounts.js'
+
+let collector: TestCollector
+let owner: TestUser
+let projectId: string
+let key: string
+
+beforeAll(async () => {
+  collector = await startTestCollector()
+  const setup = await setupProject(collector)
+  owner = setup.user
+  projectId = setup.project.id
+  key = setup.key.key
+})
+afterAll(() => collector?.close())
+
+const fetchPolicy = (headers: Record<string, string> = {}, token = key) => collector.client.send<Policy>('GET', '/v1/llm/policy', { token, headers })
+const patch = (body: Record<string, unknown>) => collector.client.patch(`/v1/projects/${projectId}/settings`, body, { token: owner.accessToken })
+
+describe('GET /v1/llm/policy', () => {
+  it('is the default policy for default settings, with ETag "<version>"', async () => {
+    const res = await fetchPolicy()
+    expect(res.status).toBe(200)
+    expect(policySchema.parse(res.data)).toEqual({ ...DEFAULT_POLICY, version: res.data.version })
+    expect(res.headers.etag).toBe(`"${res.data.version}"`)
+  })
+
+  it('answers 304 with no body on a matching If-None-Match (plain, weak, in a list)', async () => {
+    const { data } = await fetchPolicy()
+    for (const header of [`"${data.version}"`, `W/"${data.version}"`, `"999999", "${data.version}"`, '*']) {
+      const res = await fetchPolicy({ 'if-none-match': header })
+      expect(res.status).toBe(304)
+      expect(res.data).toBeUndefined()
+      expect(res.headers.etag).toBe(`"${data.version}"`)
+    }
+    expect((await fetchPolicy({ 'if-none-match': `"${data.version + 1}"` })).status).toBe(200)
+  })
+
+  it('bumps the version when a setting the policy shows changes, and only then', async () => {
+    const v1 = (await fetchPolicy()).data.version
+    await patch({ metadata: { note: 'not in the policy' }, preferredModel: 'gpt-4o' })
+    expect((await fetchPolicy({ 'if-none-match': `"${v1}"` })).status).toBe(304)
+
+    await patch({ blockOnRisk: true, safetyThreshold: 60, systemPrompt: 'Stay on topic.', rateLimit: 120 })
+    const changed = await fetchPolicy({ 'if-none-match': `"${v1}"` })
+    expect(changed.status).toBe(200)
+    expect(changed.data).toMatchObject({ version: v1 + 1, blockOnRisk: true, safetyThreshold: 60, systemPrompt: 'Stay on topic.', rateLimit: 120 })
+    expect(changed.headers.etag).toBe(`"${v1 + 1}"`)
+
+    // setting the same values again is no change
+    await patch({ blockOnRisk: true })
+    expect((await fetchPolicy()).data.version).toBe(v1 + 1)
+  })
+
+  it("a key of another project reads its own project's policy, never this one", async () => {
+    const other = await setupProject(collector)
+    const theirs = await fetchPolicy({}, other.key.key)
+    expect(theirs.data).toMatchObject({ blockOnRisk: false, systemPrompt: null })
+    const ours = await fetchPolicy()
+    expect(ours.data.systemPrompt).toBe('Stay on topic.')
+  })
+
+  it('needs an API key: none → 401, a user JWT → 401, a revoked key → 403', async () => {
+    expect((await failure(collector.client.get('/v1/llm/policy'))).status).toBe(401)
+    expect((await failure(collector.client.get('/v1/llm/policy', { token: owner.accessToken }))).status).toBe(401)
+    const { key: doomed, project } = await setupProject(collector, owner)
+    await collector.client.delete(`/v1/projects/${project.id}/keys/${doomed.id}`, { token: owner.accessToken })
+    const err = await failure(fetchPolicy({}, doomed.key))
+    expect([err.status, err.code]).toEqual([403, 'INVALID_API_KEY'])
+  })
+})

@@ -1,0 +1,113 @@
+import { randomUUID } from 'node:crypto'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { request } from 'undici'
+import type { Page, Project } from '@llmguard/shared'
+import { startTestCollector, type TestCollector } from './helpers/collector.js'
+import { count, createKey, createProject, failure, signUp, type TestUser } from './helpers/accounts.js'
+
+let collector: TestCollector
+let owner: TestUser
+
+beforeAll(async () => {
+  collector = await startTestCollector()
+  owner = await signUp(collector)
+})
+afterAll(() => collector?.close())
+
+const as = (user: TestUser) => ({ token: user.accessToken })
+
+describe('projects', () => {
+  it('creates, reads, renames, lists and deletes', async () => {
+    const created = await collector.client.send<Project>('POST', '/v1/projects', { ...as(owner), body: { name: '  Chatbot  ' } })
+    expect(created.status).toBe(201)
+    expect(created.data).toMatchObject({ name: 'Chatbot', userId: owner.id })
+    const id = created.data.id
+    expect(await collector.client.get<Project>(`/v1/projects/${id}`, as(owner))).toEqual(created.data)
+    const renamed = await collector.client.patch<Project>(`/v1/projects/${id}`, { name: 'Support bot' }, as(owner))
+    expect(renamed.name).toBe('Support bot')
+    expect(new Date(renamed.updatedAt).getTime()).toBeGreaterThanOrEqual(new Date(created.data.updatedAt).getTime())
+    const list = await collector.client.get<Page<Project>>('/v1/projects', as(owner))
+    expect(list).toMatchObject({ page: 1, limit: 50, totalCapped: false })
+    expect(list.items.map((p) => p.id)).toContain(id)
+    const deleted = await collector.client.send('DELETE', `/v1/projects/${id}`, as(owner))
+    expect(deleted.status).toBe(204)
+    const gone = await failure(collector.client.get(`/v1/projects/${id}`, as(owner)))
+    expect([gone.status, gone.code]).toEqual([404, 'NOT_FOUND'])
+  })
+
+  it('pages newest first with an exact total, and refuses out-of-range paging (400, never clamped)', async () => {
+    const user = await signUp(collector)
+    for (const name of ['a', 'b', 'c']) await createProject(collector, user, name)
+    const first = await collector.client.get<Page<Project>>('/v1/projects', { ...as(user), query: { limit: 2 } })
+    expect(first.items.map((p) => p.name)).toEqual(['c', 'b'])
+    expect([first.total, first.totalCapped, first.limit]).toEqual([3, false, 2])
+    const second = await collector.client.get<Page<Project>>('/v1/projects', { ...as(user), query: { limit: 2, page: 2 } })
+    expect(second.items.map((p) => p.name)).toEqual(['a'])
+    for (const query of [{ limit: 0 }, { limit: 101 }, { page: 0 }, { limit: 'x' }, { page: 1.5 }]) {
+      const err = await failure(collector.client.get('/v1/projects', { ...as(user), query }))
+      expect([err.status, err.code]).toEqual([400, 'VALIDATION_ERROR'])
+    }
+  })
+
+  it('deleting a project removes its keys and settings, and its key stops working', async () => {
+    const project = await createProject(collector, owner, 'doomed')
+    const key = await createKey(collector, owner, project.id)
+    await collector.client.patch(`/v1/projects/${project.id}/settings`, { safetyThreshold: 50 }, as(owner))
+    expect((await collector.client.send('GET', '/v1/llm/policy', { token: key.key })).status).toBe(200)
+    await collector.client.delete(`/v1/projects/${project.id}`, as(owner))
+    const [row] = await collector.sql<{ keys: number; settings: number }[]>`
+      select (select count(*)::int from api_keys where project_id = ${project.id}) as keys,
+             (select count(*)::int from project_settings where project_id = ${project.id}) as settings`
+    expect(row).toEqual({ keys: 0, settings: 0 })
+    const err = await failure(collector.client.get('/v1/llm/policy', { token: key.key }))
+    expect([err.status, err.code]).toEqual([403, 'INVALID_API_KEY'])
+  })
+
+  it.each([
+    ['missing name', {}],
+    ['empty name', { name: '   ' }],
+    ['oversize name', { name: 'x'.repeat(101) }],
+    ['wrong type', { name: 12 }],
+    ['unknown field', { name: 'ok', userId: randomUUID() }],
+    ['array body', ['x']],
+  ])('400 on %s; nothing created or changed', async (_case, body) => {
+    const project = await createProject(collector, owner, 'stable')
+    const before = await count(collector, 'projects')
+    const create = await failure(collector.client.post('/v1/projects', body, as(owner)))
+    expect([create.status, create.code]).toEqual([400, 'VALIDATION_ERROR'])
+    const patch = await failure(collector.client.patch(`/v1/projects/${project.id}`, body, as(owner)))
+    expect([patch.status, patch.code]).toEqual([400, 'VALIDATION_ERROR'])
+    expect(await count(collector, 'projects')).toBe(before)
+    expect((await collector.client.get<Project>(`/v1/projects/${project.id}`, as(owner))).name).toBe('stable')
+  })
+
+  it('404 for unknown and malformed ids on every project route', async () => {
+    for (const id of [randomUUID(), 'not-a-uuid', '1', '%E0%A4%A']) {
+      for (const [method, path] of [
+        ['GET', `/v1/projects/${id}`],
+        ['PATCH', `/v1/projects/${id}`],
+        ['DELETE', `/v1/projects/${id}`],
+        ['GET', `/v1/projects/${id}/keys`],
+        ['POST', `/v1/projects/${id}/keys`],
+        ['GET', `/v1/projects/${id}/settings`],
+      ] as const) {
+        const res = await request(`${collector.url}${path}`, {
+          method,
+          headers: { authorization: `Bearer ${owner.accessToken}`, 'content-type': 'application/json' },
+          body: method === 'GET' || method === 'DELETE' ? undefined : JSON.stringify({ name: 'x' }),
+        })
+        expect(res.statusCode, `${method} ${path}`).toBe(404)
+        expect(((await res.body.json()) as { error: { code: string } }).error.code).toBe('NOT_FOUND')
+      }
+    }
+  })
+
+  it('needs a user token: none → 401, an API key → 401', async () => {
+    const project = await createProject(collector, owner)
+    const key = await createKey(collector, owner, project.id)
+    const none = await failure(collector.client.get('/v1/projects'))
+    expect([none.status, none.code]).toEqual([401, 'UNAUTHORIZED'])
+    const withKey = await failure(collector.client.get(`/v1/projects/${project.id}`, { token: key.key }))
+    expect([withKey.status, withKey.code]).toEqual([401, 'UNAUTHORIZED'])
+  })
+})

@@ -1,0 +1,101 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import type { ProjectSettingsResponse, UserSettings } from '@llmguard/shared'
+import { startTestCollector, type TestCollector } from './helpers/collector.js'
+import { failure, setupProject, signUp, type TestUser } from './helpers/accounts.js'
+
+let collector: TestCollector
+let owner: TestUser
+let projectId: string
+
+beforeAll(async () => {
+  collector = await startTestCollector()
+  ;({ user: owner, project: { id: projectId } } = await setupProject(collector))
+})
+afterAll(() => collector?.close())
+
+const as = (user: TestUser) => ({ token: user.accessToken })
+const projectSettings = () => collector.client.get<ProjectSettingsResponse>(`/v1/projects/${projectId}/settings`, as(owner))
+
+describe('user settings', () => {
+  it('reads and changes name and email; role and createdAt are read-only', async () => {
+    const user = await signUp(collector)
+    const before = await collector.client.get<UserSettings>('/v1/settings/user', as(user))
+    expect(before).toMatchObject({ id: user.id, userId: user.id, email: user.email, name: null, role: 'user' })
+    const after = await collector.client.patch<UserSettings>('/v1/settings/user', { name: 'Ada', email: 'Ada@Example.com' }, as(user))
+    expect(after).toMatchObject({ name: 'Ada', email: 'ada@example.com', role: 'user', createdAt: before.createdAt })
+    const cleared = await collector.client.patch<UserSettings>('/v1/settings/user', { name: null }, as(user))
+    expect(cleared.name).toBeNull()
+    expect(cleared.email).toBe('ada@example.com')
+    for (const body of [{ role: 'admin' }, { createdAt: '2020-01-01T00:00:00Z' }, {}, { email: 'nope' }, { name: 'x'.repeat(101) }, { name: 5 }]) {
+      const err = await failure(collector.client.patch('/v1/settings/user', body, as(user)))
+      expect([err.status, err.code]).toEqual([400, 'VALIDATION_ERROR'])
+    }
+    expect(await collector.client.get<UserSettings>('/v1/settings/user', as(user))).toEqual(cleared)
+  })
+
+  it("409 when the email is someone else's; nothing changes", async () => {
+    const user = await signUp(collector)
+    const err = await failure(collector.client.patch('/v1/settings/user', { email: owner.email.toUpperCase() }, as(user)))
+    expect([err.status, err.code]).toEqual([409, 'CONFLICT'])
+    expect((await collector.client.get<UserSettings>('/v1/settings/user', as(user))).email).toBe(user.email)
+  })
+
+  it('needs a user token', async () => {
+    const err = await failure(collector.client.get('/v1/settings/user'))
+    expect([err.status, err.code]).toEqual([401, 'UNAUTHORIZED'])
+  })
+})
+
+describe('project settings', () => {
+  it('starts from the defaults', async () => {
+    expect(await projectSettings()).toMatchObject({
+      projectId,
+      preferredModel: null,
+      safetyThreshold: 80,
+      rateLimit: 600,
+      systemPrompt: null,
+      blockOnRisk: false,
+      metadata: {},
+    })
+  })
+
+  it('PATCH changes only the fields given and returns the whole document', async () => {
+    const patched = await collector.client.patch<ProjectSettingsResponse>(
+      `/v1/projects/${projectId}/settings`,
+      { safetyThreshold: 65, blockOnRisk: true, preferredModel: 'gpt-4o-mini', metadata: { team: 'support' } },
+      as(owner),
+    )
+    expect(patched).toMatchObject({ safetyThreshold: 65, blockOnRisk: true, preferredModel: 'gpt-4o-mini', rateLimit: 600, metadata: { team: 'support' } })
+    const again = await collector.client.patch<ProjectSettingsResponse>(`/v1/projects/${projectId}/settings`, { systemPrompt: 'Be brief.' }, as(owner))
+    expect(again).toMatchObject({ safetyThreshold: 65, blockOnRisk: true, systemPrompt: 'Be brief.' })
+    expect(await projectSettings()).toEqual(again)
+  })
+
+  it.each([
+    ['threshold above 100', { safetyThreshold: 101 }],
+    ['threshold below 0', { safetyThreshold: -1 }],
+    ['fractional threshold', { safetyThreshold: 50.5 }],
+    ['rate limit 0', { rateLimit: 0 }],
+    ['rate limit too high', { rateLimit: 1_000_001 }],
+    ['wrong type', { blockOnRisk: 'yes' }],
+    ['oversize system prompt', { systemPrompt: 'x'.repeat(32_769) }],
+    ['oversize metadata', { metadata: { blob: 'x'.repeat(17_000) } }],
+    ['metadata not an object', { metadata: [1, 2] }],
+    ['unknown field', { colour: 'blue' }],
+    ['empty patch', {}],
+    ['null body', null],
+  ])('400 on %s; nothing changes', async (_case, body) => {
+    const before = await projectSettings()
+    const err = await failure(collector.client.patch(`/v1/projects/${projectId}/settings`, body, as(owner)))
+    expect([err.status, err.code]).toEqual([400, 'VALIDATION_ERROR'])
+    expect(await projectSettings()).toEqual(before)
+  })
+
+  it('reads a stored document leniently: fields added later get defaults, invalid ones fall back', async () => {
+    const { project } = await setupProject(collector, owner)
+    await collector.sql`insert into project_settings (project_id, settings) values (${project.id}, ${collector.sql.json({ safetyThreshold: 'bad', rateLimit: 42, retired: true })})`
+    const settings = await collector.client.get<ProjectSettingsResponse>(`/v1/projects/${project.id}/settings`, as(owner))
+    expect(settings).toMatchObject({ safetyThreshold: 80, rateLimit: 42, blockOnRisk: false })
+    expect(settings).not.toHaveProperty('retired')
+  })
+})
