@@ -3,6 +3,9 @@ import { isBusy, type NewRow, type OutboxStore } from './outbox/store.js'
 import { Shipper, timed, type PassResult, type ShipStats } from './ship/shipper.js'
 import type { SendResult } from './ship/result.js'
 
+/** Rows per outbox transaction: ~5 ms of SQLite work at most on this machine kind. */
+const MAX_ROWS_PER_TX = 500
+
 export interface PipelineStats extends ShipStats {
   dropped: number
 }
@@ -62,48 +65,54 @@ export class Pipeline {
       this.buffer.shift()
       this.o.stats.dropped++
     }
-    if (!this.writeTimer) {
-      this.writeTimer = setTimeout(() => {
-        this.writeTimer = undefined
-        this.write()
-      }, this.o.writeDelayMs)
-      this.writeTimer.unref()
-    }
+    this.scheduleWrite(this.o.writeDelayMs)
   }
 
-  /** Moves the buffer to the outbox. A busy file keeps the buffer for the next try. */
-  write(): boolean {
-    if (this.buffer.length === 0) return true
-    const records = this.buffer
-    const rows: NewRow[] = new Array(records.length)
-    const now = Date.now()
-    for (let i = 0; i < records.length; i++) {
-      const body = JSON.stringify(records[i])
-      rows[i] = { id: records[i]!.id ?? '', body, bytes: Buffer.byteLength(body), createdAt: now }
-    }
-    try {
-      this.o.stats.dropped += timed(this.o.stats, () => this.o.store.append(rows, this.o.maxRecords))
-      this.buffer = []
-    } catch (err) {
-      if (!isBusy(err)) {
-        // not a lock: a broken file. Keeping the rows in memory would grow without end
-        this.o.onInternalError('outbox write', err)
-        this.o.stats.dropped += records.length
-        this.buffer = []
+  /**
+   * Moves the buffer to the outbox, at most MAX_ROWS_PER_TX rows per transaction: a burst
+   * becomes several short stalls with I/O between them, not one long one (unless `all`, for
+   * flush and shutdown). A busy file keeps the buffer for the next try.
+   */
+  write(all = false): boolean {
+    while (this.buffer.length > 0) {
+      const records = this.buffer.length <= MAX_ROWS_PER_TX ? this.buffer : this.buffer.slice(0, MAX_ROWS_PER_TX)
+      const rows: NewRow[] = new Array(records.length)
+      const now = Date.now()
+      for (let i = 0; i < records.length; i++) {
+        const body = JSON.stringify(records[i])
+        rows[i] = { id: records[i]!.id ?? '', body, bytes: Buffer.byteLength(body), createdAt: now }
+      }
+      try {
+        this.o.stats.dropped += timed(this.o.stats, () => this.o.store.append(rows, this.o.maxRecords))
+        this.buffer = records === this.buffer ? [] : this.buffer.slice(records.length)
+      } catch (err) {
+        if (!isBusy(err)) {
+          // not a lock: a broken file. Keeping the rows in memory would grow without end
+          this.o.onInternalError('outbox write', err)
+          this.o.stats.dropped += this.buffer.length
+          this.buffer = []
+          return false
+        }
+        this.scheduleWrite(this.o.writeDelayMs)
         return false
       }
-      if (!this.writeTimer && !this.closed) {
-        this.writeTimer = setTimeout(() => {
-          this.writeTimer = undefined
-          this.write()
-        }, this.o.writeDelayMs)
-        this.writeTimer.unref()
+      this.dirty = true
+      this.scheduleShip(this.o.shipDelayMs)
+      if (!all && this.buffer.length > 0) {
+        this.scheduleWrite(0)
+        return true
       }
-      return false
     }
-    this.dirty = true
-    this.scheduleShip(this.o.shipDelayMs)
     return true
+  }
+
+  private scheduleWrite(delayMs: number): void {
+    if (this.writeTimer || this.closed) return
+    this.writeTimer = setTimeout(() => {
+      this.writeTimer = undefined
+      this.write()
+    }, delayMs)
+    this.writeTimer.unref()
   }
 
   private scheduleShip(delayMs: number): void {
@@ -141,7 +150,7 @@ export class Pipeline {
 
   /** Writes the buffer and ships what the outbox holds, now. Resolves when done or when a failure asks to wait. */
   async flush(deadline?: number): Promise<void> {
-    this.write()
+    this.write(true)
     if (!this.shipper) return
     // a pass already running may have claimed its last batch before our rows were written
     if (this.shipper.busy) await this.shipper.pass(deadline)
@@ -150,7 +159,7 @@ export class Pipeline {
 
   /** Stops the timers; whatever is in memory goes to the outbox. */
   close(): void {
-    this.write()
+    this.write(true)
     this.closed = true
     if (this.writeTimer) clearTimeout(this.writeTimer)
     if (this.shipTimer) clearTimeout(this.shipTimer)

@@ -1,0 +1,122 @@
+/**
+ * `pnpm bench:sdk`: the time LLMGuard adds to a wrapped OpenAI call, beside a bare client and
+ * Langfuse's OpenAI wrapper with its OpenTelemetry span processor, in one run.
+ *
+ * This process serves the loopback fakes (OpenAI, collector, OTLP sink); each measured run is
+ * its own child process, and the modes are interleaved round by round so drift on the machine
+ * hits them alike. Per-call mean includes the background work: the final flush is added to the
+ * run's total before dividing. Results are printed and written to docs/benchmarks.md ("SDK").
+ */
+import { spawn } from 'node:child_process'
+import { createServer } from 'node:http'
+import { existsSync, readFileSync, writeFileSync } from 'node:fs'
+import type { AddressInfo } from 'node:net'
+import { cpus } from 'node:os'
+import { fileURLToPath } from 'node:url'
+import { startFakeCollector, TEST_KEY } from '../test/fakes/collector-server.js'
+import { startFakeOpenAI } from '../test/fakes/openai-server.js'
+
+const root = fileURLToPath(new URL('../../../', import.meta.url))
+const tsx = fileURLToPath(new URL('../../../node_modules/.bin/tsx', import.meta.url))
+const rounds = Number(process.env.ROUNDS ?? 3)
+const calls = Number(process.env.CALLS ?? 2000)
+const modes = ['bare', 'llmguard', 'langfuse'] as const
+type Mode = (typeof modes)[number]
+
+function runChild(script: string, args: string[], env: Record<string, string>): Promise<any> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(tsx, [fileURLToPath(new URL(script, import.meta.url)), ...args], { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] })
+    let out = ''
+    p.stdout.on('data', (d: Buffer) => (out += d.toString()))
+    p.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out.trim().split('\n').at(-1)!)) : reject(new Error(`${script} ${args.join(' ')} exited ${code}`))))
+  })
+}
+
+const fake = await startFakeOpenAI()
+fake.keepRequests = false
+const collector = await startFakeCollector({ trust: true })
+let otlpSpans = 0
+const sink = createServer((req, res) => {
+  let bytes = 0
+  req.on('data', (d: Buffer) => (bytes += d.length))
+  req.on('end', () => {
+    if (bytes > 0) otlpSpans++
+    res.writeHead(200, { 'content-type': 'application/json' })
+    res.end('{}')
+  })
+})
+await new Promise<void>((r) => sink.listen(0, '127.0.0.1', r))
+const env = {
+  OPENAI_BASE: fake.baseURL,
+  COLLECTOR: collector.url,
+  KEY: TEST_KEY,
+  OTLP_SINK: `http://127.0.0.1:${(sink.address() as AddressInfo).port}`,
+  CALLS: String(calls),
+}
+
+const samples: Record<Mode, number[]> = { bare: [], llmguard: [], langfuse: [] }
+const totals: Record<Mode, { ms: number; n: number }> = { bare: { ms: 0, n: 0 }, llmguard: { ms: 0, n: 0 }, langfuse: { ms: 0, n: 0 } }
+let lastStats: any
+for (let r = 0; r < rounds; r++) {
+  for (const mode of modes) {
+    const res = await runChild('./worker.ts', [mode], env)
+    samples[mode].push(...res.samples)
+    totals[mode].ms += res.callsMs + res.flushMs
+    totals[mode].n += res.samples.length
+    if (mode === 'llmguard') lastStats = res.stats
+    process.stderr.write(`round ${r + 1}/${rounds} ${mode}: mean ${((res.callsMs + res.flushMs) / res.samples.length * 1000).toFixed(0)} µs\n`)
+  }
+}
+const outbox = await runChild('./outbox.ts', [], {})
+await fake.close()
+await collector.close()
+sink.close()
+
+const pct = (xs: number[], p: number) => {
+  const s = [...xs].sort((a, b) => a - b)
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!
+}
+const us = (ms: number) => Math.round(ms * 1000)
+const row = (m: Mode) => ({ mean: us(totals[m].ms / totals[m].n), p50: us(pct(samples[m], 50)), p99: us(pct(samples[m], 99)) })
+const res = { bare: row('bare'), llmguard: row('llmguard'), langfuse: row('langfuse') }
+const added = (m: Mode) => ({ mean: res[m].mean - res.bare.mean, p50: res[m].p50 - res.bare.p50, p99: res[m].p99 - res.bare.p99 })
+const lg = added('llmguard')
+const lf = added('langfuse')
+const ratio = lf.mean > 0 ? lg.mean / lf.mean : NaN
+const verdict = (ok: boolean) => (ok ? 'met' : 'NOT met')
+
+const md = `## SDK
+
+\`pnpm bench:sdk\` — ${new Date().toISOString().slice(0, 10)}, Node ${process.versions.node}, ${cpus().length} × ${cpus()[0]?.model.trim()}.
+A chat completion against a loopback fake OpenAI server, ${rounds} interleaved rounds × ${calls} calls per mode, each run
+in its own process after ${300} warm-up calls. The mean is amortised: the wrapper's final flush is added to the run's
+total, and the shipping (LLMGuard → fake collector, Langfuse → OTLP sink) happens on the same event loop during the run.
+
+| client | mean µs | p50 µs | p99 µs | added mean µs | added p50 µs | added p99 µs |
+| --- | ---: | ---: | ---: | ---: | ---: | ---: |
+| bare \`openai\` | ${res.bare.mean} | ${res.bare.p50} | ${res.bare.p99} | — | — | — |
+| LLMGuard \`guard.wrap\` | ${res.llmguard.mean} | ${res.llmguard.p50} | ${res.llmguard.p99} | ${lg.mean} | ${lg.p50} | ${lg.p99} |
+| Langfuse \`observeOpenAI\` + \`LangfuseSpanProcessor\` | ${res.langfuse.mean} | ${res.langfuse.p50} | ${res.langfuse.p99} | ${lf.mean} | ${lf.p50} | ${lf.p99} |
+
+Targets (SPEC §6): LLMGuard adds ≤ 40 µs mean — **${verdict(lg.mean <= 40)}** (${lg.mean} µs); at most a third of the
+Langfuse wrapper's added mean in the same run — **${verdict(ratio <= 1 / 3)}** (ratio ${ratio.toFixed(2)}).
+LLMGuard shipped ${lastStats?.sent ?? '?'} records in its last run (${lastStats?.queued ?? '?'} left queued, ${lastStats?.dropped ?? '?'} dropped); the OTLP sink received ${otlpSpans} export requests.
+
+Outbox (shipping off, ${outbox.records.toLocaleString('en')} records enqueued in bursts of 100 per macrotask, \`guard.record\`
+with its schema check included): **${outbox.recordsPerSec.toLocaleString('en')} records/s** sustained into SQLite (WAL,
+synchronous=NORMAL); longest synchronous outbox transaction ${outbox.maxOutboxOpMs.toFixed(1)} ms; event-loop delay
+p99 ${outbox.p99StallMs.toFixed(1)} ms, max ${outbox.maxStallMs.toFixed(1)} ms (the bursts themselves included). Durability
+window: records reach SQLite by a 50 ms timer (default \`writeDelayMs\`) plus that transaction, within the ≤ 100 ms target.
+`
+
+process.stdout.write(md)
+const docs = `${root}docs/benchmarks.md`
+let text = existsSync(docs) ? readFileSync(docs, 'utf8') : '# Benchmarks\n'
+const start = text.indexOf('\n## SDK\n')
+if (start >= 0) {
+  const next = text.indexOf('\n## ', start + 1)
+  text = text.slice(0, start + 1) + md + (next >= 0 ? text.slice(next) : '')
+} else {
+  text = `${text.trimEnd()}\n\n${md}`
+}
+writeFileSync(docs, text)

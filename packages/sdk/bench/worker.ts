@@ -1,0 +1,69 @@
+/**
+ * One benchmark run in its own process (so one wrapper's global hooks, e.g. OpenTelemetry's
+ * context manager, never slow another's run): N chat calls against the fake OpenAI server,
+ * each timed, then the wrapper's flush, timed too.
+ */
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { performance } from 'node:perf_hooks'
+import OpenAI from 'openai'
+import { LLMGuard } from '../src/index.js'
+
+const mode = process.argv[2] as 'bare' | 'llmguard' | 'langfuse'
+const n = Number(process.env.CALLS ?? 2000)
+const warmup = Number(process.env.WARMUP ?? 300)
+const client = new OpenAI({ apiKey: 'sk-bench', baseURL: process.env.OPENAI_BASE, maxRetries: 0 })
+const body = {
+  model: 'gpt-4o-mini',
+  messages: [
+    { role: 'system' as const, content: 'You are a helpful assistant for an online shop. Answer briefly and politely.' },
+    { role: 'user' as const, content: 'Where is my order #48213? It was supposed to arrive on Tuesday and the tracking page has not changed for three days.' },
+  ],
+}
+
+// Loading undici (the SDK's transport, and @llmguard/shared's client) installs its Agent as
+// the global fetch dispatcher when none exists yet, which openai's fetch then uses. Every mode
+// loads it, so all three send their OpenAI calls through the same HTTP stack.
+await import('undici')
+let api: OpenAI = client
+let flush: () => Promise<void> = async () => {}
+let close: () => Promise<void> = async () => {}
+let extra: () => unknown = () => undefined
+const dir = mkdtempSync(join(tmpdir(), 'llmguard-bench-'))
+
+if (mode === 'llmguard') {
+  const guard = new LLMGuard({ apiKey: process.env.KEY, endpoint: process.env.COLLECTOR, outbox: join(dir, 'outbox.sqlite'), env: {} })
+  api = guard.wrap(client)
+  flush = () => guard.flush()
+  close = () => guard.shutdown()
+  extra = () => guard.stats()
+} else if (mode === 'langfuse') {
+  const { NodeTracerProvider } = await import('@opentelemetry/sdk-trace-node')
+  const { LangfuseSpanProcessor } = await import('@langfuse/otel')
+  const { observeOpenAI } = await import('@langfuse/openai')
+  const processor = new LangfuseSpanProcessor({ publicKey: 'pk-lf-bench', secretKey: 'sk-lf-bench', baseUrl: process.env.OTLP_SINK })
+  const provider = new NodeTracerProvider({ spanProcessors: [processor] })
+  provider.register()
+  api = observeOpenAI(client)
+  flush = () => processor.forceFlush()
+  close = () => provider.shutdown()
+}
+
+for (let i = 0; i < warmup; i++) await api.chat.completions.create(body)
+await flush()
+const samples = new Array<number>(n)
+const t0 = performance.now()
+for (let i = 0; i < n; i++) {
+  const t = performance.now()
+  await api.chat.completions.create(body)
+  samples[i] = performance.now() - t
+}
+const callsMs = performance.now() - t0
+const tf = performance.now()
+await flush()
+const flushMs = performance.now() - tf
+const stats = extra()
+await close()
+rmSync(dir, { recursive: true, force: true })
+process.stdout.write(JSON.stringify({ mode, samples, callsMs, flushMs, stats }) + '\n')
