@@ -83,7 +83,15 @@ export class Pipeline {
         rows[i] = { id: records[i]!.id ?? '', body, bytes: Buffer.byteLength(body), createdAt: now }
       }
       try {
-        this.o.stats.dropped += timed(this.o.stats, () => this.o.store.append(rows, this.o.maxRecords))
+        const shipper = this.shipper
+        const leaseUntil = shipper ? now + shipper.leaseMs : 0
+        const { seqs, dropped } = timed(this.o.stats, () => this.o.store.append(rows, this.o.maxRecords, leaseUntil))
+        this.o.stats.dropped += dropped
+        if (shipper) {
+          const fresh = new Array(rows.length)
+          for (let i = 0; i < rows.length; i++) fresh[i] = { seq: seqs[i]!, id: rows[i]!.id, body: rows[i]!.body, bytes: rows[i]!.bytes, attempts: 0 }
+          shipper.addFresh(fresh, now)
+        }
         this.buffer = records === this.buffer ? [] : this.buffer.slice(records.length)
       } catch (err) {
         if (!isBusy(err)) {
@@ -161,6 +169,12 @@ export class Pipeline {
   close(): void {
     this.write(true)
     this.closed = true
+    try {
+      this.shipper?.releaseFresh()
+    } catch (err) {
+      // the lease ends by itself, or the next process sees this one is gone
+      this.o.onInternalError('outbox release', err)
+    }
     if (this.writeTimer) clearTimeout(this.writeTimer)
     if (this.shipTimer) clearTimeout(this.shipTimer)
     this.writeTimer = this.shipTimer = undefined

@@ -2,6 +2,7 @@ import { mkdirSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { dirname } from 'node:path'
 import { randomUUID } from 'node:crypto'
+import { hostname } from 'node:os'
 import type BetterSqlite3 from 'better-sqlite3'
 import { takeBatch } from '../ship/batch.js'
 import type { NewRow, OutboxRow, OutboxStore, ParkedRow, ParkItem } from './store.js'
@@ -50,14 +51,25 @@ function loadDriver(): typeof BetterSqlite3 {
   return require('better-sqlite3') as typeof BetterSqlite3
 }
 
+function isAlive(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return true
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (err) {
+    // EPERM: alive, another user's. Only "no such process" frees the lease
+    return (err as { code?: string }).code !== 'ESRCH'
+  }
+}
+
 /** The durable outbox: one SQLite file in WAL mode, safe to share between processes. */
 export class SqliteStore implements OutboxStore {
   readonly kind = 'sqlite' as const
   private readonly db: BetterSqlite3.Database
-  /** Identifies this process's leases. */
-  private readonly owner = randomUUID()
+  /** Identifies this process's leases: host and pid let another process see that it died. */
+  private readonly owner = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`
   private readonly stmts: ReturnType<SqliteStore['prepare']>
-  private readonly appendTx: BetterSqlite3.Transaction<(rows: readonly NewRow[], maxRows: number) => number>
+  private readonly appendTx: BetterSqlite3.Transaction<(rows: readonly NewRow[], maxRows: number, leaseUntil: number) => { seqs: number[]; dropped: number }>
   private readonly claimTx: BetterSqlite3.Transaction<(limit: number, maxBytes: number, leaseMs: number, now: number) => OutboxRow[]>
   private readonly parkTx: BetterSqlite3.Transaction<(items: readonly ParkItem[], now: number) => void>
   private readonly replayTx: BetterSqlite3.Transaction<(seqs?: readonly number[]) => number>
@@ -77,16 +89,21 @@ export class SqliteStore implements OutboxStore {
     }
     this.stmts = this.prepare()
     const s = this.stmts
-    this.appendTx = this.db.transaction((rows: readonly NewRow[], maxRows: number) => {
-      for (const r of rows) s.insert.run(r.id, r.body, r.bytes, r.createdAt)
+    this.appendTx = this.db.transaction((rows: readonly NewRow[], maxRows: number, leaseUntil: number) => {
+      const owner = leaseUntil > 0 ? this.owner : null
+      const seqs = new Array<number>(rows.length)
+      for (let i = 0; i < rows.length; i++) {
+        const r = rows[i]!
+        seqs[i] = Number(s.insert.run(r.id, r.body, r.bytes, r.createdAt, leaseUntil, owner).lastInsertRowid)
+      }
       // max-min is an upper bound read from the b-tree ends; count only when it may be over
       const span = s.span.get() as { n: number | null }
-      if ((span.n ?? 0) <= maxRows) return 0
+      if ((span.n ?? 0) <= maxRows) return { seqs, dropped: 0 }
       const n = (s.count.get() as { n: number }).n
-      if (n <= maxRows) return 0
+      if (n <= maxRows) return { seqs, dropped: 0 }
       const dropped = s.dropOldest.run(n - maxRows).changes
       s.addDropped.run(dropped)
-      return dropped
+      return { seqs, dropped }
     })
     this.claimTx = this.db.transaction((limit: number, maxBytes: number, leaseMs: number, now: number) => {
       const rows = takeBatch(s.pending.all(now, limit) as OutboxRow[], limit, maxBytes)
@@ -128,7 +145,9 @@ export class SqliteStore implements OutboxStore {
   private prepare() {
     const db = this.db
     return {
-      insert: db.prepare('INSERT INTO outbox (id, body, bytes, created_at) VALUES (?, ?, ?, ?)'),
+      insert: db.prepare('INSERT INTO outbox (id, body, bytes, created_at, lease_until, lease_owner) VALUES (?, ?, ?, ?, ?, ?)'),
+      leaseOwners: db.prepare('SELECT DISTINCT lease_owner AS owner FROM outbox WHERE lease_until > ? AND lease_owner IS NOT NULL AND lease_owner <> ?'),
+      freeOwner: db.prepare('UPDATE outbox SET lease_until = 0, lease_owner = NULL WHERE lease_owner = ?'),
       span: db.prepare('SELECT max(seq) - min(seq) + 1 AS n FROM outbox'),
       count: db.prepare('SELECT count(*) AS n FROM outbox'),
       dropOldest: db.prepare('DELETE FROM outbox WHERE seq IN (SELECT seq FROM outbox ORDER BY seq LIMIT ?)'),
@@ -160,10 +179,21 @@ export class SqliteStore implements OutboxStore {
     }
   }
 
-  append(rows: readonly NewRow[], maxRows: number): number {
-    if (rows.length === 0) return 0
+  append(rows: readonly NewRow[], maxRows: number, leaseUntil = 0): { seqs: number[]; dropped: number } {
+    if (rows.length === 0) return { seqs: [], dropped: 0 }
     // IMMEDIATE takes the write lock up front, so a busy file fails fast instead of mid-way
-    return this.appendTx.immediate(rows, maxRows)
+    return this.appendTx.immediate(rows, maxRows, leaseUntil)
+  }
+
+  releaseDead(now: number): number {
+    const host = hostname()
+    let freed = 0
+    for (const { owner } of this.stmts.leaseOwners.all(now, this.owner) as { owner: string }[]) {
+      const [h, pid] = owner.split(':')
+      if (h !== host || !pid || isAlive(Number(pid))) continue
+      freed += this.stmts.freeOwner.run(owner).changes
+    }
+    return freed
   }
 
   claim(limit: number, maxBytes: number, leaseMs: number, now: number): OutboxRow[] {

@@ -42,8 +42,14 @@ export interface ParkItem {
 export interface OutboxStore {
   readonly kind: 'sqlite' | 'memory'
   readonly path: string | null
-  /** Appends rows and drops the oldest past `maxRows`; returns how many were dropped. Throws a busy error to try later. */
-  append(rows: readonly NewRow[], maxRows: number): number
+  /**
+   * Appends rows and drops the oldest past `maxRows`. With `leaseUntil`, the rows start leased
+   * to this process, which ships them from memory without reading them back. Returns their
+   * seqs and how many old rows were dropped. Throws a busy error to try later.
+   */
+  append(rows: readonly NewRow[], maxRows: number, leaseUntil?: number): { seqs: number[]; dropped: number }
+  /** Frees the leases of processes on this host that no longer run (killed mid-send). */
+  releaseDead(now: number): number
   /**
    * Leases up to `limit` rows nobody else holds, oldest first. A lease that outlives a crashed
    * process expires, so its rows ship from another one (the collector dedupes by id).
@@ -83,13 +89,21 @@ export class MemoryStore implements OutboxStore {
   private seq = 0
   private dropped = 0
 
-  append(rows: readonly NewRow[], maxRows: number): number {
-    for (const r of rows) this.rows.push({ seq: ++this.seq, id: r.id, body: r.body, bytes: r.bytes, attempts: 0, leaseUntil: 0 })
+  append(rows: readonly NewRow[], maxRows: number, leaseUntil = 0): { seqs: number[]; dropped: number } {
+    const seqs: number[] = []
+    for (const r of rows) {
+      seqs.push(++this.seq)
+      this.rows.push({ seq: this.seq, id: r.id, body: r.body, bytes: r.bytes, attempts: 0, leaseUntil })
+    }
     const over = this.rows.length - maxRows
-    if (over <= 0) return 0
+    if (over <= 0) return { seqs, dropped: 0 }
     this.rows.splice(0, over)
     this.dropped += over
-    return over
+    return { seqs, dropped: over }
+  }
+
+  releaseDead(): number {
+    return 0
   }
 
   claim(limit: number, maxBytes: number, leaseMs: number, now: number): OutboxRow[] {

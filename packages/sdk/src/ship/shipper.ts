@@ -1,6 +1,6 @@
 import { isBusy, type OutboxStore, type OutboxRow, type ParkItem } from '../outbox/store.js'
 import { backoffDelay } from './backoff.js'
-import { batchBody, MAX_BATCH_BYTES } from './batch.js'
+import { batchBody, MAX_BATCH_BYTES, takeBatch } from './batch.js'
 import type { SendResult } from './result.js'
 import { performance } from 'node:perf_hooks'
 import { MAX_BATCH_RECORDS } from '@llmguard/shared'
@@ -55,6 +55,9 @@ export interface ShipperOptions {
  */
 export class Shipper {
   private running: Promise<PassResult> | null = null
+  /** Rows this process wrote, leased to it at insert: shipped from memory, never read back. */
+  private fresh: (OutboxRow & { at: number })[] = []
+  private deadCheckAt = 0
   private attempt = 0
   private limit: number
   private readonly o: Required<Omit<ShipperOptions, 'onFatal'>> & Pick<ShipperOptions, 'onFatal'>
@@ -70,6 +73,35 @@ export class Shipper {
       ...options,
     }
     this.limit = this.o.maxRecords
+  }
+
+  /** The lease rows get at insert, when they will be shipped from memory. */
+  get leaseMs(): number {
+    return this.o.leaseMs
+  }
+
+  addFresh(rows: OutboxRow[], at: number): void {
+    for (const r of rows) this.fresh.push({ ...r, at })
+  }
+
+  /** Hands fresh rows back to the outbox (a failed send, shutdown): other passes or processes take them from there. */
+  releaseFresh(): void {
+    if (this.fresh.length === 0) return
+    const seqs = this.fresh.map((r) => r.seq)
+    this.fresh = []
+    timed(this.o.stats, () => this.o.store.release(seqs))
+  }
+
+  private takeFresh(now: number): OutboxRow[] {
+    if (this.fresh.length === 0) return []
+    // a row that waited long in memory could see its lease end: the outbox path handles it
+    if (now - this.fresh[0]!.at > this.o.leaseMs / 2) {
+      this.releaseFresh()
+      return []
+    }
+    const batch = takeBatch(this.fresh, this.limit, this.o.maxBytes)
+    this.fresh = this.fresh.length === batch.length ? [] : this.fresh.slice(batch.length)
+    return batch
   }
 
   get busy(): boolean {
@@ -96,7 +128,16 @@ export class Shipper {
       if (deadline !== undefined && this.o.now() >= deadline) return { kind: 'deadline' }
       let batch: OutboxRow[]
       try {
-        batch = timed(this.o.stats, () => store.claim(this.limit, this.o.maxBytes, this.o.leaseMs, this.o.now()))
+        const now = this.o.now()
+        batch = this.takeFresh(now)
+        if (batch.length === 0) {
+          if (now >= this.deadCheckAt) {
+            // leases of a killed process would otherwise hold its rows until they expire
+            this.deadCheckAt = now + 30_000
+            timed(this.o.stats, () => store.releaseDead(now))
+          }
+          batch = timed(this.o.stats, () => store.claim(this.limit, this.o.maxBytes, this.o.leaseMs, now))
+        }
       } catch (err) {
         if (isBusy(err)) return { kind: 'busy' }
         this.fail('OUTBOX_ERROR', String(err))
@@ -161,6 +202,7 @@ export class Shipper {
         return undefined
       case 'retry': {
         store.release(seqs)
+        this.releaseFresh()
         stats.retried += batch.length
         this.attempt++
         this.fail(res.code, res.message)
@@ -168,6 +210,7 @@ export class Shipper {
       }
       case 'fatal':
         store.release(seqs)
+        this.releaseFresh()
         this.fail(res.code, res.message)
         this.o.onFatal?.(res.code, res.message)
         return { kind: 'backoff', delayMs: res.afterMs ?? this.o.fatalPauseMs }
