@@ -1,4 +1,4 @@
-import type { Readiness } from '@llmguard/shared'
+import { USER_RATE_LIMIT_PER_MINUTE, type Readiness } from '@llmguard/shared'
 import type { Config, Secrets } from './config.js'
 import type { Sql } from './db/connect.js'
 import { createAuthenticator } from './auth/guard.js'
@@ -14,6 +14,7 @@ import type { Logger } from './logger.js'
 import { KeyVerifier } from './projects/keys.js'
 import { projectRoutes } from './projects/routes.js'
 import { createProjectService } from './projects/service.js'
+import { RateLimiter } from './ratelimit/service.js'
 import { policyRoutes } from './policy/routes.js'
 import { createPolicyService } from './policy/service.js'
 import { settingsRoutes } from './settings/routes.js'
@@ -91,6 +92,13 @@ export async function createApp(deps: AppDeps): Promise<App> {
       roleOf: async (userId) => (await findUserById(sql, userId))?.role,
     }),
   )
+  const limiter = new RateLimiter({ sql, logger, embedded })
+  await limiter.start()
+  http.setRateLimiter((principal) => {
+    if (principal.kind === 'apiKey') return limiter.enforce(`key:${principal.keyId}`, keys.rateLimitOf(principal.keyId))
+    if (principal.kind === 'user') return limiter.enforce(`user:${principal.userId}`, USER_RATE_LIMIT_PER_MINUTE)
+    return undefined
+  })
   const policy = createPolicyService({ sql })
   const settings = createSettingsService({
     sql,
@@ -120,6 +128,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
     async stop() {
       await searchIndexer.stop()
       await keys.stop()
+      await limiter.stop()
     },
   }
 }

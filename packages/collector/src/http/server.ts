@@ -30,7 +30,10 @@ export type Authenticate = (kind: AuthKind, req: AuthRequest) => Promise<Princip
  * Runs after authentication, before the body is read: throws an AppError (429) to refuse the
  * request, or returns headers (e.g. RateLimit-*) to add to the response.
  */
-export type RateLimit = (principal: Principal, route: RouteDef) => Record<string, string> | undefined
+export type RateLimit = (
+  principal: Principal,
+  route: RouteDef,
+) => Record<string, string> | undefined | Promise<Record<string, string> | undefined>
 
 export const anonymousOnly: Authenticate = async (kind) => {
   if (kind === 'none') return { kind: 'anonymous' }
@@ -187,7 +190,7 @@ export class HttpServer {
       const params = decodeParams(rawParams)
       const authenticated = await this.authenticate(route.auth, { headers, ip, params, projectParam: route.projectParam })
       const { principal, projectId } = 'principal' in authenticated ? authenticated : { principal: authenticated, projectId: undefined }
-      const limitHeaders = this.rateLimit?.(principal, route)
+      const limitHeaders = await this.rateLimit?.(principal, route)
       for (const [name, value] of Object.entries(limitHeaders ?? {})) res.header(name, value)
       let rawBody: Buffer = Buffer.alloc(0)
       let body: unknown = undefined
