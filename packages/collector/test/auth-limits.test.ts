@@ -1,0 +1,56 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { request } from 'undici'
+import { LOGIN_LIMITS } from '../src/auth/service.js'
+import { startTestCollector, type TestCollector } from './helpers/collector.js'
+import { PASSWORD, signUp, type TestUser } from './helpers/accounts.js'
+
+let collector: TestCollector
+let user: TestUser
+
+beforeAll(async () => {
+  // one trusted proxy: the client address comes from X-Forwarded-For, so one test plays many clients
+  collector = await startTestCollector({ env: { TRUST_PROXY: '1' } })
+  user = await signUp(collector)
+})
+afterAll(() => collector?.close())
+
+async function login(email: string, password: string, ip: string) {
+  const res = await request(`${collector.url}/v1/auth/login`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'x-forwarded-for': ip },
+    body: JSON.stringify({ email, password }),
+  })
+  const body = (await res.body.json()) as { error?: { code: string } }
+  return { status: res.statusCode, code: body.error?.code, retryAfter: res.headers['retry-after'] }
+}
+
+describe('login attempt limits', () => {
+  it('per email, whatever the address: the right password is refused too once the limit is reached', async () => {
+    for (let i = 0; i < LOGIN_LIMITS.perEmail; i++) {
+      expect((await login(user.email, 'wrong password', `10.0.0.${i}`)).code).toBe('INVALID_CREDENTIALS')
+    }
+    const limited = await login(user.email, PASSWORD, '10.0.1.1')
+    expect([limited.status, limited.code]).toEqual([429, 'RATE_LIMITED'])
+    expect(Number(limited.retryAfter)).toBeGreaterThanOrEqual(1)
+    expect(Number(limited.retryAfter)).toBeLessThanOrEqual(15 * 60)
+    // another account is not affected
+    const other = await signUp(collector)
+    expect((await login(other.email, PASSWORD, '10.0.1.1')).status).toBe(200)
+  })
+
+  it('successful logins do not count', async () => {
+    const other = await signUp(collector)
+    for (let i = 0; i < LOGIN_LIMITS.perEmail + 2; i++) expect((await login(other.email, PASSWORD, '10.0.2.1')).status).toBe(200)
+  })
+
+  it('per client address, whatever the email', async () => {
+    const ip = '192.0.2.7'
+    for (let i = 0; i < LOGIN_LIMITS.perAddress; i++) {
+      expect((await login(`guess-${i}@example.com`, 'wrong password', ip)).code).toBe('INVALID_CREDENTIALS')
+    }
+    const limited = await login(user.email.replace('@', '+x@'), 'whatever', ip)
+    expect([limited.status, limited.code]).toEqual([429, 'RATE_LIMITED'])
+    // the same email from elsewhere is fine
+    expect((await login('guess-0@example.com', 'wrong password', '192.0.2.8')).code).toBe('INVALID_CREDENTIALS')
+  })
+})
