@@ -27,6 +27,7 @@ import { insertRecords } from './ingest/store.js'
 import { SearchIndexer } from './logs/indexer.js'
 import { logsRoutes } from './logs/routes.js'
 import { metricsRoutes } from './metrics/routes.js'
+import { createIncidents, type Incidents } from './incidents/module.js'
 
 export interface AppDeps {
   config: Config
@@ -43,6 +44,8 @@ export interface App {
   /** The ingest pipeline: features add their meter, annotator and after-store steps here. */
   ingest: IngestPipeline
   searchIndexer: SearchIndexer
+  /** Incidents: `incidents.service.onOpened` is where features react to a new incident. */
+  incidents: Incidents
   /** Stops background work (jobs, listeners) before the database closes. */
   stop(): Promise<void>
 }
@@ -121,11 +124,17 @@ export async function createApp(deps: AppDeps): Promise<App> {
     ...logsRoutes({ sql }),
     ...metricsRoutes({ sql }),
   )
+  const incidents = createIncidents({ sql, logger, config, assertAccess: projects.assertAccess })
+  ingest.afterStore.push((stored, ctx) => incidents.service.afterStore(stored, ctx))
+  http.register(...incidents.routes)
+  incidents.start()
 
   return {
     ingest,
     searchIndexer,
+    incidents,
     async stop() {
+      await incidents.stop()
       await searchIndexer.stop()
       await keys.stop()
       await limiter.stop()

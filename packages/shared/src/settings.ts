@@ -22,6 +22,19 @@ export const projectSettingsFields = {
     .record(z.string(), z.unknown())
     .refine((m) => JSON.stringify(m).length <= 16_384, 'must be at most 16 KB as JSON')
     .default({}),
+  // Incident rule thresholds (seed defaults). Flat fields, so a PATCH of one leaves the others.
+  /** Latency rule: a request slower than this (ms) opens or updates a `latency` incident. */
+  incidentLatencyMs: z.number().int().min(1).max(3_600_000).default(5_000),
+  /** Error-rate rule: more than this percentage of a model's requests failed in the last hour. */
+  incidentErrorRatePercent: z.number().min(0).max(100).default(10),
+  /** High-risk rule: a risk score above this… */
+  incidentRiskScore: z.number().int().min(0).max(100).default(80),
+  /** …on this many consecutive requests of one model. */
+  incidentRiskConsecutive: z.number().int().min(1).max(1_000).default(3),
+  /** Cost rule: the hour's average cost per request this many percent above the trailing day's. */
+  incidentCostSpikePercent: z.number().min(0).max(10_000).default(50),
+  /** Minimum-volume guard of the error-rate and cost rules and of the hourly anomaly job. */
+  incidentMinRequests: z.number().int().min(1).max(1_000_000).default(10),
 }
 
 export const projectSettingsSchema = z.object(projectSettingsFields).meta({ id: 'ProjectSettings' })

@@ -1,0 +1,94 @@
+import { ALL_MODELS_KEY, type Incident, type RelatedRequest } from '@llmguard/shared'
+import type { Db } from '../db/connect.js'
+import { hourOf } from './rules.js'
+import { relatedRequests, type RelatedFilter } from './store.js'
+
+const HOUR_MS = 3_600_000
+export const RELATED_LIMIT = 20
+
+/** Totals of a span of hours (from the rollups). */
+export interface Aggregate {
+  requests: number
+  errors: number
+  errorRate: number
+  avgLatency: number
+  avgCostPerRequest: number | null
+  avgTokens: number
+  /** model → requests, largest first */
+  models: Record<string, number>
+}
+
+/** What an analysis (OpenAI's or the heuristic one) is based on. */
+export interface Evidence {
+  related: RelatedRequest[]
+  /** The incident's hours. */
+  window: Aggregate & { from: string; to: string }
+  /** The 24 hours before them. */
+  baseline: Aggregate & { from: string; to: string }
+}
+
+const num = (v: unknown): number | undefined => (typeof v === 'number' && Number.isFinite(v) ? v : undefined)
+
+/** Which requests belong to an incident: its model (for rules), its kind of trouble, its time. */
+export function relatedFilter(incident: Incident): RelatedFilter {
+  const m = incident.metadata
+  const anomalyHour = typeof m.hour === 'string' ? new Date(m.hour) : undefined
+  const from = anomalyHour ?? new Date(Date.parse(incident.firstSeenAt) - HOUR_MS)
+  const to = anomalyHour ? new Date(anomalyHour.getTime() + HOUR_MS) : new Date(Date.parse(incident.lastSeenAt) + 5 * 60_000)
+  const filter: RelatedFilter = { projectId: incident.projectId, from, to, limit: RELATED_LIMIT }
+  const isModelKey = incident.type !== 'datadog' && incident.key !== ALL_MODELS_KEY
+  if (isModelKey) filter.model = incident.key
+  if (incident.type === 'latency') filter.minLatency = num(m.thresholdMs)
+  if (incident.type === 'error_rate' || incident.type === 'anomaly_error_rate') filter.errorsOnly = true
+  if (incident.type === 'high_risk') filter.minRisk = num(m.thresholdScore)
+  return filter
+}
+
+async function aggregate(sql: Db, projectId: string, model: string | undefined, from: Date, to: Date): Promise<Aggregate> {
+  const rows = await sql<{ model: string; requests: number; errors: number; latencySum: number; tokens: number; cost: number; priced: number }[]>`
+    select model, sum(requests)::float8 as requests, sum(errors)::float8 as errors, sum(latency_sum)::float8 as "latencySum",
+      sum(tokens)::float8 as tokens, sum(cost_sum)::float8 as cost, sum(requests - unpriced)::float8 as priced
+    from request_rollups
+    where project_id = ${projectId} and hour >= ${from} and hour < ${to} ${model ? sql`and model = ${model}` : sql``}
+    group by model
+    order by 2 desc`
+  const t = rows.reduce(
+    (a, r) => ({
+      requests: a.requests + r.requests,
+      errors: a.errors + r.errors,
+      latencySum: a.latencySum + r.latencySum,
+      tokens: a.tokens + r.tokens,
+      cost: a.cost + r.cost,
+      priced: a.priced + r.priced,
+    }),
+    { requests: 0, errors: 0, latencySum: 0, tokens: 0, cost: 0, priced: 0 },
+  )
+  return {
+    requests: t.requests,
+    errors: t.errors,
+    errorRate: t.requests ? t.errors / t.requests : 0,
+    avgLatency: t.requests ? t.latencySum / t.requests : 0,
+    avgCostPerRequest: t.priced ? t.cost / t.priced : null,
+    avgTokens: t.requests ? t.tokens / t.requests : 0,
+    models: Object.fromEntries(rows.map((r) => [r.model, r.requests])),
+  }
+}
+
+/** The last 20 related requests and the rollup totals of the incident's hours and the day before. */
+export async function gatherEvidence(sql: Db, incident: Incident): Promise<Evidence> {
+  const filter = relatedFilter(incident)
+  const anomalyHour = typeof incident.metadata.hour === 'string' ? new Date(incident.metadata.hour) : undefined
+  const start = anomalyHour ?? hourOf(new Date(incident.firstSeenAt))
+  const end = new Date((anomalyHour ?? hourOf(new Date(incident.lastSeenAt))).getTime() + HOUR_MS)
+  const baseFrom = new Date(start.getTime() - 24 * HOUR_MS)
+  const [related, window, baseline] = [
+    await relatedRequests(sql, filter),
+    await aggregate(sql, incident.projectId, filter.model, start, end),
+    await aggregate(sql, incident.projectId, filter.model, baseFrom, start),
+  ]
+  return {
+    related,
+    window: { ...window, from: start.toISOString(), to: end.toISOString() },
+    baseline: { ...baseline, from: baseFrom.toISOString(), to: start.toISOString() },
+  }
+}

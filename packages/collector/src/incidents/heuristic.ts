@@ -1,0 +1,192 @@
+import type { Incident, IncidentRca, IncidentSeverity, RelatedRequest } from '@llmguard/shared'
+import type { Aggregate, Evidence } from './evidence.js'
+
+const ms = (v: number) => `${Math.round(v).toLocaleString('en-US')} ms`
+const pct = (v: number) => `${(v * 100).toFixed(1)} %`
+const usd = (v: number | null) => (v === null ? 'unpriced' : `$${v < 0.01 ? v.toPrecision(3) : v.toFixed(4)}`)
+const times = (now: number, before: number) => (before > 0 ? `${(now / before).toFixed(1)}×` : 'from zero')
+const num = (v: unknown, fallback = 0) => (typeof v === 'number' && Number.isFinite(v) ? v : fallback)
+
+function topCounts(values: string[], n = 3): string {
+  const counts = new Map<string, number>()
+  for (const v of values) counts.set(v, (counts.get(v) ?? 0) + 1)
+  return [...counts.entries()]
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, n)
+    .map(([v, c]) => `${v} ×${c}`)
+    .join(', ')
+}
+
+const busiestModel = (a: Aggregate) => Object.keys(a.models)[0]
+
+function errorFix(related: RelatedRequest[]): string {
+  const statuses = related.map((r) => r.error?.status).filter((s): s is number => typeof s === 'number')
+  const types = related.map((r) => `${r.error?.type ?? ''} ${r.error?.message ?? ''}`.toLowerCase())
+  if (statuses.includes(429) || types.some((t) => t.includes('rate'))) {
+    return 'The provider is rate-limiting (429): add exponential backoff with jitter honouring Retry-After, spread bursts, and raise the account tier or switch part of the traffic to another model (remediation switch_model).'
+  }
+  if (statuses.some((s) => s >= 500) || types.some((t) => t.includes('timeout') || t.includes('connection'))) {
+    return 'The provider is failing or timing out (5xx / timeouts): retry idempotent calls with backoff, set client timeouts, and fail over to a fallback model (remediation switch_model) until the provider recovers.'
+  }
+  if (statuses.some((s) => s === 400 || s === 422)) {
+    return 'Requests are being refused as invalid (400): check recent deploys for changed parameters (model names, max_tokens over the context window, malformed tool schemas) and roll the change back.'
+  }
+  if (statuses.some((s) => s === 401 || s === 403)) return 'Requests are refused for authentication (401/403): rotate or restore the provider API key used by this application.'
+  return 'Inspect the failing requests listed with this incident, roll back the most recent change to prompts or parameters, and route traffic to a fallback model (remediation switch_model) meanwhile.'
+}
+
+/**
+ * A deterministic analysis computed from the data, used without an OpenAI key and whenever
+ * the model's answer is missing, invalid or late. It names the numbers: what rose, by how much,
+ * on which model, since when, and gives a concrete fix.
+ */
+export function heuristicRca(incident: Incident, ev: Evidence, now: Date, metadata: Record<string, unknown> = {}): IncidentRca {
+  const m = incident.metadata
+  const w = ev.window
+  const b = ev.baseline
+  const since = incident.firstSeenAt
+  const model = incident.key === '*' ? (busiestModel(w) ?? 'all models') : incident.key
+  const rel = ev.related
+  let rootCause: string
+  let recommendedFix: string
+  let severity: IncidentSeverity = incident.severity
+  let affected = incident.occurrences
+
+  switch (incident.type) {
+    case 'latency':
+    case 'anomaly_latency': {
+      const slow = rel.map((r) => r.latency)
+      const max = slow.length ? Math.max(...slow) : num(m.maxLatencyMs)
+      const tokens = rel.length ? rel.reduce((a, r) => a + r.tokens, 0) / rel.length : 0
+      rootCause =
+        `Average latency on ${model} rose to ${ms(w.avgLatency)} (max ${ms(max)}) since ${since}, ` +
+        `${times(w.avgLatency, b.avgLatency)} the previous 24 hours' ${ms(b.avgLatency)}` +
+        (incident.type === 'latency' ? `; ${incident.occurrences} request(s) exceeded the ${ms(num(m.thresholdMs, 5000))} threshold` : '') +
+        (tokens ? `; the slow requests averaged ${Math.round(tokens)} tokens against ${Math.round(b.avgTokens)} normally.` : '.')
+      recommendedFix =
+        tokens > b.avgTokens * 1.5 && b.avgTokens > 0
+          ? `Responses got longer (${Math.round(tokens)} vs ${Math.round(b.avgTokens)} tokens): cap max_tokens, trim the prompt, and stream responses so users see the first token sooner.`
+          : `The provider is slow on ${model}: stream responses, set a client timeout near ${ms(Math.max(num(m.thresholdMs, 5000), b.avgLatency * 3))}, and switch latency-sensitive calls to a faster model (remediation switch_model) until it recovers.`
+      if (incident.type === 'anomaly_latency') affected = w.requests
+      break
+    }
+    case 'error_rate':
+    case 'anomaly_error_rate': {
+      const kinds = topCounts(rel.map((r) => (r.error ? `${r.error.type}${r.error.status ? ` (${r.error.status})` : ''}` : 'error')))
+      rootCause =
+        `Error rate on ${model} rose to ${pct(w.errorRate)} (${w.errors} of ${w.requests} requests) since ${since}, ` +
+        `against ${pct(b.errorRate)} over the previous 24 hours` +
+        (kinds ? `; most frequent errors among the last ${rel.length}: ${kinds}.` : '.')
+      recommendedFix = errorFix(rel)
+      severity = w.errorRate >= 0.5 ? 'critical' : severity
+      affected = w.errors
+      break
+    }
+    case 'high_risk': {
+      const reasons = topCounts(rel.flatMap((r) => r.riskReasons.map((x) => x.code)))
+      const users = [...new Set(rel.map((r) => r.userId).filter(Boolean))]
+      const max = rel.length ? Math.max(...rel.map((r) => r.riskScore)) : num(m.maxRiskScore)
+      rootCause =
+        `${rel.length} recent request(s) on ${model} scored above ${num(m.thresholdScore, 80)} (max ${max}) since ${since}` +
+        (reasons ? `; risk reasons: ${reasons}` : '') +
+        (users.length ? `; from ${users.length === 1 ? `one end user (${users[0]})` : `${users.length} end users`}.` : '.')
+      recommendedFix =
+        reasons.includes('prompt_injection')
+          ? `Prompt-injection attempts: turn on blockOnRisk with safetyThreshold ${num(m.thresholdScore, 80)} (remediation increase_safety_threshold)${users.length === 1 ? ` and rate-limit user ${users[0]} (remediation rate_limit_user)` : ''}, and keep untrusted text out of the system prompt.`
+          : `Sensitive data is reaching the model: redact emails, card numbers and keys before the call, and turn on blockOnRisk with safetyThreshold ${num(m.thresholdScore, 80)} (remediation increase_safety_threshold).`
+      affected = Math.max(rel.length, incident.occurrences)
+      break
+    }
+    case 'cost_spike':
+    case 'anomaly_cost': {
+      const cur = w.avgCostPerRequest
+      const base = b.avgCostPerRequest
+      const tokens = w.avgTokens
+      rootCause =
+        `Average cost per request on ${model} rose to ${usd(cur)} since ${since}, ` +
+        `${cur !== null && base !== null ? times(cur, base) : 'against'} the previous 24 hours' ${usd(base)}; ` +
+        `average tokens ${Math.round(tokens)} vs ${Math.round(b.avgTokens)}; ${w.requests} requests in the window.`
+      recommendedFix =
+        tokens > b.avgTokens * 1.3 && b.avgTokens > 0
+          ? `Requests got bigger (${Math.round(tokens)} vs ${Math.round(b.avgTokens)} tokens): cap max_tokens, trim conversation history, and enable prompt caching for the shared prefix.`
+          : `Route routine traffic on ${model} to a cheaper model (remediation switch_model), cap max_tokens, and check for a retry loop or a new caller multiplying calls.`
+      affected = w.requests
+      break
+    }
+    case 'anomaly_volume': {
+      rootCause =
+        `Request volume rose to ${w.requests} in the hour from ${w.from} (mean ${num(m.baselineMean).toFixed(1)} ± ${num(m.baselineStddev).toFixed(1)} per hour over the previous 24 hours, ${num(m.sigmas).toFixed(1)}σ); busiest model ${model}` +
+        (rel.length ? `; top end users: ${topCounts(rel.map((r) => r.userId ?? 'anonymous'))}.` : '.')
+      recommendedFix =
+        'Look for a retry loop, a batch job or a single user driving the traffic; rate-limit the heaviest user (remediation rate_limit_user) or lower the project rateLimit until the cause is fixed.'
+      affected = w.requests
+      break
+    }
+    default: {
+      // datadog
+      rootCause =
+        `Datadog monitor ${incident.key} (${String(m.priority ?? 'no priority')}) reported "${String(m.transition ?? 'Triggered')}" since ${since}. ` +
+        `Meanwhile the project's LLM traffic: ${w.requests} requests, error rate ${pct(w.errorRate)} (24 h before: ${pct(b.errorRate)}), ` +
+        `average latency ${ms(w.avgLatency)} (before: ${ms(b.avgLatency)}).`
+      recommendedFix =
+        w.errorRate > Math.max(b.errorRate * 2, 0.05)
+          ? `LLM errors rose with the alert: ${errorFix(rel)}`
+          : w.avgLatency > b.avgLatency * 2 && b.avgLatency > 0
+            ? `LLM latency rose with the alert: stream responses, set client timeouts and move latency-sensitive calls to a faster model (remediation switch_model).`
+            : `LLM traffic looks normal: the cause is likely outside the model calls; follow the monitor${m.link ? ` (${String(m.link)})` : ''} and check the services it watches.`
+      affected = w.requests
+    }
+  }
+  return {
+    severity,
+    rootCause,
+    recommendedFix,
+    affectedRequests: Math.max(0, Math.round(affected)),
+    metadata: {
+      ...metadata,
+      window: { from: w.from, to: w.to, requests: w.requests, errorRate: w.errorRate, avgLatency: w.avgLatency, avgCostPerRequest: w.avgCostPerRequest },
+      baseline: { from: b.from, to: b.to, requests: b.requests, errorRate: b.errorRate, avgLatency: b.avgLatency, avgCostPerRequest: b.avgCostPerRequest },
+      relatedRequests: rel.length,
+    },
+    source: 'heuristic',
+    generatedAt: now.toISOString(),
+  }
+}
+
+/** The prompt for the RCA model: the incident, the numbers and the related requests' metrics. */
+export function rcaPrompt(incident: Incident, ev: Evidence): { system: string; user: string } {
+  const system = [
+    'You are an SRE analysing an incident in an application that calls large language models.',
+    'Answer with one JSON object and nothing else, with exactly these fields:',
+    '{"severity": "low"|"medium"|"high"|"critical", "rootCause": string, "recommendedFix": string, "affectedRequests": integer, "metadata": object}.',
+    'rootCause must name the numbers (what changed, by how much, on which model, since when); recommendedFix must be concrete.',
+  ].join('\n')
+  const user = JSON.stringify({
+    incident: {
+      type: incident.type,
+      key: incident.key,
+      title: incident.title,
+      severity: incident.severity,
+      occurrences: incident.occurrences,
+      firstSeenAt: incident.firstSeenAt,
+      lastSeenAt: incident.lastSeenAt,
+      metadata: incident.metadata,
+    },
+    window: ev.window,
+    previous24Hours: ev.baseline,
+    relatedRequests: ev.related.map((r) => ({
+      timestamp: r.timestamp,
+      model: r.model,
+      latency: r.latency,
+      status: r.status,
+      error: r.error,
+      riskScore: r.riskScore,
+      riskReasons: r.riskReasons.map((x) => x.code),
+      tokens: r.tokens,
+      cost: r.cost,
+      // no prompt text: the requests of an incident (high-risk ones above all) may carry
+      // personal data or secrets, and the numbers are what the analysis needs
+    })),
+  })
+  return { system, user }
+}

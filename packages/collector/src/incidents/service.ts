@@ -1,0 +1,161 @@
+import {
+  isForwardTransition,
+  type DetectResult,
+  type Incident,
+  type IncidentDetail,
+  type IncidentQuery,
+  type IncidentStatus,
+  type Page,
+} from '@llmguard/shared'
+import type { Db, Sql } from '../db/connect.js'
+import { AppError, notFound } from '../http/errors.js'
+import type { Principal } from '../http/route.js'
+import type { IngestContext, ScoredRecord } from '../ingest/pipeline.js'
+import { runOncePerPeriod } from '../jobs/leader.js'
+import type { Logger } from '../logger.js'
+import { activeProjects, anomalySignals } from './anomaly.js'
+import { relatedFilter } from './evidence.js'
+import type { RcaWorker } from './rca.js'
+import { highRiskSignals, hourOf, latencySignals, rollupSignals } from './rules.js'
+import * as store from './store.js'
+import { readThresholds, ThresholdCache } from './thresholds.js'
+
+const HOUR_MS = 3_600_000
+export const ANOMALY_JOB = 'incidents:anomaly'
+
+/**
+ * Runs after a new incident is committed (not on repeats): remediation's automatic rules hook
+ * in here. Failures are logged and never undo the incident.
+ */
+export type IncidentOpenedHook = (incident: Incident) => Promise<void> | void
+
+export interface IncidentServiceDeps {
+  sql: Sql
+  logger: Logger
+  rca: RcaWorker
+  /** Ownership check of the projects service (404 unknown, 403 another user's). */
+  assertAccess(principal: Principal, projectId: string): Promise<void>
+}
+
+export type Raised = Awaited<ReturnType<typeof store.upsertIncident>>
+
+export function createIncidentService(deps: IncidentServiceDeps) {
+  const { sql, logger, rca } = deps
+  const thresholds = new ThresholdCache(sql)
+  const onOpened: IncidentOpenedHook[] = []
+
+  /** Opens or counts each signal (inside the caller's transaction when given one). */
+  async function raise(db: Db, signals: store.Signal[]): Promise<Raised[]> {
+    const raised: Raised[] = []
+    for (const s of signals) raised.push(await store.upsertIncident(db, s))
+    return raised
+  }
+
+  /** After commit: start the queued analyses and tell the opened-incident hooks. */
+  async function notify(raised: Raised[]): Promise<void> {
+    const opened = raised.filter((r) => r.opened)
+    if (!opened.length) return
+    rca.kick()
+    for (const { incident } of opened) {
+      logger.info({ incidentId: incident.id, projectId: incident.projectId, type: incident.type, key: incident.key }, 'incident opened')
+      for (const hook of onOpened) {
+        try {
+          await hook(incident)
+        } catch (err) {
+          logger.error({ err, incidentId: incident.id }, 'incident-opened hook failed')
+        }
+      }
+    }
+  }
+
+  async function owned(principal: Principal, id: string): Promise<Incident> {
+    const incident = await store.findIncident(sql, id)
+    if (!incident) throw notFound('incident')
+    await deps.assertAccess(principal, incident.projectId)
+    return incident
+  }
+
+  /** Anomaly detection of one complete hour for one project (the job and the detect route). */
+  async function detectProject(db: Db, projectId: string, hour: Date, now: Date): Promise<Raised[]> {
+    const t = await readThresholds(db, projectId)
+    return raise(db, await anomalySignals(db, projectId, hour, t.incidentMinRequests, now))
+  }
+
+  return {
+    onOpened,
+
+    /** The ingest after-store hook: the four rule triggers on the batch just stored. */
+    async afterStore(stored: ScoredRecord[], ctx: Pick<IngestContext, 'projectId' | 'receivedAt'>): Promise<void> {
+      const t = await thresholds.get(ctx.projectId)
+      const now = ctx.receivedAt
+      const signals = [
+        ...latencySignals(ctx.projectId, stored, t, now),
+        ...(await highRiskSignals(sql, ctx.projectId, stored, t, now)),
+        ...(await rollupSignals(sql, ctx.projectId, stored, t, now)),
+      ]
+      if (signals.length) await notify(await raise(sql, signals))
+    },
+
+    raise,
+    notify,
+
+    list(projectId: string, q: IncidentQuery): Promise<Page<Incident>> {
+      return store.listIncidents(sql, projectId, q)
+    },
+
+    async get(principal: Principal, id: string): Promise<IncidentDetail> {
+      const incident = await owned(principal, id)
+      return { ...incident, relatedRequests: await store.relatedRequests(sql, relatedFilter(incident)) }
+    },
+
+    /** Forward only: open → acknowledged → resolved (open → resolved allowed); the same status is a no-op. */
+    async setStatus(principal: Principal, id: string, status: IncidentStatus, now = new Date()): Promise<Incident> {
+      await owned(principal, id)
+      return sql.begin(async (tx) => {
+        const current = await store.findIncident(tx, id, true)
+        if (!current) throw notFound('incident')
+        if (current.status === status) return current
+        if (!isForwardTransition(current.status, status)) {
+          throw new AppError('INVALID_TRANSITION', `an incident cannot go from ${current.status} back to ${status}`, { from: current.status, to: status })
+        }
+        return store.setStatus(tx, id, status, now)
+      })
+    },
+
+    /** `POST /v1/projects/:id/incidents/detect`: anomaly detection of the last complete hour, now. */
+    async detect(projectId: string, now = new Date()): Promise<DetectResult> {
+      const hour = new Date(hourOf(now).getTime() - HOUR_MS)
+      const raised = await detectProject(sql, projectId, hour, now)
+      await notify(raised)
+      return { hour: hour.toISOString(), incidents: raised.map((r) => r.incident) }
+    },
+
+    /**
+     * The hourly job: every project with traffic in the last complete hour, once per hour across
+     * all instances. Returns what ran (tests call it directly with a fake clock).
+     */
+    async runAnomalyJob(now = new Date()) {
+      const hour = new Date(hourOf(now).getTime() - HOUR_MS)
+      const outcome = await runOncePerPeriod(sql, ANOMALY_JOB, hour.toISOString(), async (tx) => {
+        const raised: Raised[] = []
+        for (const projectId of await activeProjects(tx, hour)) raised.push(...(await detectProject(tx, projectId, hour, now)))
+        return raised
+      })
+      if (outcome.ran) {
+        await notify(outcome.result)
+        logger.info({ hour: hour.toISOString(), incidents: outcome.result.length }, 'anomaly detection ran')
+      }
+      return outcome
+    },
+
+    /** `POST /v1/incidents/:id/rca`: queue a new analysis and run it now when no other worker holds it. */
+    async regenerate(principal: Principal, id: string): Promise<{ incident: Incident; done: boolean }> {
+      await owned(principal, id)
+      await store.requestAnalysis(sql, id)
+      const done = await rca.runNow(id)
+      return { incident: (await store.findIncident(sql, id))!, done }
+    },
+  }
+}
+
+export type IncidentService = ReturnType<typeof createIncidentService>

@@ -1,0 +1,217 @@
+import type { Incident, IncidentQuery, IncidentRca, IncidentSeverity, IncidentStatus, IncidentType, Page, RelatedRequest } from '@llmguard/shared'
+import type { Db } from '../db/connect.js'
+import { countCapped, toPage } from '../db/page.js'
+
+/** What a detector reports: an incident to open, or to count again when one is unresolved. */
+export interface Signal {
+  projectId: string
+  type: IncidentType
+  key: string
+  severity: IncidentSeverity
+  title: string
+  /** How many times it happened in this evaluation (adds to `occurrences`). */
+  count: number
+  at: Date
+  /** Merged into the incident's metadata (latest values win). */
+  metadata: Record<string, unknown>
+}
+
+interface Row {
+  id: string
+  projectId: string
+  type: IncidentType
+  key: string
+  status: IncidentStatus
+  severity: IncidentSeverity
+  title: string
+  occurrences: number
+  firstSeenAt: Date
+  lastSeenAt: Date
+  acknowledgedAt: Date | null
+  resolvedAt: Date | null
+  metadata: Record<string, unknown>
+  rca: IncidentRca | null
+  rcaPending: boolean
+}
+
+const COLUMNS = (sql: Db) => sql`
+  i.id, i.project_id as "projectId", i.type, i.key, i.status, i.severity, i.title, i.occurrences,
+  i.first_seen_at as "firstSeenAt", i.last_seen_at as "lastSeenAt", i.acknowledged_at as "acknowledgedAt",
+  i.resolved_at as "resolvedAt", i.metadata, i.rca,
+  exists (select 1 from incident_analyses a where a.incident_id = i.id) as "rcaPending"`
+
+const iso = (d: Date | null) => (d ? d.toISOString() : null)
+
+export const toIncident = (r: Row): Incident => ({
+  ...r,
+  firstSeenAt: r.firstSeenAt.toISOString(),
+  lastSeenAt: r.lastSeenAt.toISOString(),
+  acknowledgedAt: iso(r.acknowledgedAt),
+  resolvedAt: iso(r.resolvedAt),
+})
+
+/**
+ * Opens an incident, or counts the signal on the unresolved one of the same (project, type,
+ * key): the partial unique index makes this one statement safe under concurrent batches.
+ * Severity only ever rises while an incident is unresolved. `opened` tells a new row from a repeat.
+ */
+export async function upsertIncident(sql: Db, s: Signal): Promise<{ incident: Incident; opened: boolean }> {
+  const [row] = await sql<(Row & { opened: boolean })[]>`
+    with up as (
+      insert into incidents as i (project_id, type, key, severity, title, occurrences, first_seen_at, last_seen_at, metadata)
+      values (${s.projectId}, ${s.type}, ${s.key}, ${s.severity}, ${s.title}, ${s.count}, ${s.at}, ${s.at}, ${sql.json(s.metadata as never)})
+      on conflict (project_id, type, key) where status <> 'resolved' do update set
+        occurrences = i.occurrences + excluded.occurrences,
+        last_seen_at = greatest(i.last_seen_at, excluded.last_seen_at),
+        severity = case
+          when array_position(array['low','medium','high','critical'], excluded.severity)
+             > array_position(array['low','medium','high','critical'], i.severity)
+          then excluded.severity else i.severity end,
+        title = excluded.title,
+        metadata = i.metadata || excluded.metadata,
+        updated_at = now()
+      returning i.*, (xmax = 0) as opened
+    ),
+    -- a new incident gets its root-cause analysis queued in the same statement (atomically)
+    pending as (
+      insert into incident_analyses (incident_id) select id from up where opened
+      on conflict (incident_id) do nothing
+    )
+    select ${COLUMNS(sql)}, i.opened from up i`
+  const { opened, ...rest } = row!
+  // the statement's snapshot does not see its own queued analysis
+  return { incident: toIncident({ ...(rest as Row), rcaPending: rest.rcaPending || opened }), opened }
+}
+
+export async function findIncident(sql: Db, id: string, lock = false): Promise<Incident | undefined> {
+  const [row] = lock
+    ? await sql<Row[]>`select ${COLUMNS(sql)} from incidents i where i.id = ${id} for update`
+    : await sql<Row[]>`select ${COLUMNS(sql)} from incidents i where i.id = ${id}`
+  return row && toIncident(row)
+}
+
+/** The unresolved incident of (project, type, key), locked for an update. */
+export async function findUnresolved(sql: Db, projectId: string, type: IncidentType, key: string): Promise<Incident | undefined> {
+  const [row] = await sql<Row[]>`
+    select ${COLUMNS(sql)} from incidents i
+    where i.project_id = ${projectId} and i.type = ${type} and i.key = ${key} and i.status <> 'resolved'
+    for update`
+  return row && toIncident(row)
+}
+
+export async function setStatus(sql: Db, id: string, status: IncidentStatus, at: Date): Promise<Incident> {
+  const [row] = await sql<Row[]>`
+    with up as (
+      update incidents set
+        status = ${status},
+        acknowledged_at = case when ${status} = 'acknowledged' then coalesce(acknowledged_at, ${at}) else acknowledged_at end,
+        resolved_at = case when ${status} = 'resolved' then coalesce(resolved_at, ${at}) else resolved_at end,
+        updated_at = now()
+      where id = ${id}
+      returning *
+    )
+    select ${COLUMNS(sql)} from up i`
+  return toIncident(row!)
+}
+
+export async function mergeMetadata(sql: Db, id: string, metadata: Record<string, unknown>): Promise<void> {
+  await sql`update incidents set metadata = metadata || ${sql.json(metadata as never)}, updated_at = now() where id = ${id}`
+}
+
+export async function listIncidents(sql: Db, projectId: string, q: IncidentQuery): Promise<Page<Incident>> {
+  const where = [sql`i.project_id = ${projectId}`]
+  if (q.status) where.push(sql`i.status = any(${q.status})`)
+  if (q.type) where.push(sql`i.type = any(${q.type})`)
+  if (q.startDate) where.push(sql`i.last_seen_at >= ${q.startDate}`)
+  if (q.endDate) where.push(sql`i.first_seen_at < ${q.endDate}`)
+  const condition = where.reduce((acc, part) => sql`${acc} and ${part}`)
+  const rows = await sql<Row[]>`
+    select ${COLUMNS(sql)} from incidents i where ${condition}
+    order by i.last_seen_at desc, i.id desc
+    limit ${q.limit} offset ${(q.page - 1) * q.limit}`
+  const total = await countCapped(sql, sql`select 1 from incidents i where ${condition}`)
+  return toPage(rows.map(toIncident), q.page, q.limit, total)
+}
+
+/** What makes a request "related" to an incident, by type (see relatedRequests). */
+export interface RelatedFilter {
+  projectId: string
+  model?: string
+  /** Only requests slower than this (latency incidents). */
+  minLatency?: number
+  /** Only failed requests (error-rate incidents). */
+  errorsOnly?: boolean
+  /** Only requests scoring above this (high-risk incidents). */
+  minRisk?: number
+  from: Date
+  to: Date
+  limit: number
+}
+
+type RelatedRow = Omit<RelatedRequest, 'timestamp'> & { timestamp: Date }
+
+/**
+ * The newest requests of the incident's window that match its filter. Walks the
+ * (project_id, timestamp desc) index inside a bounded time window, so it never scans the
+ * project's whole history.
+ */
+export async function relatedRequests(sql: Db, f: RelatedFilter): Promise<RelatedRequest[]> {
+  const where = [sql`r.project_id = ${f.projectId}`, sql`r."timestamp" >= ${f.from}`, sql`r."timestamp" <= ${f.to}`]
+  if (f.model) where.push(sql`r.model = ${f.model}`)
+  if (f.minLatency !== undefined) where.push(sql`r.latency > ${f.minLatency}`)
+  if (f.errorsOnly) where.push(sql`r.status = 'error'`)
+  if (f.minRisk !== undefined) where.push(sql`r.risk_score > ${f.minRisk}`)
+  const condition = where.reduce((acc, part) => sql`${acc} and ${part}`)
+  const rows = await sql<RelatedRow[]>`
+    select r.id, r."timestamp", r.model, r.latency, r.status, r.risk_score::int as "riskScore", r.tokens, r.cost,
+      r.user_id as "userId", r.error, r.risk_reasons as "riskReasons", left(r.prompt, 200) as "promptPreview"
+    from llm_requests r where ${condition}
+    order by r."timestamp" desc, r.id desc
+    limit ${f.limit}`
+  return rows.map((r) => ({ ...r, timestamp: r.timestamp.toISOString() }))
+}
+
+// ---- pending analyses ----
+
+export async function requestAnalysis(sql: Db, incidentId: string): Promise<void> {
+  await sql`
+    insert into incident_analyses (incident_id) values (${incidentId})
+    on conflict (incident_id) do update set requested_at = now(), attempts = 0, claimed_until = null`
+}
+
+/**
+ * Claims the oldest pending analysis (or the given one) for `leaseMs`. `skip locked` lets
+ * several instances claim different rows at once; an expired claim is fair game again.
+ */
+export interface Claim {
+  incidentId: string
+  attempts: number
+  /** The request this claim answers (text: keeps Postgres' microseconds). */
+  requestedAt: string
+}
+
+export async function claimAnalysis(sql: Db, leaseMs: number, incidentId?: string): Promise<Claim | undefined> {
+  const [row] = await sql<Claim[]>`
+    update incident_analyses a set claimed_until = now() + ${leaseMs} * interval '1 millisecond', attempts = a.attempts + 1
+    where a.incident_id = (
+      select incident_id from incident_analyses
+      where (claimed_until is null or claimed_until < now())
+        ${incidentId ? sql`and incident_id = ${incidentId}` : sql``}
+      order by requested_at
+      limit 1
+      for update skip locked
+    )
+    returning a.incident_id as "incidentId", a.attempts, a.requested_at::text as "requestedAt"`
+  return row
+}
+
+/** Stores the analysis and clears the pending row, unless a newer request arrived meanwhile. */
+export async function storeAnalysis(sql: Db, claim: Claim, rca: IncidentRca): Promise<void> {
+  await sql`update incidents set rca = ${sql.json(rca as never)}, updated_at = now() where id = ${claim.incidentId}`
+  await sql`delete from incident_analyses where incident_id = ${claim.incidentId} and requested_at = ${claim.requestedAt}::timestamptz`
+}
+
+/** Gives a claim back (shutdown): the next worker takes it at once. */
+export async function releaseAnalysis(sql: Db, incidentId: string): Promise<void> {
+  await sql`update incident_analyses set claimed_until = null where incident_id = ${incidentId}`
+}

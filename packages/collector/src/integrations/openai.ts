@@ -1,0 +1,85 @@
+import OpenAI from 'openai'
+import { rcaAnswerSchema, type RcaAnswer } from '@llmguard/shared'
+
+export interface RcaClientOptions {
+  apiKey: string
+  /** OPENAI_BASE_URL (e.g. an Azure or proxy endpoint, or a loopback fake in tests). */
+  baseUrl?: string
+  model: string
+  timeoutMs: number
+}
+
+/** Why an answer could not be used; the caller falls back to the heuristic analysis. */
+export class RcaFailure extends Error {
+  override readonly name = 'RcaFailure'
+  constructor(
+    readonly reason: 'timeout' | 'error' | 'invalid_response' | 'aborted',
+    message: string,
+  ) {
+    super(message)
+  }
+}
+
+export interface RcaClient {
+  readonly model: string
+  analyze(system: string, user: string, signal?: AbortSignal): Promise<RcaAnswer>
+}
+
+/** The answer's JSON object: models sometimes wrap it in a ```json fence despite being asked not to. */
+function extractJson(content: string): unknown {
+  const fenced = /```(?:json)?\s*([\s\S]*?)```/i.exec(content)
+  const text = (fenced ? fenced[1]! : content).trim()
+  return JSON.parse(text)
+}
+
+/**
+ * Asks the RCA model for the seed's IncidentRCA as JSON and validates it. No
+ * `response_format` is sent: RCA_MODEL defaults to gpt-4, which does not accept JSON mode;
+ * the answer is validated with zod instead. No retries: a failed analysis falls back at once.
+ */
+export function createRcaClient(options: RcaClientOptions): RcaClient {
+  const client = new OpenAI({
+    apiKey: options.apiKey,
+    baseURL: options.baseUrl,
+    timeout: options.timeoutMs,
+    maxRetries: 0,
+  })
+  return {
+    model: options.model,
+    async analyze(system, user, signal) {
+      let content: string | null | undefined
+      try {
+        const completion = await client.chat.completions.create(
+          {
+            model: options.model,
+            temperature: 0,
+            messages: [
+              { role: 'system', content: system },
+              { role: 'user', content: user },
+            ],
+          },
+          { signal },
+        )
+        content = completion.choices[0]?.message?.content
+      } catch (err) {
+        if (err instanceof OpenAI.APIConnectionTimeoutError) throw new RcaFailure('timeout', `no answer within ${options.timeoutMs} ms`)
+        if (err instanceof OpenAI.APIUserAbortError) throw new RcaFailure('aborted', 'analysis aborted')
+        if (err instanceof OpenAI.APIError) throw new RcaFailure('error', `OpenAI answered ${err.status ?? 'no status'}: ${err.message}`.slice(0, 300))
+        throw new RcaFailure('error', (err as Error).message.slice(0, 300))
+      }
+      if (!content) throw new RcaFailure('invalid_response', 'the answer had no content')
+      let json: unknown
+      try {
+        json = extractJson(content)
+      } catch {
+        throw new RcaFailure('invalid_response', 'the answer was not JSON')
+      }
+      const parsed = rcaAnswerSchema.safeParse(json)
+      if (!parsed.success) {
+        const issue = parsed.error.issues[0]!
+        throw new RcaFailure('invalid_response', `the answer did not match IncidentRCA: ${issue.path.join('.') || '(root)'}: ${issue.message}`)
+      }
+      return parsed.data
+    },
+  }
+}

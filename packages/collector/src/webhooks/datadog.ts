@@ -1,0 +1,124 @@
+import { DATADOG_PROJECT_TAG, datadogPayloadSchema, datadogResultSchema, toIssues, type DatadogPayload, type DatadogResult, type IncidentSeverity } from '@llmguard/shared'
+import type { Sql } from '../db/connect.js'
+import { parseJson } from '../http/body.js'
+import { AppError, notFound } from '../http/errors.js'
+import { defineRoute, type RouteDef } from '../http/route.js'
+import type { IncidentService, Raised } from '../incidents/service.js'
+import * as store from '../incidents/store.js'
+import { DATADOG_TOLERANCE_SECONDS, verifyDatadogRequest, withinWindow } from '../integrations/datadog.js'
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
+
+/** Datadog monitor priorities (P1–P5; events say normal/low). */
+export function severityOfPriority(priority: string | null | undefined): IncidentSeverity {
+  switch ((priority ?? '').trim().toUpperCase()) {
+    case 'P1':
+      return 'critical'
+    case 'P2':
+      return 'high'
+    case 'P4':
+    case 'P5':
+    case 'LOW':
+      return 'low'
+    default:
+      return 'medium'
+  }
+}
+
+/** The project named by the `llmguard_project:<id>` tag of a comma-separated tag list. */
+export function projectFromTags(tags: string): string | undefined {
+  for (const tag of tags.split(',')) {
+    const [name, ...rest] = tag.trim().split(':')
+    if (name === DATADOG_PROJECT_TAG) return rest.join(':').trim()
+  }
+  return undefined
+}
+
+const unauthorized = (message: string) => new AppError('WEBHOOK_SIGNATURE_INVALID', message)
+
+/**
+ * Records one alert: the alert id is claimed first (a replay is a no-op), then "Recovered"
+ * resolves the unresolved incident of the monitor and anything else opens or counts one, all
+ * in one transaction so a failure leaves the id free for Datadog's retry.
+ */
+async function processAlert(sql: Sql, projectId: string, p: DatadogPayload, now: Date): Promise<{ result: DatadogResult; raised: Raised[] }> {
+  return sql.begin(async (tx) => {
+    const claimed = await tx`insert into datadog_events (id, project_id) values (${p.id}, ${projectId}) on conflict (id) do nothing returning id`
+    if (!claimed.length) return { result: { duplicate: true }, raised: [] }
+    const at = p.date ? new Date(p.date) : now
+    const metadata = {
+      monitorId: p.monitorId,
+      transition: p.transition,
+      priority: p.priority ?? null,
+      link: p.link ?? null,
+      tags: p.tags.split(',').map((t) => t.trim()).filter(Boolean),
+      body: p.body ? p.body.slice(0, 4_000) : null,
+      lastEventId: p.id,
+    }
+    if (p.transition.trim().toLowerCase() === 'recovered') {
+      const open = await store.findUnresolved(tx, projectId, 'datadog', p.monitorId)
+      if (!open) return { result: { duplicate: false, incident: null }, raised: [] }
+      await store.mergeMetadata(tx, open.id, { ...metadata, recoveredAt: at.toISOString() })
+      const resolved = await store.setStatus(tx, open.id, 'resolved', at)
+      await tx`update datadog_events set incident_id = ${open.id} where id = ${p.id}`
+      return { result: { duplicate: false, incident: resolved }, raised: [] }
+    }
+    const raised = await store.upsertIncident(tx, {
+      projectId,
+      type: 'datadog',
+      key: p.monitorId,
+      severity: severityOfPriority(p.priority),
+      title: p.title.trim() || `Datadog monitor ${p.monitorId}: ${p.transition}`,
+      count: 1,
+      at,
+      metadata,
+    })
+    await tx`update datadog_events set incident_id = ${raised.incident.id} where id = ${p.id}`
+    return { result: { duplicate: false, incident: raised.incident }, raised: [raised] }
+  }) as Promise<{ result: DatadogResult; raised: Raised[] }>
+}
+
+export function datadogRoutes(deps: { sql: Sql; secret?: string; incidents: IncidentService; now?: () => Date }): RouteDef[] {
+  const now = deps.now ?? (() => new Date())
+  return [
+    defineRoute({
+      method: 'POST',
+      path: '/v1/webhooks/datadog',
+      auth: 'none',
+      rawBody: true,
+      summary: 'Datadog monitor alerts (signed with DATADOG_WEBHOOK_SECRET; see docs/datadog.md)',
+      tags: ['webhooks'],
+      responses: { 200: datadogResultSchema },
+      handler: async ({ headers, rawBody }) => {
+        if (!deps.secret) throw new AppError('WEBHOOK_NOT_CONFIGURED', 'Datadog webhooks are not configured: set DATADOG_WEBHOOK_SECRET')
+        const verified = verifyDatadogRequest(deps.secret, headers, rawBody)
+        if (!verified.ok) throw unauthorized(verified.reason)
+        const at = now()
+        if (verified.method === 'signature' && !withinWindow(verified.timestamp, at.getTime())) {
+          throw unauthorized(`signature timestamp is more than ${DATADOG_TOLERANCE_SECONDS} s away from now`)
+        }
+        const parsed = datadogPayloadSchema.safeParse(parseJson(rawBody))
+        if (!parsed.success) {
+          const issues = toIssues(parsed.error)
+          throw new AppError('VALIDATION_ERROR', `invalid Datadog payload: ${issues[0]?.path}: ${issues[0]?.message}`, { issues })
+        }
+        const payload = parsed.data
+        // the secret header carries no time of its own: the alert's date bounds its age
+        if (verified.method === 'secret' && (payload.date === undefined || !withinWindow(payload.date / 1000, at.getTime()))) {
+          throw unauthorized(`the payload's date (epoch ms) must be within ${DATADOG_TOLERANCE_SECONDS} s of now`)
+        }
+        const projectId = projectFromTags(payload.tags)
+        if (!projectId || !UUID.test(projectId)) {
+          throw new AppError('VALIDATION_ERROR', `tags must include ${DATADOG_PROJECT_TAG}:<project id>`, {
+            issues: [{ path: 'tags', message: `missing or malformed ${DATADOG_PROJECT_TAG}:<project id>` }],
+          })
+        }
+        const [project] = await deps.sql`select 1 from projects where id = ${projectId}`
+        if (!project) throw notFound('project')
+        const { result, raised } = await processAlert(deps.sql, projectId, payload, at)
+        await deps.incidents.notify(raised)
+        return result
+      },
+    }),
+  ]
+}
