@@ -103,11 +103,16 @@ export async function createApp(deps: AppDeps): Promise<App> {
     return undefined
   })
   const policy = createPolicyService({ sql })
+  const projectContexts = new ProjectContextCache(sql)
   const settings = createSettingsService({
     sql,
     onChange: [policy.settingsChanged],
     // cached keys carry their project's rate limit
-    afterCommit: [async (_projectId, before, after) => void (before.rateLimit !== after.rateLimit && (await keys.invalidate()))],
+    afterCommit: [
+      async (_projectId, before, after) => void (before.rateLimit !== after.rateLimit && (await keys.invalidate())),
+      // scoring keywords and price overrides apply from the next record on this instance (others within 1 s)
+      async (projectId) => projectContexts.invalidate(projectId),
+    ],
   })
   http.register(
     ...authRoutes({ auth, corsOrigins: config.corsOrigins }),
@@ -120,7 +125,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
   const searchIndexer = new SearchIndexer(sql, logger, { lagMs: config.searchIndexLagMs, budgetMs: embedded ? 200 : 1_000 })
   searchIndexer.start()
   http.register(
-    ...ingestRoutes({ sql, pipeline: ingest, projects: new ProjectContextCache(sql) }),
+    ...ingestRoutes({ sql, pipeline: ingest, projects: projectContexts }),
     ...logsRoutes({ sql }),
     ...metricsRoutes({ sql }),
   )

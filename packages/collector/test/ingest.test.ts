@@ -186,3 +186,25 @@ describe('POST /v1/llm/requests/batch', () => {
     }
   })
 })
+
+describe('project settings in scoring and pricing', () => {
+  it("applies the project's sensitive keywords and price overrides to the next record", async () => {
+    const setup = await setupProject(collector)
+    const token = setup.key.key
+    const before = await post<IngestResult>('/v1/llm/requests', rec({ prompt: 'the zanzibar plan', model: 'house-model', tokens: 2000 }), token)
+    expect(before.riskReasons.map((r) => r.code)).not.toContain('sensitive_content')
+    expect(before.cost).toBeNull()
+    await collector.client.patch(
+      `/v1/projects/${setup.project.id}/settings`,
+      { sensitiveKeywords: ['zanzibar'], priceOverrides: { 'house-model': { input: 1, output: 2, flatPer1K: 0.5 } } },
+      { token: setup.user.accessToken },
+    )
+    const after = await post<IngestResult>('/v1/llm/requests', rec({ prompt: 'the zanzibar plan', model: 'house-model', tokens: 2000 }), token)
+    expect(after.riskReasons.map((r) => r.code)).toContain('sensitive_content')
+    expect(after.cost).toBeCloseTo(1.0, 10) // 2000 tokens at $0.5 / 1K
+    const bad = await failure(
+      collector.client.patch(`/v1/projects/${setup.project.id}/settings`, { priceOverrides: { x: { input: -1 } } }, { token: setup.user.accessToken }),
+    )
+    expect(bad.status).toBe(400)
+  })
+})

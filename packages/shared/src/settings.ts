@@ -1,5 +1,7 @@
 import { z } from 'zod'
 import { DEFAULT_POLICY } from './policy.js'
+import { priceOverridesSchema } from './prices.js'
+import { MAX_PROJECT_KEYWORDS } from './risk/keywords.js'
 
 /**
  * Project settings (seed `ProjectSettings` plus blockOnRisk). Stored as one JSON document, so a
@@ -22,6 +24,10 @@ export const projectSettingsFields = {
     .record(z.string(), z.unknown())
     .refine((m) => JSON.stringify(m).length <= 16_384, 'must be at most 16 KB as JSON')
     .default({}),
+  /** Words that count as sensitive content in risk scoring, besides the built-in list. */
+  sensitiveKeywords: z.array(z.string().trim().min(2).max(100)).max(MAX_PROJECT_KEYWORDS).default([]),
+  /** Model → prices (USD per 1M tokens; `flatPer1K` for token totals without the split), over the built-in table. */
+  priceOverrides: priceOverridesSchema.default({}),
   // Incident rule thresholds (seed defaults). Flat fields, so a PATCH of one leaves the others.
   /** Latency rule: a request slower than this (ms) opens or updates a `latency` incident. */
   incidentLatencyMs: z.number().int().min(1).max(3_600_000).default(5_000),

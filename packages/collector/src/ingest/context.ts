@@ -22,6 +22,10 @@ export class ProjectContextCache {
     private readonly ttlMs = 1_000,
   ) {}
 
+  invalidate(projectId: string): void {
+    this.cache.delete(projectId)
+  }
+
   async get(projectId: string): Promise<ProjectIngestSettings | undefined> {
     const hit = this.cache.get(projectId)
     if (hit && Date.now() - hit.at < this.ttlMs) return hit.value
