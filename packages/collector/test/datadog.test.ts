@@ -1,0 +1,134 @@
+import { randomUUID } from 'node:crypto'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import type { DatadogResult, Incident, Page, Project } from '@llmguard/shared'
+import { signDatadogPayload } from '../src/integrations/datadog.js'
+import { startTestCollector, type TestCollector } from './helpers/collector.js'
+import { count, failure, setupProject, type TestUser } from './helpers/accounts.js'
+
+const SECRET = 'dd-webhook-secret-0123456789abcdef'
+let collector: TestCollector
+let owner: TestUser
+let project: Project
+
+beforeAll(async () => {
+  collector = await startTestCollector({ env: { DATADOG_WEBHOOK_SECRET: SECRET } })
+  ;({ user: owner, project } = await setupProject(collector))
+})
+afterAll(() => collector.close())
+
+const alert = (over: Record<string, unknown> = {}) => ({
+  id: randomUUID(),
+  monitorId: '4242',
+  title: '[Triggered] p99 latency of checkout-api above 2 s',
+  transition: 'Triggered',
+  priority: 'P2',
+  date: String(Date.now()),
+  tags: `env:prod,service:checkout,llmguard_project:${project.id}`,
+  link: 'https://app.datadoghq.com/monitors/4242',
+  body: 'p99 latency is 2.4 s',
+  ...over,
+})
+
+/** Posts a raw body with the HMAC signature header (t defaults to now). */
+const signed = (body: unknown, t?: number, secret = SECRET) => {
+  const raw = JSON.stringify(body)
+  return collector.client.send<DatadogResult>('POST', '/v1/webhooks/datadog', {
+    headers: { 'x-llmguard-signature': signDatadogPayload(secret, raw, t), 'content-type': 'application/json' },
+    body: JSON.parse(raw),
+  })
+}
+const withSecret = (body: unknown, secret = SECRET) =>
+  collector.client.send<DatadogResult>('POST', '/v1/webhooks/datadog', { headers: { 'x-llmguard-webhook-secret': secret }, body })
+
+const incidents = async () =>
+  (await collector.client.get<Page<Incident>>(`/v1/projects/${project.id}/incidents`, { token: owner.accessToken, query: { type: 'datadog' } })).items
+
+describe('POST /v1/webhooks/datadog', () => {
+  it('refuses bad credentials, stale timestamps and bad payloads with envelopes, creating nothing', async () => {
+    const now = Math.floor(Date.now() / 1000)
+    const cases: [string, () => Promise<unknown>, number, string][] = [
+      ['no credential', () => collector.client.post('/v1/webhooks/datadog', alert()), 401, 'WEBHOOK_SIGNATURE_INVALID'],
+      ['wrong HMAC secret', () => signed(alert(), undefined, 'another-secret-another-secret-xx'), 401, 'WEBHOOK_SIGNATURE_INVALID'],
+      ['stale signature (6 min old)', () => signed(alert(), now - 360), 401, 'WEBHOOK_SIGNATURE_INVALID'],
+      ['signature from the future', () => signed(alert(), now + 360), 401, 'WEBHOOK_SIGNATURE_INVALID'],
+      [
+        'body changed after signing',
+        () =>
+          collector.client.send('POST', '/v1/webhooks/datadog', {
+            headers: { 'x-llmguard-signature': signDatadogPayload(SECRET, JSON.stringify(alert())) },
+            body: alert(),
+          }),
+        401,
+        'WEBHOOK_SIGNATURE_INVALID',
+      ],
+      ['malformed signature header', () => collector.client.send('POST', '/v1/webhooks/datadog', { headers: { 'x-llmguard-signature': 'v1=abc' }, body: alert() }), 401, 'WEBHOOK_SIGNATURE_INVALID'],
+      ['wrong secret header', () => withSecret(alert(), 'nope'), 401, 'WEBHOOK_SIGNATURE_INVALID'],
+      ['secret header with a stale date', () => withSecret(alert({ date: String(Date.now() - 6 * 60_000) })), 401, 'WEBHOOK_SIGNATURE_INVALID'],
+      ['secret header without a date', () => withSecret(alert({ date: undefined })), 401, 'WEBHOOK_SIGNATURE_INVALID'],
+      ['no project tag', () => signed(alert({ tags: 'env:prod' })), 400, 'VALIDATION_ERROR'],
+      ['malformed project tag', () => signed(alert({ tags: 'llmguard_project:nope' })), 400, 'VALIDATION_ERROR'],
+      ['unknown project', () => signed(alert({ tags: `llmguard_project:${randomUUID()}` })), 404, 'NOT_FOUND'],
+      ['missing monitorId', () => signed(alert({ monitorId: undefined })), 400, 'VALIDATION_ERROR'],
+      ['missing transition', () => signed(alert({ transition: '' })), 400, 'VALIDATION_ERROR'],
+      ['date that is not a number', () => signed(alert({ date: 'today' })), 400, 'VALIDATION_ERROR'],
+      [
+        'malformed JSON (signed)',
+        () => {
+          const raw = '{"id": "x",'
+          return collector.client.send('POST', '/v1/webhooks/datadog', { headers: { 'x-llmguard-signature': signDatadogPayload(SECRET, raw), 'content-type': 'application/json' }, body: undefined })
+        },
+        401, // the signature covers the exact bytes; an empty body does not match it
+        'WEBHOOK_SIGNATURE_INVALID',
+      ],
+    ]
+    for (const [name, call, status, code] of cases) {
+      const err = await failure(call())
+      expect([name, err.status, err.code]).toEqual([name, status, code])
+    }
+    expect(await count(collector, 'incidents')).toBe(0)
+    expect(await count(collector, 'datadog_events')).toBe(0)
+  })
+
+  it('a signed alert opens an incident, a replay is a no-op, a new alert of the monitor counts, "Recovered" resolves it', async () => {
+    const first = alert()
+    const res = await signed(first)
+    expect(res.status).toBe(200)
+    expect(res.data.duplicate).toBe(false)
+    expect(res.data.incident).toMatchObject({ type: 'datadog', key: '4242', severity: 'high', status: 'open', occurrences: 1, title: first.title })
+    expect(res.data.incident!.metadata).toMatchObject({ link: first.link, priority: 'P2', transition: 'Triggered' })
+    expect(res.data.incident!.firstSeenAt).toBe(new Date(Number(first.date)).toISOString())
+
+    const replay = await signed(first)
+    expect(replay.data).toEqual({ duplicate: true })
+    expect((await incidents())[0]!.occurrences).toBe(1)
+
+    await signed(alert({ transition: 'Re-Triggered', priority: 'P1' }))
+    const [again] = await incidents()
+    expect(again).toMatchObject({ id: res.data.incident!.id, occurrences: 2, severity: 'critical' })
+
+    const recovered = await signed(alert({ transition: 'Recovered' }))
+    expect(recovered.data.incident).toMatchObject({ id: again!.id, status: 'resolved' })
+    expect((await incidents())[0]!.status).toBe('resolved')
+    // recovering a monitor with nothing open is acknowledged and changes nothing
+    const nothing = await signed(alert({ transition: 'Recovered', monitorId: '999' }))
+    expect(nothing.data).toEqual({ duplicate: false, incident: null })
+  })
+
+  it('the secret header (what Datadog UI sends) with the payload date works too', async () => {
+    const res = await withSecret(alert({ monitorId: '7', priority: 'P4' }))
+    expect(res.data.incident).toMatchObject({ key: '7', severity: 'low' })
+    const replay = await withSecret(alert({ monitorId: '7', id: res.data.incident!.metadata.lastEventId }))
+    expect(replay.data).toEqual({ duplicate: true })
+  })
+
+  it('answers 503 WEBHOOK_NOT_CONFIGURED without DATADOG_WEBHOOK_SECRET', async () => {
+    const other = await startTestCollector()
+    try {
+      const err = await failure(other.client.post('/v1/webhooks/datadog', alert(), { headers: { 'x-llmguard-webhook-secret': SECRET } }))
+      expect([err.status, err.code]).toEqual([503, 'WEBHOOK_NOT_CONFIGURED'])
+      expect(await count(other, 'datadog_events')).toBe(0)
+    } finally {
+      await other.close()
+    }
+  })
+})

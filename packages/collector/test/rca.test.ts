@@ -1,0 +1,113 @@
+import { rmSync } from 'node:fs'
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import type { Incident, IncidentDetail, LlmRecordInput } from '@llmguard/shared'
+import { createRcaClient } from '../src/integrations/openai.js'
+import { analyzeIncident } from '../src/incidents/rca.js'
+import { findIncident } from '../src/incidents/store.js'
+import { startFakeOpenAI, VALID_ANSWER, type FakeOpenAI } from './fakes/openai.js'
+import { copyTemplateDataDir, createTestDatabase, onRealPostgres, startTestCollector, type TestCollector } from './helpers/collector.js'
+import { count, setupProject, type TestUser } from './helpers/accounts.js'
+
+let fake: FakeOpenAI
+let collector: TestCollector
+let owner: TestUser
+let key: string
+let incident: Incident
+
+const rec = (over: Partial<LlmRecordInput> = {}): LlmRecordInput => ({ prompt: 'summarise this', response: 'ok', model: 'gpt-4o', latency: 800, ...over })
+
+beforeAll(async () => {
+  fake = await startFakeOpenAI('valid')
+  collector = await startTestCollector({ env: { OPENAI_API_KEY: 'sk-test-fake', OPENAI_BASE_URL: fake.url, RCA_MODEL: 'gpt-4-rca' } })
+  const setup = await setupProject(collector)
+  owner = setup.user
+  key = setup.key.key
+  await collector.client.post('/v1/llm/requests/batch', { records: [rec(), rec(), rec({ latency: 7200 }), rec({ latency: 9100 })] }, { token: key })
+  await collector.app.incidents.rca.idle()
+  const [row] = await collector.sql<{ id: string }[]>`select id from incidents`
+  incident = (await findIncident(collector.sql, row!.id))!
+})
+afterAll(async () => {
+  await collector.close()
+  await fake.close()
+})
+
+describe('root-cause analysis', () => {
+  it('asks OpenAI (RCA_MODEL, OPENAI_BASE_URL) through the real client and stores the validated answer', async () => {
+    expect(incident.rca).toMatchObject({ ...VALID_ANSWER, source: 'openai', metadata: { confidence: 0.8, model: 'gpt-4-rca', relatedRequests: 2 } })
+    expect(incident.rcaPending).toBe(false)
+    const sent = fake.requests.at(-1)!
+    expect(sent.model).toBe('gpt-4-rca')
+    expect(sent.authorization).toBe('Bearer sk-test-fake')
+    const user = JSON.parse(sent.messages[1]!.content)
+    expect(user.incident).toMatchObject({ type: 'latency', key: 'gpt-4o' })
+    expect(user.relatedRequests.map((r: { latency: number }) => r.latency).sort()).toEqual([7200, 9100])
+    expect(JSON.stringify(user)).not.toContain('summarise this') // no prompt text leaves the collector
+  })
+
+  it.each([
+    ['invalid_json', 'invalid_response'],
+    ['wrong_shape', 'invalid_response'],
+    ['error_500', 'error'],
+    ['hang', 'timeout'],
+  ] as const)('falls back to the heuristic analysis when OpenAI answers %s', async (mode, reason) => {
+    fake.mode = mode
+    const client = createRcaClient({ apiKey: 'sk-test-fake', baseUrl: fake.url, model: 'gpt-4', timeoutMs: 300 })
+    const started = Date.now()
+    const rca = await analyzeIncident(collector.sql, incident, client, new Date())
+    expect(Date.now() - started).toBeLessThan(5_000)
+    expect(rca.source).toBe('heuristic')
+    expect(rca.metadata.fallbackReason).toBe(reason)
+    // the heuristic names the numbers: what rose, by how much, on which model, since when
+    expect(rca.rootCause).toContain('gpt-4o')
+    expect(rca.rootCause).toContain('9,100 ms')
+    expect(rca.rootCause).toContain(incident.firstSeenAt)
+    expect(rca.rootCause).toMatch(/4,475 ms/) // the hour's average: (800 + 800 + 7200 + 9100) / 4
+    expect(rca.recommendedFix.length).toBeGreaterThan(20)
+    expect(rca.affectedRequests).toBe(2)
+    fake.mode = 'valid'
+  })
+
+  it('a restart with a pending analysis completes it', async () => {
+    fake.mode = 'hang'
+    // a database of its own, shared by the two lives of one collector
+    const db = onRealPostgres() ? await createTestDatabase() : undefined
+    const dataDir = db ? undefined : copyTemplateDataDir()
+    const where = { dataDir, databaseUrl: db?.url, env: { OPENAI_API_KEY: 'sk-x', OPENAI_BASE_URL: fake.url } }
+    try {
+      const first = await startTestCollector(where)
+      const s = await setupProject(first)
+      const asked = fake.requests.length
+      await first.client.post('/v1/llm/requests', rec({ latency: 8000, model: 'o3' }), { token: s.key.key })
+      // the worker is stuck on the hanging OpenAI call: the analysis is still pending
+      for (let i = 0; i < 200 && fake.requests.length === asked; i++) await new Promise((r) => setTimeout(r, 20))
+      expect(fake.requests.length).toBe(asked + 1)
+      expect(await count(first, 'incident_analyses')).toBe(1)
+      await first.close() // aborts the call and gives the claim back
+      fake.mode = 'valid'
+      const second = await startTestCollector(where)
+      try {
+        for (let i = 0; i < 200 && (await count(second, 'incident_analyses')) > 0; i++) await new Promise((r) => setTimeout(r, 20))
+        const [row] = await second.sql<{ id: string }[]>`select id from incidents`
+        const detail = await second.client.get<IncidentDetail>(`/v1/incidents/${row!.id}`, { token: s.user.accessToken })
+        expect(detail.rca).toMatchObject({ source: 'openai', rootCause: VALID_ANSWER.rootCause })
+        expect(detail.rcaPending).toBe(false)
+      } finally {
+        await second.close()
+      }
+    } finally {
+      fake.mode = 'valid'
+      if (dataDir) rmSync(join(dataDir, '..'), { recursive: true, force: true })
+      await db?.drop()
+    }
+  })
+
+  it('regenerating stores a new analysis (POST /v1/incidents/:id/rca)', async () => {
+    fake.answer = { ...VALID_ANSWER, rootCause: 'a second opinion', severity: 'critical' }
+    const res = await collector.client.send<Incident>('POST', `/v1/incidents/${incident.id}/rca`, { token: owner.accessToken })
+    expect(res.status).toBe(200)
+    expect(res.data.rca).toMatchObject({ source: 'openai', rootCause: 'a second opinion', severity: 'critical' })
+    fake.answer = VALID_ANSWER
+  })
+})
