@@ -60,16 +60,24 @@ describe('delivery', () => {
     )
     // enqueued at once, so the first batch holds all ten
     for (let i = 0; i < 10; i++) guard.record({ prompt: `seq${i}`, model: 'm', latency: 1 })
-    await until(() => collector.stored.size === 10, 8000, 'all 10 stored')
-    // the 429 asked for a second
-    expect(collector.batches[2]!.at - collector.batches[1]!.at).toBeGreaterThanOrEqual(950)
-    expect(collector.batches.map((b) => b.status).slice(0, 4)).toEqual([500, 429, 413, 400])
-    // 413 halved the batch, the whole-batch 400 was bisected
-    expect(collector.batches[3]!.count).toBe(5)
-    expect(collector.batches[4]!.count).toBeLessThan(5)
-    expect(everyArrivedOnce()).toBe(true)
-    expect(guard.stats()).toMatchObject({ sent: 10, queued: 0, rejected: 0, parked: 0 })
-    expect(guard.stats().retried).toBe(20)
+    try {
+      await until(() => collector.stored.size === 10, 8000, 'all 10 stored')
+      // the collector stores before it answers: wait for the SDK to take the answer in
+      await until(() => guard.stats().queued === 0, 3000, 'outbox emptied')
+      // the 429 asked for a second
+      expect(collector.batches[2]!.at - collector.batches[1]!.at).toBeGreaterThanOrEqual(950)
+      expect(collector.batches.map((b) => b.status).slice(0, 4)).toEqual([500, 429, 413, 400])
+      // 413 halved the batch, the whole-batch 400 was bisected
+      expect(collector.batches[3]!.count).toBe(5)
+      expect(collector.batches[4]!.count).toBeLessThan(5)
+      expect(everyArrivedOnce()).toBe(true)
+      expect(guard.stats()).toMatchObject({ sent: 10, queued: 0, rejected: 0, parked: 0 })
+      expect(guard.stats().retried).toBe(20)
+    } catch (err) {
+      // the state that led here, for a failure seen only under a loaded machine
+      console.error(JSON.stringify({ batches: collector.batches, stats: guard.stats(), arrivals: [...collector.arrivals.values()] }))
+      throw err
+    }
   })
 
   it('parks a record the collector rejects, shows it, and replays it', async () => {
