@@ -208,7 +208,8 @@ export async function claimAnalysis(sql: Db, leaseMs: number, incidentId?: strin
 /** Stores the analysis and clears the pending row, unless a newer request arrived meanwhile. */
 export async function storeAnalysis(sql: Db, claim: Claim, rca: IncidentRca): Promise<void> {
   await sql`update incidents set rca = ${sql.json(rca as never)}, updated_at = now() where id = ${claim.incidentId}`
-  await sql`delete from incident_analyses where incident_id = ${claim.incidentId} and requested_at = ${claim.requestedAt}::timestamptz`
+  // compared as text: a timestamptz parameter would go through a JS Date and lose the microseconds
+  await sql`delete from incident_analyses where incident_id = ${claim.incidentId} and requested_at::text = ${claim.requestedAt}`
 }
 
 /** Gives a claim back (shutdown): the next worker takes it at once. */
