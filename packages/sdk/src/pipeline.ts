@@ -89,8 +89,8 @@ export class Pipeline {
         this.o.stats.dropped += dropped
         if (shipper) {
           const fresh = new Array(rows.length)
-          for (let i = 0; i < rows.length; i++) fresh[i] = { seq: seqs[i]!, id: rows[i]!.id, body: rows[i]!.body, bytes: rows[i]!.bytes, attempts: 0 }
-          shipper.addFresh(fresh, now)
+          for (let i = 0; i < rows.length; i++) fresh[i] = { seq: seqs[i]!, id: rows[i]!.id, body: rows[i]!.body, bytes: rows[i]!.bytes, attempts: 0, at: now }
+          shipper.addFresh(fresh)
         }
         this.buffer = records === this.buffer ? [] : this.buffer.slice(records.length)
       } catch (err) {

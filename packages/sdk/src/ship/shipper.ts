@@ -80,8 +80,8 @@ export class Shipper {
     return this.o.leaseMs
   }
 
-  addFresh(rows: OutboxRow[], at: number): void {
-    for (const r of rows) this.fresh.push({ ...r, at })
+  addFresh(rows: (OutboxRow & { at: number })[]): void {
+    for (const r of rows) this.fresh.push(r)
   }
 
   /** Hands fresh rows back to the outbox (a failed send, shutdown): other passes or processes take them from there. */
