@@ -1,0 +1,52 @@
+// The few collector API calls the seed and benchmark scripts make, over plain fetch.
+
+export class ApiError extends Error {
+  constructor(method, path, status, body) {
+    super(`${method} ${path} → ${status}: ${body?.error?.code ?? ''} ${body?.error?.message ?? JSON.stringify(body)}`.trim())
+    this.status = status
+    this.code = body?.error?.code
+  }
+}
+
+export async function api(base, method, path, { token, body } = {}) {
+  const headers = { accept: 'application/json' }
+  if (token) headers.authorization = `Bearer ${token}`
+  if (body !== undefined) headers['content-type'] = 'application/json'
+  const res = await fetch(new URL(path, base), { method, headers, body: body === undefined ? undefined : JSON.stringify(body) })
+  const text = await res.text()
+  const json = text ? JSON.parse(text) : undefined
+  if (!res.ok) throw new ApiError(method, path, res.status, json)
+  return json
+}
+
+/** Registers the account, or logs in when the email is taken. Returns `{ accessToken, created }`. */
+export async function signIn(base, email, password) {
+  try {
+    const out = await api(base, 'POST', '/v1/auth/register', { body: { email, password } })
+    return { accessToken: out.tokens.accessToken, created: true }
+  } catch (err) {
+    if (err.status !== 409 && err.code !== 'SIGNUP_CLOSED') throw err
+    const out = await api(base, 'POST', '/v1/auth/login', { body: { email, password } })
+    return { accessToken: out.tokens.accessToken, created: false }
+  }
+}
+
+/** A project and an API key for it. */
+export async function createProjectWithKey(base, accessToken, name) {
+  const project = await api(base, 'POST', '/v1/projects', { token: accessToken, body: { name } })
+  const { key } = await api(base, 'POST', `/v1/projects/${project.id}/keys`, { token: accessToken, body: { name: `${name} key` } })
+  return { project, key }
+}
+
+/**
+ * Raises the project's per-key rate limit so a benchmark measures the collector, not the limiter.
+ * Returns a line saying what was done (the settings API may not exist on an older collector).
+ */
+export async function raiseRateLimit(base, accessToken, projectId, rateLimit = 1_000_000) {
+  try {
+    await api(base, 'PATCH', `/v1/projects/${projectId}/settings`, { token: accessToken, body: { rateLimit } })
+    return `project rate limit raised to ${rateLimit.toLocaleString('en-US')} requests/min for the benchmark`
+  } catch (err) {
+    return `project rate limit left at its default (settings API answered: ${err.message})`
+  }
+}

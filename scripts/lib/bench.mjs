@@ -1,0 +1,105 @@
+// Shared plumbing of the collector benchmarks: a throwaway Postgres database, the built collector
+// started in-process on it, a load generator on its own thread, and the numbers' formatting.
+import { createRequire } from 'node:module'
+import { join } from 'node:path'
+import { pathToFileURL } from 'node:url'
+import { Worker } from 'node:worker_threads'
+import { ensureCollectorBuilt, ROOT } from './build.mjs'
+
+const COLLECTOR_DIR = join(ROOT, 'packages', 'collector')
+const fromCollector = createRequire(join(COLLECTOR_DIR, 'package.json'))
+
+/** The path of a dependency as the collector resolves it (the scripts have no dependencies of their own). */
+export function resolveFromCollector(name) {
+  return fromCollector.resolve(name)
+}
+
+/** Imports a dependency of the collector package (postgres, undici, hyper-express). */
+export async function importFromCollector(name) {
+  const mod = await import(pathToFileURL(resolveFromCollector(name)).href)
+  return mod.default ?? mod
+}
+
+export const BENCH_DATABASE_URL = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres'
+
+/**
+ * Creates a database named `<prefix>_<pid>` next to BENCH_DATABASE_URL's, runs `fn(url)`, and
+ * drops the database afterwards whatever happened (also on Ctrl-C).
+ */
+export async function withThrowawayDatabase(prefix, fn) {
+  const postgres = await importFromCollector('postgres')
+  const admin = postgres(BENCH_DATABASE_URL, { max: 1, onnotice: () => {} })
+  const name = `${prefix}_${process.pid}`
+  const url = new URL(BENCH_DATABASE_URL)
+  url.pathname = `/${name}`
+  await admin.unsafe(`drop database if exists ${name} with (force)`)
+  await admin.unsafe(`create database ${name}`)
+  let interrupted = false
+  const onSignal = () => {
+    interrupted = true
+    process.stderr.write('\ninterrupted: dropping the benchmark database…\n')
+    admin
+      .unsafe(`drop database if exists ${name} with (force)`)
+      .finally(() => process.exit(130))
+  }
+  process.once('SIGINT', onSignal)
+  process.once('SIGTERM', onSignal)
+  try {
+    return await fn(url.href)
+  } finally {
+    process.off('SIGINT', onSignal)
+    process.off('SIGTERM', onSignal)
+    if (!interrupted) {
+      await admin.unsafe(`drop database if exists ${name} with (force)`)
+      await admin.end()
+    }
+  }
+}
+
+/** Builds the collector if its dist is stale and starts it in this process on `databaseUrl`. */
+export async function startBenchCollector(databaseUrl, env = {}) {
+  ensureCollectorBuilt()
+  const { startCollector, loadConfig } = await import(pathToFileURL(join(COLLECTOR_DIR, 'dist', 'index.js')).href)
+  return startCollector(
+    loadConfig({ DATABASE_URL: databaseUrl, LOG_LEVEL: 'warn', PORT: '0', HOST: '127.0.0.1', ...env }),
+  )
+}
+
+/**
+ * Runs the load generator (load-worker.mjs) on its own thread, so it never shares an event loop
+ * with an in-process collector. Resolves with the worker's result.
+ */
+export function runLoad(job) {
+  return new Promise((resolve, reject) => {
+    const worker = new Worker(new URL('./load-worker.mjs', import.meta.url), {
+      workerData: { ...job, undiciPath: resolveFromCollector('undici') },
+    })
+    worker.once('message', resolve)
+    worker.once('error', reject)
+    worker.once('exit', (code) => code !== 0 && reject(new Error(`load worker exited with ${code}`)))
+  })
+}
+
+/** Nearest-rank percentile of a list of numbers. */
+export function percentile(values, p) {
+  if (!values.length) return NaN
+  const sorted = [...values].sort((a, b) => a - b)
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1))]
+}
+
+export const median = (values) => percentile(values, 0.5)
+
+export const int = (n) => Math.round(n).toLocaleString('en-US')
+
+export const ms = (n) => `${n < 10 ? n.toFixed(1) : n.toFixed(0)} ms`
+
+/** Prints rows as an aligned text table; the first row is the header. */
+export function table(rows) {
+  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => String(r[i]).length)))
+  for (const [n, row] of rows.entries()) {
+    console.log(row.map((cell, i) => (i === 0 ? String(cell).padEnd(widths[i]) : String(cell).padStart(widths[i]))).join('  '))
+    if (n === 0) console.log(widths.map((w) => '-'.repeat(w)).join('  '))
+  }
+}
+
+export const log = (line) => process.stderr.write(`[${new Date().toISOString().slice(11, 19)}] ${line}\n`)
