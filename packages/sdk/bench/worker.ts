@@ -33,7 +33,15 @@ let extra: () => unknown = () => undefined
 const dir = mkdtempSync(join(tmpdir(), 'llmguard-bench-'))
 
 if (mode === 'llmguard') {
-  const guard = new LLMGuard({ apiKey: process.env.KEY, endpoint: process.env.COLLECTOR, outbox: join(dir, 'outbox.sqlite'), env: {} })
+  // LG_VARIANT (for finding where the time goes): 'memory' = no SQLite, 'nokey' = no shipping
+  const variant = process.env.LG_VARIANT ?? ''
+  const guard = new LLMGuard({
+    apiKey: variant.includes('nokey') ? undefined : process.env.KEY,
+    endpoint: process.env.COLLECTOR,
+    outbox: variant.includes('memory') ? ':memory:' : join(dir, 'outbox.sqlite'),
+    logger: { warn: () => {} },
+    env: {},
+  })
   api = guard.wrap(client)
   flush = () => guard.flush()
   close = () => guard.shutdown()
