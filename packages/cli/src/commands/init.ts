@@ -1,0 +1,113 @@
+import { resolve } from 'node:path'
+import { Flags } from '@oclif/core'
+import { ApiError, type AuthResult, type CreatedApiKey, type Project } from '@llmguard/shared'
+import { BaseCommand } from '../base.js'
+import { updateConfig } from '../lib/config.js'
+import { upsertEnv } from '../lib/dotenv.js'
+import { CliError } from '../lib/errors.js'
+import { c, withSpinner } from '../lib/output.js'
+import { confirm, interactive, valueOrPrompt } from '../lib/prompt.js'
+
+export interface InitResult {
+  collector: string
+  user: { id: string; email: string; created: boolean }
+  project: { id: string; name: string; created: boolean }
+  key: { id: string; name: string | null; last4: string }
+  /** The .env written (absolute path), or null with --no-env. */
+  envFile: string | null
+}
+
+export default class Init extends BaseCommand<typeof Init> {
+  static override summary = 'Set up LLMGuard: sign up or log in, create a project and an API key, write .env'
+  static override description =
+    'Asks for whatever the flags do not give (on a terminal), so `llmguard init --collector URL --email E --password P --signup` runs unattended. ' +
+    'LLMGUARD_API_KEY and LLMGUARD_ENDPOINT are set in the .env file; its other lines are kept.'
+  static override examples = [
+    '<%= config.bin %> init',
+    '<%= config.bin %> init --collector http://localhost:3000 --email you@example.com --signup --project-name my-app',
+    'LLMGUARD_PASSWORD=… <%= config.bin %> init --email you@example.com --no-signup --project 3f0c…',
+  ]
+  static override flags = {
+    email: Flags.string({ description: 'account email' }),
+    password: Flags.string({ description: 'password (prefer LLMGUARD_PASSWORD)', env: 'LLMGUARD_PASSWORD' }),
+    signup: Flags.boolean({
+      description: 'create a new account (--no-signup: log in to an existing one; neither: log in, or sign up when the account does not exist)',
+      allowNo: true,
+    }),
+    project: Flags.string({ char: 'p', description: 'use this existing project instead of creating one' }),
+    'project-name': Flags.string({ description: 'name of the project to create', default: 'default' }),
+    'key-name': Flags.string({ description: 'name of the API key to create', default: 'llmguard init' }),
+    'env-file': Flags.string({ description: 'the .env file to write', default: '.env' }),
+    env: Flags.boolean({ description: 'write the .env file (--no-env: only print what to set)', default: true, allowNo: true }),
+  }
+
+  async run(): Promise<InitResult> {
+    const collector = await this.chooseCollector()
+    const session = this.session
+    await withSpinner(`checking ${collector}`, () => session.api.get('/healthz'))
+    const email = await valueOrPrompt(this.flags.email, 'email', 'Email')
+    let signup = this.flags.signup
+    if (signup === undefined && interactive()) signup = await confirm('Create a new account?', 'signup')
+    const password = await valueOrPrompt(this.flags.password, 'password', signup ? 'Choose a password (8+ characters)' : 'Password', { hidden: true })
+    const { auth, created } = await this.authenticate(signup, email, password)
+    this.log(`${c.green('✓')} ${created ? 'signed up' : 'logged in'} as ${c.bold(auth.user.email)}`)
+
+    let project: Project
+    let projectCreated = false
+    if (this.flags.project) {
+      project = await session.get<Project>(`/v1/projects/${encodeURIComponent(this.projectId(this.flags.project))}`)
+    } else {
+      const name = await valueOrPrompt(undefined, 'project-name', 'Project name', { default: this.flags['project-name'] })
+      project = await session.post<Project>('/v1/projects', { name })
+      projectCreated = true
+    }
+    this.log(`${c.green('✓')} project ${c.bold(project.name)} (${project.id})${projectCreated ? ' created' : ''}`)
+    updateConfig((cfg) => ({ ...cfg, projectId: project.id }), this.configFile)
+
+    const key = await session.post<CreatedApiKey>(`/v1/projects/${project.id}/keys`, { name: this.flags['key-name'] })
+    this.log(`${c.green('✓')} API key …${key.last4} created`)
+
+    let envFile: string | null = null
+    const values = { LLMGUARD_API_KEY: key.key, LLMGUARD_ENDPOINT: collector }
+    if (this.flags.env) {
+      envFile = resolve(this.flags['env-file'])
+      const { added, updated } = upsertEnv(envFile, values)
+      this.log(`${c.green('✓')} ${envFile}: ${[...added.map((n) => `${n} added`), ...updated.map((n) => `${n} updated`)].join(', ')}`)
+    } else {
+      this.log(`\nSet these in your app's environment (the key is shown only now):\n${Object.entries(values).map(([k, v]) => `  ${k}=${v}`).join('\n')}`)
+    }
+    this.log(`\nNext: wrap your OpenAI client with @llmguard/sdk, then \`${this.config.bin} logs tail\` to watch requests arrive.`)
+    return {
+      collector,
+      user: { id: auth.user.id, email: auth.user.email, created },
+      project: { id: project.id, name: project.name, created: projectCreated },
+      key: { id: key.id, name: key.name, last4: key.last4 },
+      envFile,
+    }
+  }
+
+  /** `--collector`/`LLMGUARD_ENDPOINT`, else asked on a terminal, else the default. */
+  private async chooseCollector(): Promise<string> {
+    if (!this.flags.collector && interactive()) {
+      this.flags.collector = await valueOrPrompt(undefined, 'collector', 'Collector URL', { default: this.collectorUrl })
+    }
+    return this.collectorUrl
+  }
+
+  /** Unattended without --signup/--no-signup: log in, and sign up when no such account exists. */
+  private async authenticate(signup: boolean | undefined, email: string, password: string): Promise<{ auth: AuthResult; created: boolean }> {
+    if (signup === true) return { auth: await this.session.authenticate('register', email, password), created: true }
+    try {
+      return { auth: await this.session.authenticate('login', email, password), created: false }
+    } catch (err) {
+      if (signup === false || !(err instanceof ApiError) || err.code !== 'INVALID_CREDENTIALS') throw err
+    }
+    try {
+      return { auth: await this.session.authenticate('register', email, password), created: true }
+    } catch (err) {
+      // the account exists, so the login failed on the password
+      if (err instanceof ApiError && err.code === 'CONFLICT') throw new CliError('INVALID_CREDENTIALS', `wrong password for ${email}`)
+      throw err
+    }
+  }
+}

@@ -1,0 +1,36 @@
+import { Args } from '@oclif/core'
+import type { LogDetail } from '@llmguard/shared'
+import { BaseCommand, projectFlag } from '../../base.js'
+import { usage } from '../../lib/errors.js'
+import { c, keyValues, relativeTime, usd } from '../../lib/output.js'
+
+export default class LogsShow extends BaseCommand<typeof LogsShow> {
+  static override summary = 'Show one logged request with every stored field'
+  static override examples = ['<%= config.bin %> logs show 0b6f…', '<%= config.bin %> logs show 0b6f… --json']
+  static override args = { id: Args.string({ description: 'request id', required: true }) }
+  static override flags = { project: projectFlag }
+
+  async run(): Promise<LogDetail> {
+    const project = this.projectId(this.flags.project)
+    if (!/^[0-9a-f]{8}-[0-9a-f-]{27}$/i.test(this.args.id)) throw usage(`not a request id: "${this.args.id}"`)
+    const r = await this.session.get<LogDetail>(`/v1/projects/${project}/logs/${this.args.id}`)
+    this.log(
+      keyValues([
+        ['id', r.id],
+        ['timestamp', `${r.timestamp} (${relativeTime(r.timestamp)})`],
+        ['model', r.requestedModel ? `${r.model} (asked for ${r.requestedModel})` : r.model],
+        ['endpoint', r.endpoint],
+        ['status', r.status === 'error' ? c.red(`error ${r.error ? `${r.error.type}: ${r.error.message}` : ''}`) : 'success'],
+        ['latency', `${r.latency} ms${r.timeToFirstToken !== null ? `, first token ${r.timeToFirstToken} ms` : ''}`],
+        ['tokens', `${r.tokens}${r.promptTokens !== null ? ` (prompt ${r.promptTokens}, completion ${r.completionTokens ?? 0})` : ''}`],
+        ['cost', r.cost === null ? 'unpriced' : usd(r.cost)],
+        ['risk', `${r.riskScore}${r.riskReasons.length ? `: ${r.riskReasons.map((x) => `${x.code} +${x.points}`).join(', ')}` : ''}`],
+        ['user', r.userId],
+        ['policy', r.policyViolation],
+        ['metadata', Object.keys(r.metadata).length ? r.metadata : null],
+      ]),
+    )
+    this.log(`\n${c.bold('prompt')}\n${r.prompt}\n\n${c.bold('response')}\n${r.response || c.dim('(empty)')}`)
+    return r
+  }
+}

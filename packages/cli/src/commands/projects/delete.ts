@@ -1,0 +1,22 @@
+import { Args, Flags } from '@oclif/core'
+import { BaseCommand } from '../../base.js'
+import { updateConfig } from '../../lib/config.js'
+import { usage } from '../../lib/errors.js'
+import { confirm } from '../../lib/prompt.js'
+
+export default class ProjectsDelete extends BaseCommand<typeof ProjectsDelete> {
+  static override summary = 'Delete a project with its keys, settings and logged data'
+  static override examples = ['<%= config.bin %> projects delete 3f0c2a1e-… --yes']
+  static override args = { id: Args.string({ description: 'project id', required: true }) }
+  static override flags = { yes: Flags.boolean({ char: 'y', description: 'do not ask for confirmation' }) }
+
+  async run(): Promise<{ id: string; deleted: boolean }> {
+    const id = this.projectId(this.args.id)
+    const ok = this.flags.yes || (await confirm(`Delete project ${id} and all its data?`, 'yes'))
+    if (!ok) throw usage('not deleted')
+    await this.session.delete(`/v1/projects/${id}`)
+    if (this.cliConfig.projectId === id) updateConfig(({ projectId: _p, ...rest }) => rest, this.configFile)
+    this.log(`deleted project ${id}`)
+    return { id, deleted: true }
+  }
+}

@@ -1,0 +1,26 @@
+import type { Page, Project } from '@llmguard/shared'
+import { BaseCommand, pageFlags } from '../../base.js'
+import { c, relativeTime, table } from '../../lib/output.js'
+
+export default class ProjectsList extends BaseCommand<typeof ProjectsList> {
+  static override summary = 'List your projects (newest first)'
+  static override examples = ['<%= config.bin %> projects list', '<%= config.bin %> projects list --json']
+  static override flags = { ...pageFlags }
+
+  async run(): Promise<Page<Project>> {
+    const page = await this.session.get<Page<Project>>('/v1/projects', { page: this.flags.page, limit: this.flags.limit })
+    const current = this.cliConfig.projectId
+    if (!page.items.length) this.log('no projects yet: create one with `llmguard projects create NAME`')
+    else
+      this.log(
+        table(page.items, [
+          { header: '', get: (p) => (p.id === current ? c.green('*') : '') },
+          { header: 'ID', get: (p) => p.id },
+          { header: 'NAME', get: (p) => p.name, max: 40 },
+          { header: 'CREATED', get: (p) => relativeTime(p.createdAt) },
+        ]),
+      )
+    if (page.total > page.items.length) this.log(c.dim(`page ${page.page}, ${page.items.length} of ${page.total}${page.totalCapped ? '+' : ''}`))
+    return page
+  }
+}

@@ -1,0 +1,53 @@
+import { ApiError } from '@llmguard/shared'
+
+/**
+ * An error the CLI explains itself. `code` is stable (scripts read it from `--json`), the
+ * message is one line a person can act on, and the exit code follows sysexits loosely:
+ * 1 for an answer the collector refused, 2 for bad usage, 69 when the collector is unreachable.
+ */
+export class CliError extends Error {
+  override readonly name = 'CliError'
+  constructor(
+    readonly code: string,
+    message: string,
+    readonly exitCode = 1,
+    readonly details?: Record<string, unknown>,
+  ) {
+    super(message)
+  }
+}
+
+export const EXIT_USAGE = 2
+export const EXIT_UNAVAILABLE = 69
+
+export interface Failure {
+  code: string
+  message: string
+  status?: number
+  details?: Record<string, unknown>
+  exitCode: number
+}
+
+/** What any thrown error becomes on the terminal: one line, a stable code, an exit code. */
+export function toFailure(err: unknown): Failure {
+  if (err instanceof CliError) return { code: err.code, message: err.message, details: err.details, exitCode: err.exitCode }
+  if (err instanceof ApiError) {
+    if (err.code === 'UNREACHABLE') return { code: err.code, message: err.message, exitCode: EXIT_UNAVAILABLE }
+    const issues = (err.details?.issues as { path: string; message: string }[] | undefined) ?? []
+    const detail = issues.length ? ` (${issues.map((i) => `${i.path}: ${i.message}`).join('; ')})` : ''
+    return { code: err.code, message: `${err.message}${detail}`, status: err.status, details: err.details, exitCode: 1 }
+  }
+  const e = err as { message?: string; oclif?: { exit?: number }; code?: string }
+  // oclif's own parse errors (unknown flag, bad option, missing argument) are usage errors
+  if (e?.oclif?.exit !== undefined || /^(Expected|Unexpected argument|Missing required|Nonexistent flag|Parsing)/.test(e?.message ?? '')) {
+    const message = (e.message ?? String(err))
+      .split('\n')
+      .map((l) => l.trim())
+      .filter((l) => l && !/^See more help with/.test(l))
+      .join(': ')
+    return { code: 'USAGE', message: `${message} (see --help)`, exitCode: EXIT_USAGE }
+  }
+  return { code: e?.code && typeof e.code === 'string' ? e.code : 'INTERNAL', message: e?.message ?? String(err), exitCode: 1 }
+}
+
+export const usage = (message: string) => new CliError('USAGE', message, EXIT_USAGE)

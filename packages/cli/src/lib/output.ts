@@ -1,0 +1,116 @@
+/** Terminal output: colour only on a TTY, aligned tables, relative times, a small bar chart. */
+
+const useColour = (stream: NodeJS.WriteStream = process.stdout) =>
+  Boolean(stream.isTTY) && !process.env.NO_COLOR && process.env.TERM !== 'dumb'
+
+const paint = (open: number, close: number) => (s: string) => (useColour() ? `\u001b[${open}m${s}\u001b[${close}m` : s)
+export const c = {
+  bold: paint(1, 22),
+  dim: paint(2, 22),
+  red: paint(31, 39),
+  green: paint(32, 39),
+  yellow: paint(33, 39),
+  cyan: paint(36, 39),
+}
+
+// eslint-disable-next-line no-control-regex
+const ANSI = /\u001b\[[0-9;]*m/g
+/** Printed width: escape codes take no columns. */
+export const width = (s: string) => [...s.replace(ANSI, '')].length
+
+export interface Column<T> {
+  header: string
+  get: (row: T) => unknown
+  align?: 'left' | 'right'
+  /** Longer values are cut with an ellipsis. */
+  max?: number
+}
+
+function cell(value: unknown): string {
+  if (value === null || value === undefined || value === '') return '-'
+  if (typeof value === 'object') return JSON.stringify(value)
+  return String(value).replace(/\s+/g, ' ')
+}
+
+function cut(s: string, max: number | undefined): string {
+  if (!max || width(s) <= max) return s
+  return `${[...s.replace(ANSI, '')].slice(0, max - 1).join('')}…`
+}
+
+/** Aligned columns separated by two spaces; numbers right-aligned when asked. */
+export function table<T>(rows: readonly T[], columns: readonly Column<T>[]): string {
+  const cells = rows.map((r) => columns.map((col) => cut(cell(col.get(r)), col.max)))
+  const widths = columns.map((col, i) => Math.max(width(col.header), ...cells.map((row) => width(row[i]!))))
+  const line = (values: string[], style = (s: string) => s) =>
+    values
+      .map((v, i) => {
+        const pad = ' '.repeat(widths[i]! - width(v))
+        return columns[i]!.align === 'right' ? pad + v : i === values.length - 1 ? v : v + pad
+      })
+      .map(style)
+      .join('  ')
+      .trimEnd()
+  return [line(columns.map((col) => col.header), c.bold), ...cells.map((row) => line(row))].join('\n')
+}
+
+/** `key  value` lines with the keys aligned. */
+export function keyValues(pairs: readonly [string, unknown][]): string {
+  const w = Math.max(...pairs.map(([k]) => width(k)))
+  return pairs.map(([k, v]) => `${c.dim(k.padEnd(w))}  ${cell(v)}`).join('\n')
+}
+
+/** "3m ago", "in 2h", "just now". */
+export function relativeTime(iso: string | number | null | undefined, now = Date.now()): string {
+  if (iso === null || iso === undefined) return '-'
+  const t = typeof iso === 'number' ? iso : Date.parse(iso)
+  if (Number.isNaN(t)) return String(iso)
+  const diff = now - t
+  const abs = Math.abs(diff)
+  if (abs < 10_000) return 'just now'
+  const units: [number, string][] = [
+    [365 * 86_400_000, 'y'],
+    [30 * 86_400_000, 'mo'],
+    [86_400_000, 'd'],
+    [3_600_000, 'h'],
+    [60_000, 'm'],
+    [1_000, 's'],
+  ]
+  const [size, unit] = units.find(([size]) => abs >= size)!
+  const n = Math.floor(abs / size)
+  return diff >= 0 ? `${n}${unit} ago` : `in ${n}${unit}`
+}
+
+export const usd = (n: number | null | undefined) => (n === null || n === undefined ? '-' : `$${n < 1 && n > 0 ? n.toFixed(4) : n.toFixed(2)}`)
+export const ms = (n: number | null | undefined) => (n === null || n === undefined ? '-' : `${Math.round(n)} ms`)
+export const percent = (ratio: number) => `${(ratio * 100).toFixed(1)} %`
+
+const BLOCKS = ['▏', '▎', '▍', '▌', '▋', '▊', '▉', '█']
+
+/** Horizontal bars, one line per label, scaled to the largest value. */
+export function barChart(points: readonly { label: string; value: number; note?: string }[], barWidth = 40): string {
+  const max = Math.max(0, ...points.map((p) => p.value))
+  const labelWidth = Math.max(0, ...points.map((p) => width(p.label)))
+  return points
+    .map((p) => {
+      const eighths = max > 0 ? Math.round((p.value / max) * barWidth * 8) : 0
+      const bar = '█'.repeat(Math.floor(eighths / 8)) + (eighths % 8 ? BLOCKS[(eighths % 8) - 1] : '')
+      return `${p.label.padEnd(labelWidth)} ${c.cyan(bar || (p.value > 0 ? '▏' : ''))} ${p.note ?? p.value}`.trimEnd()
+    })
+    .join('\n')
+}
+
+/** A spinner on stderr while `work` runs, only on a terminal (pipes and --json stay clean). */
+export async function withSpinner<T>(text: string, work: () => Promise<T>, enabled = Boolean(process.stderr.isTTY)): Promise<T> {
+  if (!enabled) return work()
+  const frames = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏']
+  let i = 0
+  const draw = () => process.stderr.write(`\r${frames[i++ % frames.length]} ${text}`)
+  draw()
+  const timer = setInterval(draw, 80)
+  try {
+    return await work()
+  } finally {
+    clearInterval(timer)
+    process.stderr.write(`\r${' '.repeat(width(text) + 2)}\r`)
+  }
+}
