@@ -252,6 +252,20 @@ describe('streams', () => {
   })
 })
 
+describe('wrapping again', () => {
+  it('a client wrapped by a guard since shut down records to the new guard, once per call', async () => {
+    const client = openaiClient(fake)
+    const old = makeGuard(collector, tmp.dir, { policy: false, outbox: `${tmp.dir}/old.sqlite` }).guard
+    old.wrap(client)
+    await old.shutdown()
+    guard.wrap(client)
+    guard.wrap(client)
+    await client.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'rewrapped' }] })
+    const records = await flushed()
+    expect(records.filter((r) => r.prompt === 'user: rewrapped')).toHaveLength(1)
+  })
+})
+
 describe('guard.record', () => {
   it('logs another provider by hand and refuses an invalid record without throwing', async () => {
     const id = guard.record({ prompt: 'hi claude', response: 'hello', model: 'claude-3-5-sonnet', latency: 120, promptTokens: 3, completionTokens: 2, endpoint: 'anthropic.messages' })

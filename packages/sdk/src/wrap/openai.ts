@@ -45,12 +45,14 @@ type AnyFn = (this: unknown, ...args: unknown[]) => unknown
  * `client.chat.completions.create` on the real client, so they are recorded too.
  */
 export function wrapOpenAI<T extends object>(client: T, hooks: WrapHooks, defaults: CallContext | undefined): T {
-  const state = (client as Obj)[WRAPPED] as { defaults: CallContext | undefined } | undefined
+  const state = (client as Obj)[WRAPPED] as { defaults: CallContext | undefined; hooks: WrapHooks } | undefined
   if (state) {
+    // wrapped before (maybe by a guard since shut down): the latest guard and defaults win
     state.defaults = defaults
+    state.hooks = hooks
     return client
   }
-  const shared = { defaults }
+  const shared = { defaults, hooks }
   Object.defineProperty(client, WRAPPED, { value: shared, enumerable: false })
   for (const t of TARGETS) {
     let resource: unknown = client
@@ -58,7 +60,7 @@ export function wrapOpenAI<T extends object>(client: T, hooks: WrapHooks, defaul
     if (!resource || typeof (resource as Obj).create !== 'function') continue
     const original = (resource as Obj).create as AnyFn
     ;(resource as Obj).create = function wrappedCreate(this: unknown, body: unknown, options?: unknown) {
-      return guardedCreate(this, original, t.endpoint, body, options, hooks, shared.defaults)
+      return guardedCreate(this, original, t.endpoint, body, options, shared.hooks, shared.defaults)
     }
   }
   return client
