@@ -1,3 +1,4 @@
+import { format } from 'node:util'
 import { Command, Flags, type Interfaces } from '@oclif/core'
 import { configPath, DEFAULT_COLLECTOR, readConfig, type CliConfig } from './lib/config.js'
 import { CliError, toFailure, usage } from './lib/errors.js'
@@ -72,6 +73,16 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     if (!id) throw usage('no project: pass --project ID (see `llmguard projects list`) or set a default with `llmguard projects use ID`')
     if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(id)) throw usage(`--project: not a project id: "${id}"`)
     return id
+  }
+
+  // straight to the streams (oclif goes through console.log): one path for output, easy to capture
+  public override log(message = '', ...args: unknown[]): void {
+    if (!this.jsonEnabled()) process.stdout.write(`${format(message, ...args)}\n`)
+  }
+
+  public override warn(input: string | Error): string | Error {
+    if (!this.jsonEnabled()) process.stderr.write(`Warning: ${input instanceof Error ? input.message : input}\n`)
+    return input
   }
 
   protected override logJson(json: unknown): void {

@@ -1,0 +1,234 @@
+import { createHmac, randomUUID } from 'node:crypto'
+import { readFileSync, statSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { LLMGuard } from '@llmguard/sdk'
+import type { LogResult, Page } from '@llmguard/shared'
+import { startTestCollector, type TestCollector } from '../../collector/test/helpers/collector.js'
+import { setupProject, signUp } from '../../collector/test/helpers/accounts.js'
+import Init from '../src/commands/init.js'
+import Login from '../src/commands/login.js'
+import Logout from '../src/commands/logout.js'
+import Whoami from '../src/commands/whoami.js'
+import ProjectsList from '../src/commands/projects/list.js'
+import ProjectsCreate from '../src/commands/projects/create.js'
+import ProjectsDelete from '../src/commands/projects/delete.js'
+import ProjectsUse from '../src/commands/projects/use.js'
+import KeysList from '../src/commands/keys/list.js'
+import KeysCreate from '../src/commands/keys/create.js'
+import KeysRotate from '../src/commands/keys/rotate.js'
+import KeysRevoke from '../src/commands/keys/revoke.js'
+import LogsSearch from '../src/commands/logs/search.js'
+import LogsShow from '../src/commands/logs/show.js'
+import { readConfig, writeConfig } from '../src/lib/config.js'
+import { run, tempConfigDir } from './helpers.js'
+
+let collector: TestCollector
+let tmp: ReturnType<typeof tempConfigDir>
+const configFile = () => join(tmp.dir, 'config.json')
+
+beforeAll(async () => {
+  collector = await startTestCollector()
+  tmp = tempConfigDir()
+})
+afterAll(async () => {
+  await collector?.close()
+  tmp?.cleanup()
+})
+
+/** An HS256 access token signed with the collector's secret that expired a minute ago. */
+function expiredAccessToken(user: { id: string; email: string }): string {
+  const b64 = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64url')
+  const now = Math.floor(Date.now() / 1000)
+  const body = `${b64({ alg: 'HS256', typ: 'JWT' })}.${b64({ email: user.email, role: 'user', sub: user.id, iss: 'llmguard', aud: 'llmguard-api', iat: now - 960, exp: now - 60 })}`
+  return `${body}.${createHmac('sha256', collector.secrets.jwtSecret).update(body).digest('base64url')}`
+}
+
+describe('init, unattended', () => {
+  it('signs up, creates a project and a key, writes .env without clobbering it; an SDK record then shows up in logs search', async () => {
+    const envFile = join(tmp.dir, '.env')
+    writeFileSync(envFile, '# my app\nOPENAI_API_KEY=sk-keep-me\nLLMGUARD_ENDPOINT=http://old.example\n')
+    const email = `init-${randomUUID()}@example.com`
+    const r = await run<any>(Init, ['--collector', collector.url, '--email', email, '--password', 'correct horse battery', '--signup', '--project-name', 'my-app', '--env-file', envFile, '--json'])
+    expect(r.exitCode).toBe(0)
+    expect(r.json).toMatchObject({ collector: collector.url, user: { email, created: true }, project: { name: 'my-app', created: true }, envFile })
+    const env = readFileSync(envFile, 'utf8')
+    expect(env).toContain('# my app\nOPENAI_API_KEY=sk-keep-me\n')
+    expect(env).toContain(`LLMGUARD_ENDPOINT=${collector.url}\n`)
+    expect(env).not.toContain('old.example')
+    const apiKey = /^LLMGUARD_API_KEY=(lg_\S+)$/m.exec(env)?.[1]
+    expect(apiKey).toMatch(/^lg_/)
+    expect(apiKey!.endsWith(r.json.key.last4)).toBe(true)
+
+    // the session and the default project are remembered, owner-only
+    const cfg = readConfig(configFile())
+    expect(cfg).toMatchObject({ collector: collector.url, email, projectId: r.json.project.id })
+    expect(statSync(configFile()).mode & 0o777).toBe(0o600)
+
+    const guard = new LLMGuard({ apiKey, endpoint: collector.url, outbox: ':memory:', policy: false, logger: { warn: () => undefined } })
+    guard.record({ prompt: 'what is the refund policy for order 1234?', response: 'thirty days', model: 'gpt-4o-mini', latency: 321 })
+    await guard.shutdown({ timeoutMs: 5_000 })
+
+    const search = await run<Page<LogResult>>(LogsSearch, ['--search', 'refund policy', '--json'])
+    expect(search.exitCode).toBe(0)
+    expect(search.json.items).toHaveLength(1)
+    expect(search.json.items[0]).toMatchObject({ model: 'gpt-4o-mini', latency: 321, response: 'thirty days' })
+    const human = await run(LogsSearch, ['--model', 'gpt-4o-mini', '--since', '1h'])
+    expect(human.stdout).toMatch(/ID\s+WHEN\s+MODEL/)
+    expect(human.stdout).toContain('what is the refund policy')
+    expect(human.stdout).toContain('1–1 of 1')
+
+    const show = await run<any>(LogsShow, [search.json.items[0].id])
+    expect(show.stdout).toMatch(/model\s+gpt-4o-mini/)
+    expect(show.stdout).toContain('thirty days')
+    const showJson = await run<any>(LogsShow, [search.json.items[0].id, '--json'])
+    expect(showJson.json).toMatchObject({ id: search.json.items[0].id, projectId: r.json.project.id })
+
+    // a second init on the same .env (log in this time, as no --signup/--no-signup is given) updates in place
+    const again = await run<any>(Init, ['--collector', collector.url, '--email', email, '--password', 'correct horse battery', '--env-file', envFile])
+    expect(again.exitCode).toBe(0)
+    expect(again.stdout).toContain('logged in as')
+    expect(again.stdout).toContain('LLMGUARD_API_KEY updated')
+    const env2 = readFileSync(envFile, 'utf8')
+    expect(env2.match(/LLMGUARD_API_KEY=/g)).toHaveLength(1)
+    expect(env2).toContain('OPENAI_API_KEY=sk-keep-me')
+  })
+
+  it('wrong password of an existing account is one clear error', async () => {
+    const user = await signUp(collector)
+    const r = await run(Init, ['--collector', collector.url, '--email', user.email, '--password', 'not the password', '--no-env'])
+    expect(r.exitCode).toBe(1)
+    expect(r.stderr).toBe(`Error: wrong password for ${user.email} [INVALID_CREDENTIALS]\n`)
+  })
+})
+
+describe('session', () => {
+  it('login, whoami (human and --json), logout', async () => {
+    const user = await signUp(collector)
+    const login = await run<any>(Login, ['--collector', collector.url, '--email', user.email, '--password', user.password, '--json'])
+    expect(login.json).toMatchObject({ collector: collector.url, user: { id: user.id, email: user.email } })
+    const who = await run(Whoami, [])
+    expect(who.stdout).toMatch(new RegExp(`email\\s+${user.email}`))
+    expect(who.stdout).toMatch(/role\s+user/)
+    expect((await run<any>(Whoami, ['--json'])).json).toMatchObject({ user: { id: user.id }, collector: collector.url })
+
+    const out = await run(Logout, [])
+    expect(out.stdout).toBe('logged out\n')
+    expect(readConfig(configFile()).refreshToken).toBeUndefined()
+    const after = await run(Whoami, [])
+    expect(after.exitCode).toBe(1)
+    expect(after.stderr).toContain('not logged in: run `llmguard login`')
+  })
+
+  it('an expired access token is refreshed transparently and the rotated refresh token stored', async () => {
+    const user = await signUp(collector)
+    await run(Login, ['--collector', collector.url, '--email', user.email, '--password', user.password])
+    const before = readConfig(configFile())
+    // the collector must see the expired token (TOKEN_EXPIRED), not the CLI's own expiry check
+    const expired = expiredAccessToken(user)
+    writeConfig({ ...before, accessToken: expired, accessTokenExpiresAt: Date.now() + 600_000 }, configFile())
+    const who = await run<any>(Whoami, ['--json'])
+    expect(who.exitCode).toBe(0)
+    expect(who.json.user.email).toBe(user.email)
+    const after = readConfig(configFile())
+    expect(after.refreshToken).not.toBe(before.refreshToken)
+    expect(after.accessToken).not.toBe(expired)
+    // and when the CLI knows the token has run out, it refreshes before asking
+    writeConfig({ ...after, accessTokenExpiresAt: Date.now() - 1 }, configFile())
+    expect((await run(Whoami, [])).exitCode).toBe(0)
+    expect(readConfig(configFile()).refreshToken).not.toBe(after.refreshToken)
+  })
+
+  it('a revoked session asks to log in again', async () => {
+    const user = await signUp(collector)
+    await run(Login, ['--collector', collector.url, '--email', user.email, '--password', user.password])
+    const cfg = readConfig(configFile())
+    await collector.client.post('/v1/auth/logout', { refreshToken: cfg.refreshToken })
+    writeConfig({ ...cfg, accessToken: expiredAccessToken(user) }, configFile())
+    const r = await run(Whoami, [])
+    expect(r.exitCode).toBe(1)
+    expect(r.stderr).toMatch(/^Error: your session has ended \(.+\): log in again with `llmguard login` \[SESSION_EXPIRED\]\n$/)
+    const j = await run<any>(Whoami, ['--json'])
+    expect(j.json.error.code).toBe('NOT_LOGGED_IN')
+  })
+
+  it('an unreachable collector is named with its URL', async () => {
+    const r = await run(Login, ['--collector', 'http://127.0.0.1:9', '--email', 'a@example.com', '--password', 'whatever1'])
+    expect(r.exitCode).toBe(69)
+    expect(r.stderr).toMatch(/^Error: collector at http:\/\/127\.0\.0\.1:9 is unreachable: .+ \[UNREACHABLE\]\n$/)
+    const j = await run<any>(Init, ['--collector', 'http://127.0.0.1:9', '--email', 'a@example.com', '--password', 'whatever1', '--json'])
+    expect(j.exitCode).toBe(69)
+    expect(j.json.error).toMatchObject({ code: 'UNREACHABLE' })
+    expect(j.json.error.message).toContain('http://127.0.0.1:9')
+  })
+})
+
+describe('projects and keys', () => {
+  it('create, use, list, keys create/list/rotate/revoke, delete', async () => {
+    const user = await signUp(collector)
+    await run(Login, ['--collector', collector.url, '--email', user.email, '--password', user.password])
+    const created = await run<any>(ProjectsCreate, ['shop', '--use', '--json'])
+    expect(created.json).toMatchObject({ name: 'shop', userId: user.id })
+    const id = created.json.id
+    const list = await run(ProjectsList, [])
+    expect(list.stdout).toMatch(new RegExp(`\\*\\s+${id}\\s+shop`))
+    expect((await run<any>(ProjectsList, ['--json'])).json).toMatchObject({ items: [{ id }], total: 1, page: 1 })
+
+    const key = await run<any>(KeysCreate, ['--name', 'prod', '--json'])
+    expect(key.json.key).toMatch(/^lg_/)
+    const keyHuman = await run(KeysCreate, [])
+    expect(keyHuman.stdout).toMatch(/Store it now, it is not shown again:\n\n {2}lg_/)
+    const keys = await run(KeysList, [])
+    expect(keys.stdout).toMatch(/ID\s+NAME\s+KEY\s+STATUS\s+CREATED/)
+    expect(keys.stdout).toContain(`lg_…${key.json.last4}`)
+    const rotated = await run<any>(KeysRotate, [key.json.id, '--json'])
+    expect(rotated.json.id).not.toBe(key.json.id)
+    const revoked = await run<any>(KeysRevoke, [rotated.json.id, '--project', id, '--json'])
+    expect(revoked.json).toEqual({ id: rotated.json.id, revoked: true })
+    const keysJson = await run<any>(KeysList, ['--json'])
+    expect(keysJson.json.items.filter((k: any) => k.revokedAt === null)).toHaveLength(1)
+    expect((await run(KeysList, [])).stdout).toContain('revoked')
+
+    const other = await run<any>(ProjectsCreate, ['other', '--json'])
+    expect((await run(ProjectsUse, [other.json.id])).stdout).toContain(`default project: other (${other.json.id})`)
+    const refused = await run(ProjectsDelete, [id])
+    expect(refused.exitCode).toBe(2)
+    expect(refused.stderr).toContain('refusing without --yes')
+    expect((await run<any>(ProjectsDelete, [id, '--yes', '--json'])).json).toEqual({ id, deleted: true })
+    expect((await run<any>(ProjectsList, ['--json'])).json.items.map((p: any) => p.id)).toEqual([other.json.id])
+  })
+
+  it("another user's project is refused with the collector's 403", async () => {
+    const stranger = await setupProject(collector)
+    const user = await signUp(collector)
+    await run(Login, ['--collector', collector.url, '--email', user.email, '--password', user.password])
+    const r = await run(KeysList, ['--project', stranger.project.id])
+    expect(r.exitCode).toBe(1)
+    expect(r.stderr).toMatch(/^Error: .+ \[FORBIDDEN\]\n$/)
+    const j = await run<any>(LogsSearch, ['--project', stranger.project.id, '--json'])
+    expect(j.json.error).toMatchObject({ code: 'FORBIDDEN', status: 403 })
+  })
+
+  it('invalid flag values are usage errors (exit 2) before any request', async () => {
+    const project = randomUUID()
+    const cases: [string[], RegExp][] = [
+      [['--project', project, '--min-risk', '101'], /--min-risk/],
+      [['--project', project, '--min-risk', '60', '--max-risk', '10'], /--min-risk: minRiskScore must not exceed maxRiskScore/],
+      [['--project', project, '--since', 'last tuesday'], /--since: expected a duration like 15m/],
+      [['--project', project, '--since', '1h', '--until', '2h'], /--since: startDate must be before endDate/],
+      [['--project', project, '--status', 'broken'], /Expected --status=broken to be one of: success, error/],
+      [['--project', project, '--limit', '500'], /--limit/],
+      [['--project', 'not-a-uuid'], /--project: not a project id: "not-a-uuid"/],
+      [['--project', project, '--collector', 'nope'], /--collector: not a URL/],
+      [['--project', project, '--frobnicate'], /Nonexistent flag: --frobnicate/],
+    ]
+    for (const [argv, message] of cases) {
+      const r = await run(LogsSearch, argv)
+      expect(r.exitCode, argv.join(' ')).toBe(2)
+      expect(r.stderr, argv.join(' ')).toMatch(message)
+      expect(r.stderr.trim().split('\n'), argv.join(' ')).toHaveLength(1)
+    }
+    const j = await run<any>(LogsSearch, ['--project', project, '--since', 'soon', '--json'])
+    expect(j.json.error.code).toBe('USAGE')
+  })
+})
