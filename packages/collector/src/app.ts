@@ -28,6 +28,7 @@ import { SearchIndexer } from './logs/indexer.js'
 import { logsRoutes } from './logs/routes.js'
 import { metricsRoutes } from './metrics/routes.js'
 import { createIncidents, type Incidents } from './incidents/module.js'
+import { createBilling, type Billing } from './billing/module.js'
 
 export interface AppDeps {
   config: Config
@@ -46,6 +47,8 @@ export interface App {
   searchIndexer: SearchIndexer
   /** Incidents: `incidents.service.onOpened` is where features react to a new incident. */
   incidents: Incidents
+  /** Billing: usage meter (its `clock` decides the usage month), plans, Stripe. */
+  billing: Billing
   /** Stops background work (jobs, listeners) before the database closes. */
   stop(): Promise<void>
 }
@@ -121,23 +124,28 @@ export async function createApp(deps: AppDeps): Promise<App> {
     ...policyRoutes({ policy }),
   )
 
-  const ingest = new IngestPipeline((records, ctx) => insertRecords(sql, ctx.projectId, records), logger)
+  const billing = createBilling({ sql, logger, config })
+  // plan limits: reserve at the meter step, settle in the transaction that stores the batch
+  const ingest = new IngestPipeline(billing.meter.storeWith((db, records, ctx) => insertRecords(db, ctx.projectId, records)), logger)
+  billing.meter.attach(ingest)
   const searchIndexer = new SearchIndexer(sql, logger, { lagMs: config.searchIndexLagMs, budgetMs: embedded ? 200 : 1_000 })
   searchIndexer.start()
   http.register(
-    ...ingestRoutes({ sql, pipeline: ingest, projects: projectContexts }),
+    ...ingestRoutes({ sql, pipeline: ingest, projects: projectContexts, planLimitReset: () => billing.meter.reset() }),
     ...logsRoutes({ sql }),
     ...metricsRoutes({ sql }),
   )
   const incidents = createIncidents({ sql, logger, config, assertAccess: projects.assertAccess })
   ingest.afterStore.push((stored, ctx) => incidents.service.afterStore(stored, ctx))
   http.register(...incidents.routes)
+  http.register(...billing.routes)
   incidents.start()
 
   return {
     ingest,
     searchIndexer,
     incidents,
+    billing,
     async stop() {
       await incidents.stop()
       await searchIndexer.stop()

@@ -10,6 +10,8 @@ export interface IngestDeps {
   sql: Sql
   pipeline: IngestPipeline
   projects: ProjectContextCache
+  /** When the plan limit resets (the next usage month) and how far off that is, for the 429 of a single record. */
+  planLimitReset?: () => { resetAt: Date; retryAfterSeconds: number }
 }
 
 async function contextFor(deps: IngestDeps, ctx: RequestContext): Promise<IngestContext> {
@@ -36,7 +38,11 @@ export function ingestRoutes(deps: IngestDeps): RouteDef[] {
         const outcome = await deps.pipeline.ingest([ctx.body], ingest)
         const rejected = outcome.rejected[0]
         if (rejected) {
-          if (rejected.code === 'PLAN_LIMIT_EXCEEDED') throw new AppError('PLAN_LIMIT_EXCEEDED', rejected.message)
+          if (rejected.code === 'PLAN_LIMIT_EXCEEDED') {
+            const reset = deps.planLimitReset?.()
+            if (!reset) throw new AppError('PLAN_LIMIT_EXCEEDED', rejected.message)
+            throw new AppError('PLAN_LIMIT_EXCEEDED', rejected.message, { resetAt: reset.resetAt.toISOString() }, { 'Retry-After': String(reset.retryAfterSeconds) })
+          }
           throw new AppError('VALIDATION_ERROR', rejected.message, { issues: [{ path: 'body', message: rejected.message }] })
         }
         const stored = outcome.stored[0]

@@ -1,0 +1,202 @@
+import { PLAN_MONTHLY_LIMITS, type BillingInfo, type BillingPlan, type BillingStatus, type InvoicePage, type StripeWebhookResult } from '@llmguard/shared'
+import type { Db, Sql } from '../db/connect.js'
+import { AppError, notFound } from '../http/errors.js'
+import { StripeConfigError, type BillingEvent, type StripeBilling } from '../integrations/stripe.js'
+import type { Logger } from '../logger.js'
+import { monthOf } from './meter.js'
+import * as store from './store.js'
+
+export interface BillingServiceDeps {
+  sql: Sql
+  logger: Logger
+  /** Built from STRIPE_SECRET_KEY; undefined without it (checkout, portal and invoices answer 503). */
+  stripe: StripeBilling | undefined
+  /** STRIPE_PRICE_PRO. */
+  pricePro: string | undefined
+  limitsEnforced: boolean
+  now(): Date
+}
+
+/** Subscription statuses that keep the paid plan (past_due: Stripe is still retrying the payment). */
+const LIVE_STATUSES = new Set(['active', 'trialing', 'past_due'])
+
+export function limitOf(account: Pick<store.BillingAccount, 'plan' | 'monthlyLimit'>): number {
+  if (account.plan === 'enterprise') return account.monthlyLimit ?? PLAN_MONTHLY_LIMITS.free
+  return PLAN_MONTHLY_LIMITS[account.plan]
+}
+
+const notConfigured = () =>
+  new AppError('BILLING_NOT_CONFIGURED', 'billing is not configured on this collector: set STRIPE_SECRET_KEY (and STRIPE_PRICE_PRO for checkout)')
+
+export type BillingService = ReturnType<typeof createBillingService>
+
+export function createBillingService(deps: BillingServiceDeps) {
+  const { sql, logger } = deps
+
+  function stripe(): StripeBilling {
+    if (!deps.stripe) throw notConfigured()
+    return deps.stripe
+  }
+
+  /** Stripe refusing our key or price is a configuration problem of this install: 503, not 500. */
+  async function viaStripe<T>(run: () => Promise<T>): Promise<T> {
+    try {
+      return await run()
+    } catch (err) {
+      if (err instanceof StripeConfigError) {
+        logger.error({ err: err.message }, 'Stripe refused a billing request')
+        throw new AppError('BILLING_NOT_CONFIGURED', err.message)
+      }
+      throw err
+    }
+  }
+
+  async function info(userId: string): Promise<BillingInfo> {
+    const account = (await store.findAccount(sql, userId)) ?? store.defaultAccount(userId)
+    const month = monthOf(deps.now())
+    const usage = await store.usageOf(sql, userId, month.key)
+    return {
+      userId,
+      plan: account.plan,
+      status: account.status as BillingStatus,
+      usage,
+      monthlyLimit: limitOf(account),
+      limitsEnforced: deps.limitsEnforced,
+      periodStart: month.start.toISOString(),
+      usageResetsAt: month.next.toISOString(),
+      nextBillingDate: (account.currentPeriodEnd ?? month.next).toISOString(),
+      stripeCustomerId: account.stripeCustomerId,
+      stripeSubscriptionId: account.stripeSubscriptionId,
+      cancelAtPeriodEnd: account.cancelAtPeriodEnd,
+    }
+  }
+
+  async function customerOf(userId: string): Promise<string> {
+    const account = await store.findAccount(sql, userId)
+    if (account?.stripeCustomerId) return account.stripeCustomerId
+    const user = await store.userExists(sql, userId)
+    if (!user) throw notFound('user')
+    const created = await viaStripe(() => stripe().createCustomer({ userId, email: user.email }))
+    return store.linkCustomer(sql, userId, created)
+  }
+
+  return {
+    info,
+
+    async checkout(userId: string, input: { plan: 'pro'; successUrl: string; cancelUrl: string }): Promise<{ url: string }> {
+      const client = stripe()
+      if (!deps.pricePro) throw notConfigured()
+      const account = await store.findAccount(sql, userId)
+      if (account?.plan === 'enterprise') throw new AppError('CONFLICT', 'this account is on an enterprise plan: billing changes go through your administrator')
+      if (account?.stripeSubscriptionId && LIVE_STATUSES.has(account.status)) {
+        throw new AppError('CONFLICT', 'already subscribed: manage the subscription in the billing portal (POST /v1/billing/portal)')
+      }
+      const customerId = await customerOf(userId)
+      const url = await viaStripe(() =>
+        client.createCheckoutSession({ customerId, userId, priceId: deps.pricePro!, plan: input.plan, successUrl: input.successUrl, cancelUrl: input.cancelUrl }),
+      )
+      return { url }
+    },
+
+    async portal(userId: string, returnUrl: string): Promise<{ url: string }> {
+      const client = stripe()
+      const account = await store.findAccount(sql, userId)
+      if (!account?.stripeCustomerId) throw new AppError('CONFLICT', 'no Stripe customer yet: start a subscription with POST /v1/billing/checkout first')
+      return { url: await viaStripe(() => client.createPortalSession({ customerId: account.stripeCustomerId!, returnUrl })) }
+    },
+
+    async invoices(userId: string, page: { limit: number; cursor?: string }): Promise<InvoicePage> {
+      const client = stripe()
+      const account = await store.findAccount(sql, userId)
+      if (!account?.stripeCustomerId) return { items: [], hasMore: false, nextCursor: null }
+      return viaStripe(() => client.listInvoices({ customerId: account.stripeCustomerId!, limit: page.limit, startingAfter: page.cursor }))
+    },
+
+    /** Admin: set a user's plan (enterprise with its custom limit). Stripe state is kept. */
+    async setPlan(userId: string, plan: BillingPlan, monthlyLimit: number | undefined): Promise<BillingInfo> {
+      if (!(await store.userExists(sql, userId))) throw notFound('user')
+      await store.updateAccount(sql, userId, { plan, monthlyLimit: plan === 'enterprise' ? monthlyLimit! : null })
+      logger.info({ userId, plan, monthlyLimit }, 'plan set by an administrator')
+      return info(userId)
+    },
+
+    /**
+     * Applies a verified Stripe event once: its id is claimed in the same transaction that
+     * applies it, so a failure leaves the id free for Stripe's retry and a replay changes nothing.
+     */
+    async handleEvent(event: BillingEvent): Promise<StripeWebhookResult> {
+      const result = await sql.begin(async (tx) => {
+        if (!(await store.claimEvent(tx, event.id, event.type))) return { duplicate: true }
+        const userId = await apply(tx, event, deps, logger)
+        if (userId) await store.noteEventUser(tx, event.id, userId)
+        return { duplicate: false, applied: Boolean(userId) }
+      })
+      return result as StripeWebhookResult
+    },
+  }
+}
+
+/** The account an event is about: by Stripe customer, else by the user id our checkout put in the metadata. */
+async function accountFor(db: Db, customerId: string | null, userId: string | null): Promise<store.BillingAccount | undefined> {
+  if (customerId) {
+    const byCustomer = await store.findAccountByCustomer(db, customerId)
+    if (byCustomer) return byCustomer
+  }
+  if (!userId || !/^[0-9a-f-]{36}$/i.test(userId) || !(await store.userExists(db, userId))) return undefined
+  const account = await store.lockAccount(db, userId)
+  // a customer linked to someone else is never re-pointed by metadata
+  if (customerId && account.stripeCustomerId && account.stripeCustomerId !== customerId) return undefined
+  return account
+}
+
+/** Changes plan and status for one event; returns the user it applied to, or undefined when it changed nothing. */
+async function apply(tx: Db, event: BillingEvent, deps: BillingServiceDeps, logger: Logger): Promise<string | undefined> {
+  if (event.kind === 'other') return undefined
+  const userId = event.kind === 'payment_failed' ? null : event.userId
+  const account = await accountFor(tx, event.customerId, userId)
+  if (!account) {
+    logger.warn({ eventId: event.id, type: event.type }, 'Stripe event for no known account: acknowledged and ignored')
+    return undefined
+  }
+  // Stripe does not deliver in order: an event older than the state it would overwrite is stale
+  if (account.stripeEventAt && event.createdAt < account.stripeEventAt) {
+    logger.info({ eventId: event.id, type: event.type }, 'Stripe event older than the applied state: ignored')
+    return undefined
+  }
+  const keep = account.plan === 'enterprise' // an administrator's plan is not changed by Stripe
+  const common = { stripeEventAt: event.createdAt, ...(event.customerId ? { stripeCustomerId: event.customerId } : {}) }
+  switch (event.kind) {
+    case 'checkout_completed': {
+      if (!event.paid) return undefined // the subscription events follow once the payment settles
+      await store.updateAccount(tx, account.userId, {
+        ...common,
+        plan: keep ? account.plan : 'pro',
+        status: 'active',
+        stripeSubscriptionId: event.subscriptionId ?? account.stripeSubscriptionId,
+      })
+      return account.userId
+    }
+    case 'subscription': {
+      const other = account.stripeSubscriptionId && account.stripeSubscriptionId !== event.subscriptionId
+      const live = !event.deleted && LIVE_STATUSES.has(event.status)
+      // the end of a subscription the account no longer uses changes nothing
+      if (other && !live) return undefined
+      const paid = (deps.pricePro !== undefined && event.priceIds.includes(deps.pricePro)) || event.plan === 'pro'
+      await store.updateAccount(tx, account.userId, {
+        ...common,
+        plan: keep ? account.plan : live ? (paid ? 'pro' : account.plan) : 'free',
+        status: event.deleted ? 'canceled' : event.status,
+        stripeSubscriptionId: event.deleted ? null : event.subscriptionId,
+        currentPeriodEnd: event.deleted ? null : event.currentPeriodEnd,
+        cancelAtPeriodEnd: event.deleted ? false : event.cancelAtPeriodEnd,
+      })
+      return account.userId
+    }
+    case 'payment_failed': {
+      if (event.subscriptionId && account.stripeSubscriptionId && event.subscriptionId !== account.stripeSubscriptionId) return undefined
+      // the plan stays while Stripe retries; a final failure arrives as a subscription update or deletion
+      await store.updateAccount(tx, account.userId, { ...common, status: 'past_due' })
+      return account.userId
+    }
+  }
+}

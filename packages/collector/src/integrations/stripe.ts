@@ -1,0 +1,227 @@
+import Stripe from 'stripe'
+import type { Invoice, InvoicePage } from '@llmguard/shared'
+
+/**
+ * The only module that imports `stripe`. It turns Stripe's objects into the plain shapes the
+ * billing domain works with, so nothing else depends on the library or its API version.
+ */
+
+/** Age past which a signed webhook is refused as a replay (Stripe's own default). */
+export const STRIPE_TOLERANCE_SECONDS = 300
+/** Checkout and portal are interactive: fail fast rather than hold the user's request. */
+const STRIPE_TIMEOUT_MS = 15_000
+
+export interface StripeConfig {
+  secretKey: string
+  /** STRIPE_API_BASE: another host for the API (a loopback fake in tests, a proxy for self-hosters). */
+  apiBase?: string
+}
+
+/** A Stripe call refused for reasons of configuration (bad key, unknown price): not retryable. */
+export class StripeConfigError extends Error {
+  override readonly name = 'StripeConfigError'
+}
+
+/** What the billing domain asks of Stripe. */
+export interface StripeBilling {
+  createCustomer(input: { userId: string; email: string }): Promise<string>
+  createCheckoutSession(input: {
+    customerId: string
+    userId: string
+    priceId: string
+    plan: string
+    successUrl: string
+    cancelUrl: string
+  }): Promise<string>
+  createPortalSession(input: { customerId: string; returnUrl: string }): Promise<string>
+  listInvoices(input: { customerId: string; limit: number; startingAfter?: string }): Promise<InvoicePage>
+}
+
+/** host/port/protocol of STRIPE_API_BASE, as the client's options take them. */
+export function apiBaseOptions(apiBase: string | undefined): { host?: string; port?: number; protocol?: 'http' | 'https' } {
+  if (!apiBase) return {}
+  const url = new URL(apiBase)
+  const protocol = url.protocol === 'http:' ? 'http' : 'https'
+  return { host: url.hostname, port: url.port ? Number(url.port) : protocol === 'http' ? 80 : 443, protocol }
+}
+
+const iso = (seconds: number) => new Date(seconds * 1000).toISOString()
+const idOf = (value: string | { id: string } | null | undefined) => (value == null ? null : typeof value === 'string' ? value : value.id)
+
+function toInvoice(i: Stripe.Invoice): Invoice {
+  return {
+    id: i.id,
+    number: i.number,
+    status: i.status,
+    amountDue: i.amount_due,
+    amountPaid: i.amount_paid,
+    currency: i.currency,
+    createdAt: iso(i.created),
+    periodStart: iso(i.period_start),
+    periodEnd: iso(i.period_end),
+    hostedInvoiceUrl: i.hosted_invoice_url ?? null,
+    invoicePdf: i.invoice_pdf ?? null,
+  }
+}
+
+/** Stripe errors that a retry will not fix become StripeConfigError; the rest pass through. */
+async function call<T>(run: () => Promise<T>): Promise<T> {
+  try {
+    return await run()
+  } catch (err) {
+    if (
+      err instanceof Stripe.errors.StripeAuthenticationError ||
+      err instanceof Stripe.errors.StripePermissionError ||
+      err instanceof Stripe.errors.StripeInvalidRequestError
+    ) {
+      throw new StripeConfigError(`Stripe refused the request: ${err.message}`)
+    }
+    throw err
+  }
+}
+
+/** Builds the Stripe client once from configuration. */
+export function createStripeBilling(config: StripeConfig): StripeBilling {
+  const stripe = new Stripe(config.secretKey, {
+    ...apiBaseOptions(config.apiBase),
+    timeout: STRIPE_TIMEOUT_MS,
+    maxNetworkRetries: 1,
+    telemetry: false,
+    appInfo: { name: 'LLMGuard collector' },
+  })
+  return {
+    async createCustomer({ userId, email }) {
+      // the key makes two concurrent first checkouts of one user share one customer
+      const customer = await call(() => stripe.customers.create({ email, metadata: { userId } }, { idempotencyKey: `llmguard-customer-${userId}` }))
+      return customer.id
+    },
+    async createCheckoutSession(input) {
+      const session = await call(() =>
+        stripe.checkout.sessions.create({
+          mode: 'subscription',
+          customer: input.customerId,
+          client_reference_id: input.userId,
+          line_items: [{ price: input.priceId, quantity: 1 }],
+          success_url: input.successUrl,
+          cancel_url: input.cancelUrl,
+          metadata: { userId: input.userId, plan: input.plan },
+          subscription_data: { metadata: { userId: input.userId, plan: input.plan } },
+        }),
+      )
+      if (!session.url) throw new Error('Stripe returned a checkout session without a URL')
+      return session.url
+    },
+    async createPortalSession({ customerId, returnUrl }) {
+      const session = await call(() => stripe.billingPortal.sessions.create({ customer: customerId, return_url: returnUrl }))
+      return session.url
+    },
+    async listInvoices({ customerId, limit, startingAfter }) {
+      const page = await call(() => stripe.invoices.list({ customer: customerId, limit, ...(startingAfter ? { starting_after: startingAfter } : {}) }))
+      const items = page.data.map(toInvoice)
+      return { items, hasMore: page.has_more, nextCursor: page.has_more ? (items.at(-1)?.id ?? null) : null }
+    },
+  }
+}
+
+/** A verified Stripe event, reduced to what billing acts on. */
+export type BillingEvent = { id: string; type: string; createdAt: Date } & (
+  | {
+      kind: 'checkout_completed'
+      userId: string | null
+      customerId: string | null
+      subscriptionId: string | null
+      plan: string | null
+      /** False while an asynchronous payment method has not paid yet. */
+      paid: boolean
+    }
+  | {
+      kind: 'subscription'
+      deleted: boolean
+      subscriptionId: string
+      customerId: string | null
+      userId: string | null
+      status: string
+      priceIds: string[]
+      plan: string | null
+      currentPeriodEnd: Date | null
+      cancelAtPeriodEnd: boolean
+    }
+  | { kind: 'payment_failed'; customerId: string | null; subscriptionId: string | null }
+  | { kind: 'other' }
+)
+
+/** Thrown for a missing, malformed, wrong or stale `Stripe-Signature`. */
+export class StripeSignatureError extends Error {
+  override readonly name = 'StripeSignatureError'
+}
+
+/**
+ * Verifies a webhook with the stripe library on the raw body (`receivedAtMs` is the clock the
+ * age is measured against) and reduces the event. No API key is needed for this.
+ */
+export function verifyStripeEvent(rawBody: Buffer, signature: string | undefined, secret: string, receivedAtMs = Date.now()): BillingEvent {
+  if (!signature) throw new StripeSignatureError('missing Stripe-Signature header')
+  let event: Stripe.Event
+  try {
+    event = Stripe.webhooks.constructEvent(rawBody, signature, secret, STRIPE_TOLERANCE_SECONDS, undefined, receivedAtMs)
+  } catch (err) {
+    if (err instanceof Stripe.errors.StripeSignatureVerificationError) throw new StripeSignatureError(err.message)
+    // a correctly signed body that is not JSON
+    throw new StripeSignatureError(`could not read the event: ${(err as Error).message}`)
+  }
+  if (typeof event?.id !== 'string' || typeof event.type !== 'string' || typeof event.created !== 'number') {
+    throw new StripeSignatureError('the signed body is not a Stripe event')
+  }
+  return reduceEvent(event)
+}
+
+function reduceEvent(event: Stripe.Event): BillingEvent {
+  const base = { id: event.id, type: event.type, createdAt: new Date(event.created * 1000) }
+  switch (event.type) {
+    case 'checkout.session.completed': {
+      const s = event.data.object
+      if (s.mode !== 'subscription') return { ...base, kind: 'other' }
+      return {
+        ...base,
+        kind: 'checkout_completed',
+        userId: s.client_reference_id ?? s.metadata?.userId ?? null,
+        customerId: idOf(s.customer),
+        subscriptionId: idOf(s.subscription),
+        plan: s.metadata?.plan ?? null,
+        paid: s.payment_status !== 'unpaid',
+      }
+    }
+    case 'customer.subscription.created':
+    case 'customer.subscription.updated':
+    case 'customer.subscription.deleted': {
+      const s = event.data.object
+      const items = s.items?.data ?? []
+      // since API 2025-03-31 the period lives on the items
+      const ends = items.map((i) => i.current_period_end).filter((n): n is number => typeof n === 'number')
+      return {
+        ...base,
+        kind: 'subscription',
+        deleted: event.type === 'customer.subscription.deleted',
+        subscriptionId: s.id,
+        customerId: idOf(s.customer),
+        userId: s.metadata?.userId ?? null,
+        status: s.status,
+        priceIds: items.map((i) => i.price?.id).filter((id): id is string => typeof id === 'string'),
+        plan: s.metadata?.plan ?? null,
+        currentPeriodEnd: ends.length ? new Date(Math.min(...ends) * 1000) : null,
+        cancelAtPeriodEnd: Boolean(s.cancel_at_period_end),
+      }
+    }
+    case 'invoice.payment_failed': {
+      const i = event.data.object
+      return {
+        ...base,
+        kind: 'payment_failed',
+        customerId: idOf(i.customer),
+        subscriptionId: idOf(i.parent?.subscription_details?.subscription ?? null),
+      }
+    }
+    default:
+      return { ...base, kind: 'other' }
+  }
+}
