@@ -110,6 +110,26 @@ describe('several processes', () => {
     for (const [, prompt] of mustHave) expect(prompts.has(prompt!)).toBe(true)
   })
 
+  it('a process that never calls shutdown still exits by itself (timers and sockets unref\'d)', async () => {
+    const proc = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./fixtures/no-shutdown.ts', import.meta.url))], {
+      cwd: root,
+      env: { ...process.env, OPENAI_BASE: fake.baseURL, KEY: TEST_KEY, COLLECTOR: collector.url, OUTBOX: join(tmp.dir, 'ns.sqlite') },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    })
+    children.push(proc)
+    let out = ''
+    let doneAt = 0
+    proc.stdout!.on('data', (d: Buffer) => {
+      out += d.toString()
+      doneAt ||= Date.now()
+    })
+    const code = await new Promise<number | null>((resolve) => proc.on('exit', resolve))
+    expect(code).toBe(0)
+    expect(out).toContain('done 1')
+    // the keep-alive connections to the collector (10 s) and OpenAI (5 s) did not hold it open
+    expect(Date.now() - doneAt).toBeLessThan(1500)
+  })
+
   it('two processes on one outbox: no loss, nothing shipped twice, no event-loop stall over 100 ms', async () => {
     const outbox = join(tmp.dir, 'shared.sqlite')
     const env = { OUTBOX: outbox, CALLS: '400', KEY: TEST_KEY, COLLECTOR: collector.url }
