@@ -1,0 +1,43 @@
+import { homedir } from 'node:os'
+import { describe, expect, it } from 'vitest'
+import { defaultOutboxPath, resolveOptions } from '../src/options.js'
+
+describe('options', () => {
+  it('takes arguments, then LLMGUARD_* variables, then defaults', () => {
+    const env = {
+      LLMGUARD_API_KEY: 'lg_env',
+      LLMGUARD_ENDPOINT: 'http://collector:3000/',
+      LLMGUARD_OUTBOX: '/tmp/env.sqlite',
+      LLMGUARD_DURABILITY: 'immediate',
+      LLMGUARD_SERVERLESS: 'true',
+      LLMGUARD_OUTBOX_MAX_RECORDS: '500',
+      LLMGUARD_POLICY: 'off',
+    }
+    const fromEnv = resolveOptions({ env })
+    expect(fromEnv).toMatchObject({
+      apiKey: 'lg_env',
+      endpoint: 'http://collector:3000',
+      outbox: '/tmp/env.sqlite',
+      durability: 'immediate',
+      serverless: true,
+      maxOutboxRecords: 500,
+      policy: false,
+    })
+    const fromArgs = resolveOptions({ env, apiKey: 'lg_arg', durability: 'buffered', policy: true, maxOutboxRecords: 7 })
+    expect(fromArgs).toMatchObject({ apiKey: 'lg_arg', durability: 'buffered', policy: true, maxOutboxRecords: 7 })
+    const defaults = resolveOptions({ env: {} })
+    expect(defaults).toMatchObject({ apiKey: undefined, endpoint: 'http://localhost:3000', durability: 'buffered', serverless: false, maxOutboxRecords: 100_000, policy: true, writeDelayMs: 50 })
+    expect(defaults.outbox.startsWith(homedir())).toBe(true)
+  })
+
+  it('gives each endpoint and key its own default outbox', () => {
+    expect(defaultOutboxPath('http://a', 'lg_1')).not.toBe(defaultOutboxPath('http://a', 'lg_2'))
+    expect(defaultOutboxPath('http://a', 'lg_1')).not.toBe(defaultOutboxPath('http://b', 'lg_1'))
+    expect(defaultOutboxPath('http://a', 'lg_1')).toBe(defaultOutboxPath('http://a', 'lg_1'))
+    expect(defaultOutboxPath('http://a', 'lg_1')).not.toContain('lg_1')
+  })
+
+  it('ignores garbage numbers and keeps the default', () => {
+    expect(resolveOptions({ env: { LLMGUARD_OUTBOX_MAX_RECORDS: 'lots' } }).maxOutboxRecords).toBe(100_000)
+  })
+})
