@@ -1,7 +1,7 @@
 /**
  * The smallest use: wrap a client, make calls, shut down (which ships what is left).
  *
- *   LLMGUARD_API_KEY=lg_… LLMGUARD_ENDPOINT=http://localhost:3000 npx tsx packages/sdk/examples/plain.ts
+ *   LLMGUARD_API_KEY=lg_… LLMGUARD_ENDPOINT=http://localhost:3000 npx tsx examples/plain.ts
  */
 import OpenAI from 'openai'
 import { LLMGuard, type LLMGuardOptions } from '@llmguard/sdk'

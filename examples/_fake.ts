@@ -2,7 +2,7 @@
  * For trying the examples without an OpenAI account: when OPENAI_API_KEY is not set, a
  * loopback fake of the OpenAI API (the one the SDK's tests use) answers instead.
  */
-import { startFakeOpenAI } from '../test/fakes/openai-server.js'
+import { startFakeOpenAI } from '../packages/sdk/test/fakes/openai-server.js'
 
 export async function openaiTarget(): Promise<{ apiKey: string; baseURL?: string; close: () => Promise<void> }> {
   if (process.env.OPENAI_API_KEY) return { apiKey: process.env.OPENAI_API_KEY, baseURL: process.env.OPENAI_BASE_URL, close: async () => {} }

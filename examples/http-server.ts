@@ -3,7 +3,7 @@
  * record (`withContext`), so the project's per-user rate limits apply; policy blocks become
  * 403/429 answers; SIGTERM drains the outbox before exit.
  *
- *   LLMGUARD_API_KEY=lg_… npx tsx packages/sdk/examples/http-server.ts
+ *   LLMGUARD_API_KEY=lg_… npx tsx examples/http-server.ts
  *   curl -s localhost:8787/ask -H 'x-user: alice' -d 'What is an outbox?'
  */
 import { createServer, type Server } from 'node:http'

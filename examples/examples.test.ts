@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { startFakeCollector, TEST_KEY, type FakeCollector } from './fakes/collector-server.js'
-import { tempDir } from './helpers.js'
-import { main as plain } from '../examples/plain.js'
-import { main as streaming } from '../examples/streaming.js'
-import { start as httpServer } from '../examples/http-server.js'
+import { startFakeCollector, TEST_KEY, type FakeCollector } from '../packages/sdk/test/fakes/collector-server.js'
+import { tempDir } from '../packages/sdk/test/helpers.js'
+import { main as plain } from './plain.js'
+import { main as streaming } from './streaming.js'
+import { start as httpServer } from './http-server.js'
 import { join } from 'node:path'
 
 let collector: FakeCollector

@@ -2,7 +2,7 @@
  * A streamed answer printed as it arrives. LLMGuard records the full text and the time to
  * first token; usage is recorded only because this caller asks for it (it is never injected).
  *
- *   LLMGUARD_API_KEY=lg_… npx tsx packages/sdk/examples/streaming.ts
+ *   LLMGUARD_API_KEY=lg_… npx tsx examples/streaming.ts
  */
 import OpenAI from 'openai'
 import { LLMGuard, type LLMGuardOptions } from '@llmguard/sdk'
