@@ -1,7 +1,7 @@
 import { Args } from '@oclif/core'
 import type { LogDetail } from '@llmguard/shared'
 import { BaseCommand, projectFlag } from '../../base.js'
-import { usage } from '../../lib/errors.js'
+import { checkId } from '../../lib/ids.js'
 import { c, keyValues, relativeTime, usd } from '../../lib/output.js'
 
 export default class LogsShow extends BaseCommand<typeof LogsShow> {
@@ -12,8 +12,7 @@ export default class LogsShow extends BaseCommand<typeof LogsShow> {
 
   async run(): Promise<LogDetail> {
     const project = this.projectId(this.flags.project)
-    if (!/^[0-9a-f]{8}-[0-9a-f-]{27}$/i.test(this.args.id)) throw usage(`not a request id: "${this.args.id}"`)
-    const r = await this.session.get<LogDetail>(`/v1/projects/${project}/logs/${this.args.id}`)
+    const r = await this.session.get<LogDetail>(`/v1/projects/${project}/logs/${checkId('request', this.args.id)}`)
     this.log(
       keyValues([
         ['id', r.id],

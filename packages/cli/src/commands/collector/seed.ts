@@ -1,0 +1,92 @@
+import { Flags } from '@oclif/core'
+import { ApiError, type AuthResult, type CreatedApiKey, type Project } from '@llmguard/shared'
+import { BaseCommand } from '../../base.js'
+import { readConfig, updateConfig } from '../../lib/config.js'
+import { c, keyValues } from '../../lib/output.js'
+import { demoRecords } from '../../lib/seed.js'
+import { tokensToConfig } from '../../lib/session.js'
+
+export interface SeedResult {
+  collector: string
+  email: string
+  projectId: string
+  apiKey: string
+  accepted: number
+  duplicates: number
+  rejected: number
+}
+
+const BATCH = 500
+
+export default class CollectorSeed extends BaseCommand<typeof CollectorSeed> {
+  static override summary = 'Create a demo account, project, API key and a week of realistic records'
+  static override description =
+    'Works over HTTP against any collector. Signs in as the demo account (created when missing); when you are not logged in, or with --use, the CLI then uses that account and project.'
+  static override examples = ['<%= config.bin %> collector seed', '<%= config.bin %> collector seed --records 5000 --days 14 --use --json']
+  static override flags = {
+    email: Flags.string({ description: 'demo account email', default: 'demo@llmguard.dev' }),
+    password: Flags.string({ description: 'demo account password', default: 'llmguard-demo', env: 'LLMGUARD_DEMO_PASSWORD' }),
+    'project-name': Flags.string({ description: 'demo project name', default: 'demo' }),
+    records: Flags.integer({ description: 'records to create', min: 1, max: 1_000_000, default: 2_000 }),
+    days: Flags.integer({ description: 'spread over this many days back from now', min: 1, max: 365, default: 7 }),
+    'random-seed': Flags.integer({ description: 'same seed, same records (ids aside)', default: 42 }),
+    use: Flags.boolean({ description: 'switch the CLI to the demo account and project even if you are logged in' }),
+  }
+
+  async run(): Promise<SeedResult> {
+    const api = this.session.api
+    const { email, password } = this.flags
+    let auth: AuthResult
+    try {
+      auth = await api.post<AuthResult>('/v1/auth/login', { email, password })
+    } catch (err) {
+      if (!(err instanceof ApiError) || err.code !== 'INVALID_CREDENTIALS') throw err
+      auth = await api.post<AuthResult>('/v1/auth/register', { email, password, name: 'Demo' })
+    }
+    const token = auth.tokens.accessToken
+    const project = await api.post<Project>('/v1/projects', { name: this.flags['project-name'] }, { token })
+    const key = await api.post<CreatedApiKey>(`/v1/projects/${project.id}/keys`, { name: 'seed' }, { token })
+
+    const records = demoRecords(this.flags.records, this.flags.days, this.flags['random-seed'])
+    const totals = { accepted: 0, duplicates: 0, rejected: 0 }
+    const progress = !this.jsonEnabled() && Boolean(process.stderr.isTTY)
+    for (let i = 0; i < records.length; i += BATCH) {
+      const result = await api.post<{ accepted: number; duplicates: number; rejected: unknown[] }>(
+        '/v1/llm/requests/batch',
+        { records: records.slice(i, i + BATCH) },
+        { token: key.key },
+      )
+      totals.accepted += result.accepted
+      totals.duplicates += result.duplicates
+      totals.rejected += result.rejected.length
+      if (progress) {
+        const done = Math.min(records.length, i + BATCH)
+        const bar = '█'.repeat(Math.round((done / records.length) * 30)).padEnd(30, '░')
+        process.stderr.write(`\r${bar} ${done}/${records.length} records`)
+      }
+    }
+    if (progress) process.stderr.write('\n')
+
+    const loggedIn = Boolean(readConfig(this.configFile).refreshToken)
+    if (!loggedIn || this.flags.use) {
+      updateConfig(
+        (cfg) => ({ ...cfg, ...tokensToConfig(auth.tokens), collector: api.baseUrl, email: auth.user.email, userId: auth.user.id, projectId: project.id }),
+        this.configFile,
+      )
+    }
+    this.log(
+      keyValues([
+        ['account', `${email} / ${password}`],
+        ['project', `${project.name} (${project.id})`],
+        ['API key', key.key],
+        ['records', `${totals.accepted} stored${totals.rejected ? `, ${totals.rejected} rejected` : ''} over ${this.flags.days} days`],
+      ]),
+    )
+    this.log(
+      !loggedIn || this.flags.use
+        ? `\nThe CLI now uses this account: try ${c.bold('llmguard metrics')} or ${c.bold('llmguard logs search --min-risk 20')}.`
+        : `\nYou stay logged in as before; add --use to switch to the demo account.`,
+    )
+    return { collector: api.baseUrl, email, projectId: project.id, apiKey: key.key, ...totals }
+  }
+}

@@ -1,0 +1,86 @@
+import { existsSync, statSync } from 'node:fs'
+import { ApiClient, ApiError, type Readiness, type User } from '@llmguard/shared'
+import { BaseCommand } from '../base.js'
+import { CliError } from '../lib/errors.js'
+import { c } from '../lib/output.js'
+import { knownOutboxes, readOutbox, resolveOutbox, outboxFlags } from '../lib/outbox.js'
+
+export interface Check {
+  name: string
+  status: 'ok' | 'warn' | 'fail'
+  detail: string
+}
+
+export interface DoctorResult {
+  ok: boolean
+  checks: Check[]
+}
+
+export default class Doctor extends BaseCommand<typeof Doctor> {
+  static override summary = 'Check the config, the collector (reachable, ready, version), the session and the outbox backlog'
+  static override examples = ['<%= config.bin %> doctor', '<%= config.bin %> doctor --json']
+  static override flags = { ...outboxFlags }
+
+  async run(): Promise<DoctorResult> {
+    const checks: Check[] = []
+    const add = (name: string, status: Check['status'], detail: string) => checks.push({ name, status, detail })
+
+    const file = this.configFile
+    if (!existsSync(file)) add('config', 'warn', `${file} does not exist yet (run \`llmguard init\`)`)
+    else {
+      const mode = statSync(file).mode & 0o777
+      add('config', mode & 0o077 ? 'fail' : 'ok', `${file} (mode ${mode.toString(8)}${mode & 0o077 ? ': readable by others, run chmod 600' : ''})`)
+    }
+
+    const url = this.collectorUrl
+    const probe = new ApiClient({ baseUrl: url, timeoutMs: 5_000, userAgent: 'llmguard-cli' })
+    let reachable = false
+    try {
+      const ready = await probe.send<Readiness>('GET', '/readyz').catch((err: unknown) => {
+        // 503 still means reachable: the body says what is not ready
+        if (err instanceof ApiError && err.status === 503) return { data: { status: 'not_ready', version: '?', database: 'down', migrations: 'pending' } as Readiness }
+        throw err
+      })
+      reachable = true
+      add('collector', ready.data.status === 'ready' ? 'ok' : 'fail', `${url} ${ready.data.status}, version ${ready.data.version} (database ${ready.data.database}, migrations ${ready.data.migrations})`)
+    } catch (err) {
+      add('collector', 'fail', err instanceof ApiError ? err.message : String(err))
+    } finally {
+      await probe.close()
+    }
+
+    const cfg = this.cliConfig
+    if (!cfg.refreshToken) add('session', 'warn', 'not logged in (run `llmguard login`)')
+    else if (reachable) {
+      try {
+        const me = await this.session.get<User>('/v1/auth/me')
+        add('session', 'ok', `logged in as ${me.email}`)
+        if (cfg.projectId) {
+          await this.session.get(`/v1/projects/${cfg.projectId}`)
+          add('project', 'ok', `default project ${cfg.projectId}`)
+        } else add('project', 'warn', 'no default project (`llmguard projects use ID`)')
+      } catch (err) {
+        add('session', 'fail', err instanceof Error ? err.message : String(err))
+      }
+    }
+
+    const one = resolveOutbox(this.flags)
+    const paths = one ? (existsSync(one) ? [one] : []) : knownOutboxes()
+    if (!paths.length) add('outbox', 'ok', 'no local outbox files')
+    for (const path of paths) {
+      try {
+        const o = readOutbox(path, 0)
+        add('outbox', o.parked ? 'warn' : o.queued > 1000 ? 'warn' : 'ok', `${path}: ${o.queued} queued, ${o.parked} parked, ${o.droppedTotal} dropped`)
+      } catch (err) {
+        add('outbox', 'fail', `${path}: ${(err as Error).message}`)
+      }
+    }
+
+    const mark = { ok: c.green('✓'), warn: c.yellow('!'), fail: c.red('✗') }
+    for (const ch of checks) this.log(`${mark[ch.status]} ${ch.name.padEnd(9)} ${ch.detail}`)
+    const ok = !checks.some((ch) => ch.status === 'fail')
+    if (!ok && !this.jsonEnabled()) throw new CliError('DOCTOR_FAILED', `${checks.filter((ch) => ch.status === 'fail').length} check(s) failed`)
+    if (!ok) process.exitCode = 1
+    return { ok, checks }
+  }
+}

@@ -1,0 +1,63 @@
+import type { Incident, IncidentDetail, IncidentStatus } from '@llmguard/shared'
+import { c, keyValues, relativeTime, table, usd } from './output.js'
+
+const severity = (s: Incident['severity']) => (s === 'critical' || s === 'high' ? c.red(s) : s === 'medium' ? c.yellow(s) : s)
+const status = (s: IncidentStatus) => (s === 'open' ? c.red(s) : s === 'acknowledged' ? c.yellow(s) : c.green(s))
+
+export function incidentTable(items: readonly Incident[]): string {
+  return table(items, [
+    { header: 'ID', get: (i) => i.id },
+    { header: 'STATUS', get: (i) => status(i.status) },
+    { header: 'SEVERITY', get: (i) => severity(i.severity) },
+    { header: 'TYPE', get: (i) => i.type },
+    { header: 'KEY', get: (i) => i.key, max: 20 },
+    { header: 'SEEN', get: (i) => i.occurrences, align: 'right' },
+    { header: 'LAST', get: (i) => relativeTime(i.lastSeenAt) },
+    { header: 'TITLE', get: (i) => i.title, max: 60 },
+  ])
+}
+
+export function incidentDetail(i: Incident | IncidentDetail): string {
+  const lines = [
+    keyValues([
+      ['id', i.id],
+      ['title', c.bold(i.title)],
+      ['status', status(i.status)],
+      ['severity', severity(i.severity)],
+      ['type', `${i.type} (${i.key})`],
+      ['occurrences', i.occurrences],
+      ['first seen', `${i.firstSeenAt} (${relativeTime(i.firstSeenAt)})`],
+      ['last seen', `${i.lastSeenAt} (${relativeTime(i.lastSeenAt)})`],
+      ['acknowledged', i.acknowledgedAt],
+      ['resolved', i.resolvedAt],
+    ]),
+  ]
+  if (i.rca) {
+    lines.push(
+      '',
+      c.bold(`Root cause (${i.rca.source}, ${relativeTime(i.rca.generatedAt)})`),
+      i.rca.rootCause,
+      '',
+      c.bold('Recommended fix'),
+      i.rca.recommendedFix,
+      c.dim(`affected requests: ${i.rca.affectedRequests}`),
+    )
+  } else lines.push('', c.dim(i.rcaPending ? 'root-cause analysis pending…' : 'no root-cause analysis yet'))
+  if ('relatedRequests' in i && i.relatedRequests.length) {
+    lines.push(
+      '',
+      c.bold('Related requests'),
+      table(i.relatedRequests, [
+        { header: 'ID', get: (r) => r.id },
+        { header: 'WHEN', get: (r) => relativeTime(r.timestamp) },
+        { header: 'MODEL', get: (r) => r.model, max: 24 },
+        { header: 'STATUS', get: (r) => r.status },
+        { header: 'RISK', get: (r) => r.riskScore, align: 'right' },
+        { header: 'LATENCY', get: (r) => `${r.latency} ms`, align: 'right' },
+        { header: 'COST', get: (r) => usd(r.cost), align: 'right' },
+        { header: 'PROMPT', get: (r) => r.promptPreview, max: 40 },
+      ]),
+    )
+  }
+  return lines.join('\n')
+}

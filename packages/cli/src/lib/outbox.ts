@@ -1,0 +1,77 @@
+import { createHash } from 'node:crypto'
+import { existsSync, readdirSync } from 'node:fs'
+import { homedir } from 'node:os'
+import { join } from 'node:path'
+import { Flags } from '@oclif/core'
+import { SqliteStore, type ParkedRow } from '@llmguard/sdk'
+import { DEFAULT_COLLECTOR } from './config.js'
+import { CliError, usage } from './errors.js'
+
+export const outboxFlags = {
+  outbox: Flags.string({ description: 'the outbox file (default: the SDK default for --api-key and the endpoint)', env: 'LLMGUARD_OUTBOX' }),
+  'api-key': Flags.string({ description: 'the API key the app ships with', env: 'LLMGUARD_API_KEY' }),
+}
+
+/**
+ * The SDK's default outbox path for an endpoint and key (packages/sdk/src/options.ts
+ * `defaultOutboxPath`, which the SDK does not export): one file per endpoint and key.
+ */
+export function sdkDefaultOutbox(endpoint: string, apiKey: string | undefined): string {
+  const tag = createHash('sha256').update(`${endpoint.replace(/\/+$/, '')}\n${apiKey ?? ''}`).digest('hex').slice(0, 16)
+  return join(homedir(), '.llmguard', `outbox-${tag}.sqlite`)
+}
+
+/** Every outbox file in the SDK's default directory. */
+export function knownOutboxes(): string[] {
+  const dir = join(homedir(), '.llmguard')
+  if (!existsSync(dir)) return []
+  return readdirSync(dir)
+    .filter((f) => /^outbox-[0-9a-f]+\.sqlite$/.test(f))
+    .map((f) => join(dir, f))
+}
+
+export function resolveOutbox(flags: { outbox?: string; 'api-key'?: string; collector?: string }): string | undefined {
+  if (flags.outbox) return flags.outbox
+  if (flags['api-key']) return sdkDefaultOutbox(flags.collector || DEFAULT_COLLECTOR, flags['api-key'])
+  return undefined
+}
+
+export interface OutboxState {
+  path: string
+  queued: number
+  parked: number
+  droppedTotal: number
+  parkedRecords: (Omit<ParkedRow, 'body'> & { model: string | null })[]
+}
+
+/** Reads an existing outbox file (never creates one). */
+export function readOutbox(path: string, parkedLimit = 20): OutboxState {
+  if (!existsSync(path)) throw new CliError('OUTBOX_NOT_FOUND', `no outbox at ${path}`)
+  const store = new SqliteStore(path, { busyTimeoutMs: 1_000 })
+  try {
+    return {
+      path,
+      queued: store.count(),
+      parked: store.parkedCount(),
+      droppedTotal: store.droppedTotal(),
+      parkedRecords: store.listParked(parkedLimit).map(({ body, ...row }) => ({ ...row, model: modelOf(body) })),
+    }
+  } finally {
+    store.close()
+  }
+}
+
+function modelOf(body: string): string | null {
+  try {
+    return (JSON.parse(body) as { model?: string }).model ?? null
+  } catch {
+    return null
+  }
+}
+
+export function requireOutbox(flags: { outbox?: string; 'api-key'?: string; collector?: string }): string {
+  const path = resolveOutbox(flags)
+  if (!path) throw usage('which outbox? pass --outbox FILE or --api-key KEY (or set LLMGUARD_OUTBOX / LLMGUARD_API_KEY)')
+  if (!existsSync(path)) throw new CliError('OUTBOX_NOT_FOUND', `no outbox at ${path}`)
+  return path
+}
