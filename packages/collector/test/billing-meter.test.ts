@@ -85,7 +85,7 @@ describe('metering', () => {
   it('stores a batch that crosses the limit up to it, in order; invalid records cost nothing; a retried batch at the limit reports duplicates', async () => {
     const { user, keys } = await userWithProjects(1, 10)
     expect((await batch(keys[0]!, records(6))).accepted).toBe(6)
-    const crossing: { id?: string }[] = [rec(), { prompt: 'no model', latency: 1 }, rec(), rec(), rec(), rec(), rec()]
+    const crossing: (Partial<LlmRecordInput> & { prompt: string })[] = [rec(), { prompt: 'no model', latency: 1 }, rec(), rec(), rec(), rec(), rec()]
     const result = await batch(keys[0]!, crossing)
     expect(result.accepted).toBe(4)
     expect(result.rejected.map((r) => [r.index, r.code])).toEqual([
