@@ -29,6 +29,7 @@ import { logsRoutes } from './logs/routes.js'
 import { metricsRoutes } from './metrics/routes.js'
 import { createIncidents, type Incidents } from './incidents/module.js'
 import { createBilling, type Billing } from './billing/module.js'
+import { createRemediations, type Remediations } from './remediation/module.js'
 
 export interface AppDeps {
   config: Config
@@ -49,6 +50,8 @@ export interface App {
   incidents: Incidents
   /** Billing: usage meter (its `clock` decides the usage month), plans, Stripe. */
   billing: Billing
+  /** Remediation: actions over the policy, automatic rules on new incidents, the revert job. */
+  remediation: Remediations
   /** Stops background work (jobs, listeners) before the database closes. */
   stop(): Promise<void>
 }
@@ -139,14 +142,19 @@ export async function createApp(deps: AppDeps): Promise<App> {
   ingest.afterStore.push((stored, ctx) => incidents.service.afterStore(stored, ctx))
   http.register(...incidents.routes)
   http.register(...billing.routes)
+  const remediation = createRemediations({ sql, logger, policy, incidents: incidents.service, ingest, assertAccess: projects.assertAccess })
+  http.register(...remediation.routes)
   incidents.start()
+  remediation.start()
 
   return {
     ingest,
     searchIndexer,
     incidents,
     billing,
+    remediation,
     async stop() {
+      await remediation.stop()
       await incidents.stop()
       await searchIndexer.stop()
       await keys.stop()

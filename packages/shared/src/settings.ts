@@ -2,6 +2,7 @@ import { z } from 'zod'
 import { DEFAULT_POLICY } from './policy.js'
 import { priceOverridesSchema } from './prices.js'
 import { MAX_PROJECT_KEYWORDS } from './risk/keywords.js'
+import { autoRemediationSchema } from './remediation.js'
 
 /**
  * Project settings (seed `ProjectSettings` plus blockOnRisk). Stored as one JSON document, so a
@@ -41,6 +42,11 @@ export const projectSettingsFields = {
   incidentCostSpikePercent: z.number().min(0).max(10_000).default(50),
   /** Minimum-volume guard of the error-rate and cost rules and of the hourly anomaly job. */
   incidentMinRequests: z.number().int().min(1).max(1_000_000).default(10),
+  /**
+   * Automatic remediation: incident type → {action, parameters, durationMinutes}. When an
+   * incident of that type opens the action is applied, and reverted when the duration ends.
+   */
+  autoRemediation: autoRemediationSchema.default({}),
 }
 
 export const projectSettingsSchema = z.object(projectSettingsFields).meta({ id: 'ProjectSettings' })

@@ -20,3 +20,16 @@ export async function runOncePerPeriod<T>(sql: Sql, job: string, period: string,
     return { ran: true as const, result }
   }) as Promise<{ ran: true; result: T } | { ran: false; reason: 'locked' | 'done' }>
 }
+
+/**
+ * Runs `work` on at most one instance at a time, for jobs whose work is idempotent row by row
+ * and runs too often for a job_runs row per period (the minute-by-minute remediation revert).
+ * The transaction-scoped advisory lock picks the leader; the others skip this tick.
+ */
+export async function runExclusive<T>(sql: Sql, job: string, work: (tx: Db) => Promise<T>): Promise<{ ran: true; result: T } | { ran: false; reason: 'locked' }> {
+  return sql.begin(async (tx) => {
+    const [lock] = await tx<{ locked: boolean }[]>`select pg_try_advisory_xact_lock(hashtext(${`llmguard:job:${job}`})) as locked`
+    if (!lock!.locked) return { ran: false as const, reason: 'locked' as const }
+    return { ran: true as const, result: await work(tx) }
+  }) as Promise<{ ran: true; result: T } | { ran: false; reason: 'locked' }>
+}

@@ -50,9 +50,19 @@ export function createPolicyService({ sql }: { sql: Sql }) {
 
     bumpVersion: store.bumpPolicyVersion,
 
-    /** Settings hook: a change the policy shows bumps its version, any other change does not. */
+    /**
+     * Settings hook: a change the effective policy shows bumps its version, any other change does
+     * not (a setting an overlay hides, e.g. a system prompt under change_system_prompt, is none).
+     */
     async settingsChanged(db: Db, projectId: string, before: ProjectSettings, after: ProjectSettings): Promise<void> {
-      if (!isDeepStrictEqual(policyFromSettings(before), policyFromSettings(after))) await store.bumpPolicyVersion(db, projectId)
+      let was = policyFromSettings(before)
+      let now = policyFromSettings(after)
+      if (isDeepStrictEqual(was, now)) return
+      for (const overlay of overlays) {
+        was = await overlay(db, projectId, was)
+        now = await overlay(db, projectId, now)
+      }
+      if (!isDeepStrictEqual(was, now)) await store.bumpPolicyVersion(db, projectId)
     },
   }
 }

@@ -1,0 +1,69 @@
+import type { Sql } from '../db/connect.js'
+import type { Principal, RouteDef } from '../http/route.js'
+import type { IngestPipeline } from '../ingest/pipeline.js'
+import { runExclusive } from '../jobs/leader.js'
+import { JobScheduler } from '../jobs/scheduler.js'
+import type { Logger } from '../logger.js'
+import type { PolicyService } from '../policy/service.js'
+import type { IncidentService } from '../incidents/service.js'
+import { remediationRoutes } from './routes.js'
+import { createRemediationService, type RemediationService } from './service.js'
+import { policyViolationAnnotator } from './violations.js'
+
+/** Every minute: automatic actions end within a minute of their time. */
+export const EXPIRY_SCHEDULE = '* * * * *'
+export const EXPIRY_JOB = 'remediation:expiry'
+
+export interface Remediations {
+  service: RemediationService
+  routes: RouteDef[]
+  jobs: JobScheduler
+  /** The revert job, one instance at a time (tests call it with their own clock). */
+  runExpiryJob(now?: Date): Promise<{ ran: boolean; expired: number }>
+  start(): void
+  stop(): Promise<void>
+}
+
+/**
+ * The remediation domain wired up: the policy overlay, the API, automatic remediation on new
+ * incidents, the policy-violation annotator of ingest, and the revert job.
+ */
+export function createRemediations(deps: {
+  sql: Sql
+  logger: Logger
+  policy: PolicyService
+  incidents: IncidentService
+  ingest: IngestPipeline
+  assertAccess(principal: Principal, projectId: string): Promise<void>
+}): Remediations {
+  const { sql, logger, policy } = deps
+  const service = createRemediationService({ sql, logger, policy, assertAccess: deps.assertAccess })
+  policy.addOverlay(service.overlay)
+  const violations = policyViolationAnnotator((projectId) => policy.get(projectId))
+  service.listeners.push(violations.invalidate)
+  deps.ingest.annotators.push(violations.annotate)
+  deps.incidents.onOpened.push(async (incident) => void (await service.autoApply(incident)))
+  const jobs = new JobScheduler(logger)
+
+  async function runExpiryJob(now = service.clock.now()) {
+    const outcome = await runExclusive(sql, EXPIRY_JOB, (tx) => service.expireDue(tx, now))
+    if (!outcome.ran) return { ran: false, expired: 0 }
+    for (const r of outcome.result) {
+      service.changed(r.projectId)
+      logger.info({ remediationId: r.id, projectId: r.projectId, incidentId: r.incidentId }, 'automatic remediation expired')
+    }
+    return { ran: true, expired: outcome.result.length }
+  }
+
+  return {
+    service,
+    routes: remediationRoutes({ remediation: service }),
+    jobs,
+    runExpiryJob,
+    start() {
+      // the job's own clock: cron's tick time could lag a test's injected clock
+      jobs.start([{ name: EXPIRY_JOB, schedule: EXPIRY_SCHEDULE, run: () => runExpiryJob() }])
+    },
+    stop: () => jobs.stop(),
+  }
+}

@@ -1,0 +1,48 @@
+import type { Policy } from '@llmguard/shared'
+import type { Annotator, ScoredRecord } from '../ingest/pipeline.js'
+import { ANY_MODEL } from './overlay.js'
+
+/**
+ * What the active policy forbade about a call that was made anyway, e.g. by a client that does
+ * not enforce the policy (an old SDK, raw HTTP, another language): a disabled endpoint, or a
+ * model a switch_model moved away from. Null when nothing. Calls the SDK blocked itself are
+ * recorded as blocked errors and never count.
+ */
+export function violationOf(policy: Pick<Policy, 'disabledEndpoints' | 'modelOverrides'>, record: ScoredRecord): Record<string, unknown> | null {
+  if (record.metadata && typeof record.metadata.llmguardBlocked === 'string') return null
+  const out: Record<string, unknown> = {}
+  if (record.endpoint !== undefined && policy.disabledEndpoints.includes(record.endpoint)) out.disabledEndpoint = record.endpoint
+  // the SDK never switches embeddings models (the vectors would change shape)
+  if (record.endpoint !== 'embeddings') {
+    const asked = record.requestedModel ?? record.model
+    const target = policy.modelOverrides[asked] ?? policy.modelOverrides[ANY_MODEL]
+    if (target !== undefined && target !== record.model) out.switchedModel = { model: record.model, expected: target }
+  }
+  return Object.keys(out).length ? out : null
+}
+
+/** How long another instance's change may take to reach this instance's violation flags. */
+export const POLICY_CACHE_MS = 1_000
+
+/**
+ * The ingest annotator: flags each record against the project's effective policy. The policy is
+ * cached per project for a second (a batch must not cost a policy read), and dropped at once
+ * when this instance changes it.
+ */
+export function policyViolationAnnotator(getPolicy: (projectId: string) => Promise<Policy>, now = () => Date.now()) {
+  const cache = new Map<string, { policy: Promise<Policy>; at: number }>()
+  const annotate: Annotator = async (records, ctx) => {
+    let hit = cache.get(ctx.projectId)
+    if (!hit || now() - hit.at >= POLICY_CACHE_MS) {
+      hit = { policy: getPolicy(ctx.projectId), at: now() }
+      cache.set(ctx.projectId, hit)
+      hit.policy.catch(() => cache.delete(ctx.projectId))
+      // bounded: entries older than the window are useless anyway
+      if (cache.size > 10_000) for (const [id, e] of cache) if (now() - e.at >= POLICY_CACHE_MS) cache.delete(id)
+    }
+    const policy = await hit.policy
+    if (policy.disabledEndpoints.length === 0 && Object.keys(policy.modelOverrides).length === 0) return
+    for (const record of records) record.policyViolation = violationOf(policy, record)
+  }
+  return { annotate, invalidate: (projectId: string) => void cache.delete(projectId) }
+}
