@@ -46,9 +46,12 @@ export default class LogsTail extends BaseCommand<typeof LogsTail> {
         if (this.jsonEnabled()) process.stdout.write(`${JSON.stringify(r)}\n`)
         else this.log(logLine(r))
       }
-      const initial = await fetch(Math.max(1, this.flags.lines))
+      // everything the first polls could return counts as seen; only the last --lines are shown
+      const window = await fetch(100, Date.now() - LOOKBACK_MS)
+      const recent = this.flags.lines ? await fetch(this.flags.lines) : []
+      const initial = [...window, ...recent]
       for (const r of initial) seen.set(r.id, Date.parse(r.timestamp))
-      for (const r of initial.slice(0, this.flags.lines).reverse()) print(r)
+      for (const r of [...recent].reverse()) print(r)
       let printed = 0
       let newest = Math.max(Date.now(), ...initial.map((r) => Date.parse(r.timestamp)))
       while (!stopped) {

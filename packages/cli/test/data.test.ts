@@ -1,0 +1,236 @@
+import { createServer } from 'node:net'
+import { randomUUID } from 'node:crypto'
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { LLMGuard, SqliteStore } from '@llmguard/sdk'
+import type { LogResult } from '@llmguard/shared'
+import { copyTemplateDataDir, startTestCollector, type TestCollector } from '../../collector/test/helpers/collector.js'
+import CollectorSeed from '../src/commands/collector/seed.js'
+import CollectorStart, { loadCollector } from '../src/commands/collector/start.js'
+import Metrics from '../src/commands/metrics.js'
+import LogsSearch from '../src/commands/logs/search.js'
+import LogsTail from '../src/commands/logs/tail.js'
+import IncidentsList from '../src/commands/incidents/list.js'
+import IncidentsShow from '../src/commands/incidents/show.js'
+import IncidentsAck from '../src/commands/incidents/ack.js'
+import IncidentsResolve from '../src/commands/incidents/resolve.js'
+import IncidentsRca from '../src/commands/incidents/rca.js'
+import SettingsGet from '../src/commands/settings/get.js'
+import SettingsSet from '../src/commands/settings/set.js'
+import BillingStatus from '../src/commands/billing/status.js'
+import BillingUpgrade from '../src/commands/billing/upgrade.js'
+import OutboxStatus from '../src/commands/outbox/status.js'
+import OutboxFlush from '../src/commands/outbox/flush.js'
+import OutboxReplay from '../src/commands/outbox/replay.js'
+import Doctor from '../src/commands/doctor.js'
+import { readConfig } from '../src/lib/config.js'
+import { run, tempConfigDir } from './helpers.js'
+
+let collector: TestCollector
+let tmp: ReturnType<typeof tempConfigDir>
+let seed: { projectId: string; apiKey: string; email: string }
+
+beforeAll(async () => {
+  collector = await startTestCollector()
+  tmp = tempConfigDir()
+})
+afterAll(async () => {
+  await collector?.close()
+  tmp?.cleanup()
+})
+
+const post = (record: Record<string, unknown>) => collector.client.post('/v1/llm/requests', record, { token: seed.apiKey })
+
+describe('collector seed', () => {
+  it('creates the demo account, project, key and records, and (not logged in) switches the CLI to them', async () => {
+    const r = await run<any>(CollectorSeed, ['--collector', collector.url, '--records', '300', '--days', '3', '--email', `demo-${randomUUID()}@example.com`, '--json'])
+    expect(r.exitCode).toBe(0)
+    expect(r.json).toMatchObject({ collector: collector.url, accepted: 300, rejected: 0 })
+    seed = r.json
+    expect(readConfig(join(tmp.dir, 'config.json'))).toMatchObject({ projectId: seed.projectId, email: seed.email })
+    // seeding again with the same account logs in instead of failing
+    const again = await run(CollectorSeed, ['--records', '10', '--email', seed.email])
+    expect(again.exitCode).toBe(0)
+    expect(again.stdout).toMatch(/records\s+10 stored over 7 days/)
+    expect(again.stdout).toContain('You stay logged in as before')
+  })
+})
+
+describe('metrics', () => {
+  it('prints totals, the model table and a daily chart; --json is the API object', async () => {
+    const human = await run(Metrics, ['--days', '8'])
+    expect(human.exitCode).toBe(0)
+    expect(human.stdout).toMatch(/requests\s+300\n/)
+    expect(human.stdout).toMatch(/MODEL\s+REQUESTS\s+SHARE/)
+    expect(human.stdout).toContain('gpt-4o-mini')
+    expect(human.stdout).toContain('requests per day (UTC)')
+    expect(human.stdout.match(/^\d{4}-\d{2}-\d{2} /gm)).toHaveLength(8)
+    expect(human.stdout).toContain('█')
+    const json = await run<any>(Metrics, ['--days', '8', '--series', 'cost', '--json'])
+    expect(json.json).toMatchObject({ totalRequests: 300 })
+    expect(json.json.dailySummary).toHaveLength(8)
+    expect((await run(Metrics, ['--days', '0'])).exitCode).toBe(2)
+  })
+})
+
+describe('logs', () => {
+  it('search by risk and status; tail follows new records', async () => {
+    const risky = await run<any>(LogsSearch, ['--min-risk', '20', '--sort-by', 'riskScore', '--limit', '5', '--json'])
+    expect(risky.json.items.length).toBeGreaterThan(0)
+    expect(risky.json.items.every((r: LogResult) => r.riskScore >= 20)).toBe(true)
+    const errors = await run<any>(LogsSearch, ['--status', 'error', '--json'])
+    expect(errors.json.items.every((r: LogResult) => r.status === 'error')).toBe(true)
+
+    const tail = run(LogsTail, ['--interval', '1', '--lines', '2', '--count', '2'])
+    await new Promise((r) => setTimeout(r, 300))
+    await post({ prompt: 'tail me one', model: 'gpt-4o', latency: 10 })
+    await post({ prompt: 'tail me two', model: 'gpt-4o', latency: 11 })
+    const out = await tail
+    expect(out.exitCode).toBe(0)
+    const lines = out.stdout.trim().split('\n')
+    expect(lines).toHaveLength(4)
+    expect(lines[2]).toContain('tail me one')
+    expect(lines[3]).toContain('tail me two')
+
+    const tailJson = run(LogsTail, ['--interval', '1', '--lines', '0', '--count', '1', '--json'])
+    await new Promise((r) => setTimeout(r, 300))
+    await post({ prompt: 'tail as json', model: 'gpt-4o', latency: 12 })
+    const j = await tailJson
+    expect(JSON.parse(j.stdout.trim())).toMatchObject({ prompt: 'tail as json' })
+  })
+})
+
+describe('incidents', () => {
+  it('list, show, ack, resolve, rca; a backwards move is the collector 409', async () => {
+    await post({ prompt: 'slow call', model: 'gpt-slow-test', latency: 60_000 })
+    const list = await run<any>(IncidentsList, ['--status', 'open', '--type', 'latency', '--json'])
+    const incident = list.json.items.find((i: any) => i.key === 'gpt-slow-test')
+    expect(incident).toMatchObject({ type: 'latency', status: 'open' })
+    const human = await run(IncidentsList, ['--type', 'latency'])
+    expect(human.stdout).toMatch(/ID\s+STATUS\s+SEVERITY\s+TYPE/)
+    expect(human.stdout).toContain(incident.id)
+
+    const show = await run<any>(IncidentsShow, [incident.id])
+    expect(show.stdout).toContain(incident.title)
+    expect(show.stdout).toContain('Related requests')
+    expect((await run<any>(IncidentsShow, [incident.id, '--json'])).json.relatedRequests.length).toBeGreaterThan(0)
+
+    const rca = await run<any>(IncidentsRca, [incident.id, '--json'])
+    expect(rca.json.rca).toMatchObject({ source: 'heuristic' })
+    expect((await run(IncidentsRca, [incident.id])).stdout).toContain('Recommended fix')
+
+    expect((await run<any>(IncidentsAck, [incident.id, '--json'])).json.status).toBe('acknowledged')
+    expect((await run(IncidentsResolve, [incident.id])).stdout).toBe(`resolved: ${incident.title}\n`)
+    const back = await run(IncidentsAck, [incident.id])
+    expect(back.exitCode).toBe(1)
+    expect(back.stderr).toMatch(/\[INVALID_TRANSITION\]\n$/)
+    expect((await run(IncidentsShow, ['nope'])).stderr).toBe('Error: not a incident id: "nope"\n')
+    expect((await run(IncidentsList, ['--status', 'closed'])).exitCode).toBe(2)
+  })
+})
+
+describe('settings and billing', () => {
+  it('settings get/set with JSON values; unknown or invalid settings are usage errors', async () => {
+    const get = await run<any>(SettingsGet, ['--json'])
+    expect(get.json).toMatchObject({ projectId: seed.projectId, safetyThreshold: 80, blockOnRisk: false })
+    const set = await run<any>(SettingsSet, ['safetyThreshold=65', 'blockOnRisk=true', 'systemPrompt=Be brief.', 'sensitiveKeywords=["project x"]', '--json'])
+    expect(set.json).toMatchObject({ safetyThreshold: 65, blockOnRisk: true, systemPrompt: 'Be brief.', sensitiveKeywords: ['project x'] })
+    expect((await run(SettingsSet, ['rateLimit=100'])).stdout).toMatch(/rateLimit\s+100/)
+    expect((await run(SettingsGet, [])).stdout).toMatch(/safetyThreshold\s+65/)
+    const bad = await run(SettingsSet, ['safetyThreshold=500'])
+    expect(bad.exitCode).toBe(2)
+    expect(bad.stderr).toMatch(/^Error: safetyThreshold: /)
+    expect((await run(SettingsSet, ['colour=blue'])).stderr).toMatch(/colour/)
+    expect((await run(SettingsSet, ['novalue'])).stderr).toContain('expected NAME=VALUE')
+  })
+
+  it('billing status; upgrade without Stripe is the collector 503 in one line', async () => {
+    const status = await run<any>(BillingStatus, ['--json'])
+    expect(status.json).toMatchObject({ plan: 'free', monthlyLimit: 10_000 })
+    expect(status.json.usage).toBeGreaterThanOrEqual(300)
+    expect((await run(BillingStatus, [])).stdout).toMatch(/plan\s+free \(active\)/)
+    const up = await run(BillingUpgrade, [])
+    expect(up.exitCode).toBe(1)
+    expect(up.stderr).toMatch(/^Error: .+ \[BILLING_NOT_CONFIGURED\]\n$/)
+  })
+})
+
+describe('outbox and doctor', () => {
+  it('status shows queued and parked records; flush and replay ship them', async () => {
+    const file = join(tmp.dir, 'outbox.sqlite')
+    expect((await run(OutboxStatus, ['--outbox', file])).stderr).toContain(`no outbox at ${file}`)
+    // an app without a key keeps records in the outbox
+    const app = new LLMGuard({ outbox: file, policy: false, endpoint: collector.url, logger: { warn: () => undefined } })
+    app.record({ prompt: 'queued one', model: 'gpt-4o', latency: 5 })
+    app.record({ prompt: 'queued two', model: 'gpt-4o', latency: 6 })
+    await app.shutdown()
+    // and one the collector refused earlier, parked
+    const store = new SqliteStore(file)
+    const body = JSON.stringify({ id: randomUUID(), prompt: 'parked one', model: 'gpt-4o', latency: 7, timestamp: new Date().toISOString() })
+    const { seqs } = store.append([{ id: 'p', body, bytes: body.length, createdAt: Date.now() }], 1000)
+    store.park([{ seq: seqs[0]!, code: 'PLAN_LIMIT_EXCEEDED', message: 'monthly limit reached', status: 429 }], Date.now())
+    store.close()
+
+    const status = await run<any>(OutboxStatus, ['--outbox', file, '--json'])
+    expect(status.json.outboxes[0]).toMatchObject({ path: file, queued: 2, parked: 1 })
+    const human = await run(OutboxStatus, ['--outbox', file])
+    expect(human.stdout).toMatch(/queued\s+2/)
+    expect(human.stdout).toContain('PLAN_LIMIT_EXCEEDED')
+
+    const noKey = await run(OutboxFlush, ['--outbox', file])
+    expect(noKey.exitCode).toBe(2)
+    const flush = await run<any>(OutboxFlush, ['--outbox', file, '--api-key', seed.apiKey, '--collector', collector.url, '--json'])
+    expect(flush.json).toMatchObject({ sent: 2, queued: 0, parked: 1 })
+    const replay = await run(OutboxReplay, ['--outbox', file, '--api-key', seed.apiKey, '--collector', collector.url])
+    expect(replay.stdout).toBe('1 parked records moved back; 1 sent, 0 still queued, 0 parked\n')
+    const found = await run<any>(LogsSearch, ['--search', 'parked one', '--json'])
+    expect(found.json.total).toBe(1)
+
+    const doctor = await run<any>(Doctor, ['--outbox', file, '--json'])
+    expect(doctor.json.ok).toBe(true)
+    expect(doctor.json.checks.map((c: any) => [c.name, c.status])).toEqual([
+      ['config', 'ok'],
+      ['collector', 'ok'],
+      ['session', 'ok'],
+      ['project', 'ok'],
+      ['outbox', 'ok'],
+    ])
+    const down = await run(Doctor, ['--collector', 'http://127.0.0.1:9', '--outbox', file])
+    expect(down.exitCode).toBe(1)
+    expect(down.stdout).toMatch(/✗ collector\s+collector at http:\/\/127\.0\.0\.1:9 is unreachable/)
+  })
+})
+
+describe('collector start', () => {
+  it('runs the collector on the given flags until SIGINT', async () => {
+    const port = await new Promise<number>((resolve) => {
+      const s = createServer().listen(0, '127.0.0.1', () => {
+        const p = (s.address() as { port: number }).port
+        s.close(() => resolve(p))
+      })
+    })
+    const dataDir = copyTemplateDataDir()
+    const before = process.listenerCount('SIGINT')
+    const started = run<any>(CollectorStart, ['--port', String(port), '--host', '127.0.0.1', '--data-dir', dataDir, '--log-level', 'silent'])
+    const deadline = Date.now() + 20_000
+    while (process.listenerCount('SIGINT') <= before && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50))
+    const health = await fetch(`http://127.0.0.1:${port}/readyz`)
+    expect(health.status).toBe(200)
+    // only the command's own listener: the test runner's must not see this signal
+    const others = process.listeners('SIGINT').slice(0, before)
+    for (const l of others) process.off('SIGINT', l)
+    process.emit('SIGINT')
+    for (const l of others) process.on('SIGINT', l)
+    const out = await started
+    expect(out.exitCode).toBe(0)
+    expect(out.stdout).toContain(`listening on http://127.0.0.1:${port} (embedded database in ${dataDir})`)
+    expect(out.result).toEqual({ url: `http://127.0.0.1:${port}`, embedded: true, dataDir })
+  })
+
+  it('explains a missing collector package', async () => {
+    const missing = Object.assign(new Error("Cannot find package '@llmguard/collector'"), { code: 'ERR_MODULE_NOT_FOUND' })
+    await expect(loadCollector(() => Promise.reject(missing))).rejects.toMatchObject({ code: 'COLLECTOR_NOT_INSTALLED', message: expect.stringContaining('the collector is not installed') })
+    const bad = await run(CollectorStart, ['--port', '70000'])
+    expect(bad.exitCode).toBe(2)
+  })
+})
