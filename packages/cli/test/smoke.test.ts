@@ -1,0 +1,89 @@
+import { spawn, spawnSync } from 'node:child_process'
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs'
+import { join } from 'node:path'
+import { randomUUID } from 'node:crypto'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { startTestCollector, type TestCollector } from '../../collector/test/helpers/collector.js'
+import { CLI_ROOT, tempConfigDir } from './helpers.js'
+
+const ROOT = join(CLI_ROOT, '..', '..')
+
+function newest(path: string): number {
+  const s = statSync(path)
+  if (!s.isDirectory()) return s.mtimeMs
+  return Math.max(0, ...readdirSync(path).map((e) => newest(join(path, e))))
+}
+
+/** Builds a package with its own tsup config when its dist is missing or older than its sources. */
+function buildIfStale(pkg: string, output: string): void {
+  const dir = join(ROOT, 'packages', pkg)
+  const built = join(dir, 'dist', output)
+  if (existsSync(built) && statSync(built).mtimeMs >= Math.max(newest(join(dir, 'src')), newest(join(dir, 'package.json')))) return
+  const r = spawnSync(join(ROOT, 'node_modules', '.bin', 'tsup'), [], { cwd: dir, encoding: 'utf8' })
+  if (r.status !== 0) throw new Error(`building ${pkg} failed:\n${r.stdout}\n${r.stderr}`)
+}
+
+let collector: TestCollector
+let tmp: ReturnType<typeof tempConfigDir>
+
+/** The built binary as a real subprocess. */
+function llmguard(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [join(CLI_ROOT, 'bin', 'run.js'), ...args], {
+      cwd: tmp.dir,
+      env: { ...process.env, LLMGUARD_CONFIG_DIR: tmp.dir, LLMGUARD_ENDPOINT: '', NO_COLOR: '1' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    let stdout = ''
+    let stderr = ''
+    child.stdout.on('data', (d) => (stdout += d))
+    child.stderr.on('data', (d) => (stderr += d))
+    child.on('error', reject)
+    child.on('close', (code) => resolve({ code, stdout, stderr }))
+  })
+}
+
+beforeAll(async () => {
+  // the binary runs dist/, which imports @llmguard/shared's dist
+  buildIfStale('shared', 'index.js')
+  buildIfStale('cli', 'commands/init.js')
+  collector = await startTestCollector()
+  tmp = tempConfigDir()
+}, 120_000)
+afterAll(async () => {
+  await collector?.close()
+  tmp?.cleanup()
+})
+
+describe('the built llmguard binary', () => {
+  it('lists its commands, runs init unattended, searches logs, and fails cleanly', async () => {
+    const help = await llmguard(['--help'])
+    expect(help.code).toBe(0)
+    for (const topic of ['init', 'logs', 'incidents', 'metrics', 'doctor']) expect(help.stdout).toContain(topic)
+
+    const email = `smoke-${randomUUID()}@example.com`
+    const init = await llmguard(['init', '--collector', collector.url, '--email', email, '--password', 'smoke test password', '--signup', '--json'])
+    expect(init.stderr).toBe('')
+    expect(init.code).toBe(0)
+    const result = JSON.parse(init.stdout)
+    expect(result).toMatchObject({ user: { email, created: true }, envFile: join(tmp.dir, '.env') })
+    const key = /^LLMGUARD_API_KEY=(\S+)$/m.exec(readFileSync(join(tmp.dir, '.env'), 'utf8'))![1]!
+    await collector.client.post('/v1/llm/requests', { prompt: 'smoke signal', model: 'gpt-4o-mini', latency: 42 }, { token: key })
+
+    const search = await llmguard(['logs', 'search', '--search', 'smoke', '--json'])
+    expect(search.code).toBe(0)
+    expect(JSON.parse(search.stdout).items).toMatchObject([{ prompt: 'smoke signal', latency: 42 }])
+    const table = await llmguard(['logs', 'search'])
+    expect(table.stdout).toMatch(/smoke signal/)
+
+    const down = await llmguard(['whoami', '--collector', 'http://127.0.0.1:9'])
+    expect(down.code).toBe(1)
+    expect(down.stderr).toContain('logged in to')
+    const unreachable = await llmguard(['login', '--collector', 'http://127.0.0.1:9', '--email', email, '--password', 'x'])
+    expect(unreachable.code).toBe(69)
+    expect(unreachable.stderr).toMatch(/^Error: collector at http:\/\/127\.0\.0\.1:9 is unreachable: .* \[UNREACHABLE\]\n$/)
+    const bad = await llmguard(['logs', 'search', '--limit', 'lots'])
+    expect(bad.code).toBe(2)
+    expect(bad.stderr.trim().split('\n')).toHaveLength(1)
+  })
+})
