@@ -1,0 +1,193 @@
+import { randomUUID } from 'node:crypto'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import type { BatchResult, Incident, LlmRecordInput, LogResult, Page, Policy, Project, Remediation } from '@llmguard/shared'
+import type { IngestContext } from '../src/ingest/pipeline.js'
+import { onRealPostgres, startTestCollector, type TestCollector } from './helpers/collector.js'
+import { count, createKey, createProject, failure, signUp, type TestUser } from './helpers/accounts.js'
+
+let collector: TestCollector
+let owner: TestUser
+
+beforeAll(async () => {
+  collector = await startTestCollector()
+  owner = await signUp(collector)
+})
+afterAll(() => collector.close())
+
+const as = (user: TestUser) => ({ token: user.accessToken })
+const MINUTE = 60_000
+const T0 = new Date('2026-03-10T10:00:00Z')
+const rec = (over: Partial<LlmRecordInput> = {}): LlmRecordInput => ({ prompt: 'hello', response: 'hi', model: 'gpt-4o', latency: 100, ...over })
+
+const switchRule = { latency: { action: 'switch_model', parameters: { to: 'gpt-4o-mini' }, durationMinutes: 30 } }
+
+async function project(settings?: Record<string, unknown>): Promise<{ project: Project; key: string }> {
+  const p = await createProject(collector, owner, `p-${randomUUID().slice(0, 8)}`)
+  const key = await createKey(collector, owner, p.id)
+  if (settings) await collector.client.patch(`/v1/projects/${p.id}/settings`, settings, as(owner))
+  return { project: p, key: key.key }
+}
+
+/** A slow call through the real pipeline: opens (or counts on) the project's latency incident. */
+async function slowCall(c: TestCollector, p: Project, model = 'gpt-4o'): Promise<Incident> {
+  const ctx: IngestContext = { projectId: p.id, ownerId: owner.id, sensitiveKeywords: [], priceOverrides: {}, receivedAt: new Date(), requestId: randomUUID() }
+  await c.app.ingest.ingest([rec({ latency: 9_000, model })], ctx)
+  const page = await c.client.get<Page<Incident>>(`/v1/projects/${p.id}/incidents`, { ...as(owner), query: { type: 'latency' } })
+  return page.items.find((i) => i.key === model)!
+}
+
+const policy = async (key: string) => (await collector.client.send<Policy>('GET', '/v1/llm/policy', { token: key })).data
+const remediationsOf = async (incident: Incident) =>
+  (await collector.client.get<Page<Remediation>>(`/v1/incidents/${incident.id}/remediations`, as(owner))).items
+
+describe('automatic remediation', () => {
+  it('applies the rule of the incident type when such an incident opens (once), and the job reverts it when the duration ends', async () => {
+    collector.app.remediation.service.clock.now = () => T0
+    try {
+      const { project: p, key } = await project({ autoRemediation: switchRule })
+      const v0 = (await policy(key)).version
+      const incident = await slowCall(collector, p)
+      const [auto] = await remediationsOf(incident)
+      expect(auto).toMatchObject({
+        actionType: 'switch_model',
+        parameters: { to: 'gpt-4o-mini' },
+        automatic: true,
+        state: 'active',
+        appliedBy: { kind: 'system' },
+        appliedAt: T0.toISOString(),
+        expiresAt: new Date(T0.getTime() + 30 * MINUTE).toISOString(),
+        before: { modelOverrides: { '*': null } },
+        after: { modelOverrides: { '*': 'gpt-4o-mini' } },
+      })
+      expect(auto!.audit).toEqual([{ event: 'applied', actor: { kind: 'system' }, at: T0.toISOString(), before: auto!.before, after: auto!.after }])
+      expect(await policy(key)).toMatchObject({ version: v0 + 1, modelOverrides: { '*': 'gpt-4o-mini' } })
+
+      // a repeat of the open incident is no new incident: no second action
+      await slowCall(collector, p)
+      expect(await remediationsOf(incident)).toHaveLength(1)
+
+      expect(await collector.app.remediation.runExpiryJob(new Date(T0.getTime() + 30 * MINUTE - 1))).toEqual({ ran: true, expired: 0 })
+      expect((await policy(key)).modelOverrides).toEqual({ '*': 'gpt-4o-mini' })
+      expect(await collector.app.remediation.runExpiryJob(new Date(T0.getTime() + 30 * MINUTE))).toEqual({ ran: true, expired: 1 })
+      const [expired] = await remediationsOf(incident)
+      expect(expired).toMatchObject({ state: 'expired', endedAt: new Date(T0.getTime() + 30 * MINUTE).toISOString() })
+      expect(expired!.audit.map((a) => [a.event, a.actor.kind])).toEqual([['applied', 'system'], ['expired', 'system']])
+      expect(expired!.audit[1]).toMatchObject({ before: { modelOverrides: { '*': 'gpt-4o-mini' } }, after: { modelOverrides: { '*': null } } })
+      expect(await policy(key)).toMatchObject({ version: v0 + 2, modelOverrides: {} })
+      // nothing left to do; an expired action cannot be rolled back
+      expect(await collector.app.remediation.runExpiryJob(new Date(T0.getTime() + 60 * MINUTE))).toEqual({ ran: true, expired: 0 })
+      expect((await failure(collector.client.post(`/v1/remediations/${expired!.id}/rollback`, undefined, as(owner)))).code).toBe('CONFLICT')
+    } finally {
+      collector.app.remediation.service.clock.now = () => new Date()
+    }
+  })
+
+  it('a user may roll an automatic action back early; the job then leaves it alone', async () => {
+    const { project: p, key } = await project({ autoRemediation: { latency: { action: 'disable_endpoint', parameters: { endpoint: 'chat.completions' }, durationMinutes: 1 } } })
+    const incident = await slowCall(collector, p)
+    const [auto] = await remediationsOf(incident)
+    expect((await policy(key)).disabledEndpoints).toEqual(['chat.completions'])
+    await collector.client.post(`/v1/remediations/${auto!.id}/rollback`, undefined, as(owner))
+    expect((await policy(key)).disabledEndpoints).toEqual([])
+    await collector.app.remediation.runExpiryJob(new Date(Date.now() + 2 * MINUTE))
+    const [after] = await remediationsOf(incident)
+    expect(after!.state).toBe('rolled_back')
+    expect(after!.audit.map((a) => a.event)).toEqual(['applied', 'rolled_back'])
+  })
+
+  it('expires even under a later action on the same field, which keeps its value', async () => {
+    const { project: p, key } = await project({ autoRemediation: { latency: { action: 'change_system_prompt', parameters: { systemPrompt: 'Auto.' }, durationMinutes: 5 } } })
+    const incident = await slowCall(collector, p)
+    await collector.client.post(`/v1/incidents/${incident.id}/remediations`, { actionType: 'change_system_prompt', parameters: { systemPrompt: 'Manual.' } }, as(owner))
+    const v = (await policy(key)).version
+    await collector.app.remediation.runExpiryJob(new Date(Date.now() + 6 * MINUTE))
+    const items = await remediationsOf(incident)
+    expect(items.map((r) => r.state)).toEqual(['active', 'expired'])
+    expect(items[1]!.audit[1]).toMatchObject({ event: 'expired', before: { systemPrompt: 'Manual.' }, after: { systemPrompt: 'Manual.' } })
+    expect(await policy(key)).toMatchObject({ version: v, systemPrompt: 'Manual.' })
+  })
+
+  it('types without a rule do nothing', async () => {
+    const { project: p } = await project({ autoRemediation: { error_rate: switchRule.latency } })
+    const incident = await slowCall(collector, p)
+    expect(await remediationsOf(incident)).toEqual([])
+  })
+
+  it('rules are validated like the actions: bad ones → 400 and the settings are unchanged', async () => {
+    const { project: p } = await project({ autoRemediation: switchRule })
+    const bad = [
+      { nope: switchRule.latency },
+      { latency: { action: 'reboot', parameters: {}, durationMinutes: 5 } },
+      { latency: { action: 'switch_model', parameters: {}, durationMinutes: 5 } },
+      { latency: { action: 'increase_safety_threshold', parameters: { threshold: 500 }, durationMinutes: 5 } },
+      { latency: { action: 'switch_model', parameters: { to: 'x' }, durationMinutes: 0 } },
+      { latency: { action: 'switch_model', parameters: { to: 'x' }, durationMinutes: 43_201 } },
+      { latency: { action: 'switch_model', parameters: { to: 'x' } } },
+      { latency: { action: 'switch_model', parameters: { to: 'x' }, durationMinutes: 5, extra: 1 } },
+    ]
+    for (const autoRemediation of bad) {
+      const err = await failure(collector.client.patch(`/v1/projects/${p.id}/settings`, { autoRemediation }, as(owner)))
+      expect(err.status).toBe(400)
+      expect(err.code).toBe('VALIDATION_ERROR')
+    }
+    const settings = await collector.client.get<{ autoRemediation: unknown }>(`/v1/projects/${p.id}/settings`, as(owner))
+    expect(settings.autoRemediation).toEqual(switchRule)
+  })
+})
+
+describe('policy violations at ingest', () => {
+  it('flags calls to a disabled endpoint or a switched-away model from clients that do not enforce the policy; logs filter on it', async () => {
+    const { project: p, key } = await project()
+    const incident = await slowCall(collector, p, 'gpt-4.1')
+    for (const body of [
+      { actionType: 'disable_endpoint', parameters: { endpoint: 'completions' } },
+      { actionType: 'switch_model', parameters: { from: 'gpt-4', to: 'gpt-4o-mini' } },
+    ]) {
+      await collector.client.post(`/v1/incidents/${incident.id}/remediations`, body, as(owner))
+    }
+    const records = [
+      rec({ prompt: 'pv disabled endpoint', endpoint: 'completions', model: 'gpt-3.5-turbo-instruct' }),
+      rec({ prompt: 'pv old model', endpoint: 'chat.completions', model: 'gpt-4' }),
+      rec({ prompt: 'pv switched by the sdk', endpoint: 'chat.completions', model: 'gpt-4o-mini', requestedModel: 'gpt-4' }),
+      rec({ prompt: 'pv other model', endpoint: 'chat.completions', model: 'gpt-4o' }),
+      rec({ prompt: 'pv embeddings are never switched', endpoint: 'embeddings', model: 'gpt-4' }),
+      rec({ prompt: 'pv blocked by the sdk', endpoint: 'completions', model: 'gpt-4', status: 'error', error: { type: 'ENDPOINT_DISABLED', message: 'off' }, metadata: { llmguardBlocked: 'ENDPOINT_DISABLED' } }),
+    ]
+    const result = await collector.client.post<BatchResult>('/v1/llm/requests/batch', { records }, { token: key })
+    expect(result.accepted).toBe(records.length)
+    const search = async (policyViolation: string) =>
+      (await collector.client.get<Page<LogResult & { policyViolation: unknown }>>(`/v1/projects/${p.id}/logs`, { ...as(owner), query: { search: 'pv ', policyViolation, sortBy: 'timestamp', limit: '100' } })).items
+    const flagged = await search('true')
+    expect(Object.fromEntries(flagged.map((r) => [r.prompt, r.policyViolation]))).toEqual({
+      'pv disabled endpoint': { disabledEndpoint: 'completions' },
+      'pv old model': { switchedModel: { model: 'gpt-4', expected: 'gpt-4o-mini' } },
+    })
+    expect((await search('false')).map((r) => r.prompt).sort()).toEqual(
+      ['pv blocked by the sdk', 'pv embeddings are never switched', 'pv other model', 'pv switched by the sdk'].sort(),
+    )
+  })
+})
+
+describe.runIf(onRealPostgres())('two instances on one database', () => {
+  it('apply the automatic action once per incident and revert it once', async () => {
+    const second = await startTestCollector({ databaseUrl: collector.databaseUrl, keepData: true })
+    try {
+      const { project: p, key } = await project({ autoRemediation: switchRule })
+      const incident = await slowCall(collector, p)
+      expect(await remediationsOf(incident)).toHaveLength(1)
+      // the other instance hears of the same incident (a hook run twice): still one action
+      expect(await second.app.remediation.service.autoApply(incident)).toBeUndefined()
+      expect(await remediationsOf(incident)).toHaveLength(1)
+
+      const later = new Date(Date.now() + 31 * MINUTE)
+      const runs = await Promise.all([collector.app.remediation.runExpiryJob(later), second.app.remediation.runExpiryJob(later)])
+      expect(runs.reduce((n, r) => n + r.expired, 0)).toBe(1)
+      const [r] = await remediationsOf(incident)
+      expect(r!.audit.map((a) => a.event)).toEqual(['applied', 'expired'])
+      expect(await count(collector, `remediation_audit where remediation_id = '${r!.id}'`)).toBe(2)
+      expect((await policy(key)).modelOverrides).toEqual({})
+    } finally {
+      await second.close()
+    }
+  })
+})
