@@ -23,6 +23,9 @@ import OutboxStatus from '../src/commands/outbox/status.js'
 import OutboxFlush from '../src/commands/outbox/flush.js'
 import OutboxReplay from '../src/commands/outbox/replay.js'
 import Doctor from '../src/commands/doctor.js'
+import RemediateApply from '../src/commands/remediate/apply.js'
+import RemediateList from '../src/commands/remediate/list.js'
+import RemediateRollback from '../src/commands/remediate/rollback.js'
 import { readConfig } from '../src/lib/config.js'
 import { run, tempConfigDir } from './helpers.js'
 
@@ -118,6 +121,21 @@ describe('incidents', () => {
     const rca = await run<any>(IncidentsRca, [incident.id, '--json'])
     expect(rca.json.rca).toMatchObject({ source: 'heuristic' })
     expect((await run(IncidentsRca, [incident.id])).stdout).toContain('Recommended fix')
+
+    const applied = await run<any>(RemediateApply, [incident.id, 'switch_model', 'to=gpt-4o-mini', 'from=gpt-slow-test', '--json'])
+    expect(applied.exitCode).toBe(0)
+    expect(applied.json).toMatchObject({ actionType: 'switch_model', parameters: { to: 'gpt-4o-mini', from: 'gpt-slow-test' }, state: 'active' })
+    const threshold = await run(RemediateApply, [incident.id, 'increase_safety_threshold', 'threshold=60'])
+    expect(threshold.stdout).toMatch(/increase_safety_threshold\s+threshold=60\s+active/)
+    const listed = await run<any>(RemediateList, [incident.id, '--json'])
+    expect(listed.json.items).toHaveLength(2)
+    expect((await run(RemediateList, [incident.id])).stdout).toMatch(/ID\s+ACTION\s+PARAMETERS\s+STATE/)
+    const rolled = await run<any>(RemediateRollback, [applied.json.id, '--json'])
+    expect(rolled.json).toMatchObject({ id: applied.json.id, state: 'rolled_back' })
+    const badParam = await run(RemediateApply, [incident.id, 'increase_safety_threshold', 'threshold=high'])
+    expect(badParam.exitCode).toBe(2)
+    expect(badParam.stderr).toMatch(/^Error: threshold: /)
+    expect((await run(RemediateApply, [incident.id, 'reboot_everything'])).exitCode).toBe(2)
 
     expect((await run<any>(IncidentsAck, [incident.id, '--json'])).json.status).toBe('acknowledged')
     expect((await run(IncidentsResolve, [incident.id])).stdout).toBe(`resolved: ${incident.title}\n`)
