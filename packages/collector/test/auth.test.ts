@@ -85,14 +85,15 @@ describe('login', () => {
     }
     const known: number[] = []
     const unknown: number[] = []
-    for (let i = 0; i < 3; i++) {
+    for (let i = 0; i < 5; i++) {
       known.push(await timed('second@example.com'))
       unknown.push(await timed(`nobody-${i}@example.com`))
     }
-    const median = (xs: number[]) => xs.sort((a, b) => a - b)[1]!
-    // both pay one argon2 verification (~15–50 ms); without the dummy hash the unknown one takes ~1 ms
-    expect(median(unknown)).toBeGreaterThan(median(known) * 0.5)
-    expect(median(unknown)).toBeGreaterThan(5)
+    // Both pay one argon2 verification (~15–50 ms); without the dummy hash the unknown one takes
+    // ~1 ms. The fastest of each is compared: load on a shared machine only ever adds time.
+    const fastest = (xs: number[]) => Math.min(...xs)
+    expect(fastest(unknown)).toBeGreaterThan(fastest(known) * 0.5)
+    expect(fastest(unknown)).toBeGreaterThan(5)
   })
 
   it('400 on missing or mistyped fields', async () => {
