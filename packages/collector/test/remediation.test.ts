@@ -308,3 +308,18 @@ describe('list', () => {
     expect(second.items.map((r) => [r.id, r.state, r.audit.length])).toEqual([[a.id, 'active', 1]])
   })
 })
+
+describe('concurrency', () => {
+  it('concurrent actions and settings changes all land, one version each, without deadlock', async () => {
+    const s = await setup()
+    const v0 = (await policy(s)).version
+    await Promise.all([
+      ...Array.from({ length: 6 }, (_, i) => apply(s, { actionType: 'rate_limit_user', parameters: { userId: `c${i}`, limitPerMinute: i + 1 } })),
+      collector.client.patch(`/v1/projects/${s.project.id}/settings`, { safetyThreshold: 61 }, as(owner)),
+      collector.client.patch(`/v1/projects/${s.project.id}/settings`, { blockOnRisk: true }, as(owner)),
+    ])
+    const p = await policy(s)
+    expect(p.userRateLimits).toEqual({ c0: 1, c1: 2, c2: 3, c3: 4, c4: 5, c5: 6 })
+    expect(p).toMatchObject({ safetyThreshold: 61, blockOnRisk: true, version: v0 + 8 })
+  })
+})
