@@ -17,21 +17,19 @@ const TOTAL = Math.round((MAIN_ROWS * 12) / 10) // 10 in 12 rows are the main pr
 const CHUNK = 100_000
 const DAYS = 28
 const METRICS_REQUESTS = 200
-const SEARCH_ROUNDS = Number(process.env.BENCH_SEARCH_ROUNDS ?? 5)
+const SEARCH_ROUNDS = Number(process.env.BENCH_SEARCH_ROUNDS ?? 20)
 const RATE_SECONDS = Number(process.env.BENCH_RATE_SECONDS ?? 5)
 const RATE_CONNECTIONS = 32
 const TARGET_METRICS_P95 = 50
 const TARGET_SEARCH_P95 = 150
 const TARGET_GET_RATIO = 0.5
 
-// rare needles, a term in ~1 % of rows, common words, one that is nowhere, and odd case
+// rare needles (~10 and ~100 rows), a word in ~8 % of rows, a common one, a word in most rows, one that is nowhere
 const SEARCH_TERMS = [
   ...NEEDLES.map((n) => n.term),
   'Globex',
   'refund',
-  'dashboard',
   'the',
-  'REFUND',
   'nowhere-to-be-found',
 ]
 
@@ -77,7 +75,8 @@ const summarise = (values) => ({ p50: percentile(values, 0.5), p95: percentile(v
 async function main() {
   return withThrowawayDatabase('llmguard_bench_query', async (databaseUrl) => {
     log(`starting the collector on a throwaway database (${new URL(databaseUrl).pathname.slice(1)})`)
-    const collector = await startBenchCollector(databaseUrl)
+    // the background indexer is kept out of the way: the index is built below, then checked with runOnce(0)
+    const collector = await startBenchCollector(databaseUrl, { SEARCH_INDEX_LAG_MS: '3600000' })
     const postgres = await importFromCollector('postgres')
     const sql = postgres(databaseUrl, { max: 1, onnotice: () => {}, connection: { TimeZone: 'UTC' } })
     let hello
@@ -141,17 +140,25 @@ async function main() {
 
       // --- search -----------------------------------------------------------------------------
       const searchPath = (term) => `/v1/projects/${projectId}/logs?search=${encodeURIComponent(term)}`
-      const requests = []
-      for (let round = 0; round < SEARCH_ROUNDS + 1; round++) for (const term of SEARCH_TERMS) requests.push({ path: searchPath(term), tag: term })
-      const searchRun = await runLoad({ kind: 'list', url: collector.url, concurrency: 1, headers: auth, total: true, requests })
-      const searchFailed = searchRun.results.filter((r) => r.status !== 200)
-      if (searchFailed.length) throw new Error(`search answered ${searchFailed[0].status}: ${searchFailed[0].error}`)
-      // the first round warms the caches and is left out
-      const timed = searchRun.results.slice(SEARCH_TERMS.length)
-      const perTerm = SEARCH_TERMS.map((term) => {
-        const rs = timed.filter((r) => r.tag === term)
-        return { term, total: rs[0].total, ...summarise(rs.map((r) => r.ms)) }
-      })
+      // one warm-up request per term, then up to SEARCH_ROUNDS timed ones — at least 2, and no
+      // more once 15 s went by, so a slow search cannot stretch the run past its budget
+      const timed = []
+      const perTerm = []
+      for (const term of SEARCH_TERMS) {
+        const load = (n) => runLoad({ kind: 'list', url: collector.url, concurrency: 1, headers: auth, total: true, requests: Array.from({ length: n }, () => ({ path: searchPath(term), tag: term })) })
+        await load(1)
+        const rs = []
+        const termStarted = performance.now()
+        while (rs.length < SEARCH_ROUNDS && (rs.length < 2 || performance.now() - termStarted < 15_000)) {
+          rs.push(...(await load(rs.length < 2 ? 1 : 5)).results)
+        }
+        timed.push(...rs)
+        perTerm.push({ term, total: rs.find((r) => r.total !== undefined)?.total ?? NaN, failed: rs.filter((r) => r.status !== 200).length, ...summarise(rs.map((r) => r.ms)) })
+        log(`search ${JSON.stringify(term)}: p50 ${ms(perTerm.at(-1).p50)} over ${rs.length} requests`)
+      }
+      // a search that fails (e.g. the 30 s statement timeout) counts with its time and is reported
+      const searchFailed = timed.filter((r) => r.status !== 200)
+      for (const f of searchFailed.slice(0, 3)) log(`search ${JSON.stringify(f.tag)} answered ${f.status} after ${ms(f.ms)}: ${f.error}`)
       const search = summarise(timed.map((r) => r.ms))
       log(`search: p50 ${ms(search.p50)}, p95 ${ms(search.p95)} over ${timed.length} requests`)
 
@@ -209,8 +216,8 @@ async function main() {
       ])
       console.log('\nsearch by term (first page of 50, newest first):\n')
       table([
-        ['term', 'matches (total)', 'p50', 'p95', 'max'],
-        ...perTerm.map((t) => [JSON.stringify(t.term), int(t.total), ms(t.p50), ms(t.p95), ms(t.max)]),
+        ['term', 'matches (total)', 'p50', 'p95', 'max', 'failed'],
+        ...perTerm.map((t) => [JSON.stringify(t.term), int(t.total), ms(t.p50), ms(t.p95), ms(t.max), String(t.failed)]),
       ])
       console.log(`\nauthenticated GET (${getPath.split('?')[0]}, API key) vs hyper-express hello, ${RATE_CONNECTIONS} keep-alive connections from one undici worker, best of 2 × ${RATE_SECONDS} s:\n`)
       table([
@@ -222,7 +229,7 @@ async function main() {
       console.log(`\ntarget GET ≥ ${TARGET_GET_RATIO * 100} % of hello — ${met(bestGet / bestHello >= TARGET_GET_RATIO)}; answers: ${JSON.stringify(statuses)}`)
       console.log(`\nplan of the slowest search (${JSON.stringify(slowest.term)}, first page's rows query of logs/store.ts):\n`)
       for (const row of plan) console.log(`  ${row['QUERY PLAN']}`)
-      if (metrics.p95 > TARGET_METRICS_P95 || search.p95 > TARGET_SEARCH_P95 || bestGet / bestHello < TARGET_GET_RATIO) process.exitCode = 1
+      if (searchFailed.length || metrics.p95 > TARGET_METRICS_P95 || search.p95 > TARGET_SEARCH_P95 || bestGet / bestHello < TARGET_GET_RATIO) process.exitCode = 1
     } finally {
       await hello?.stop()
       await sql.end()
