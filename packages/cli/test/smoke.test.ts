@@ -44,8 +44,9 @@ function llmguard(args: string[]): Promise<{ code: number | null; stdout: string
 }
 
 beforeAll(async () => {
-  // the binary runs dist/, which imports @llmguard/shared's dist
+  // the binary runs dist/, which imports the dist of @llmguard/shared and (doctor, outbox) @llmguard/sdk
   buildIfStale('shared', 'index.js')
+  buildIfStale('sdk', 'index.js')
   buildIfStale('cli', 'commands/init.js')
   collector = await startTestCollector()
   tmp = tempConfigDir()
