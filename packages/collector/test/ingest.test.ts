@@ -139,6 +139,22 @@ describe('POST /v1/llm/requests/batch', () => {
     expect(roll!.n).toBe(await stored(projectA))
   })
 
+  it('takes concurrent batches touching the same rollup rows in any order without failing (no deadlock)', async () => {
+    const hours = Array.from({ length: 12 }, (_, h) => new Date(Date.UTC(2026, 10, 20, h)).toISOString())
+    const models = ['gpt-4o', 'gpt-4o-mini', 'o3-mini']
+    // every batch touches every (hour, model) and latency bucket, each in its own shuffled order
+    const batch = (seed: number) =>
+      Array.from({ length: 240 }, (_, i) => {
+        const k = (i * 7919 + seed * 104_729) % 240
+        return rec({ timestamp: hours[k % 12]!, model: models[k % 3]!, latency: 10 + ((k * 37) % 3000) })
+      })
+    const results = await Promise.all(Array.from({ length: 8 }, (_, s) => post<BatchResult>('/v1/llm/requests/batch', { records: batch(s) })))
+    expect(results.map((r) => r.accepted)).toEqual(Array(8).fill(240))
+    const [roll] = await collector.sql<{ n: number }[]>`
+      select sum(requests)::int as n from request_rollups where project_id = ${projectA} and hour >= ${hours[0]!} and hour <= ${hours[11]!}`
+    expect(roll!.n).toBe(8 * 240)
+  })
+
   it('accepts a gzip body, and answers a bad envelope with a 400', async () => {
     const body = gzipSync(JSON.stringify({ records: [rec(), rec()] }))
     const res = await request(`${collector.url}/v1/llm/requests/batch`, {

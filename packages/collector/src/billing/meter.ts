@@ -3,6 +3,7 @@ import type { Sql } from '../db/connect.js'
 import type { IngestContext, IngestPipeline, MeterStep, ScoredRecord, StoreStep } from '../ingest/pipeline.js'
 import type { Logger } from '../logger.js'
 import * as store from './store.js'
+import { retryOnConflict } from '../db/retry.js'
 
 /** The first instant of the UTC month of `at`, and of the next one. */
 export function monthOf(at: Date): { start: Date; next: Date; key: string } {
@@ -86,13 +87,15 @@ export class UsageMeter {
     return async (records, ctx) => {
       const reservation = this.pending.get(ctx)
       this.pending.delete(ctx)
-      if (!reservation) return insert(this.deps.sql, records, ctx)
+      if (!reservation) return retryOnConflict(() => insert(this.deps.sql, records, ctx))
       try {
-        return await this.deps.sql.begin(async (tx) => {
-          const inserted = await insert(tx as unknown as Sql, records, ctx)
-          await store.adjustUsage(tx, reservation.userId, reservation.month, inserted.size - reservation.granted)
-          return inserted
-        })
+        return await retryOnConflict(() =>
+          this.deps.sql.begin(async (tx) => {
+            const inserted = await insert(tx as unknown as Sql, records, ctx)
+            await store.adjustUsage(tx, reservation.userId, reservation.month, inserted.size - reservation.granted)
+            return inserted
+          }),
+        )
       } catch (err) {
         await this.release(reservation)
         throw err

@@ -10,7 +10,8 @@ export const LATENCY_BUCKET_BASE = 1.05
  * one JSON parameter (no 65,535-parameter ceiling, and COPY hangs on the embedded database),
  * duplicates of stored ids are skipped by the primary key (also when batches race), and the
  * rollups are upserted from exactly the rows that were inserted — grouped first, since one
- * upsert statement may not touch a row twice.
+ * upsert statement may not touch a row twice. Rows are taken in key order, so concurrent
+ * batches lock in the same order (the callers still retry a deadlock victim: db/retry.ts).
  * Returns the ids that were new.
  */
 export async function insertRecords(sql: Sql, projectId: string, records: ScoredRecord[]): Promise<Set<string>> {
@@ -61,6 +62,7 @@ export async function insertRecords(sql: Sql, projectId: string, records: Scored
         reasoning_tokens, status, error, stream, user_id, metadata, risk_score, risk_reasons,
         cost, policy_violation, "timestamp"
       from input
+      order by id
       on conflict (project_id, id) do nothing
       returning id, model, status, latency, tokens, cost, "timestamp"
     ),
@@ -70,6 +72,8 @@ export async function insertRecords(sql: Sql, projectId: string, records: Scored
         count(*) filter (where status = 'error'), sum(latency), sum(tokens),
         coalesce(sum(cost::numeric), 0), count(*) filter (where cost is null)
       from ins group by 2, 3
+      -- one lock order for every batch: concurrent batches of a project otherwise deadlock
+      order by 2, 3
       on conflict (project_id, hour, model) do update set
         requests = r.requests + excluded.requests,
         errors = r.errors + excluded.errors,
@@ -82,6 +86,7 @@ export async function insertRecords(sql: Sql, projectId: string, records: Scored
       insert into latency_histograms as h (project_id, day, bucket, n)
       select ${projectId}::uuid, "timestamp"::date, floor(ln(latency + 1) / ln(${LATENCY_BUCKET_BASE}))::smallint, count(*)
       from ins group by 2, 3
+      order by 2, 3
       on conflict (project_id, day, bucket) do update set n = h.n + excluded.n
     )
     select id from ins`
