@@ -169,5 +169,19 @@ describe('GET /v1/projects/:id/logs', () => {
     const narrow = await search({ search: 'bulk 99', limit: 1 })
     expect(narrow.totalCapped).toBe(false)
     expect(narrow.total).toBe(10 * 11) // "bulk 99" and "bulk 990" … "bulk 999", in each of 10 batches
+    // exactly 10,000 matches is still an exact total; one more and it is capped
+    expect(await search({ search: 'BULK', limit: 1 })).toMatchObject({ total: 10_000, totalCapped: false })
+    await collector.client.post('/v1/llm/requests', { prompt: 'bulk newest', model: 'gpt-4o-mini', latency: 1, timestamp: new Date(Date.now() + 60_000).toISOString() }, { token: key })
+    // a common term (more candidates than the cap) is answered by walking newest-first
+    const common = await search({ search: 'BULK', limit: 3 })
+    expect(common).toMatchObject({ total: 10_000, totalCapped: true })
+    expect(common.items[0]!.prompt).toBe('bulk newest')
+    const page2 = await search({ search: 'BULK', limit: 3, page: 2 })
+    expect(page2.items).toHaveLength(3)
+    expect(ids(page2).some((id) => ids(common).includes(id))).toBe(false)
+    expect(Date.parse(page2.items[0]!.timestamp)).toBeLessThanOrEqual(Date.parse(common.items[2]!.timestamp))
+    // … and with another filter the capped count is taken for real
+    const filtered = await search({ search: 'bulk', model: 'gpt-4o', limit: 1 })
+    expect(filtered).toMatchObject({ total: 0, totalCapped: false, items: [] })
   })
 })

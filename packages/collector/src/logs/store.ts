@@ -18,58 +18,83 @@ type Row = Omit<LogResult, 'timestamp'> & { timestamp: Date }
 const toResult = (row: Row): LogResult => ({ ...row, timestamp: row.timestamp.toISOString() })
 
 /**
- * Searches a project's requests. With `search`, candidates come from two disjoint sets: the
- * trigram index of llm_request_text for rows created before the indexer's watermark, and a
- * scan of the rows created since (a short tail, found through the BRIN index on created_at).
- * Candidates are then rechecked against prompt and response themselves, so a match never
- * straddles the two.
+ * Every id that may match `pattern`, or null when there are more than TOTAL_CAP. Two disjoint
+ * sources: the trigram index of llm_request_text for rows created before the indexer's
+ * watermark, and a scan of the short tail created since (BRIN index on created_at). The text
+ * index holds prompt and response joined, so this is a superset: callers recheck.
+ */
+async function searchCandidates(sql: Sql, projectId: string, pattern: string): Promise<string[] | null> {
+  const probe = TOTAL_CAP + 1
+  const rows = await sql<{ id: string }[]>`
+    select id from (
+      (select t.id from llm_request_text t where t.project_id = ${projectId} and t.body ilike ${pattern} limit ${probe})
+      union all
+      (select x.id from llm_requests x
+       where x.project_id = ${projectId} and x.created_at >= (select indexed_before from search_index_state)
+         and (x.prompt ilike ${pattern} or x.response ilike ${pattern})
+       limit ${probe})
+    ) candidates limit ${probe}`
+  return rows.length > TOTAL_CAP ? null : rows.map((r) => r.id)
+}
+
+/**
+ * Searches a project's requests. A search term is answered one of two ways, whichever is
+ * cheap for it: a rare term (at most TOTAL_CAP candidates from the trigram index) by fetching
+ * those rows by primary key; a common one by walking the project's rows newest-first through
+ * the (project_id, timestamp) index and stopping once the page is full — the index would hand
+ * back most of the table, the walk finds 50 matches in the first few hundred rows.
  */
 export async function searchLogs(sql: Sql, projectId: string, q: LogQuery): Promise<Page<LogResult>> {
   const where = [sql`r.project_id = ${projectId}`]
-  if (q.model) where.push(sql`r.model = ${q.model}`)
-  if (q.minRiskScore !== undefined) where.push(sql`r.risk_score >= ${q.minRiskScore}`)
-  if (q.maxRiskScore !== undefined) where.push(sql`r.risk_score <= ${q.maxRiskScore}`)
-  if (q.startDate) where.push(sql`r."timestamp" >= ${q.startDate}`)
-  if (q.endDate) where.push(sql`r."timestamp" < ${q.endDate}`)
-  if (q.status) where.push(sql`r.status = ${q.status}`)
-  if (q.userId) where.push(sql`r.user_id = ${q.userId}`)
-  if (q.policyViolation) where.push(q.policyViolation === 'true' ? sql`r.policy_violation is not null` : sql`r.policy_violation is null`)
-  let hits = sql``
+  const filters: string[] = []
+  const add = (name: string, condition: (typeof where)[number]) => {
+    filters.push(name)
+    where.push(condition)
+  }
+  if (q.model) add('model', sql`r.model = ${q.model}`)
+  if (q.minRiskScore !== undefined) add('minRiskScore', sql`r.risk_score >= ${q.minRiskScore}`)
+  if (q.maxRiskScore !== undefined) add('maxRiskScore', sql`r.risk_score <= ${q.maxRiskScore}`)
+  if (q.startDate) add('startDate', sql`r."timestamp" >= ${q.startDate}`)
+  if (q.endDate) add('endDate', sql`r."timestamp" < ${q.endDate}`)
+  if (q.status) add('status', sql`r.status = ${q.status}`)
+  if (q.userId) add('userId', sql`r.user_id = ${q.userId}`)
+  if (q.policyViolation) add('policyViolation', q.policyViolation === 'true' ? sql`r.policy_violation is not null` : sql`r.policy_violation is null`)
+  // more matches than the cap: the total is known to be capped without counting, unless other
+  // filters may thin them out
+  let knownCapped = false
   if (q.search) {
     const pattern = likePattern(q.search)
     where.push(sql`(r.prompt ilike ${pattern} or r.response ilike ${pattern})`)
-    hits = sql`
-      with watermark as (select indexed_before from search_index_state),
-      hits as (
-        select t.id from llm_request_text t
-        where t.project_id = ${projectId} and t.body ilike ${pattern}
-        union all
-        select x.id from llm_requests x
-        where x.project_id = ${projectId} and x.created_at >= (select indexed_before from watermark)
-          and (x.prompt ilike ${pattern} or x.response ilike ${pattern})
-      )`
-    where.push(sql`r.id in (select id from hits)`)
+    const candidates = await searchCandidates(sql, projectId, pattern)
+    if (candidates) where.push(sql`r.id = any(${candidates}::uuid[])`)
+    else knownCapped = filters.length === 0
   }
   const condition = where.reduce((acc, part) => sql`${acc} and ${part}`)
   const column = sql(SORT_COLUMN[q.sortBy])
+  // the tie-break runs against the sort direction, as in llm_requests_project_time_idx
+  // (project_id, timestamp desc, id): a newest-first page is a plain forward index scan
   const order = q.sortOrder === 'asc' ? sql`asc` : sql`desc`
+  const tieBreak = q.sortOrder === 'asc' ? sql`desc` : sql`asc`
   const offset = (q.page - 1) * q.limit
-  const [rows, [count]] = await Promise.all([
-    sql<Row[]>`${hits}
+  const [rows, count] = await Promise.all([
+    sql<Row[]>`
       select ${RESULT_COLUMNS(sql)} from llm_requests r
       where ${condition}
-      order by r.${column} ${order}, r.id ${order}
+      order by r.${column} ${order}, r.id ${tieBreak}
       limit ${q.limit} offset ${offset}`,
-    sql<{ n: number }[]>`${hits}
-      select count(*)::int as n from (select 1 from llm_requests r where ${condition} limit ${TOTAL_CAP + 1}) capped`,
+    knownCapped
+      ? Promise.resolve(TOTAL_CAP + 1)
+      : sql<{ n: number }[]>`
+          select count(*)::int as n from (select 1 from llm_requests r where ${condition} limit ${TOTAL_CAP + 1}) capped`.then(
+          ([row]) => row!.n,
+        ),
   ])
-  const total = count!.n
   return {
     items: rows.map(toResult),
     page: q.page,
     limit: q.limit,
-    total: Math.min(total, TOTAL_CAP),
-    totalCapped: total > TOTAL_CAP,
+    total: Math.min(count, TOTAL_CAP),
+    totalCapped: count > TOTAL_CAP,
   }
 }
 
