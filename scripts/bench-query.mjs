@@ -2,14 +2,10 @@
 // noise projects), on real PostgreSQL with the built collector in-process; and the API-key
 // authenticated GET rate beside a hyper-express "hello" server under the same load generator.
 // Targets (SPEC §6): metrics p95 ≤ 50 ms, substring search p95 ≤ 150 ms, GET ≥ 50 % of hello.
-import { spawn } from 'node:child_process'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { createServer } from 'node:net'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { createProjectWithKey, raiseRateLimit, signIn } from './lib/api.mjs'
-import { importFromCollector, int, log, ms, percentile, resolveFromCollector, runLoad, startBenchCollector, table, withThrowawayDatabase } from './lib/bench.mjs'
+import { importFromCollector, int, log, ms, percentile, runLoad, startBenchCollector, startHello, table, withThrowawayDatabase } from './lib/bench.mjs'
 import { buildRollups, insertSeries, NEEDLES } from './lib/seed-sql.mjs'
 
 const MAIN_ROWS = Number(process.env.BENCH_ROWS ?? 1_000_000)
@@ -32,43 +28,6 @@ const SEARCH_TERMS = [
   'the',
   'nowhere-to-be-found',
 ]
-
-const HELLO = (hyperExpress) => `import HyperExpress from ${JSON.stringify(pathToFileURL(hyperExpress).href)}
-const app = new HyperExpress.Server({ auto_close: false })
-app.get('/', (req, res) => res.send('hello'))
-await app.listen(Number(process.env.PORT), '127.0.0.1')
-process.send?.('ready')
-process.on('SIGTERM', () => { app.uws_instance.close(); process.exit(0) })
-`
-
-const freePort = () =>
-  new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address()
-      s.close(() => resolve(port))
-    })
-  })
-
-async function startHello() {
-  const dir = mkdtempSync(join(tmpdir(), 'llmguard-bench-hello-'))
-  const file = join(dir, 'hello.mjs')
-  writeFileSync(file, HELLO(resolveFromCollector('hyper-express')))
-  const port = await freePort()
-  const child = spawn(process.execPath, [file], { env: { ...process.env, PORT: String(port) }, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] })
-  await new Promise((resolve, reject) => {
-    child.once('message', resolve)
-    child.once('exit', (code) => reject(new Error(`hello server exited with ${code}`)))
-  })
-  return {
-    url: `http://127.0.0.1:${port}`,
-    async stop() {
-      const exited = new Promise((r) => child.once('exit', r))
-      child.kill('SIGTERM')
-      await exited
-      rmSync(dir, { recursive: true, force: true })
-    },
-  }
-}
 
 const summarise = (values) => ({ p50: percentile(values, 0.5), p95: percentile(values, 0.95), max: Math.max(...values) })
 

@@ -1,6 +1,10 @@
 // Shared plumbing of the collector benchmarks: a throwaway Postgres database, the built collector
 // started in-process on it, a load generator on its own thread, and the numbers' formatting.
+import { spawn } from 'node:child_process'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
+import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { Worker } from 'node:worker_threads'
@@ -103,3 +107,42 @@ export function table(rows) {
 }
 
 export const log = (line) => process.stderr.write(`[${new Date().toISOString().slice(11, 19)}] ${line}\n`)
+
+const HELLO = (hyperExpress) => `import HyperExpress from ${JSON.stringify(pathToFileURL(hyperExpress).href)}
+const app = new HyperExpress.Server({ auto_close: false })
+app.get('/', (req, res) => res.send('hello'))
+await app.listen(Number(process.env.PORT), '127.0.0.1')
+process.send?.('ready')
+process.on('SIGTERM', () => { app.uws_instance.close(); process.exit(0) })
+`
+
+const freePort = () =>
+  new Promise((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address()
+      s.close(() => resolve(port))
+    })
+  })
+
+/** A bare hyper-express "hello" server in its own process: the baseline of the GET-rate benchmarks. */
+export async function startHello() {
+  const dir = mkdtempSync(join(tmpdir(), 'llmguard-bench-hello-'))
+  const file = join(dir, 'hello.mjs')
+  writeFileSync(file, HELLO(resolveFromCollector('hyper-express')))
+  const port = await freePort()
+  const child = spawn(process.execPath, [file], { env: { ...process.env, PORT: String(port) }, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] })
+  await new Promise((resolve, reject) => {
+    child.once('message', resolve)
+    child.once('exit', (code) => reject(new Error(`hello server exited with ${code}`)))
+  })
+  return {
+    url: `http://127.0.0.1:${port}`,
+    async stop() {
+      const exited = new Promise((r) => child.once('exit', r))
+      child.kill('SIGTERM')
+      await exited
+      rmSync(dir, { recursive: true, force: true })
+    },
+  }
+}
+

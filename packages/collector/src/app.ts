@@ -118,6 +118,8 @@ export async function createApp(deps: AppDeps): Promise<App> {
       async (_projectId, before, after) => void (before.rateLimit !== after.rateLimit && (await keys.invalidate())),
       // scoring keywords and price overrides apply from the next record on this instance (others within 1 s)
       async (projectId) => projectContexts.invalidate(projectId),
+      // the in-transaction invalidation may be refilled before the commit: drop it again after
+      async (projectId) => policy.invalidate(projectId),
     ],
   })
   http.register(

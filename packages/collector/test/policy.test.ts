@@ -72,3 +72,22 @@ describe('GET /v1/llm/policy', () => {
     expect([err.status, err.code]).toEqual([403, 'INVALID_API_KEY'])
   })
 })
+
+describe('policy cache', () => {
+  it('serves a change made by another instance within a quarter second, and its own changes at once', async () => {
+    const get = () => collector.client.send<Policy>('GET', '/v1/llm/policy', { token: key })
+    const before = (await get()).data
+    // what another collector instance's settings change leaves in the database
+    await collector.sql.begin(async (tx) => {
+      await tx`insert into project_settings (project_id, settings) values (${projectId}, ${tx.json({ systemPrompt: 'from elsewhere' })})
+        on conflict (project_id) do update set settings = project_settings.settings || excluded.settings`
+      await tx`update projects set policy_version = policy_version + 1 where id = ${projectId}`
+    })
+    await new Promise((r) => setTimeout(r, 300))
+    const seen = (await get()).data
+    expect(seen.version).toBe(before.version + 1)
+    expect(seen.systemPrompt).toBe('from elsewhere')
+    await collector.client.patch(`/v1/projects/${projectId}/settings`, { systemPrompt: 'from here' }, { token: owner.accessToken })
+    expect((await get()).data).toMatchObject({ version: before.version + 2, systemPrompt: 'from here' })
+  })
+})

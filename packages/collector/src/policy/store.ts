@@ -18,3 +18,9 @@ export async function bumpPolicyVersion(sql: Db, projectId: string): Promise<num
     update projects set policy_version = policy_version + 1 where id = ${projectId} returning policy_version`
   return row?.policy_version ?? 0
 }
+
+/** Just the version: enough to tell whether a cached policy is still current. */
+export async function findPolicyVersion(sql: Db, projectId: string): Promise<number | undefined> {
+  const [row] = await sql<{ policy_version: number }[]>`select policy_version from projects where id = ${projectId}`
+  return row?.policy_version
+}
