@@ -1,13 +1,12 @@
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import OpenAI from 'openai'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { LLMGuard, LLMGuardBlockedError, withContext } from '@llmguard/sdk'
 import type { LogDetail, LogResult, Page, ProjectMetrics } from '@llmguard/shared'
-import { startFakeOpenAI, type FakeOpenAI } from '../../sdk/test/fakes/openai-server.js'
-import { startTestCollector, type TestCollector } from './helpers/collector.js'
-import { setupProject, type TestUser } from './helpers/accounts.js'
+import type { FakeOpenAI } from '../../sdk/test/fakes/openai-server.js'
+import type { TestCollector } from './helpers/collector.js'
+import type { TestUser } from './helpers/accounts.js'
+import { startSdkHarness, type SdkHarness } from './helpers/sdk-harness.js'
 
 /** The whole path: an app's openai client, wrapped by the SDK, shipping to a real collector. */
 let collector: TestCollector
@@ -17,20 +16,12 @@ let projectId: string
 let key: string
 let dir: string
 
+let harness: SdkHarness
 beforeAll(async () => {
-  collector = await startTestCollector()
-  fake = await startFakeOpenAI()
-  const setup = await setupProject(collector)
-  owner = setup.user
-  projectId = setup.project.id
-  key = setup.key.key
-  dir = mkdtempSync(join(tmpdir(), 'llmguard-e2e-'))
+  harness = await startSdkHarness('llmguard-e2e-')
+  ;({ collector, fake, owner, projectId, key, dir } = harness)
 })
-afterAll(async () => {
-  await fake.close()
-  await collector.close()
-  rmSync(dir, { recursive: true, force: true })
-})
+afterAll(() => harness.close())
 
 const logs = (query: Record<string, string> = {}) =>
   collector.client.get<Page<LogResult>>(`/v1/projects/${projectId}/logs`, { query, token: owner.accessToken })
