@@ -131,7 +131,9 @@ export async function createApp(deps: AppDeps): Promise<App> {
 
   const billing = createBilling({ sql, logger, config })
   // plan limits: reserve at the meter step, settle in the transaction that stores the batch
-  const ingest = new IngestPipeline(billing.meter.storeWith((db, records, ctx) => insertRecords(db, ctx.projectId, records)), logger)
+  // COPY where it works (a PostgreSQL server), one multi-row INSERT on the embedded database
+  const writeMode = embedded ? 'insert' : 'copy'
+  const ingest = new IngestPipeline(billing.meter.storeWith((tx, records, ctx) => insertRecords(tx, ctx.projectId, records, writeMode)), logger)
   billing.meter.attach(ingest)
   const searchIndexer = new SearchIndexer(sql, logger, { lagMs: config.searchIndexLagMs, budgetMs: embedded ? 200 : 1_000 })
   searchIndexer.start()

@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto'
 import { request } from 'undici'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { BatchResult, IngestResult, LlmRecordInput } from '@llmguard/shared'
-import { startTestCollector, type TestCollector } from './helpers/collector.js'
+import { onRealPostgres, startTestCollector, type TestCollector } from './helpers/collector.js'
 import { count, failure, setupProject } from './helpers/accounts.js'
 
 let collector: TestCollector
@@ -11,6 +11,7 @@ let keyA: string
 let keyB: string
 let projectA: string
 let projectB: string
+let userA: string
 
 const rec = (over: Partial<LlmRecordInput> = {}): LlmRecordInput => ({ prompt: 'hello there', response: 'hi', model: 'gpt-4o-mini', latency: 120, ...over })
 
@@ -19,6 +20,7 @@ beforeAll(async () => {
   const a = await setupProject(collector)
   const b = await setupProject(collector)
   keyA = a.key.key
+  userA = a.user.accessToken
   keyB = b.key.key
   projectA = a.project.id
   projectB = b.project.id
@@ -177,6 +179,51 @@ describe('POST /v1/llm/requests/batch', () => {
     const res = await post<BatchResult>('/v1/llm/requests/batch', { records: [rec({ id })] }, keyB)
     expect(res.accepted).toBe(1)
     expect(await count(collector, `llm_requests where id = '${id}'`)).toBe(2)
+  })
+
+  it('stores text with tabs, newlines, backslashes and JSON metacharacters exactly as sent', async () => {
+    const awkward = 'tab\there\nnew line\r\nCRLF \\N not null \\. \\\\ "quoted" é 漢字 🚀 \\t literal'
+    const records = [
+      rec({ prompt: awkward, response: `${awkward}\n`, userId: 'u\tser\\1', endpoint: 'chat\ncompletions', requestedModel: 'gpt\\4' }),
+      rec({ metadata: { note: awkward, nested: { list: ['a\tb', 'c\\d', null, 3.5, true] } }, status: 'error', error: { type: 'api\terror', message: awkward, status: 502 } }),
+      rec({ response: '', stream: false, timeToFirstToken: 0, promptTokens: 3, completionTokens: 0, cachedTokens: 0, reasoningTokens: 0 }),
+    ]
+    const ids = records.map(() => randomUUID())
+    const res = await post<BatchResult>('/v1/llm/requests/batch', { records: records.map((r, i) => ({ ...r, id: ids[i] })) })
+    expect(res).toEqual({ accepted: 3, duplicates: 0, rejected: [] })
+    const rows = await collector.sql<Record<string, unknown>[]>`
+      select id, prompt, response, user_id, endpoint, requested_model, metadata, status, error, stream,
+        time_to_first_token, tokens, prompt_tokens, completion_tokens, cached_tokens, reasoning_tokens, cost
+      from llm_requests where id = any(${ids}::uuid[])`
+    const byId = new Map(rows.map((r) => [r.id, r]))
+    expect(byId.get(ids[0])).toMatchObject({ prompt: awkward, response: `${awkward}\n`, user_id: 'u\tser\\1', endpoint: 'chat\ncompletions', requested_model: 'gpt\\4', metadata: {}, stream: null, error: null })
+    expect(byId.get(ids[1])).toMatchObject({ metadata: records[1]!.metadata, status: 'error', error: records[1]!.error, time_to_first_token: null })
+    expect(byId.get(ids[2])).toMatchObject({ response: '', stream: false, time_to_first_token: 0, tokens: 3, prompt_tokens: 3, completion_tokens: 0, cached_tokens: 0, reasoning_tokens: 0 })
+    // what the API serves back is what was sent
+    const one = await collector.client.get<{ prompt: string; metadata: unknown }>(`/v1/projects/${projectA}/logs/${ids[1]}`, { token: userA })
+    expect(one.metadata).toEqual(records[1]!.metadata)
+  })
+
+  it('stores only the new records of a batch that repeats stored ids, and counts them once in the rollups', async () => {
+    const hour = new Date(Date.UTC(2026, 9, 3, 7)).toISOString()
+    const storedIds = Array.from({ length: 5 }, () => randomUUID())
+    const freshIds = Array.from({ length: 7 }, () => randomUUID())
+    const first = await post<BatchResult>('/v1/llm/requests/batch', { records: storedIds.map((id) => rec({ id, timestamp: hour, model: 'rollup-probe' })) })
+    expect(first.accepted).toBe(5)
+    const mixed = [...freshIds.slice(0, 3), ...storedIds, ...freshIds.slice(3)].map((id) => rec({ id, timestamp: hour, model: 'rollup-probe', latency: 40 }))
+    const again = await post<BatchResult>('/v1/llm/requests/batch', { records: mixed })
+    expect(again).toEqual({ accepted: 7, duplicates: 5, rejected: [] })
+    const [roll] = await collector.sql<{ n: number }[]>`
+      select requests as n from request_rollups where project_id = ${projectA} and hour = ${hour} and model = 'rollup-probe'`
+    expect(roll!.n).toBe(12)
+    const [rows] = await collector.sql<{ n: number }[]>`
+      select count(*)::int as n from llm_requests where project_id = ${projectA} and id = any(${[...storedIds, ...freshIds]}::uuid[])`
+    expect(rows!.n).toBe(12)
+    // the refused fast path (COPY on PostgreSQL) left no connection behind in an aborted transaction
+    if (!onRealPostgres()) return
+    const stuck = await collector.sql<{ n: number }[]>`
+      select count(*)::int as n from pg_stat_activity where state = 'idle in transaction (aborted)'`
+    expect(stuck[0]!.n).toBe(0)
   })
 
   it('runs after-store hooks with the stored records only, and a failing hook loses nothing', async () => {

@@ -1,5 +1,6 @@
 import type { RejectedRecord } from '@llmguard/shared'
 import type { Sql } from '../db/connect.js'
+import type { Tx } from '../ingest/store.js'
 import type { IngestContext, IngestPipeline, MeterStep, ScoredRecord, StoreStep } from '../ingest/pipeline.js'
 import type { Logger } from '../logger.js'
 import * as store from './store.js'
@@ -80,24 +81,23 @@ export class UsageMeter {
   }
 
   /**
-   * Wraps the store step: the insert and the settlement of the batch's reservation (the
-   * records that turned out to be duplicates are given back) in one transaction.
+   * Wraps the store step in a transaction: the insert and the settlement of the batch's
+   * reservation (the records that turned out to be duplicates are given back) commit together.
    */
-  storeWith(insert: (db: Sql, records: ScoredRecord[], ctx: IngestContext) => Promise<Set<string>>): StoreStep {
+  storeWith(insert: (tx: Tx, records: ScoredRecord[], ctx: IngestContext) => Promise<Set<string>>): StoreStep {
     return async (records, ctx) => {
       const reservation = this.pending.get(ctx)
       this.pending.delete(ctx)
-      if (!reservation) return retryOnConflict(() => insert(this.deps.sql, records, ctx))
       try {
         return await retryOnConflict(() =>
           this.deps.sql.begin(async (tx) => {
-            const inserted = await insert(tx as unknown as Sql, records, ctx)
-            await store.adjustUsage(tx, reservation.userId, reservation.month, inserted.size - reservation.granted)
+            const inserted = await insert(tx, records, ctx)
+            if (reservation) await store.adjustUsage(tx, reservation.userId, reservation.month, inserted.size - reservation.granted)
             return inserted
           }),
         )
       } catch (err) {
-        await this.release(reservation)
+        if (reservation) await this.release(reservation)
         throw err
       }
     }

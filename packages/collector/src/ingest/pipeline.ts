@@ -52,13 +52,27 @@ export interface IngestOutcome {
 
 /** Postgres text cannot hold NUL, and JSON with lone surrogates is refused: make strings storable. */
 function storable<T>(value: T): T {
+  // almost every record is storable as it is: check without copying, rebuild only when needed
+  return isStorable(value) ? value : repaired(value)
+}
+
+function isStorable(value: unknown): boolean {
+  if (typeof value === 'string') return !value.includes('\u0000') && value.isWellFormed()
+  if (Array.isArray(value)) return value.every(isStorable)
+  if (value !== null && typeof value === 'object') {
+    for (const [k, v] of Object.entries(value)) if (!isStorable(k) || !isStorable(v)) return false
+  }
+  return true
+}
+
+function repaired<T>(value: T): T {
   if (typeof value === 'string') {
     const s = value.includes('\u0000') ? value.replaceAll('\u0000', '\uFFFD') : value
     return (s.isWellFormed() ? s : s.toWellFormed()) as T
   }
-  if (Array.isArray(value)) return value.map(storable) as T
+  if (Array.isArray(value)) return value.map(repaired) as T
   if (value !== null && typeof value === 'object') {
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [storable(k), storable(v)])) as T
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [repaired(k), repaired(v)])) as T
   }
   return value
 }
