@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { Incident, IncidentDetail, LlmRecordInput, Page, Project } from '@llmguard/shared'
 import type { IngestContext } from '../src/ingest/pipeline.js'
+import { upsertIncidents, type Signal } from '../src/incidents/store.js'
 import { startTestCollector, type TestCollector } from './helpers/collector.js'
 import { count, createKey, createProject, failure, setupProject, signUp, type TestUser } from './helpers/accounts.js'
 
@@ -134,6 +135,27 @@ describe('rule triggers (after-store hook)', () => {
     expect(incident).toMatchObject({ key: 'gpt-4', occurrences: 1 })
     expect(incident!.metadata.risePercent as number).toBeCloseTo(77.27, 1)
     expect(incident!.metadata.dailyAvgCostPerRequest as number).toBeCloseTo(0.03, 10)
+  })
+
+  it('raises several signals in one statement: repeats of one incident merge, severity only rises', async () => {
+    const p = await project()
+    const signal = (over: Partial<Signal>): Signal => ({
+      projectId: p.id, type: 'latency', key: 'gpt-4o', severity: 'medium', title: 'slow', count: 1, at: NOW, metadata: {}, ...over,
+    })
+    const first = await upsertIncidents(collector.sql, [
+      signal({ count: 2, metadata: { a: 1 } }),
+      signal({ type: 'high_risk', severity: 'high', title: 'risky' }),
+      signal({ count: 3, severity: 'critical', title: 'slower', at: new Date(NOW.getTime() + 1000), metadata: { b: 2 } }),
+      signal({ count: 1, severity: 'low', title: 'slow again', metadata: { a: 3 } }),
+    ])
+    expect(first.map((r) => [r.incident.type, r.opened]).sort()).toEqual([['high_risk', true], ['latency', true]])
+    const latency = first.find((r) => r.incident.type === 'latency')!.incident
+    // as if raised one after another: counts add up, the highest severity and the latest title stay
+    expect(latency).toMatchObject({ occurrences: 6, severity: 'critical', title: 'slow again', metadata: { a: 3, b: 2 }, lastSeenAt: at(1000), rcaPending: true })
+    const again = await upsertIncidents(collector.sql, [signal({ count: 4, severity: 'low' }), signal({ type: 'high_risk', severity: 'high', title: 'risky' })])
+    expect(again.every((r) => !r.opened)).toBe(true)
+    expect(again.find((r) => r.incident.type === 'latency')!.incident).toMatchObject({ id: latency.id, occurrences: 10, severity: 'critical' })
+    expect((await incidentsOf(p)).length).toBe(2)
   })
 
   it('an ingest over HTTP runs the rules, and the analysis arrives off the request path', async () => {

@@ -46,9 +46,7 @@ export function createIncidentService(deps: IncidentServiceDeps) {
 
   /** Opens or counts each signal (inside the caller's transaction when given one). */
   async function raise(db: Db, signals: store.Signal[]): Promise<Raised[]> {
-    const raised: Raised[] = []
-    for (const s of signals) raised.push(await store.upsertIncident(db, s))
-    return raised
+    return signals.length ? store.upsertIncidents(db, signals) : []
   }
 
   /** After commit: start the queued analyses and tell the opened-incident hooks. */

@@ -83,6 +83,62 @@ export async function upsertIncident(sql: Db, s: Signal): Promise<{ incident: In
   return { incident: toIncident({ ...(rest as Row), rcaPending: rest.rcaPending || opened }), opened }
 }
 
+const SEVERITY_RANK: Record<IncidentSeverity, number> = { low: 0, medium: 1, high: 2, critical: 3 }
+
+/**
+ * `upsertIncident` for several signals in one statement (one round trip, one commit: ingest
+ * raises a few per batch, and concurrent batches queue on the same incident rows). Signals of
+ * the same (project, type, key) are merged first, since one statement may not update a row
+ * twice, and rows are taken in key order so concurrent batches lock them in one order.
+ */
+export async function upsertIncidents(sql: Db, signals: Signal[]): Promise<{ incident: Incident; opened: boolean }[]> {
+  const merged = new Map<string, Signal>()
+  for (const s of signals) {
+    const k = `${s.projectId} ${s.type} ${s.key}`
+    const prev = merged.get(k)
+    merged.set(k, prev ? {
+      ...s,
+      severity: SEVERITY_RANK[prev.severity] > SEVERITY_RANK[s.severity] ? prev.severity : s.severity,
+      count: prev.count + s.count,
+      at: prev.at > s.at ? prev.at : s.at,
+      metadata: { ...prev.metadata, ...s.metadata },
+    } : s)
+  }
+  const list = [...merged.values()]
+  if (list.length === 1) return [await upsertIncident(sql, list[0]!)]
+  const input = list.map((s) => ({
+    project_id: s.projectId, type: s.type, key: s.key, severity: s.severity, title: s.title,
+    occurrences: s.count, at: s.at.toISOString(), metadata: s.metadata,
+  }))
+  const rows = await sql<(Row & { opened: boolean })[]>`
+    with input as (
+      select * from json_to_recordset(${sql.json(input as never)}::json) as x(
+        project_id uuid, type text, key text, severity text, title text, occurrences integer, at timestamptz, metadata jsonb)
+    ),
+    up as (
+      insert into incidents as i (project_id, type, key, severity, title, occurrences, first_seen_at, last_seen_at, metadata)
+      select project_id, type, key, severity, title, occurrences, at, at, metadata from input
+      order by project_id, type, key
+      on conflict (project_id, type, key) where status <> 'resolved' do update set
+        occurrences = i.occurrences + excluded.occurrences,
+        last_seen_at = greatest(i.last_seen_at, excluded.last_seen_at),
+        severity = case
+          when array_position(array['low','medium','high','critical'], excluded.severity)
+             > array_position(array['low','medium','high','critical'], i.severity)
+          then excluded.severity else i.severity end,
+        title = excluded.title,
+        metadata = i.metadata || excluded.metadata,
+        updated_at = now()
+      returning i.*, (xmax = 0) as opened
+    ),
+    pending as (
+      insert into incident_analyses (incident_id) select id from up where opened
+      on conflict (incident_id) do nothing
+    )
+    select ${COLUMNS(sql)}, i.opened from up i`
+  return rows.map(({ opened, ...rest }) => ({ incident: toIncident({ ...(rest as Row), rcaPending: rest.rcaPending || opened }), opened }))
+}
+
 export async function findIncident(sql: Db, id: string, lock = false): Promise<Incident | undefined> {
   const [row] = lock
     ? await sql<Row[]>`select ${COLUMNS(sql)} from incidents i where i.id = ${id} for update`
