@@ -1,7 +1,7 @@
 // Shared plumbing of the collector benchmarks: a throwaway Postgres database, the built collector
 // started in-process on it, a load generator on its own thread, and the numbers' formatting.
 import { spawn } from 'node:child_process'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
@@ -12,6 +12,32 @@ import { ensureCollectorBuilt, ROOT } from './build.mjs'
 
 const COLLECTOR_DIR = join(ROOT, 'packages', 'collector')
 const fromCollector = createRequire(join(COLLECTOR_DIR, 'package.json'))
+
+/**
+ * CPU time (ms, user + system) of every PostgreSQL process on this machine, read from /proc:
+ * the difference across a timed window tells what the database spent on it. Linux only (NaN
+ * elsewhere); processes that exit inside the window take their time with them, so it is a floor.
+ */
+export function postgresCpuMs() {
+  let ticks = 0
+  try {
+    for (const pid of readdirSync('/proc')) {
+      if (!/^\d+$/.test(pid)) continue
+      let stat
+      try {
+        stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+      } catch {
+        continue // exited meanwhile
+      }
+      if (!stat.includes('(postgres)')) continue
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+      ticks += Number(fields[11]) + Number(fields[12]) // utime, stime
+    }
+  } catch {
+    return NaN
+  }
+  return ticks * 10 // USER_HZ is 100 on Linux
+}
 
 /** The path of a dependency as the collector resolves it (the scripts have no dependencies of their own). */
 export function resolveFromCollector(name) {
