@@ -38,7 +38,11 @@ export interface LLMGuardOptions {
   logger?: { warn(message: string): void }
   /** Collector request timeout; default 15 s. */
   requestTimeoutMs?: number
-  /** Tuning: the durability window (default 50 ms), batching delay (250 ms), outbox poll (5 s). */
+  /**
+   * Tuning: the durability window (default 50 ms), batching delay (1 s: each POST costs the
+   * process about a millisecond of CPU whatever its size, so fewer, fuller batches), outbox
+   * poll (5 s).
+   */
   writeDelayMs?: number
   shipDelayMs?: number
   pollMs?: number
@@ -100,7 +104,7 @@ export function resolveOptions(o: LLMGuardOptions = {}): ResolvedOptions {
     warn: o.logger ? (m) => o.logger!.warn(m) : (m) => console.warn(`[llmguard] ${m}`),
     requestTimeoutMs: o.requestTimeoutMs ?? 15_000,
     writeDelayMs: o.writeDelayMs ?? 50,
-    shipDelayMs: o.shipDelayMs ?? 250,
+    shipDelayMs: o.shipDelayMs ?? 1_000,
     pollMs: o.pollMs ?? 5_000,
     serverlessFlushTimeoutMs: o.serverlessFlushTimeoutMs ?? 2_000,
   }

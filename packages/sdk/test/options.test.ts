@@ -26,7 +26,7 @@ describe('options', () => {
     const fromArgs = resolveOptions({ env, apiKey: 'lg_arg', durability: 'buffered', policy: true, maxOutboxRecords: 7 })
     expect(fromArgs).toMatchObject({ apiKey: 'lg_arg', durability: 'buffered', policy: true, maxOutboxRecords: 7 })
     const defaults = resolveOptions({ env: {} })
-    expect(defaults).toMatchObject({ apiKey: undefined, endpoint: 'http://localhost:3000', durability: 'buffered', serverless: false, maxOutboxRecords: 100_000, policy: true, writeDelayMs: 50 })
+    expect(defaults).toMatchObject({ apiKey: undefined, endpoint: 'http://localhost:3000', durability: 'buffered', serverless: false, maxOutboxRecords: 100_000, policy: true, writeDelayMs: 50, shipDelayMs: 1_000 })
     expect(defaults.outbox.startsWith(homedir())).toBe(true)
   })
 
