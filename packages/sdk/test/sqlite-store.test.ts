@@ -38,6 +38,49 @@ describe('SqliteStore', () => {
     expect(b.getMeta('k')).toBe('v')
   })
 
+  it('creates a new file with 16 KB pages and keeps the page size of an existing one', () => {
+    const a = store()
+    a.close()
+    const db = new Database(join(tmp.dir, 'o.sqlite'))
+    expect(db.pragma('page_size', { simple: true })).toBe(16384)
+    db.close()
+    // a file an older SDK created: 4 KB pages, WAL, which cannot change without a VACUUM
+    const old = new Database(join(tmp.dir, 'old.sqlite'))
+    old.pragma('page_size = 4096')
+    old.pragma('journal_mode = WAL')
+    old.exec('CREATE TABLE t (x)')
+    old.close()
+    const b = store('old.sqlite')
+    b.append(rows(0, 2), 100)
+    expect(b.count()).toBe(2)
+    b.close()
+    const check = new Database(join(tmp.dir, 'old.sqlite'))
+    expect(check.pragma('page_size', { simple: true })).toBe(4096)
+    check.close()
+  })
+
+  it('acks exactly the given seqs: an unbroken run by range, a run with another writer\'s rows between as a list', () => {
+    const a = store()
+    const b = store()
+    const a1 = a.append(rows(0, 3), 100).seqs
+    const b1 = b.append(rows(3, 2), 100).seqs
+    const a2 = a.append(rows(5, 3), 100).seqs
+    expect([a1[2]! + 1, b1[1]! + 1]).toEqual([b1[0], a2[0]])
+    // b's rows lie between a's two batches: they must stay
+    a.ack([...a1, ...a2])
+    // each look leases for 1 ms at a clock 10 ms later than the last: every row is free again
+    let now = Date.now()
+    const ids = () => a.claim(100, 1e9, 1, (now += 10)).map((r) => r.id)
+    expect(ids()).toEqual(['id3', 'id4'])
+    // an unbroken run with rows right after it: those stay too
+    const a3 = a.append(rows(8, 3), 100).seqs
+    a.ack(a3.slice(0, 2))
+    expect(ids()).toEqual(['id3', 'id4', 'id10'])
+    // not ascending: handled as a list
+    a.ack([b1[1]!, b1[0]!])
+    expect(ids()).toEqual(['id10'])
+  })
+
   it('caps the outbox: drops the oldest and keeps a running total', () => {
     const s = store()
     expect(s.append(rows(0, 5), 3).dropped).toBe(2)

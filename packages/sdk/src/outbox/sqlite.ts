@@ -62,6 +62,12 @@ function isAlive(pid: number): boolean {
   }
 }
 
+/** Strictly ascending: with the first and last a run's ends, the seqs are exactly that run. */
+function isAscending(seqs: readonly number[]): boolean {
+  for (let i = 1; i < seqs.length; i++) if (!(seqs[i]! > seqs[i - 1]!)) return false
+  return true
+}
+
 /** The durable outbox: one SQLite file in WAL mode, safe to share between processes. */
 export class SqliteStore implements OutboxStore {
   readonly kind = 'sqlite' as const
@@ -131,6 +137,9 @@ export class SqliteStore implements OutboxStore {
   private init(): void {
     // WAL: readers and one writer at a time across processes; NORMAL sync is durable across a
     // process crash (only an OS crash can lose the last transactions)
+    // 16 KB pages for a new file (an existing one keeps its size): a batch of ~600-byte records
+    // then costs a quarter of the WAL frames, and each frame is two write() calls
+    this.db.pragma('page_size = 16384')
     this.db.pragma('journal_mode = WAL')
     this.db.pragma('synchronous = NORMAL')
     const version = this.db.pragma('user_version', { simple: true }) as number
@@ -157,6 +166,7 @@ export class SqliteStore implements OutboxStore {
       pending: db.prepare('SELECT seq, id, body, bytes, attempts FROM outbox WHERE lease_until <= ? ORDER BY seq LIMIT ?'),
       lease: db.prepare('UPDATE outbox SET lease_until = ?, lease_owner = ? WHERE seq IN (SELECT value FROM json_each(?))'),
       ack: db.prepare('DELETE FROM outbox WHERE seq IN (SELECT value FROM json_each(?))'),
+      ackRange: db.prepare('DELETE FROM outbox WHERE seq BETWEEN ? AND ?'),
       release: db.prepare(
         'UPDATE outbox SET lease_until = 0, lease_owner = NULL, attempts = attempts + 1 WHERE seq IN (SELECT value FROM json_each(?)) AND lease_owner = ?',
       ),
@@ -201,7 +211,13 @@ export class SqliteStore implements OutboxStore {
   }
 
   ack(seqs: readonly number[]): void {
-    if (seqs.length) this.stmts.ack.run(JSON.stringify(seqs))
+    if (seqs.length === 0) return
+    // a batch this process wrote is usually one unbroken run of seqs: deleting the range walks
+    // the b-tree once instead of looking up every seq from a JSON list
+    const first = seqs[0]!
+    const last = seqs[seqs.length - 1]!
+    if (last - first + 1 === seqs.length && isAscending(seqs)) this.stmts.ackRange.run(first, last)
+    else this.stmts.ack.run(JSON.stringify(seqs))
   }
 
   release(seqs: readonly number[]): void {
