@@ -1,7 +1,9 @@
 import type { LlmRecordInput } from '@llmguard/shared'
-import { isBusy, type NewRow, type OutboxStore } from './outbox/store.js'
+import { isBusy, type NewRow, type OutboxRow, type OutboxStore } from './outbox/store.js'
 import { Shipper, timed, type PassResult, type ShipStats } from './ship/shipper.js'
 import type { SendResult } from './ship/result.js'
+
+type FreshRow = NewRow & OutboxRow & { at: number }
 
 /** Rows per outbox transaction: ~5 ms of SQLite work at most on this machine kind. */
 const MAX_ROWS_PER_TX = 500
@@ -76,11 +78,13 @@ export class Pipeline {
   write(all = false): boolean {
     while (this.buffer.length > 0) {
       const records = this.buffer.length <= MAX_ROWS_PER_TX ? this.buffer : this.buffer.slice(0, MAX_ROWS_PER_TX)
-      const rows: NewRow[] = new Array(records.length)
+      // one object per record serves as the outbox row and, once it has its seq, as the
+      // shipper's fresh row: the writer runs for every record
+      const rows: FreshRow[] = new Array(records.length)
       const now = Date.now()
       for (let i = 0; i < records.length; i++) {
         const body = JSON.stringify(records[i])
-        rows[i] = { id: records[i]!.id ?? '', body, bytes: Buffer.byteLength(body), createdAt: now }
+        rows[i] = { seq: 0, id: records[i]!.id ?? '', body, bytes: Buffer.byteLength(body), createdAt: now, attempts: 0, at: now }
       }
       try {
         const shipper = this.shipper
@@ -88,9 +92,8 @@ export class Pipeline {
         const { seqs, dropped } = timed(this.o.stats, () => this.o.store.append(rows, this.o.maxRecords, leaseUntil))
         this.o.stats.dropped += dropped
         if (shipper) {
-          const fresh = new Array(rows.length)
-          for (let i = 0; i < rows.length; i++) fresh[i] = { seq: seqs[i]!, id: rows[i]!.id, body: rows[i]!.body, bytes: rows[i]!.bytes, attempts: 0, at: now }
-          shipper.addFresh(fresh)
+          for (let i = 0; i < rows.length; i++) rows[i]!.seq = seqs[i]!
+          shipper.addFresh(rows)
         }
         this.buffer = records === this.buffer ? [] : this.buffer.slice(records.length)
       } catch (err) {

@@ -23,25 +23,37 @@ export interface CallInfo {
   body: Obj
   model: string
   /** The model the app asked for, when the policy switched it. */
-  requestedModel?: string
+  requestedModel?: string | undefined
   stream: boolean
-  userId?: string
-  metadata?: Record<string, unknown>
+  userId?: string | undefined
+  metadata?: Record<string, unknown> | undefined
   /** Epoch ms, for the record's timestamp. */
   startedAt: number
   /** performance.now() at the start, for latency. */
   startMark: number
 }
 
-export function newCall(endpoint: Endpoint, body: Obj, extra: Partial<CallInfo> & { startMark: number }): CallInfo {
+/** Who a call is for and what the policy changed, as `prepare` found them. */
+export interface CallExtra {
+  startMark: number
+  userId?: string | undefined
+  metadata?: Record<string, unknown> | undefined
+  requestedModel?: string | undefined
+}
+
+export function newCall(endpoint: Endpoint, body: Obj, extra: CallExtra): CallInfo {
+  // one literal with every field, always in the same order: every CallInfo shares one shape
   return {
     id: randomUUID(),
     endpoint,
     body,
     model: typeof body.model === 'string' && body.model ? body.model : 'unknown',
+    requestedModel: extra.requestedModel,
     stream: body.stream === true,
+    userId: extra.userId,
+    metadata: extra.metadata,
     startedAt: Date.now(),
-    ...extra,
+    startMark: extra.startMark,
   }
 }
 

@@ -113,6 +113,94 @@ function rejectedApiPromise(err: LLMGuardError): Promise<never> {
   return p
 }
 
+type ParseResponse = (client: unknown, props: unknown) => Promise<unknown>
+
+/** Where an observed APIPromise keeps its Observation: the hooks below are shared, not per call. */
+const OBSERVATION = Symbol('llmguard.observation')
+
+/**
+ * What the hooks on one APIPromise share. One object per call instead of a closure per hook:
+ * this runs on every wrapped call, so what it allocates is paid on every call.
+ */
+class Observation {
+  done = false
+  /** Someone asked for the parsed body (await, parse(), withResponse(), a helper's child promise). */
+  parseWanted = false
+
+  constructor(
+    readonly call: CallInfo,
+    readonly hooks: WrapHooks,
+    readonly parse: AnyFn,
+    readonly thenUnwrap: AnyFn | undefined,
+    readonly parseResponse: ParseResponse,
+  ) {}
+
+  finish(outcome: Outcome): void | Promise<void> {
+    if (this.done) return
+    this.done = true
+    try {
+      return this.hooks.finish(this.call, outcome, performance.now())
+    } catch (err) {
+      this.hooks.internalError('finish', err)
+    }
+  }
+
+  /** Headers arrived. If still nobody wants the body after `await` had a turn, the caller reads it raw. */
+  headers(status: number): void {
+    if (this.parseWanted) return
+    setImmediate(() => {
+      if (!this.parseWanted) void this.finish({ kind: 'raw', status })
+    })
+  }
+
+  /** The body is parsed: a stream is watched chunk by chunk, anything else is finished now. */
+  parsed(value: unknown): unknown {
+    if (this.done) return value
+    if (this.call.stream && isStream(value)) {
+      this.done = true
+      watchStream(value, this.call, this.hooks)
+      return value
+    }
+    const w = this.finish({ kind: 'success', value })
+    return w ? w.then(() => value) : value
+  }
+
+  /** The request or the parse failed: recorded, then the caller gets the same error. */
+  failed(error: unknown): Promise<never> {
+    const w = this.finish({ kind: 'error', error })
+    if (w) return w.then(() => Promise.reject(error))
+    return Promise.reject(error)
+  }
+}
+
+function observationOf(p: unknown): Observation {
+  return (p as Obj)[OBSERVATION] as Observation
+}
+
+// The hooks take their state from the APIPromise they are installed on (`this`): openai calls
+// `this.parse()`, `this._thenUnwrap()` and `this.parseResponse()` on it, and `_thenUnwrap`
+// children call their parent's `parseResponse` with the parent as `this`.
+function parseHook(this: unknown): unknown {
+  const o = observationOf(this)
+  o.parseWanted = true
+  return o.parse.call(this)
+}
+
+function thenUnwrapHook(this: unknown, ...args: unknown[]): unknown {
+  const o = observationOf(this)
+  o.parseWanted = true
+  return o.thenUnwrap!.apply(this, args)
+}
+
+function parseResponseHook(this: unknown, client: unknown, props: unknown): Promise<unknown> {
+  const o = observationOf(this)
+  o.parseWanted = true
+  return o.parseResponse.call(this, client, props).then(
+    (value) => o.parsed(value),
+    (error: unknown) => o.failed(error),
+  )
+}
+
 /**
  * Watches an APIPromise without changing what it gives the caller. Three instance properties
  * are its choke points: `responsePromise` (headers or a transport error), `parseResponse`
@@ -121,72 +209,22 @@ function rejectedApiPromise(err: LLMGuardError): Promise<never> {
  */
 function observe(p: Obj, call: CallInfo, hooks: WrapHooks): void {
   const responsePromise = p.responsePromise as Promise<{ response: { status: number } }> | undefined
-  const parseResponse = p.parseResponse as ((client: unknown, props: unknown) => unknown) | undefined
-  if (!responsePromise || typeof responsePromise.then !== 'function' || typeof parseResponse !== 'function') return
-  let done = false
-  let parseWanted = false
-  const finish = (outcome: Outcome): void | Promise<void> => {
-    if (done) return
-    done = true
-    try {
-      return hooks.finish(call, outcome, performance.now())
-    } catch (err) {
-      hooks.internalError('finish', err)
-    }
-  }
-
+  const parseResponse = p.parseResponse as ParseResponse | undefined
   const parse = p.parse as AnyFn | undefined
-  if (typeof parse === 'function') {
-    p.parse = function (this: unknown) {
-      parseWanted = true
-      return parse.call(this)
-    }
-  }
-  const thenUnwrap = p._thenUnwrap as AnyFn | undefined
-  if (typeof thenUnwrap === 'function') {
-    p._thenUnwrap = function (this: unknown, ...args: unknown[]) {
-      parseWanted = true
-      return thenUnwrap.apply(this, args)
-    }
-  }
-
+  if (!responsePromise || typeof responsePromise.then !== 'function' || typeof parseResponse !== 'function' || typeof parse !== 'function') return
+  const thenUnwrap = typeof p._thenUnwrap === 'function' ? (p._thenUnwrap as AnyFn) : undefined
+  const o = new Observation(call, hooks, parse, thenUnwrap, parseResponse)
+  p[OBSERVATION] = o
+  p.parse = parseHook
+  if (thenUnwrap) p._thenUnwrap = thenUnwrapHook
+  p.parseResponse = parseResponseHook
   p.responsePromise = responsePromise.then(
     (props) => {
-      if (!parseWanted) {
-        // give `await` a turn; if still nobody wants the body, the caller reads it raw
-        setImmediate(() => {
-          if (!parseWanted) void finish({ kind: 'raw', status: props.response.status })
-        })
-      }
+      o.headers(props.response.status)
       return props
     },
-    (error: unknown) => {
-      const w = finish({ kind: 'error', error })
-      if (w) return w.then(() => Promise.reject(error))
-      throw error
-    },
+    (error: unknown) => o.failed(error),
   )
-
-  p.parseResponse = async (client: unknown, props: unknown) => {
-    let value: unknown
-    try {
-      value = await parseResponse(client, props)
-    } catch (error) {
-      const w = finish({ kind: 'error', error })
-      if (w) await w
-      throw error
-    }
-    if (!done) {
-      if (call.stream && isStream(value)) {
-        done = true
-        watchStream(value, call, hooks)
-      } else {
-        const w = finish({ kind: 'success', value })
-        if (w) await w
-      }
-    }
-    return value
-  }
 }
 
 function isStream(v: unknown): v is Obj & { iterator: () => AsyncIterator<unknown>; controller: AbortController } {
