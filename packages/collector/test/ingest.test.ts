@@ -184,7 +184,7 @@ describe('POST /v1/llm/requests/batch', () => {
   it('stores text with tabs, newlines, backslashes and JSON metacharacters exactly as sent', async () => {
     const awkward = 'tab\there\nnew line\r\nCRLF \\N not null \\. \\\\ "quoted" é 漢字 🚀 \\t literal'
     const records = [
-      rec({ prompt: awkward, response: `${awkward}\n`, userId: 'u\tser\\1', endpoint: 'chat\ncompletions', requestedModel: 'gpt\\4' }),
+      rec({ prompt: awkward, response: `${awkward}\n`, userId: 'u\tser\\1', endpoint: 'chat\ncompletions', requestedModel: 'gpt\\4', stream: true, timeToFirstToken: 12 }),
       rec({ metadata: { note: awkward, nested: { list: ['a\tb', 'c\\d', null, 3.5, true] } }, status: 'error', error: { type: 'api\terror', message: awkward, status: 502 } }),
       rec({ response: '', stream: false, timeToFirstToken: 0, promptTokens: 3, completionTokens: 0, cachedTokens: 0, reasoningTokens: 0 }),
     ]
@@ -196,7 +196,7 @@ describe('POST /v1/llm/requests/batch', () => {
         time_to_first_token, tokens, prompt_tokens, completion_tokens, cached_tokens, reasoning_tokens, cost
       from llm_requests where id = any(${ids}::uuid[])`
     const byId = new Map(rows.map((r) => [r.id, r]))
-    expect(byId.get(ids[0])).toMatchObject({ prompt: awkward, response: `${awkward}\n`, user_id: 'u\tser\\1', endpoint: 'chat\ncompletions', requested_model: 'gpt\\4', metadata: {}, stream: null, error: null })
+    expect(byId.get(ids[0])).toMatchObject({ prompt: awkward, response: `${awkward}\n`, user_id: 'u\tser\\1', endpoint: 'chat\ncompletions', requested_model: 'gpt\\4', metadata: {}, stream: true, time_to_first_token: 12, error: null })
     expect(byId.get(ids[1])).toMatchObject({ metadata: records[1]!.metadata, status: 'error', error: records[1]!.error, time_to_first_token: null })
     expect(byId.get(ids[2])).toMatchObject({ response: '', stream: false, time_to_first_token: 0, tokens: 3, prompt_tokens: 3, completion_tokens: 0, cached_tokens: 0, reasoning_tokens: 0 })
     // what the API serves back is what was sent

@@ -59,34 +59,42 @@ async function copyRows(tx: Tx, projectId: string, records: ScoredRecord[]): Pro
 
 /** The rows in COPY's text format: tab-separated, `\N` for null, backslash escapes. */
 export function copyText(projectId: string, records: ScoredRecord[]): string {
-  const lines = new Array<string>(records.length)
-  for (let i = 0; i < records.length; i++) {
-    const r = records[i]!
-    lines[i] = [
-      projectId, r.id, text(r.prompt), text(r.response), text(r.model), nullable(r.requestedModel),
-      nullable(r.endpoint), r.latency, nullable(r.timeToFirstToken), r.tokens, nullable(r.promptTokens),
-      nullable(r.completionTokens), nullable(r.cachedTokens), nullable(r.reasoningTokens), r.status,
-      json(r.error), nullable(r.stream), nullable(r.userId), json(r.metadata ?? {}), r.riskScore,
-      json(r.riskReasons), nullable(r.cost), json(r.policyViolation), r.timestamp,
-    ].join('\t')
+  // string concatenation: V8 builds ropes, flattened once when the text is encoded
+  let out = ''
+  for (const r of records) {
+    out += projectId + '\t' + r.id + '\t' + text(r.prompt) + '\t' + text(r.response) + '\t' + text(r.model) + '\t' +
+      nullableText(r.requestedModel) + '\t' + nullableText(r.endpoint) + '\t' + r.latency + '\t' +
+      nullableNumber(r.timeToFirstToken) + '\t' + r.tokens + '\t' + nullableNumber(r.promptTokens) + '\t' +
+      nullableNumber(r.completionTokens) + '\t' + nullableNumber(r.cachedTokens) + '\t' +
+      nullableNumber(r.reasoningTokens) + '\t' + r.status + '\t' + json(r.error) + '\t' +
+      (r.stream === undefined || r.stream === null ? NULL : r.stream ? 't' : 'f') + '\t' + nullableText(r.userId) + '\t' +
+      json(r.metadata ?? {}) + '\t' + r.riskScore + '\t' + json(r.riskReasons) + '\t' + nullableNumber(r.cost) + '\t' +
+      json(r.policyViolation) + '\t' + r.timestamp + '\n'
   }
-  return lines.join('\n') + '\n'
+  return out
 }
 
+const NULL = '\\N'
 const SPECIAL = /[\\\t\n\r]/
-const ESCAPES: Record<string, string> = { '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r' }
 
 function text(s: string): string {
-  return SPECIAL.test(s) ? s.replace(/[\\\t\n\r]/g, (c) => ESCAPES[c]!) : s
+  if (!SPECIAL.test(s)) return s
+  return s.replaceAll('\\', '\\\\').replaceAll('\n', '\\n').replaceAll('\r', '\\r').replaceAll('\t', '\\t')
 }
 
-function nullable(v: string | number | boolean | null | undefined): string {
-  if (v === null || v === undefined) return '\\N'
-  return typeof v === 'string' ? text(v) : String(v)
+function nullableText(s: string | null | undefined): string {
+  return s === null || s === undefined ? NULL : text(s)
 }
 
+function nullableNumber(n: number | null | undefined): string {
+  return n === null || n === undefined ? NULL : String(n)
+}
+
+/** JSON text holds no raw tab, newline or carriage return (they are escaped): only backslashes need doubling. */
 function json(v: unknown): string {
-  return v === null || v === undefined ? '\\N' : text(JSON.stringify(v))
+  if (v === null || v === undefined) return NULL
+  const s = JSON.stringify(v)
+  return s.includes('\\') ? s.replaceAll('\\', '\\\\') : s
 }
 
 /**
