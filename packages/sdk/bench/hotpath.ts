@@ -5,7 +5,7 @@
  * The fake collector runs in this (parent) process; each child process alternates blocks of bare
  * and wrapped calls. A diagnostic for tuning, not a target: `pnpm bench:sdk` is the judge.
  *
- * env ROUNDS (3 processes), BLOCKS (10 pairs each), CALLS (2000 per block), PACE_MS,
+ * env ROUNDS (3 processes), BLOCKS (10 pairs each), CALLS (2000 per block), PACE_MS, REAL_HTTP,
  * LG_VARIANT ('memory' | 'nokey' | 'immediate'), ONLY_WRAPPED (for a CPU profile of the wrapper).
  */
 import { spawn } from 'node:child_process'
@@ -15,6 +15,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import OpenAI from 'openai'
 import { startFakeCollector, TEST_KEY } from '../test/fakes/collector-server.js'
+import { startFakeOpenAI } from '../test/fakes/openai-server.js'
 import { LLMGuard } from '../src/index.js'
 
 const calls = Number(process.env.CALLS ?? 2_000)
@@ -43,7 +44,9 @@ async function child(): Promise<void> {
     if (pace) await new Promise((r) => setTimeout(r, pace))
     return new Response(answer, { status: 200, headers: { 'content-type': 'application/json', 'x-request-id': 'req_1' } })
   }
-  const options = { apiKey: 'sk-bench', baseURL: 'http://127.0.0.1:9/v1', maxRetries: 0, fetch }
+  // OPENAI_BASE (REAL_HTTP=1): the loopback fake server of bench:sdk instead of the in-memory fetch
+  const real = process.env.OPENAI_BASE
+  const options = real ? { apiKey: 'sk-bench', baseURL: real, maxRetries: 0 } : { apiKey: 'sk-bench', baseURL: 'http://127.0.0.1:9/v1', maxRetries: 0, fetch }
   const bare = new OpenAI(options)
   const dir = mkdtempSync(join(tmpdir(), 'llmguard-hot-'))
   const variant = process.env.LG_VARIANT ?? ''
@@ -69,19 +72,21 @@ async function child(): Promise<void> {
   await block(bare, false)
   await block(wrapped, true)
   const added: number[] = []
+  const ratios: number[] = []
   for (let b = 0; b < blocks; b++) {
     // ONLY_WRAPPED=1 for profiling the wrapped calls alone
     const x = process.env.ONLY_WRAPPED ? 0 : await block(bare, false)
     const y = await block(wrapped, true)
     added.push(y - x)
+    ratios.push(x ? y / x : 0)
   }
   const stats = guard.stats()
   await guard.shutdown()
   rmSync(dir, { recursive: true, force: true })
-  process.stdout.write(JSON.stringify({ added, sent: stats.sent, queued: stats.queued }) + '\n')
+  process.stdout.write(JSON.stringify({ added, ratios, sent: stats.sent, queued: stats.queued }) + '\n')
 }
 
-function run(mode: string, env: Record<string, string>): Promise<{ added: number[]; sent: number; queued: number }> {
+function run(mode: string, env: Record<string, string>): Promise<{ added: number[]; ratios: number[]; sent: number; queued: number }> {
   return new Promise((resolve, reject) => {
     const p = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), mode], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] })
     let out = ''
@@ -94,15 +99,22 @@ if (process.argv[2]) {
   await child()
 } else {
   const collector = await startFakeCollector({ trust: true })
+  const fake = process.env.REAL_HTTP ? await startFakeOpenAI() : undefined
+  if (fake) fake.keepRequests = false
   const rounds = Number(process.env.ROUNDS ?? 3)
   const all: number[] = []
+  const allRatios: number[] = []
   for (let r = 0; r < rounds; r++) {
-    const res = await run('child', { COLLECTOR: collector.url })
+    const res = await run('child', fake ? { COLLECTOR: collector.url, OPENAI_BASE: fake.baseURL } : { COLLECTOR: collector.url })
     all.push(...res.added)
+    allRatios.push(...res.ratios)
     process.stderr.write(`round ${r + 1}: added ${res.added.map((x) => x.toFixed(0)).join(' ')} µs (sent ${res.sent}, queued ${res.queued})\n`)
   }
   await collector.close()
+  await fake?.close()
   const sorted = [...all].sort((a, b) => a - b)
   const q = (p: number) => sorted[Math.floor(p * (sorted.length - 1))]!.toFixed(1)
-  process.stdout.write(`added CPU µs/call over ${all.length} block pairs: median ${q(0.5)} (quartiles ${q(0.25)}–${q(0.75)})\n`)
+  const r = [...allRatios].sort((a, b) => a - b)
+  const rq = (p: number) => r[Math.floor(p * (r.length - 1))]!.toFixed(3)
+  process.stdout.write(`added CPU µs/call over ${all.length} block pairs: median ${q(0.5)} (quartiles ${q(0.25)}–${q(0.75)}); wrapped/bare CPU ratio median ${rq(0.5)} (${rq(0.25)}–${rq(0.75)})\n`)
 }

@@ -141,6 +141,10 @@ export class SqliteStore implements OutboxStore {
     // then costs a quarter of the WAL frames, and each frame is two write() calls
     this.db.pragma('page_size = 16384')
     this.db.pragma('journal_mode = WAL')
+    // checkpoint at ~4 MB of WAL whatever the page size, as with SQLite's default of 1,000 4 KB
+    // pages: a checkpoint runs inside a commit, so its size is an event-loop stall
+    const pageSize = this.db.pragma('page_size', { simple: true }) as number
+    this.db.pragma(`wal_autocheckpoint = ${Math.max(1, Math.round((4096 * 1000) / pageSize))}`)
     this.db.pragma('synchronous = NORMAL')
     const version = this.db.pragma('user_version', { simple: true }) as number
     if (version < SCHEMA_VERSION) {

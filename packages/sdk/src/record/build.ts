@@ -105,7 +105,10 @@ export function usageOf(usage: unknown): Usage {
 }
 
 function base(call: CallInfo, endMark: number, prompt: string): LlmRecordInput {
-  const r: LlmRecordInput = {
+  // Every field in one literal, always in this order, absent ones undefined (JSON.stringify
+  // leaves them out, so the JSON is as before): all records share one hidden class, which keeps
+  // building and serialising them, once per call, on V8's fast paths.
+  return {
     id: call.id,
     prompt: truncateUtf8(prompt),
     model: call.model,
@@ -113,12 +116,28 @@ function base(call: CallInfo, endMark: number, prompt: string): LlmRecordInput {
     timestamp: new Date(call.startedAt).toISOString(),
     endpoint: call.endpoint,
     stream: call.stream,
+    requestedModel: call.requestedModel || undefined,
+    userId: call.userId || undefined,
+    metadata: boundMetadata(call.metadata),
+    response: undefined,
+    promptTokens: undefined,
+    completionTokens: undefined,
+    tokens: undefined,
+    cachedTokens: undefined,
+    reasoningTokens: undefined,
+    timeToFirstToken: undefined,
+    status: undefined,
+    error: undefined,
   }
-  if (call.requestedModel) r.requestedModel = call.requestedModel
-  if (call.userId) r.userId = call.userId
-  const metadata = boundMetadata(call.metadata)
-  if (metadata) r.metadata = metadata
-  return r
+}
+
+/** Field by field rather than Object.assign, so the record keeps its shape. */
+function applyUsage(r: LlmRecordInput, u: Usage): void {
+  r.promptTokens = u.promptTokens
+  r.completionTokens = u.completionTokens
+  r.tokens = u.tokens
+  r.cachedTokens = u.cachedTokens
+  r.reasoningTokens = u.reasoningTokens
 }
 
 /** The answer's text and usage of a finished non-streaming call. */
@@ -144,7 +163,7 @@ export function successRecord(call: CallInfo, result: unknown, endMark: number):
   const { text, usage } = responseOf(call.endpoint, result)
   const r = base(call, endMark, promptOf(call.endpoint, call.body))
   r.response = truncateUtf8(text)
-  Object.assign(r, usage)
+  applyUsage(r, usage)
   r.status = 'success'
   return r
 }
@@ -184,7 +203,7 @@ export interface StreamSummary {
 
 function applyStream(r: LlmRecordInput, s: StreamSummary): void {
   r.response = truncateUtf8(s.text)
-  Object.assign(r, s.usage)
+  applyUsage(r, s.usage)
   if (s.timeToFirstToken !== undefined) r.timeToFirstToken = Math.max(0, Math.round(s.timeToFirstToken))
   if (s.aborted) r.metadata = { ...(r.metadata ?? {}), llmguardAborted: true }
 }
