@@ -131,9 +131,14 @@ export async function createApp(deps: AppDeps): Promise<App> {
 
   const billing = createBilling({ sql, logger, config })
   // plan limits: reserve at the meter step, settle in the transaction that stores the batch
-  // COPY where it works (a PostgreSQL server), one multi-row INSERT on the embedded database
-  const writeMode = embedded ? 'insert' : 'copy'
-  const ingest = new IngestPipeline(billing.meter.storeWith((tx, records, ctx) => insertRecords(tx, ctx.projectId, records, writeMode)), logger)
+  // COPY where it works (a PostgreSQL server) unless the batch repeats a stored id; one
+  // multi-row INSERT … ON CONFLICT on the embedded database and for those batches
+  const ingest = new IngestPipeline(
+    billing.meter.storeWith((tx, records, ctx, conflictSafe) =>
+      insertRecords(tx, ctx.projectId, records, embedded || conflictSafe ? 'insert' : 'copy'),
+    ),
+    logger,
+  )
   billing.meter.attach(ingest)
   const searchIndexer = new SearchIndexer(sql, logger, { lagMs: config.searchIndexLagMs, budgetMs: embedded ? 200 : 1_000 })
   searchIndexer.start()

@@ -1,6 +1,6 @@
 import type { RejectedRecord } from '@llmguard/shared'
 import type { Sql } from '../db/connect.js'
-import type { Tx } from '../ingest/store.js'
+import { UNIQUE_VIOLATION, type Tx } from '../ingest/store.js'
 import type { IngestContext, IngestPipeline, MeterStep, ScoredRecord, StoreStep } from '../ingest/pipeline.js'
 import type { Logger } from '../logger.js'
 import * as store from './store.js'
@@ -83,19 +83,28 @@ export class UsageMeter {
   /**
    * Wraps the store step in a transaction: the insert and the settlement of the batch's
    * reservation (the records that turned out to be duplicates are given back) commit together.
+   * `insert` is called with `conflictSafe` false first; when that attempt fails with a unique
+   * violation (a fast path that cannot skip stored ids), the transaction runs again with true.
    */
-  storeWith(insert: (tx: Tx, records: ScoredRecord[], ctx: IngestContext) => Promise<Set<string>>): StoreStep {
+  storeWith(insert: (tx: Tx, records: ScoredRecord[], ctx: IngestContext, conflictSafe: boolean) => Promise<Set<string>>): StoreStep {
     return async (records, ctx) => {
       const reservation = this.pending.get(ctx)
       this.pending.delete(ctx)
-      try {
-        return await retryOnConflict(() =>
+      const attempt = (conflictSafe: boolean) =>
+        retryOnConflict(() =>
           this.deps.sql.begin(async (tx) => {
-            const inserted = await insert(tx, records, ctx)
+            const inserted = await insert(tx, records, ctx, conflictSafe)
             if (reservation) await store.adjustUsage(tx, reservation.userId, reservation.month, inserted.size - reservation.granted)
             return inserted
           }),
         )
+      try {
+        try {
+          return await attempt(false)
+        } catch (err) {
+          if ((err as { code?: string }).code !== UNIQUE_VIOLATION) throw err
+          return await attempt(true)
+        }
       } catch (err) {
         if (reservation) await this.release(reservation)
         throw err

@@ -12,15 +12,20 @@ export const LATENCY_BUCKET_BASE = 1.05
  * How a batch reaches `llm_requests`:
  * - `copy` (PostgreSQL server): the batch goes in by `COPY`, whose batched heap and index
  *   writes cost PostgreSQL a third of the CPU of an `INSERT … SELECT` of the same rows, then the
- *   rollups are upserted from those rows; a batch holding an id that is stored already (a
- *   retry) falls back to the insert mode, which skips what is stored;
- * - `insert` (the embedded database, where COPY hangs): one multi-row `INSERT … ON CONFLICT DO
- *   NOTHING` with the rollups in the same statement.
+ *   rollups are upserted from those rows. A batch holding an id that is stored already (a
+ *   retry, or racing batches) fails on the primary key with `UNIQUE_VIOLATION`, which aborts
+ *   the transaction: the caller runs it again in the insert mode (a savepoint around the COPY
+ *   would spare that, but costs every batch a subtransaction: ~15 % more database CPU);
+ * - `insert` (the embedded database, where COPY hangs, and that retry): one multi-row
+ *   `INSERT … ON CONFLICT DO NOTHING` with the rollups in the same statement.
  */
 export type WriteMode = 'copy' | 'insert'
 
-/** A transaction (both modes run inside one: the copy mode needs a savepoint). */
+/** A transaction: the copy mode's COPY and rollups must commit together. */
 export type Tx = postgres.TransactionSql<{}>
+
+/** The SQLSTATE a COPY of a batch holding a stored id fails with: run it again in the insert mode. */
+export const UNIQUE_VIOLATION = '23505'
 
 /** The stored columns but the two the database fills in (seq, created_at), in COPY order. */
 const COLUMNS = [
@@ -32,25 +37,16 @@ const COLUMNS = [
 const COPY_STATEMENT = `copy llm_requests (${COLUMNS.map((c) => `"${c}"`).join(', ')}) from stdin`
 
 /**
- * Stores a batch and maintains the rollups from exactly the rows that were new. Duplicates of
- * stored ids are skipped by the primary key, also when batches race. Returns the new ids.
+ * Stores a batch and maintains the rollups from exactly the rows that were new. In the insert
+ * mode duplicates of stored ids are skipped by the primary key, also when batches race; in the
+ * copy mode they fail the transaction (see WriteMode). Returns the new ids.
  */
 export async function insertRecords(tx: Tx, projectId: string, records: ScoredRecord[], mode: WriteMode): Promise<Set<string>> {
   if (mode === 'insert' || !records.length) return insertStatement(tx, projectId, records)
-  try {
-    await tx.savepoint((sp) => copyRows(sp, projectId, records))
-  } catch (err) {
-    // an id of the batch is stored already (a client retrying a batch whose answer it lost, or
-    // a concurrent batch with the same ids): the savepoint undid the COPY, and the
-    // conflict-safe statement stores exactly the new rows
-    if ((err as { code?: string }).code !== UNIQUE_VIOLATION) throw err
-    return insertStatement(tx, projectId, records)
-  }
+  await copyRows(tx, projectId, records)
   await upsertRollups(tx, projectId, records)
   return new Set(records.map((r) => r.id))
 }
-
-const UNIQUE_VIOLATION = '23505'
 
 async function copyRows(tx: Tx, projectId: string, records: ScoredRecord[]): Promise<void> {
   const writable = await tx.unsafe(COPY_STATEMENT).writable()
