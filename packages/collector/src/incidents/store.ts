@@ -52,35 +52,12 @@ export const toIncident = (r: Row): Incident => ({
 
 /**
  * Opens an incident, or counts the signal on the unresolved one of the same (project, type,
- * key): the partial unique index makes this one statement safe under concurrent batches.
- * Severity only ever rises while an incident is unresolved. `opened` tells a new row from a repeat.
+ * key): the partial unique index makes this safe under concurrent batches. Severity only ever
+ * rises while an incident is unresolved. `opened` tells a new row from a repeat.
  */
 export async function upsertIncident(sql: Db, s: Signal): Promise<{ incident: Incident; opened: boolean }> {
-  const [row] = await sql<(Row & { opened: boolean })[]>`
-    with up as (
-      insert into incidents as i (project_id, type, key, severity, title, occurrences, first_seen_at, last_seen_at, metadata)
-      values (${s.projectId}, ${s.type}, ${s.key}, ${s.severity}, ${s.title}, ${s.count}, ${s.at}, ${s.at}, ${sql.json(s.metadata as never)})
-      on conflict (project_id, type, key) where status <> 'resolved' do update set
-        occurrences = i.occurrences + excluded.occurrences,
-        last_seen_at = greatest(i.last_seen_at, excluded.last_seen_at),
-        severity = case
-          when array_position(array['low','medium','high','critical'], excluded.severity)
-             > array_position(array['low','medium','high','critical'], i.severity)
-          then excluded.severity else i.severity end,
-        title = excluded.title,
-        metadata = i.metadata || excluded.metadata,
-        updated_at = now()
-      returning i.*, (xmax = 0) as opened
-    ),
-    -- a new incident gets its root-cause analysis queued in the same statement (atomically)
-    pending as (
-      insert into incident_analyses (incident_id) select id from up where opened
-      on conflict (incident_id) do nothing
-    )
-    select ${COLUMNS(sql)}, i.opened from up i`
-  const { opened, ...rest } = row!
-  // the statement's snapshot does not see its own queued analysis
-  return { incident: toIncident({ ...(rest as Row), rcaPending: rest.rcaPending || opened }), opened }
+  const [raised] = await upsertIncidents(sql, [s])
+  return raised!
 }
 
 const SEVERITY_RANK: Record<IncidentSeverity, number> = { low: 0, medium: 1, high: 2, critical: 3 }
@@ -104,9 +81,7 @@ export async function upsertIncidents(sql: Db, signals: Signal[]): Promise<{ inc
       metadata: { ...prev.metadata, ...s.metadata },
     } : s)
   }
-  const list = [...merged.values()]
-  if (list.length === 1) return [await upsertIncident(sql, list[0]!)]
-  const input = list.map((s) => ({
+  const input = [...merged.values()].map((s) => ({
     project_id: s.projectId, type: s.type, key: s.key, severity: s.severity, title: s.title,
     occurrences: s.count, at: s.at.toISOString(), metadata: s.metadata,
   }))
@@ -131,11 +106,13 @@ export async function upsertIncidents(sql: Db, signals: Signal[]): Promise<{ inc
         updated_at = now()
       returning i.*, (xmax = 0) as opened
     ),
+    -- a new incident gets its root-cause analysis queued in the same statement (atomically)
     pending as (
       insert into incident_analyses (incident_id) select id from up where opened
       on conflict (incident_id) do nothing
     )
     select ${COLUMNS(sql)}, i.opened from up i`
+  // the statement's snapshot does not see its own queued analysis
   return rows.map(({ opened, ...rest }) => ({ incident: toIncident({ ...(rest as Row), rcaPending: rest.rcaPending || opened }), opened }))
 }
 
