@@ -98,13 +98,12 @@ export class UsageMeter {
             return inserted
           }),
         )
+      const conflictSafeOnUniqueViolation = (err: unknown) => {
+        if ((err as { code?: string }).code !== UNIQUE_VIOLATION) throw err
+        return attempt(true)
+      }
       try {
-        try {
-          return await attempt(false)
-        } catch (err) {
-          if ((err as { code?: string }).code !== UNIQUE_VIOLATION) throw err
-          return await attempt(true)
-        }
+        return await attempt(false).catch(conflictSafeOnUniqueViolation)
       } catch (err) {
         if (reservation) await this.release(reservation)
         throw err
