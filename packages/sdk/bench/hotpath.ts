@@ -6,7 +6,8 @@
  * and wrapped calls. A diagnostic for tuning, not a target: `pnpm bench:sdk` is the judge.
  *
  * env ROUNDS (3 processes), BLOCKS (10 pairs each), CALLS (2000 per block), PACE_MS, REAL_HTTP,
- * LG_VARIANT ('memory' | 'nokey' | 'immediate'), ONLY_WRAPPED (for a CPU profile of the wrapper).
+ * LG_VARIANT ('memory' | 'nokey' | 'immediate'), ONLY_WRAPPED (for a CPU profile of the wrapper),
+ * CHILD_NODE_ARGS (e.g. '--cpu-prof --cpu-prof-dir=/tmp/prof').
  */
 import { spawn } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
@@ -91,7 +92,9 @@ async function child(): Promise<void> {
 
 function run(mode: string, env: Record<string, string>): Promise<{ added: number[]; ratios: number[]; sent: number; queued: number }> {
   return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), mode], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] })
+    // CHILD_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/prof' profiles the children (not allowed in NODE_OPTIONS)
+    const extra = process.env.CHILD_NODE_ARGS ? process.env.CHILD_NODE_ARGS.split(' ') : []
+    const p = spawn(process.execPath, [...extra, '--import', 'tsx', fileURLToPath(import.meta.url), mode], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] })
     let out = ''
     p.stdout.on('data', (d: Buffer) => (out += d.toString()))
     p.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out.trim().split('\n').at(-1)!)) : reject(new Error(`${mode} exited ${code}`))))
