@@ -1,10 +1,13 @@
+import { join } from 'node:path'
 import { afterEach, describe, expect, it, vi } from 'vitest'
+import { SqliteStore } from '../src/outbox/sqlite.js'
 import { MemoryStore } from '../src/outbox/store.js'
 import { Pipeline, type PipelineStats } from '../src/pipeline.js'
 import { backoffDelay, parseRetryAfter } from '../src/ship/backoff.js'
 import { batchBody, takeBatch } from '../src/ship/batch.js'
 import { classifyFailure, type SendResult } from '../src/ship/result.js'
 import { Shipper } from '../src/ship/shipper.js'
+import { tempDir } from './helpers.js'
 
 const rec = (i: number) => ({ id: `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`, prompt: `p${i}`, model: 'm', latency: 1 })
 
@@ -117,6 +120,75 @@ describe('shipper decisions', () => {
     expect(seen.map((s) => s.length)).toEqual([4, 2, 2, 1, 1])
     expect(store.listParked(10).map((p) => JSON.parse(p.body).id)).toEqual([bad])
     expect(stats.sent).toBe(3)
+  })
+})
+
+describe('shipper on the SQLite outbox (a write is one row)', () => {
+  let tmp: ReturnType<typeof tempDir> | undefined
+  let store: SqliteStore | undefined
+  afterEach(() => {
+    store?.close()
+    tmp?.cleanup()
+  })
+  const open = () => {
+    tmp = tempDir()
+    store = new SqliteStore(join(tmp.dir, 'o.sqlite'))
+    return store
+  }
+  const write = (s: SqliteStore, from: number, n: number) =>
+    s.append([...Array(n).keys()].map((i) => ({ id: rec(from + i).id, body: JSON.stringify(rec(from + i)), bytes: 10, createdAt: 0 })), 100)
+
+  it('halves on 413 inside one row and sends every record once', async () => {
+    const s = open()
+    write(s, 0, 8)
+    const { send, seen } = scriptedSend([
+      { kind: 'too-large', message: 'big' },
+      { kind: 'too-large', message: 'big' },
+    ])
+    const stats = fresh()
+    expect(await new Shipper({ store: s, send, stats, maxRecords: 8 }).pass()).toEqual({ kind: 'drained' })
+    expect(seen.map((b) => b.length)).toEqual([8, 4, 2, 4, 2])
+    // after the two refusals, each record went out in exactly one accepted batch
+    expect(seen.slice(2).flat().sort()).toEqual([...Array(8).keys()].map((i) => rec(i).id))
+    expect(stats.sent).toBe(8)
+    expect(s.count()).toBe(0)
+  })
+
+  it('parks one rejected record out of a row, acks the rest, and replays it alone', async () => {
+    const s = open()
+    write(s, 0, 3)
+    write(s, 3, 2)
+    const { send, seen } = scriptedSend([{ kind: 'ok', result: { accepted: 4, duplicates: 0, rejected: [{ index: 1, code: 'VALIDATION_ERROR', message: 'model: too long' }] } }])
+    const stats = fresh()
+    await new Shipper({ store: s, send, stats }).pass()
+    expect(seen).toEqual([[0, 1, 2, 3, 4].map((i) => rec(i).id)])
+    expect(s.count()).toBe(0)
+    expect(s.listParked(10)).toMatchObject([{ id: rec(1).id, body: JSON.stringify(rec(1)), code: 'VALIDATION_ERROR' }])
+    expect(stats).toMatchObject({ sent: 4, rejected: 1 })
+    expect(s.replayParked()).toBe(1)
+    const again = scriptedSend([])
+    await new Shipper({ store: s, send: again.send, stats }).pass()
+    expect(again.seen).toEqual([[rec(1).id]])
+    expect(s.count()).toBe(0)
+  })
+
+  it('bisects a whole-batch 400 inside one row down to the bad record and parks only it', async () => {
+    const s = open()
+    write(s, 0, 4)
+    const bad = rec(2).id
+    const seen: string[][] = []
+    const send = async (json: string): Promise<SendResult> => {
+      const ids = (JSON.parse(json) as { records: { id: string }[] }).records.map((r) => r.id)
+      seen.push(ids)
+      if (ids.includes(bad)) return { kind: 'reject', code: 'MALFORMED_JSON', message: 'bad', status: 400 }
+      return { kind: 'ok', result: { accepted: ids.length, duplicates: 0, rejected: [] } }
+    }
+    const stats = fresh()
+    await new Shipper({ store: s, send, stats }).pass()
+    expect(seen.map((b) => b.length)).toEqual([4, 2, 2, 1, 1])
+    expect(s.listParked(10).map((p) => p.id)).toEqual([bad])
+    expect(stats.sent).toBe(3)
+    expect(s.count()).toBe(0)
   })
 })
 

@@ -92,7 +92,10 @@ describe('SqliteStore', () => {
   it('never hands the same row to two owners while a lease holds', () => {
     const a = store()
     const b = store()
-    a.append(rows(0, 6), 100)
+    // three writes: three rows of two records, each leased as a whole
+    a.append(rows(0, 2), 100)
+    a.append(rows(2, 2), 100)
+    a.append(rows(4, 2), 100)
     const now = Date.now()
     const ca = a.claim(4, 1e9, 60_000, now)
     const cb = b.claim(4, 1e9, 60_000, now)
@@ -118,6 +121,7 @@ describe('SqliteStore', () => {
     db.prepare('UPDATE outbox SET lease_owner = ?').run(`${hostname()}:${dead}:abcd1234`)
     db.close()
     const other = store()
+    // counted in records: the two records of that write
     expect(other.releaseDead(Date.now())).toBe(2)
     expect(other.claim(10, 1e9, 60_000, Date.now())).toHaveLength(2)
   })
@@ -132,6 +136,122 @@ describe('SqliteStore', () => {
     expect(s.replayParked([s.listParked(10)[0]!.seq])).toBe(1)
     expect(s.parkedCount()).toBe(0)
     expect(s.count()).toBe(3)
+  })
+
+  it('writes one row per write; its records keep their own seqs', () => {
+    const s = store()
+    const { seqs } = s.append(rows(0, 3), 100)
+    const { seqs: next } = s.append(rows(3, 2), 100)
+    expect(seqs).toEqual([seqs[0], seqs[0]! + 1, seqs[0]! + 2])
+    expect(next[0]).toBe(seqs[2]! + 1)
+    const db = new Database(join(tmp.dir, 'o.sqlite'))
+    expect(db.prepare('SELECT n, live FROM outbox ORDER BY seq').all()).toEqual([{ n: 3, live: 3 }, { n: 2, live: 2 }])
+    expect(db.pragma('user_version', { simple: true })).toBe(2)
+    db.close()
+    expect(s.count()).toBe(5)
+    const c = s.claim(100, 1e9, 60_000, Date.now())
+    expect(c.map((r) => [r.seq, r.id, JSON.parse(r.body).n, r.bytes])).toEqual([0, 1, 2, 3, 4].map((i) => [seqs[0]! + i, `id${i}`, i, Buffer.byteLength(JSON.stringify({ n: i }))]))
+  })
+
+  it('takes single records out of a row: ack, park and release by record, the rest stays', () => {
+    const s = store()
+    const { seqs } = s.append(rows(0, 5), 100)
+    let now = Date.now()
+    const ids = () => s.claim(100, 1e9, 1, (now += 10)).map((r) => r.id)
+    // the middle of a row, then its first record
+    s.ack([seqs[2]!])
+    s.ack([seqs[0]!])
+    expect(ids()).toEqual(['id1', 'id3', 'id4'])
+    expect(s.count()).toBe(3)
+    s.park([{ seq: seqs[3]!, code: 'VALIDATION_ERROR', message: 'bad', status: 400 }], 7)
+    expect(s.count()).toBe(2)
+    expect(s.listParked(10)).toMatchObject([{ id: 'id3', body: JSON.stringify({ n: 3 }), code: 'VALIDATION_ERROR', parkedAt: 7, attempts: 1 }])
+    // parking an emptied line again changes nothing
+    s.park([{ seq: seqs[3]!, code: 'X', message: 'x' }], 8)
+    expect(s.parkedCount()).toBe(1)
+    // the whole row is leased and released together, whichever record is named
+    const held = s.claim(100, 1e9, 60_000, (now += 10))
+    expect(held.map((r) => r.id)).toEqual(['id1', 'id4'])
+    expect(s.claim(100, 1e9, 60_000, now)).toHaveLength(0)
+    s.release([seqs[4]!])
+    expect(s.claim(100, 1e9, 60_000, now).map((r) => [r.id, r.attempts])).toEqual([['id1', 1], ['id4', 1]])
+    // the last records go: so does the row
+    s.ack([seqs[1]!, seqs[4]!])
+    expect(s.count()).toBe(0)
+    const db = new Database(join(tmp.dir, 'o.sqlite'))
+    expect(db.prepare('SELECT count(*) AS n FROM outbox').get()).toEqual({ n: 0 })
+    db.close()
+    expect(s.replayParked()).toBe(1)
+    expect(ids()).toEqual(['id3'])
+  })
+
+  it('acks a run of seqs that starts and ends inside rows', () => {
+    const s = store()
+    const a = s.append(rows(0, 3), 100).seqs
+    const b = s.append(rows(3, 3), 100).seqs
+    const c = s.append(rows(6, 3), 100).seqs
+    s.ack([a[2]!, ...b, c[0]!])
+    expect(s.claim(100, 1e9, 1, Date.now()).map((r) => r.id)).toEqual(['id0', 'id1', 'id7', 'id8'])
+    // and a run strictly inside one row
+    const d = s.append(rows(9, 4), 100).seqs
+    s.ack([d[1]!, d[2]!])
+    expect(s.claim(100, 1e9, 1, Date.now() + 10).map((r) => r.id)).toEqual(['id0', 'id1', 'id7', 'id8', 'id9', 'id12'])
+  })
+
+  it('caps by records, cutting into the oldest row when only part of it is over', () => {
+    const s = store()
+    s.append(rows(0, 4), 100)
+    s.append(rows(4, 4), 100)
+    expect(s.append(rows(8, 2), 7).dropped).toBe(3)
+    expect(s.claim(100, 1e9, 1000, 0).map((r) => r.id)).toEqual(['id3', 'id4', 'id5', 'id6', 'id7', 'id8', 'id9'])
+    expect(s.droppedTotal()).toBe(3)
+  })
+
+  it('starts a new row where the bodies of one write would pass 4 MB', () => {
+    const s = store()
+    const big = 'x'.repeat(1_500_000)
+    const write = [0, 1, 2, 3].map((i) => ({ id: `big${i}`, body: JSON.stringify({ big, i }), bytes: big.length + 13, createdAt: 0 }))
+    const { seqs } = s.append(write, 100)
+    expect(seqs).toEqual([seqs[0], seqs[0]! + 1, seqs[0]! + 2, seqs[0]! + 3])
+    const db = new Database(join(tmp.dir, 'o.sqlite'))
+    expect(db.prepare('SELECT n FROM outbox ORDER BY seq').all()).toEqual([{ n: 2 }, { n: 2 }])
+    db.close()
+    expect(s.claim(100, 1e9, 1000, 0).map((r) => JSON.parse(r.body).i)).toEqual([0, 1, 2, 3])
+  })
+
+  it('reads a version-1 file (one row per record) as it is and migrates it in place', () => {
+    const path = join(tmp.dir, 'v1.sqlite')
+    const old = new Database(path)
+    old.pragma('journal_mode = WAL')
+    old.exec(`
+      CREATE TABLE outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL, body TEXT NOT NULL, bytes INTEGER NOT NULL,
+        created_at INTEGER NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, lease_until INTEGER NOT NULL DEFAULT 0, lease_owner TEXT);
+      CREATE TABLE dead_letter (seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL, body TEXT NOT NULL, code TEXT NOT NULL,
+        message TEXT NOT NULL, status INTEGER, attempts INTEGER NOT NULL, created_at INTEGER NOT NULL, parked_at INTEGER NOT NULL);
+      CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    `)
+    const ins = old.prepare('INSERT INTO outbox (id, body, bytes, created_at, attempts) VALUES (?, ?, ?, ?, ?)')
+    for (const r of rows(0, 3)) ins.run(r.id, r.body, r.bytes, 5, 2)
+    old.prepare("INSERT INTO dead_letter (id, body, code, message, status, attempts, created_at, parked_at) VALUES ('p0', '{\"n\":99}', 'VALIDATION_ERROR', 'bad', 400, 1, 5, 6)").run()
+    old.prepare("INSERT INTO meta (key, value) VALUES ('dropped_total', '4')").run()
+    old.pragma('user_version = 1')
+    old.close()
+
+    const s = store('v1.sqlite')
+    expect(s.count()).toBe(3)
+    expect(s.droppedTotal()).toBe(4)
+    expect(s.listParked(10)).toMatchObject([{ id: 'p0', code: 'VALIDATION_ERROR' }])
+    const { seqs } = s.append(rows(3, 2), 100)
+    const c = s.claim(100, 1e9, 60_000, Date.now())
+    expect(c.map((r) => [r.id, r.attempts])).toEqual([['id0', 2], ['id1', 2], ['id2', 2], ['id3', 0], ['id4', 0]])
+    // an old row and a new one acked together, and a parked record replayed into the new schema
+    s.ack([c[2]!.seq, ...seqs])
+    expect(s.replayParked()).toBe(1)
+    expect(s.claim(100, 1e9, 60_000, Date.now() + 61_000).map((r) => r.id)).toEqual(['id0', 'id1', 'p0'])
+    s.close()
+    const check = new Database(path)
+    expect(check.pragma('user_version', { simple: true })).toBe(2)
+    check.close()
   })
 
   it('reports a held write lock as busy quickly instead of stalling', () => {

@@ -4,12 +4,13 @@ import { dirname } from 'node:path'
 import { randomUUID } from 'node:crypto'
 import { hostname } from 'node:os'
 import type BetterSqlite3 from 'better-sqlite3'
-import { takeBatch } from '../ship/batch.js'
+import { MAX_CHUNK_CHARS, removeLines, seqRuns } from './chunk.js'
 import type { NewRow, OutboxRow, OutboxStore, ParkedRow, ParkItem } from './store.js'
 
-const SCHEMA_VERSION = 1
+const SCHEMA_VERSION = 2
 
-const SCHEMA = `
+/** Version 1: one row per record. */
+const SCHEMA_V1 = `
 CREATE TABLE IF NOT EXISTS outbox (
   seq INTEGER PRIMARY KEY AUTOINCREMENT,
   id TEXT NOT NULL,
@@ -33,6 +34,24 @@ CREATE TABLE IF NOT EXISTS dead_letter (
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 `
+
+/**
+ * Version 2: one row per write (see chunk.ts). A version-1 row is a chunk of one record, which
+ * is what the defaults give it, so an old file keeps working as it is.
+ */
+const MIGRATE_V2 = `
+ALTER TABLE outbox ADD COLUMN n INTEGER NOT NULL DEFAULT 1;
+ALTER TABLE outbox ADD COLUMN live INTEGER NOT NULL DEFAULT 1;
+`
+
+interface ChunkRow {
+  seq: number
+  n: number
+  id: string
+  body: string
+  attempts: number
+  createdAt: number
+}
 
 export interface SqliteStoreOptions {
   /**
@@ -62,13 +81,11 @@ function isAlive(pid: number): boolean {
   }
 }
 
-/** Strictly ascending: with the first and last a run's ends, the seqs are exactly that run. */
-function isAscending(seqs: readonly number[]): boolean {
-  for (let i = 1; i < seqs.length; i++) if (!(seqs[i]! > seqs[i - 1]!)) return false
-  return true
-}
-
-/** The durable outbox: one SQLite file in WAL mode, safe to share between processes. */
+/**
+ * The durable outbox: one SQLite file in WAL mode, safe to share between processes. A write puts
+ * its records in one row (chunk.ts): one insert per write instead of one per record, which was
+ * the largest share of what the SDK cost per call.
+ */
 export class SqliteStore implements OutboxStore {
   readonly kind = 'sqlite' as const
   private readonly db: BetterSqlite3.Database
@@ -77,6 +94,8 @@ export class SqliteStore implements OutboxStore {
   private readonly stmts: ReturnType<SqliteStore['prepare']>
   private readonly appendTx: BetterSqlite3.Transaction<(rows: readonly NewRow[], maxRows: number, leaseUntil: number) => { seqs: number[]; dropped: number }>
   private readonly claimTx: BetterSqlite3.Transaction<(limit: number, maxBytes: number, leaseMs: number, now: number) => OutboxRow[]>
+  private readonly ackTx: BetterSqlite3.Transaction<(seqs: readonly number[]) => void>
+  private readonly releaseTx: BetterSqlite3.Transaction<(seqs: readonly number[]) => void>
   private readonly parkTx: BetterSqlite3.Transaction<(items: readonly ParkItem[], now: number) => void>
   private readonly replayTx: BetterSqlite3.Transaction<(seqs?: readonly number[]) => number>
 
@@ -98,27 +117,82 @@ export class SqliteStore implements OutboxStore {
     this.appendTx = this.db.transaction((rows: readonly NewRow[], maxRows: number, leaseUntil: number) => {
       const owner = leaseUntil > 0 ? this.owner : null
       const seqs = new Array<number>(rows.length)
-      for (let i = 0; i < rows.length; i++) {
-        const r = rows[i]!
-        seqs[i] = Number(s.insert.run(r.id, r.body, r.bytes, r.createdAt, leaseUntil, owner).lastInsertRowid)
+      let i = 0
+      while (i < rows.length) {
+        // one row per write, cut where the bodies would grow past MAX_CHUNK_CHARS
+        const start = i
+        let body = rows[i]!.body
+        let ids = rows[i]!.id
+        let bytes = rows[i]!.bytes
+        for (i++; i < rows.length && body.length + rows[i]!.body.length < MAX_CHUNK_CHARS; i++) {
+          body += '\n' + rows[i]!.body
+          ids += '\n' + rows[i]!.id
+          bytes += 1 + rows[i]!.bytes
+        }
+        const n = i - start
+        const seq = Number(s.insert.run(ids, body, bytes, rows[start]!.createdAt, leaseUntil, owner, n, n).lastInsertRowid)
+        // the next chunk's seqs start after this one's last record (AUTOINCREMENT never reuses them)
+        if (n > 1) s.reserveSeqs.run(n - 1)
+        for (let k = 0; k < n; k++) seqs[start + k] = seq + k
       }
-      // max-min is an upper bound read from the b-tree ends; count only when it may be over
+      // an upper bound read from the b-tree ends; count only when it may be over
       const span = s.span.get() as { n: number | null }
       if ((span.n ?? 0) <= maxRows) return { seqs, dropped: 0 }
-      const n = (s.count.get() as { n: number }).n
-      if (n <= maxRows) return { seqs, dropped: 0 }
-      const dropped = s.dropOldest.run(n - maxRows).changes
+      const total = (s.count.get() as { n: number }).n
+      if (total <= maxRows) return { seqs, dropped: 0 }
+      const dropped = this.dropOldest(total - maxRows)
       s.addDropped.run(dropped)
       return { seqs, dropped }
     })
     this.claimTx = this.db.transaction((limit: number, maxBytes: number, leaseMs: number, now: number) => {
-      const rows = takeBatch(s.pending.all(now, limit) as OutboxRow[], limit, maxBytes)
-      if (rows.length) s.lease.run(now + leaseMs, this.owner, JSON.stringify(rows.map((r) => r.seq)))
-      return rows
+      // whole chunks: a lease is per row. Each chunk holds at least one record, so `limit` rows
+      // are enough; the last chunk taken may go past the limits, and the shipper cuts batches
+      const out: OutboxRow[] = []
+      const taken: number[] = []
+      let bytes = 16
+      for (const c of s.pending.all(now, limit) as (ChunkRow & { attempts: number })[]) {
+        if (taken.length > 0 && (out.length >= limit || bytes >= maxBytes)) break
+        taken.push(c.seq)
+        const lines = c.body.split('\n')
+        const ids = c.id.split('\n')
+        for (let k = 0; k < lines.length; k++) {
+          const line = lines[k]!
+          if (!line) continue
+          const b = Buffer.byteLength(line)
+          out.push({ seq: c.seq + k, id: ids[k] ?? '', body: line, bytes: b, attempts: c.attempts })
+          bytes += b + 1
+        }
+      }
+      if (taken.length) s.lease.run(now + leaseMs, this.owner, JSON.stringify(taken))
+      return out
+    })
+    this.ackTx = this.db.transaction((seqs: readonly number[]) => {
+      for (const [a, b] of seqRuns(seqs)) {
+        // a chunk that starts before the run and reaches into it
+        const before = s.chunkAt.get(a) as ChunkRow | undefined
+        if (before && before.seq < a && before.seq + before.n > a) this.takeOut(before, a, b)
+        // a chunk that starts in the run and ends after it
+        const after = s.chunkPastRun.get(a, b, b) as ChunkRow | undefined
+        if (after) this.takeOut(after, a, b)
+        // the usual case: whole chunks, one range delete
+        s.ackRun.run(a, b, b)
+      }
+    })
+    this.releaseTx = this.db.transaction((seqs: readonly number[]) => {
+      for (const [a, b] of seqRuns(seqs)) {
+        const first = s.chunkAt.get(a) as ChunkRow | undefined
+        const from = first && first.seq + first.n > a ? first.seq : a
+        s.releaseRange.run(from, b, this.owner)
+      }
     })
     this.parkTx = this.db.transaction((items: readonly ParkItem[], now: number) => {
       for (const i of items) {
-        if (s.parkOne.run(i.code, i.message.slice(0, 10_000), i.status ?? null, now, i.seq).changes) s.deleteOne.run(i.seq)
+        const c = s.chunkAt.get(i.seq) as ChunkRow | undefined
+        if (!c || c.seq + c.n <= i.seq) continue
+        const out = this.takeOut(c, i.seq, i.seq)[0]
+        if (!out) continue
+        const id = c.id.split('\n')[out.index] ?? ''
+        s.park.run(id, out.body, i.code, i.message.slice(0, 10_000), i.status ?? null, c.attempts + 1, c.createdAt, now)
       }
     })
     this.replayTx = this.db.transaction((seqs?: readonly number[]) => {
@@ -134,6 +208,36 @@ export class SqliteStore implements OutboxStore {
     })
   }
 
+  /** Empties the chunk's lines in [from, to] (deleting a chunk left empty); returns what came out. */
+  private takeOut(c: ChunkRow, from: number, to: number): { seq: number; index: number; body: string }[] {
+    const r = removeLines(c, from, to)
+    if (r.removed.length === 0) return r.removed
+    if (r.live === 0) this.stmts.deleteChunk.run(c.seq)
+    else this.stmts.rewrite.run(r.body, Buffer.byteLength(r.body), r.live, c.seq)
+    return r.removed
+  }
+
+  /** The cap: drops `over` records, oldest first, whole chunks while they fit in it. */
+  private dropOldest(over: number): number {
+    let dropped = 0
+    while (dropped < over) {
+      const c = this.stmts.oldest.get() as (ChunkRow & { live: number }) | undefined
+      if (!c) break
+      if (c.live <= over - dropped) {
+        this.stmts.deleteChunk.run(c.seq)
+        dropped += c.live
+      } else {
+        // part of a chunk: its first live lines, whichever seqs they have
+        let left = over - dropped
+        let to = c.seq
+        const lines = c.body.split('\n')
+        for (; left > 0 && to < c.seq + c.n; to++) if (lines[to - c.seq]) left--
+        dropped += this.takeOut(c, c.seq, to - 1).length
+      }
+    }
+    return dropped
+  }
+
   private init(): void {
     // WAL: readers and one writer at a time across processes; NORMAL sync is durable across a
     // process crash (only an OS crash can lose the last transactions)
@@ -146,11 +250,14 @@ export class SqliteStore implements OutboxStore {
     const pageSize = this.db.pragma('page_size', { simple: true }) as number
     this.db.pragma(`wal_autocheckpoint = ${Math.max(1, Math.round((4096 * 1000) / pageSize))}`)
     this.db.pragma('synchronous = NORMAL')
-    const version = this.db.pragma('user_version', { simple: true }) as number
-    if (version < SCHEMA_VERSION) {
+    const version = () => this.db.pragma('user_version', { simple: true }) as number
+    if (version() < SCHEMA_VERSION) {
       this.db.transaction(() => {
-        this.db.exec(SCHEMA)
-        this.db.pragma(`user_version = ${SCHEMA_VERSION}`)
+        // read again under the write lock: another process may have just migrated the file
+        const v = version()
+        if (v < 1) this.db.exec(SCHEMA_V1)
+        if (v < 2) this.db.exec(MIGRATE_V2)
+        if (v < SCHEMA_VERSION) this.db.pragma(`user_version = ${SCHEMA_VERSION}`)
       }).immediate()
     }
   }
@@ -158,26 +265,26 @@ export class SqliteStore implements OutboxStore {
   private prepare() {
     const db = this.db
     return {
-      insert: db.prepare('INSERT INTO outbox (id, body, bytes, created_at, lease_until, lease_owner) VALUES (?, ?, ?, ?, ?, ?)'),
+      insert: db.prepare('INSERT INTO outbox (id, body, bytes, created_at, lease_until, lease_owner, n, live) VALUES (?, ?, ?, ?, ?, ?, ?, ?)'),
+      reserveSeqs: db.prepare("UPDATE sqlite_sequence SET seq = seq + ? WHERE name = 'outbox'"),
       leaseOwners: db.prepare('SELECT DISTINCT lease_owner AS owner FROM outbox WHERE lease_until > ? AND lease_owner IS NOT NULL AND lease_owner <> ?'),
-      freeOwner: db.prepare('UPDATE outbox SET lease_until = 0, lease_owner = NULL WHERE lease_owner = ?'),
-      span: db.prepare('SELECT max(seq) - min(seq) + 1 AS n FROM outbox'),
-      count: db.prepare('SELECT count(*) AS n FROM outbox'),
-      dropOldest: db.prepare('DELETE FROM outbox WHERE seq IN (SELECT seq FROM outbox ORDER BY seq LIMIT ?)'),
+      freeOwner: db.prepare('UPDATE outbox SET lease_until = 0, lease_owner = NULL WHERE lease_owner = ? RETURNING live'),
+      span: db.prepare('SELECT (SELECT seq + n FROM outbox ORDER BY seq DESC LIMIT 1) - (SELECT seq FROM outbox ORDER BY seq LIMIT 1) AS n'),
+      count: db.prepare('SELECT coalesce(sum(live), 0) AS n FROM outbox'),
+      oldest: db.prepare('SELECT seq, n, id, body, live, attempts, created_at AS createdAt FROM outbox ORDER BY seq LIMIT 1'),
+      pending: db.prepare('SELECT seq, n, id, body, attempts FROM outbox WHERE lease_until <= ? ORDER BY seq LIMIT ?'),
+      lease: db.prepare('UPDATE outbox SET lease_until = ?, lease_owner = ? WHERE seq IN (SELECT value FROM json_each(?))'),
+      /** The chunk holding seq, if any: the last one starting at or before it (check its end). */
+      chunkAt: db.prepare('SELECT seq, n, id, body, attempts, created_at AS createdAt FROM outbox WHERE seq <= ? ORDER BY seq DESC LIMIT 1'),
+      chunkPastRun: db.prepare('SELECT seq, n, id, body, attempts, created_at AS createdAt FROM outbox WHERE seq BETWEEN ? AND ? AND seq + n - 1 > ?'),
+      ackRun: db.prepare('DELETE FROM outbox WHERE seq BETWEEN ? AND ? AND seq + n - 1 <= ?'),
+      deleteChunk: db.prepare('DELETE FROM outbox WHERE seq = ?'),
+      rewrite: db.prepare('UPDATE outbox SET body = ?, bytes = ?, live = ? WHERE seq = ?'),
+      releaseRange: db.prepare('UPDATE outbox SET lease_until = 0, lease_owner = NULL, attempts = attempts + 1 WHERE seq BETWEEN ? AND ? AND lease_owner = ?'),
+      park: db.prepare('INSERT INTO dead_letter (id, body, code, message, status, attempts, created_at, parked_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)'),
       addDropped: db.prepare(
         "INSERT INTO meta (key, value) VALUES ('dropped_total', ?) ON CONFLICT (key) DO UPDATE SET value = CAST(value AS INTEGER) + excluded.value",
       ),
-      pending: db.prepare('SELECT seq, id, body, bytes, attempts FROM outbox WHERE lease_until <= ? ORDER BY seq LIMIT ?'),
-      lease: db.prepare('UPDATE outbox SET lease_until = ?, lease_owner = ? WHERE seq IN (SELECT value FROM json_each(?))'),
-      ack: db.prepare('DELETE FROM outbox WHERE seq IN (SELECT value FROM json_each(?))'),
-      ackRange: db.prepare('DELETE FROM outbox WHERE seq BETWEEN ? AND ?'),
-      release: db.prepare(
-        'UPDATE outbox SET lease_until = 0, lease_owner = NULL, attempts = attempts + 1 WHERE seq IN (SELECT value FROM json_each(?)) AND lease_owner = ?',
-      ),
-      parkOne: db.prepare(
-        'INSERT INTO dead_letter (id, body, code, message, status, attempts, created_at, parked_at) SELECT id, body, ?, ?, ?, attempts + 1, created_at, ? FROM outbox WHERE seq = ?',
-      ),
-      deleteOne: db.prepare('DELETE FROM outbox WHERE seq = ?'),
       parkedCount: db.prepare('SELECT count(*) AS n FROM dead_letter'),
       listParked: db.prepare(
         'SELECT seq, id, body, code, message, status, attempts, parked_at AS parkedAt FROM dead_letter ORDER BY seq LIMIT ?',
@@ -205,7 +312,7 @@ export class SqliteStore implements OutboxStore {
     for (const { owner } of this.stmts.leaseOwners.all(now, this.owner) as { owner: string }[]) {
       const [h, pid] = owner.split(':')
       if (h !== host || !pid || isAlive(Number(pid))) continue
-      freed += this.stmts.freeOwner.run(owner).changes
+      for (const r of this.stmts.freeOwner.all(owner) as { live: number }[]) freed += r.live
     }
     return freed
   }
@@ -214,18 +321,14 @@ export class SqliteStore implements OutboxStore {
     return this.claimTx.immediate(limit, maxBytes, leaseMs, now)
   }
 
+  /** Records leave their chunks; a chunk goes with its last record. */
   ack(seqs: readonly number[]): void {
-    if (seqs.length === 0) return
-    // a batch this process wrote is usually one unbroken run of seqs: deleting the range walks
-    // the b-tree once instead of looking up every seq from a JSON list
-    const first = seqs[0]!
-    const last = seqs[seqs.length - 1]!
-    if (last - first + 1 === seqs.length && isAscending(seqs)) this.stmts.ackRange.run(first, last)
-    else this.stmts.ack.run(JSON.stringify(seqs))
+    if (seqs.length) this.ackTx.immediate(seqs)
   }
 
+  /** Frees the chunks holding these records (only this process's leases). */
   release(seqs: readonly number[]): void {
-    if (seqs.length) this.stmts.release.run(JSON.stringify(seqs), this.owner)
+    if (seqs.length) this.releaseTx.immediate(seqs)
   }
 
   park(items: readonly ParkItem[], now: number): void {

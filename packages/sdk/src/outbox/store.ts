@@ -1,5 +1,3 @@
-import { takeBatch } from '../ship/batch.js'
-
 /** One queued record as the shipper sees it. */
 export interface OutboxRow {
   seq: number
@@ -51,13 +49,15 @@ export interface OutboxStore {
   /** Frees the leases of processes on this host that no longer run (killed mid-send). */
   releaseDead(now: number): number
   /**
-   * Leases up to `limit` rows nobody else holds, oldest first. A lease that outlives a crashed
-   * process expires, so its rows ship from another one (the collector dedupes by id).
+   * Leases records nobody else holds, oldest first, about `limit` of them or `maxBytes`: a store
+   * that leases several records together (the SQLite one leases a write's records as one row)
+   * returns all of them, so there may be more. A lease that outlives a crashed process expires,
+   * so its records ship from another one (the collector dedupes by id).
    */
   claim(limit: number, maxBytes: number, leaseMs: number, now: number): OutboxRow[]
   /** The collector has them: gone for good. */
   ack(seqs: readonly number[]): void
-  /** Back to the queue for a later try. */
+  /** Back to the queue for a later try, with whatever was leased together with them. */
   release(seqs: readonly number[]): void
   /** Moves rows to the dead-letter table. */
   park(items: readonly ParkItem[], now: number): void

@@ -25,6 +25,8 @@ export function timed<T>(stats: ShipStats, fn: () => T): T {
   }
 }
 
+type FreshRow = OutboxRow & { at: number }
+
 export type PassResult =
   | { kind: 'drained' }
   /** try again after delayMs (backoff, Retry-After, or a paused bad key) */
@@ -55,8 +57,12 @@ export interface ShipperOptions {
  */
 export class Shipper {
   private running: Promise<PassResult> | null = null
-  /** Rows this process wrote, leased to it at insert: shipped from memory, never read back. */
-  private fresh: (OutboxRow & { at: number })[] = []
+  /**
+   * Records leased to this process, waiting for a batch: the ones it wrote (leased at insert,
+   * shipped from memory, never read back) and the ones it claimed. Batches are cut from here, so
+   * records leased together (one outbox row) are never released while some are still queued.
+   */
+  private fresh: FreshRow[] = []
   private deadCheckAt = 0
   private attempt = 0
   private limit: number
@@ -80,7 +86,7 @@ export class Shipper {
     return this.o.leaseMs
   }
 
-  addFresh(rows: (OutboxRow & { at: number })[]): void {
+  addFresh(rows: FreshRow[]): void {
     for (const r of rows) this.fresh.push(r)
   }
 
@@ -92,7 +98,7 @@ export class Shipper {
     timed(this.o.stats, () => this.o.store.release(seqs))
   }
 
-  private takeFresh(now: number): OutboxRow[] {
+  private takeFresh(now: number): FreshRow[] {
     if (this.fresh.length === 0) return []
     // a row that waited long in memory could see its lease end: the outbox path handles it
     if (now - this.fresh[0]!.at > this.o.leaseMs / 2) {
@@ -126,7 +132,7 @@ export class Shipper {
     const { store } = this.o
     for (;;) {
       if (deadline !== undefined && this.o.now() >= deadline) return { kind: 'deadline' }
-      let batch: OutboxRow[]
+      let batch: FreshRow[]
       try {
         const now = this.o.now()
         batch = this.takeFresh(now)
@@ -136,7 +142,9 @@ export class Shipper {
             this.deadCheckAt = now + 30_000
             timed(this.o.stats, () => store.releaseDead(now))
           }
-          batch = timed(this.o.stats, () => store.claim(this.limit, this.o.maxBytes, this.o.leaseMs, now))
+          const claimed = timed(this.o.stats, () => store.claim(this.limit, this.o.maxBytes, this.o.leaseMs, now))
+          for (const r of claimed) this.fresh.push({ seq: r.seq, id: r.id, body: r.body, bytes: r.bytes, attempts: r.attempts, at: now })
+          batch = this.takeFresh(now)
         }
       } catch (err) {
         if (isBusy(err)) return { kind: 'busy' }
@@ -157,7 +165,7 @@ export class Shipper {
   }
 
   /** Applies one answer to the outbox; returns how the pass ends, or undefined to go on. */
-  private settle(batch: OutboxRow[], res: SendResult): PassResult | undefined {
+  private settle(batch: FreshRow[], res: SendResult): PassResult | undefined {
     const { store, stats } = this.o
     const seqs = batch.map((r) => r.seq)
     switch (res.kind) {
@@ -182,7 +190,8 @@ export class Shipper {
           store.park([{ seq: batch[0]!.seq, code: 'PAYLOAD_TOO_LARGE', message: res.message, status: 413 }], this.o.now())
           stats.rejected += 1
         } else {
-          store.release(seqs)
+          // still leased to this process: back to the front of the queue, to go in halves
+          this.fresh = batch.concat(this.fresh)
           this.limit = Math.max(1, Math.floor(batch.length / 2))
         }
         return undefined
@@ -196,7 +205,7 @@ export class Shipper {
           stats.rejected += batch.length
           this.fail(res.code, res.message)
         } else {
-          store.release(seqs)
+          this.fresh = batch.concat(this.fresh)
           this.limit = Math.max(1, Math.ceil(batch.length / 2))
         }
         return undefined
