@@ -6,7 +6,7 @@ import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { createProjectWithKey, raiseRateLimit, signIn } from './lib/api.mjs'
 import { importFromCollector, int, log, ms, percentile, runLoad, startBenchCollector, startHello, table, withThrowawayDatabase } from './lib/bench.mjs'
-import { buildRollups, insertSeries, NEEDLES } from './lib/seed-sql.mjs'
+import { insertSeries, NEEDLES } from './lib/seed-sql.mjs'
 
 const MAIN_ROWS = Number(process.env.BENCH_ROWS ?? 1_000_000)
 const TOTAL = Math.round((MAIN_ROWS * 12) / 10) // 10 in 12 rows are the main project's
@@ -56,7 +56,6 @@ async function main() {
         await insertSeries(sql, { projects, from, to: Math.min(TOTAL, from + CHUNK), total: TOTAL, days: DAYS, now })
         log(`seeded ${int(Math.min(TOTAL, from + CHUNK))}/${int(TOTAL)} rows (${((performance.now() - started) / 1000).toFixed(0)} s)`)
       }
-      await buildRollups(sql)
       await sql`vacuum analyze llm_requests`
       await sql`analyze request_rollups`
       await sql`analyze latency_histograms`

@@ -1,5 +1,6 @@
-// Bulk-seeds llm_requests and its rollups with SQL alone (generate_series), for bench:query: a
-// million rows in about a minute, where the HTTP path would take several.
+// Bulk-seeds llm_requests with SQL alone (generate_series), for bench:query: a million rows in
+// about a minute, where the HTTP path would take several. The table's rollup trigger (migration
+// 0007) maintains the rollups from these inserts exactly as it does for ingest.
 
 const PHRASES = [
   'My order arrived damaged, can I get a refund or a replacement shipped this week?',
@@ -98,18 +99,4 @@ export async function insertSeries(sql, { projects, from, to, total, days, now }
         from generate_series($7::int, $8::int - 1) as i
       ) hashed
     ) rows`, [projects[0], projects[1], projects[2], now, days, total, from, to])
-}
-
-/** The rollups exactly as the ingest statement maintains them (ingest/store.ts), from every row. */
-export async function buildRollups(sql) {
-  await sql.unsafe(`
-    insert into request_rollups (project_id, hour, model, requests, errors, latency_sum, tokens, cost_sum, unpriced)
-    select project_id, date_trunc('hour', "timestamp"), model, count(*),
-      count(*) filter (where status = 'error'), sum(latency), sum(tokens),
-      coalesce(sum(cost::numeric), 0), count(*) filter (where cost is null)
-    from llm_requests group by 1, 2, 3`)
-  await sql.unsafe(`
-    insert into latency_histograms (project_id, day, bucket, n)
-    select project_id, "timestamp"::date, floor(ln(latency + 1) / ln(1.05::float8))::smallint, count(*)
-    from llm_requests group by 1, 2, 3`)
 }

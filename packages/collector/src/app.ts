@@ -23,7 +23,7 @@ import { VERSION } from './version.js'
 import { ProjectContextCache } from './ingest/context.js'
 import { IngestPipeline } from './ingest/pipeline.js'
 import { ingestRoutes } from './ingest/routes.js'
-import { insertRecords } from './ingest/store.js'
+import { copyRecords, insertRecords } from './ingest/store.js'
 import { SearchIndexer } from './logs/indexer.js'
 import { logsRoutes } from './logs/routes.js'
 import { metricsRoutes } from './metrics/routes.js'
@@ -130,13 +130,14 @@ export async function createApp(deps: AppDeps): Promise<App> {
   )
 
   const billing = createBilling({ sql, logger, config })
-  // plan limits: reserve at the meter step, settle in the transaction that stores the batch
+  // plan limits: reserve at the meter step, settle with the statement that stores the batch.
   // COPY where it works (a PostgreSQL server) unless the batch repeats a stored id; one
   // multi-row INSERT … ON CONFLICT on the embedded database and for those batches
   const ingest = new IngestPipeline(
-    billing.meter.storeWith((tx, records, ctx, conflictSafe) =>
-      insertRecords(tx, ctx.projectId, records, embedded || conflictSafe ? 'insert' : 'copy'),
-    ),
+    billing.meter.storeWith({
+      all: embedded ? undefined : (db, records, ctx) => copyRecords(db, ctx.projectId, records),
+      newOnly: (tx, records, ctx) => insertRecords(tx, ctx.projectId, records),
+    }),
     logger,
   )
   billing.meter.attach(ingest)

@@ -81,29 +81,42 @@ export class UsageMeter {
   }
 
   /**
-   * Wraps the store step in a transaction: the insert and the settlement of the batch's
-   * reservation (the records that turned out to be duplicates are given back) commit together.
-   * `insert` is called with `conflictSafe` false first; when that attempt fails with a unique
-   * violation (a fast path that cannot skip stored ids), the transaction runs again with true.
+   * Makes the store step from a batch's two ways in (ingest/store.ts) and settles the batch's
+   * reservation with it:
+   * - `all` stores every record or none in one statement (COPY). A batch that gets it all is
+   *   exactly what was reserved, so there is nothing to settle and it runs on its own. Used when
+   *   the reservation covers the whole batch; a batch holding a stored id fails it with a unique
+   *   violation and goes in the other way;
+   * - `newOnly` skips stored ids: it runs in a transaction with the settlement (the records that
+   *   turned out to be duplicates are given back), so the count and the rows commit together.
    */
-  storeWith(insert: (tx: Tx, records: ScoredRecord[], ctx: IngestContext, conflictSafe: boolean) => Promise<Set<string>>): StoreStep {
+  storeWith(write: {
+    all?: (sql: Sql, records: ScoredRecord[], ctx: IngestContext) => Promise<void>
+    newOnly: (tx: Tx, records: ScoredRecord[], ctx: IngestContext) => Promise<Set<string>>
+  }): StoreStep {
     return async (records, ctx) => {
       const reservation = this.pending.get(ctx)
       this.pending.delete(ctx)
-      const attempt = (conflictSafe: boolean) =>
+      const { all } = write
+      const newOnly = () =>
         retryOnConflict(() =>
           this.deps.sql.begin(async (tx) => {
-            const inserted = await insert(tx, records, ctx, conflictSafe)
+            const inserted = await write.newOnly(tx, records, ctx)
             if (reservation) await store.adjustUsage(tx, reservation.userId, reservation.month, inserted.size - reservation.granted)
             return inserted
           }),
         )
-      const conflictSafeOnUniqueViolation = (err: unknown) => {
+      const everyRecord = async () => {
+        await retryOnConflict(() => all!(this.deps.sql, records, ctx))
+        return new Set(records.map((r) => r.id))
+      }
+      const newOnlyOnUniqueViolation = (err: unknown) => {
         if ((err as { code?: string }).code !== UNIQUE_VIOLATION) throw err
-        return attempt(true)
+        return newOnly()
       }
       try {
-        return await attempt(false).catch(conflictSafeOnUniqueViolation)
+        if (all && (!reservation || reservation.granted === records.length)) return await everyRecord().catch(newOnlyOnUniqueViolation)
+        return await newOnly()
       } catch (err) {
         if (reservation) await this.release(reservation)
         throw err

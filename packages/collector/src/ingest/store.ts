@@ -1,30 +1,33 @@
 import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import type postgres from 'postgres'
-import type { Sql } from '../db/connect.js'
+import type { Db, Sql } from '../db/connect.js'
 import type { IngestResult } from '@llmguard/shared'
 import type { ScoredRecord } from './pipeline.js'
 
-/** Log-bucket width of the latency histograms: 5 % (see metrics/percentiles.ts). */
+/**
+ * Log-bucket width of the latency histograms: 5 % (see metrics/percentiles.ts). The rollup
+ * trigger (migration 0007) buckets with the same base.
+ */
 export const LATENCY_BUCKET_BASE = 1.05
 
 /**
- * How a batch reaches `llm_requests`:
- * - `copy` (PostgreSQL server): the batch goes in by `COPY`, whose batched heap and index
- *   writes cost PostgreSQL a third of the CPU of an `INSERT … SELECT` of the same rows, then the
- *   rollups are upserted from those rows. A batch holding an id that is stored already (a
- *   retry, or racing batches) fails on the primary key with `UNIQUE_VIOLATION`, which aborts
- *   the transaction: the caller runs it again in the insert mode (a savepoint around the COPY
- *   would spare that, but costs every batch a subtransaction: ~15 % more database CPU);
- * - `insert` (the embedded database, where COPY hangs, and that retry): one multi-row
- *   `INSERT … ON CONFLICT DO NOTHING` with the rollups in the same statement.
+ * How a batch reaches `llm_requests`. Both ways are one statement; the rollups
+ * (`request_rollups`, `latency_histograms`) are maintained by a trigger on the table from the
+ * rows the statement inserted (migration 0007), in the same transaction.
+ * - `copyRecords` (PostgreSQL server): `COPY`, whose batched heap and index writes cost
+ *   PostgreSQL a third of the CPU of an `INSERT … SELECT` of the same rows. It stores every
+ *   record or none: a batch holding an id that is stored already (a retry, or racing batches)
+ *   fails on the primary key with `UNIQUE_VIOLATION`, and goes in by `insertRecords` instead.
+ *   Nothing else needs to commit with it, so it runs as its own transaction: the rollup rows
+ *   it locks are released when the statement ends.
+ * - `insertRecords` (the embedded database, where COPY hangs, and those batches): one
+ *   multi-row `INSERT … ON CONFLICT DO NOTHING` that skips stored ids.
  */
-export type WriteMode = 'copy' | 'insert'
-
-/** A transaction: the copy mode's COPY and rollups must commit together. */
+/** A transaction (the insert path settles plan usage in the one that stores the batch). */
 export type Tx = postgres.TransactionSql<{}>
 
-/** The SQLSTATE a COPY of a batch holding a stored id fails with: run it again in the insert mode. */
+/** The SQLSTATE a COPY of a batch holding a stored id fails with: store it by `insertRecords`. */
 export const UNIQUE_VIOLATION = '23505'
 
 /** The stored columns but the two the database fills in (seq, created_at), in COPY order. */
@@ -36,21 +39,18 @@ const COLUMNS = [
 ] as const
 const COPY_STATEMENT = `copy llm_requests (${COLUMNS.map((c) => `"${c}"`).join(', ')}) from stdin`
 
-/**
- * Stores a batch and maintains the rollups from exactly the rows that were new. In the insert
- * mode duplicates of stored ids are skipped by the primary key, also when batches race; in the
- * copy mode they fail the transaction (see WriteMode). Returns the new ids.
- */
-export async function insertRecords(tx: Tx, projectId: string, records: ScoredRecord[], mode: WriteMode): Promise<Set<string>> {
-  if (mode === 'insert' || !records.length) return insertStatement(tx, projectId, records)
-  await copyRows(tx, projectId, records)
-  await upsertRollups(tx, projectId, records)
-  return new Set(records.map((r) => r.id))
-}
-
-async function copyRows(tx: Tx, projectId: string, records: ScoredRecord[]): Promise<void> {
-  const writable = await tx.unsafe(COPY_STATEMENT).writable()
-  await pipeline(Readable.from([copyText(projectId, records)]), writable)
+/** Stores every record of a batch by COPY, or fails with UNIQUE_VIOLATION and stores none. */
+export async function copyRecords(sql: Sql, projectId: string, records: ScoredRecord[]): Promise<void> {
+  if (!records.length) return
+  // a connection of its own: the pool pipelines queries onto busy connections, and a query sent
+  // while a COPY is under way breaks the COPY
+  const conn = await sql.reserve()
+  try {
+    const writable = await conn.unsafe(COPY_STATEMENT).writable()
+    await pipeline(Readable.from([copyText(projectId, records)]), writable)
+  } finally {
+    conn.release()
+  }
 }
 
 /** The rows in COPY's text format: tab-separated, `\N` for null, backslash escapes. */
@@ -94,54 +94,12 @@ function json(v: unknown): string {
 }
 
 /**
- * The rollups of rows just written. The sums are taken by PostgreSQL (cost as numeric), as the
- * insert statement does, so both modes give the same totals. Groups are upserted in key order:
- * concurrent batches of a project lock the shared rows in one order and cannot deadlock.
+ * Stores the records whose ids are new, skipping stored ones (also when batches race), in one
+ * statement: the rows go as one JSON parameter (no 65,535-parameter ceiling), taken in key
+ * order so racing batches lock in one order. Returns the new ids.
  */
-async function upsertRollups(tx: Tx, projectId: string, records: ScoredRecord[]): Promise<void> {
-  const rows = records.map((r) => ({ model: r.model, status: r.status, latency: r.latency, tokens: r.tokens, cost: r.cost, timestamp: r.timestamp }))
-  await tx`
-    with ins as (
-      select * from json_to_recordset(${tx.json(rows as never)}::json)
-        as x(model text, status text, latency integer, tokens integer, cost double precision, "timestamp" timestamptz)
-    ),
-    ${rollupStatements(tx, projectId)}
-    select 1`
-}
-
-/** The two rollup upserts as CTEs reading the new rows from a CTE named `ins`. */
-function rollupStatements(tx: Tx, projectId: string) {
-  return tx`
-    rollup as (
-      insert into request_rollups as r (project_id, hour, model, requests, errors, latency_sum, tokens, cost_sum, unpriced)
-      select ${projectId}::uuid, date_trunc('hour', "timestamp"), model, count(*),
-        count(*) filter (where status = 'error'), sum(latency), sum(tokens),
-        coalesce(sum(cost::numeric), 0), count(*) filter (where cost is null)
-      from ins group by 2, 3
-      order by 2, 3
-      on conflict (project_id, hour, model) do update set
-        requests = r.requests + excluded.requests,
-        errors = r.errors + excluded.errors,
-        latency_sum = r.latency_sum + excluded.latency_sum,
-        tokens = r.tokens + excluded.tokens,
-        cost_sum = r.cost_sum + excluded.cost_sum,
-        unpriced = r.unpriced + excluded.unpriced
-    ),
-    histogram as (
-      insert into latency_histograms as h (project_id, day, bucket, n)
-      select ${projectId}::uuid, "timestamp"::date, floor(ln(latency + 1) / ln(${LATENCY_BUCKET_BASE}))::smallint, count(*)
-      from ins group by 2, 3
-      order by 2, 3
-      on conflict (project_id, day, bucket) do update set n = h.n + excluded.n
-    )`
-}
-
-/**
- * The insert mode: one statement, one round trip. The rows go as one JSON parameter (no
- * 65,535-parameter ceiling), the rollups are upserted from the rows the insert returned (the
- * ones that were new), and rows are taken in key order so racing batches lock in one order.
- */
-async function insertStatement(tx: Tx, projectId: string, records: ScoredRecord[]): Promise<Set<string>> {
+export async function insertRecords(db: Db, projectId: string, records: ScoredRecord[]): Promise<Set<string>> {
+  if (!records.length) return new Set()
   const rows = records.map((r) => ({
     id: r.id,
     prompt: r.prompt,
@@ -167,34 +125,27 @@ async function insertStatement(tx: Tx, projectId: string, records: ScoredRecord[
     policy_violation: r.policyViolation,
     timestamp: r.timestamp,
   }))
-  const inserted = await tx<{ id: string }[]>`
-    with input as (
-      select * from json_to_recordset(${tx.json(rows as never)}::json) as x(
-        id uuid, prompt text, response text, model text, requested_model text, endpoint text,
-        latency integer, time_to_first_token integer, tokens integer, prompt_tokens integer,
-        completion_tokens integer, cached_tokens integer, reasoning_tokens integer, status text,
-        error jsonb, stream boolean, user_id text, metadata jsonb, risk_score smallint,
-        risk_reasons jsonb, cost double precision, policy_violation jsonb, "timestamp" timestamptz
-      )
-    ),
-    ins as (
-      insert into llm_requests (
-        project_id, id, prompt, response, model, requested_model, endpoint, latency,
-        time_to_first_token, tokens, prompt_tokens, completion_tokens, cached_tokens,
-        reasoning_tokens, status, error, stream, user_id, metadata, risk_score, risk_reasons,
-        cost, policy_violation, "timestamp"
-      )
-      select ${projectId}::uuid, id, prompt, response, model, requested_model, endpoint, latency,
-        time_to_first_token, tokens, prompt_tokens, completion_tokens, cached_tokens,
-        reasoning_tokens, status, error, stream, user_id, metadata, risk_score, risk_reasons,
-        cost, policy_violation, "timestamp"
-      from input
-      order by id
-      on conflict (project_id, id) do nothing
-      returning id, model, status, latency, tokens, cost, "timestamp"
-    ),
-    ${rollupStatements(tx, projectId)}
-    select id from ins`
+  const inserted = await db<{ id: string }[]>`
+    insert into llm_requests (
+      project_id, id, prompt, response, model, requested_model, endpoint, latency,
+      time_to_first_token, tokens, prompt_tokens, completion_tokens, cached_tokens,
+      reasoning_tokens, status, error, stream, user_id, metadata, risk_score, risk_reasons,
+      cost, policy_violation, "timestamp"
+    )
+    select ${projectId}::uuid, id, prompt, response, model, requested_model, endpoint, latency,
+      time_to_first_token, tokens, prompt_tokens, completion_tokens, cached_tokens,
+      reasoning_tokens, status, error, stream, user_id, metadata, risk_score, risk_reasons,
+      cost, policy_violation, "timestamp"
+    from json_to_recordset(${db.json(rows as never)}::json) as x(
+      id uuid, prompt text, response text, model text, requested_model text, endpoint text,
+      latency integer, time_to_first_token integer, tokens integer, prompt_tokens integer,
+      completion_tokens integer, cached_tokens integer, reasoning_tokens integer, status text,
+      error jsonb, stream boolean, user_id text, metadata jsonb, risk_score smallint,
+      risk_reasons jsonb, cost double precision, policy_violation jsonb, "timestamp" timestamptz
+    )
+    order by id
+    on conflict (project_id, id) do nothing
+    returning id`
   return new Set(inserted.map((r) => r.id))
 }
 
