@@ -2,6 +2,7 @@ import type { LlmRecordInput } from '@llmguard/shared'
 import { isBusy, type NewRow, type OutboxRow, type OutboxStore } from './outbox/store.js'
 import { Shipper, timed, type PassResult, type ShipStats } from './ship/shipper.js'
 import type { SendResult } from './ship/result.js'
+import { stamp } from './record/build.js'
 
 type FreshRow = NewRow & OutboxRow & { at: number }
 
@@ -83,8 +84,9 @@ export class Pipeline {
       const rows: FreshRow[] = new Array(records.length)
       const now = Date.now()
       for (let i = 0; i < records.length; i++) {
-        const body = JSON.stringify(records[i])
-        rows[i] = { seq: 0, id: records[i]!.id ?? '', body, bytes: Buffer.byteLength(body), createdAt: now, attempts: 0, at: now }
+        const r = stamp(records[i]!)
+        const body = JSON.stringify(r)
+        rows[i] = { seq: 0, id: r.id!, body, bytes: Buffer.byteLength(body), createdAt: now, attempts: 0, at: now }
       }
       try {
         const shipper = this.shipper

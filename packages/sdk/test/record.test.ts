@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { errorRecord, newCall, StreamAccumulator, streamRecord, successRecord } from '../src/record/build.js'
+import { errorRecord, newCall, stamp, StreamAccumulator, streamRecord, successRecord } from '../src/record/build.js'
+import { isoTimestamp } from '../src/record/text.js'
 
 const body = { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] }
 const completion = {
@@ -7,8 +8,9 @@ const completion = {
   usage: { prompt_tokens: 9, completion_tokens: 3, total_tokens: 12, prompt_tokens_details: { cached_tokens: 2 } },
 }
 
-// What reaches the outbox is the JSON: fields a call does not have must be absent, not null
-const json = (r: unknown) => JSON.parse(JSON.stringify(r)) as Record<string, unknown>
+// What reaches the outbox is the JSON of the stamped record (the writer stamps each record just
+// before serialising it): fields a call does not have must be absent, not null
+const json = (r: Parameters<typeof stamp>[0]) => JSON.parse(JSON.stringify(stamp(r))) as Record<string, unknown>
 
 describe('record building', () => {
   it('serialises a success with exactly the fields the call has, in a stable order', () => {
@@ -16,6 +18,33 @@ describe('record building', () => {
     const r = successRecord(call, completion, 142.4)
     expect(Object.keys(json(r))).toEqual(['id', 'prompt', 'model', 'latency', 'timestamp', 'endpoint', 'stream', 'response', 'promptTokens', 'completionTokens', 'tokens', 'cachedTokens', 'status'])
     expect(json(r)).toMatchObject({ prompt: 'user: hi', model: 'gpt-4o-mini', latency: 42, endpoint: 'chat.completions', stream: false, response: 'hello', promptTokens: 9, completionTokens: 3, tokens: 12, cachedTokens: 2, status: 'success' })
+  })
+
+  it('stamps the id and the start time when the record is serialised, once', () => {
+    const before = Date.now()
+    const call = newCall('chat.completions', body, { startMark: 0 })
+    const r = successRecord(call, completion, 1)
+    expect(JSON.parse(JSON.stringify(r))).not.toHaveProperty('id')
+    expect(JSON.parse(JSON.stringify(r))).not.toHaveProperty('timestamp')
+    const first = json(r)
+    expect(first.id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/)
+    expect(first.timestamp).toBe(new Date(call.startedAt).toISOString())
+    expect(call.startedAt).toBeGreaterThanOrEqual(before)
+    // a record stamped again (written after a busy outbox, say) keeps its id
+    expect(json(r)).toEqual(first)
+    // a record that came with its own keeps them
+    expect(stamp({ id: 'x', timestamp: 't', prompt: 'p', model: 'm', latency: 1 })).toMatchObject({ id: 'x', timestamp: 't' })
+  })
+
+  it('formats timestamps exactly as Date#toISOString', () => {
+    const day = 86_400_000
+    const samples = [0, 1, 999, 1000, day - 1, day, 951_782_400_000 - 1, 951_782_400_000, 4_107_542_399_999, 253_402_300_799_999, Date.now()]
+    for (let i = 0; i < 2000; i++) samples.push(Math.floor(Math.random() * 253_402_300_800_000))
+    for (const ms of samples) expect(isoTimestamp(ms)).toBe(new Date(ms).toISOString())
+    // outside the fast path: Date's own formatting
+    expect(isoTimestamp(-1)).toBe(new Date(-1).toISOString())
+    expect(isoTimestamp(253_402_300_800_000)).toBe(new Date(253_402_300_800_000).toISOString())
+    expect(isoTimestamp(1.5)).toBe(new Date(1.5).toISOString())
   })
 
   it('keeps user, metadata and the switched model when present', () => {

@@ -8,7 +8,7 @@ import {
   flattenResponsesInput,
   responsesOutputText,
 } from './flatten.js'
-import { boundMetadata, truncateUtf8 } from './text.js'
+import { boundMetadata, isoTimestamp, truncateUtf8 } from './text.js'
 
 export type Endpoint = 'chat.completions' | 'responses' | 'embeddings' | 'completions'
 
@@ -17,7 +17,6 @@ const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null
 
 /** What the SDK knows about one call when it starts. */
 export interface CallInfo {
-  id: string
   endpoint: Endpoint
   /** The request as sent (after the policy). */
   body: Obj
@@ -44,7 +43,6 @@ export interface CallExtra {
 export function newCall(endpoint: Endpoint, body: Obj, extra: CallExtra): CallInfo {
   // one literal with every field, always in the same order: every CallInfo shares one shape
   return {
-    id: randomUUID(),
     endpoint,
     body,
     model: typeof body.model === 'string' && body.model ? body.model : 'unknown',
@@ -104,16 +102,37 @@ export function usageOf(usage: unknown): Usage {
   return u
 }
 
+/**
+ * Where a built record keeps its start time until `stamp` turns it into the timestamp. A symbol
+ * key: JSON.stringify leaves it out.
+ */
+const STARTED_AT = Symbol('llmguard.startedAt')
+
+type BuiltRecord = LlmRecordInput & { [STARTED_AT]?: number }
+
+/**
+ * Gives a record its id and timestamp if it has none yet: the writer calls it for each record
+ * just before serialising it. Done there, for a tick's records in one loop, rather than on the
+ * caller's path: measured in the call path (caches cold from the openai client's work) the
+ * UUID cost ~3 µs and the ISO date ~6 µs a call, a fraction of that in the writer's loop.
+ */
+export function stamp(r: LlmRecordInput): LlmRecordInput {
+  if (r.id === undefined) r.id = randomUUID()
+  if (r.timestamp === undefined) r.timestamp = isoTimestamp((r as BuiltRecord)[STARTED_AT] ?? Date.now())
+  return r
+}
+
 function base(call: CallInfo, endMark: number, prompt: string): LlmRecordInput {
   // Every field in one literal, always in this order, absent ones undefined (JSON.stringify
   // leaves them out, so the JSON is as before): all records share one hidden class, which keeps
-  // building and serialising them, once per call, on V8's fast paths.
-  return {
-    id: call.id,
+  // building and serialising them, once per call, on V8's fast paths. `id` and `timestamp` are
+  // filled in by `stamp` when the writer serialises the record.
+  const r: BuiltRecord = {
+    id: undefined,
     prompt: truncateUtf8(prompt),
     model: call.model,
     latency: Math.max(0, Math.round(endMark - call.startMark)),
-    timestamp: new Date(call.startedAt).toISOString(),
+    timestamp: undefined,
     endpoint: call.endpoint,
     stream: call.stream,
     requestedModel: call.requestedModel || undefined,
@@ -128,7 +147,9 @@ function base(call: CallInfo, endMark: number, prompt: string): LlmRecordInput {
     timeToFirstToken: undefined,
     status: undefined,
     error: undefined,
+    [STARTED_AT]: call.startedAt,
   }
+  return r
 }
 
 /** Field by field rather than Object.assign, so the record keeps its shape. */
