@@ -17,7 +17,36 @@ export const recordErrorSchema = z.object({
   status: z.number().int().min(100).max(599).optional(),
 })
 
+// the two string formats of a record, also checked by parseLlmRecord's fast path
+const recordId = z.uuid()
+const recordTimestamp = z.iso.datetime({ offset: true })
+
 export const RECORD_ENDPOINTS = ['chat.completions', 'responses', 'embeddings', 'completions'] as const
+
+const llmRecordShape = {
+  id: recordId.optional().describe('Client-generated UUID, the idempotency key (unique per project)'),
+  prompt: boundedText('prompt'),
+  response: boundedText('response').default(''),
+  model: z.string().min(1).max(200),
+  latency: z.number().int().min(0).max(86_400_000).describe('Milliseconds'),
+  tokens: tokenCount.optional(),
+  promptTokens: tokenCount.optional(),
+  completionTokens: tokenCount.optional(),
+  cachedTokens: tokenCount.optional().describe('Part of promptTokens'),
+  reasoningTokens: tokenCount.optional().describe('Part of completionTokens'),
+  status: z.enum(['success', 'error']).default('success'),
+  error: recordErrorSchema.optional(),
+  timestamp: recordTimestamp.optional().describe('When the call started; default: receipt time'),
+  endpoint: z.string().min(1).max(100).optional(),
+  requestedModel: z.string().min(1).max(200).optional().describe('The model the app asked for, when a policy switched it'),
+  timeToFirstToken: z.number().int().min(0).max(86_400_000).optional(),
+  stream: z.boolean().optional(),
+  userId: z.string().min(1).max(256).optional(),
+  metadata: z
+    .record(z.string(), z.unknown())
+    .refine((m) => utf8Bytes(JSON.stringify(m)) <= MAX_METADATA_BYTES, { message: 'metadata must be at most 16 KB as JSON' })
+    .optional(),
+}
 
 /**
  * One LLM call as the SDK (or anyone) reports it: `POST /v1/llm/requests` and each element of
@@ -25,30 +54,7 @@ export const RECORD_ENDPOINTS = ['chat.completions', 'responses', 'embeddings', 
  * status success, timestamp = receipt time.
  */
 export const llmRecordSchema = z
-  .object({
-    id: z.uuid().optional().describe('Client-generated UUID, the idempotency key (unique per project)'),
-    prompt: boundedText('prompt'),
-    response: boundedText('response').default(''),
-    model: z.string().min(1).max(200),
-    latency: z.number().int().min(0).max(86_400_000).describe('Milliseconds'),
-    tokens: tokenCount.optional(),
-    promptTokens: tokenCount.optional(),
-    completionTokens: tokenCount.optional(),
-    cachedTokens: tokenCount.optional().describe('Part of promptTokens'),
-    reasoningTokens: tokenCount.optional().describe('Part of completionTokens'),
-    status: z.enum(['success', 'error']).default('success'),
-    error: recordErrorSchema.optional(),
-    timestamp: z.iso.datetime({ offset: true }).optional().describe('When the call started; default: receipt time'),
-    endpoint: z.string().min(1).max(100).optional(),
-    requestedModel: z.string().min(1).max(200).optional().describe('The model the app asked for, when a policy switched it'),
-    timeToFirstToken: z.number().int().min(0).max(86_400_000).optional(),
-    stream: z.boolean().optional(),
-    userId: z.string().min(1).max(256).optional(),
-    metadata: z
-      .record(z.string(), z.unknown())
-      .refine((m) => utf8Bytes(JSON.stringify(m)) <= MAX_METADATA_BYTES, { message: 'metadata must be at most 16 KB as JSON' })
-      .optional(),
-  })
+  .object(llmRecordShape)
   .superRefine((r, ctx) => {
     if (r.cachedTokens !== undefined && r.promptTokens !== undefined && r.cachedTokens > r.promptTokens) {
       ctx.addIssue({ code: 'custom', path: ['cachedTokens'], message: 'cachedTokens is part of promptTokens and cannot exceed it' })
@@ -62,6 +68,80 @@ export const llmRecordSchema = z
     tokens: r.tokens ?? ((r.promptTokens ?? 0) + (r.completionTokens ?? 0)),
   }))
   .meta({ id: 'LlmRecord' })
+
+/**
+ * `llmRecordSchema.safeParse`, fast for the records that are valid. Ingest validates every
+ * record of every batch, and a zod object with refinements and a transform cost about as much
+ * as the rest of the ingest path's JavaScript together. This checks the same rules by hand and
+ * builds the same output; anything it does not accept outright (a bad value, an unknown shape,
+ * an odd metadata key) goes through the schema itself, so every error is the schema's own.
+ * For JSON input (what a request body parses to); `test/ingest.test.ts` holds the two to the
+ * same answers.
+ */
+export function parseLlmRecord(input: unknown): { success: true; data: LlmRecord } | { success: false; error: z.ZodError } {
+  const data = acceptLlmRecord(input)
+  if (data) return { success: true, data }
+  return llmRecordSchema.safeParse(input) as { success: true; data: LlmRecord } | { success: false; error: z.ZodError }
+}
+
+type Obj = Record<string, unknown>
+
+const isObject = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v)
+const isInt = (v: unknown, min: number, max: number): v is number => Number.isSafeInteger(v) && (v as number) >= min && (v as number) <= max
+const isText = (v: unknown, min: number, max: number): v is string => typeof v === 'string' && v.length >= min && v.length <= max
+// a UTF-16 code unit takes at most 3 bytes of UTF-8: only longer strings need counting
+const withinBytes = (s: string, max: number) => s.length * 3 <= max || (s.length <= max && utf8Bytes(s) <= max)
+const optional = <T>(v: unknown, check: (v: unknown) => v is T): boolean => v === undefined || check(v)
+const optionalInt = (v: unknown, min: number, max: number) => v === undefined || isInt(v, min, max)
+const optionalText = (v: unknown, min: number, max: number) => v === undefined || isText(v, min, max)
+
+const RECORD_KEYS = new Set(Object.keys(llmRecordShape))
+const ERROR_KEYS = new Set(['type', 'message', 'status'])
+
+function acceptError(v: unknown): LlmRecord['error'] | null {
+  if (!isObject(v) || !isText(v.type, 0, 200) || !isText(v.message, 0, 10_000) || !optionalInt(v.status, 100, 599)) return null
+  for (const k in v) if (!ERROR_KEYS.has(k)) return null // unknown keys: the schema strips them
+  return v.status === undefined ? { type: v.type, message: v.message } : { type: v.type, message: v.message, status: v.status }
+}
+
+function acceptMetadata(v: unknown): Record<string, unknown> | null {
+  if (!isObject(v) || Object.getPrototypeOf(v) !== Object.prototype || Object.hasOwn(v, '__proto__')) return null
+  const json = JSON.stringify(v)
+  return json.length * 3 <= MAX_METADATA_BYTES || utf8Bytes(json) <= MAX_METADATA_BYTES ? { ...v } : null
+}
+
+/** parseLlmRecord's fast path: the schema's output for a record it accepts outright, else null (the schema decides). */
+export function acceptLlmRecord(r: unknown): LlmRecord | null {
+  if (!isObject(r) || Object.getPrototypeOf(r) !== Object.prototype) return null
+  for (const k in r) if (!RECORD_KEYS.has(k)) return null
+  const { id, prompt, response, model, latency, tokens, promptTokens, completionTokens, cachedTokens, reasoningTokens, status, timestamp } = r
+  if (typeof prompt !== 'string' || !withinBytes(prompt, MAX_TEXT_BYTES)) return null
+  if (response !== undefined && (typeof response !== 'string' || !withinBytes(response, MAX_TEXT_BYTES))) return null
+  if (!isText(model, 1, 200) || !isInt(latency, 0, 86_400_000)) return null
+  if (!optionalInt(tokens, 0, 100_000_000) || !optionalInt(promptTokens, 0, 100_000_000) || !optionalInt(completionTokens, 0, 100_000_000)) return null
+  if (!optionalInt(cachedTokens, 0, 100_000_000) || !optionalInt(reasoningTokens, 0, 100_000_000)) return null
+  if (cachedTokens !== undefined && promptTokens !== undefined && (cachedTokens as number) > (promptTokens as number)) return null
+  if (reasoningTokens !== undefined && completionTokens !== undefined && (reasoningTokens as number) > (completionTokens as number)) return null
+  if (status !== undefined && status !== 'success' && status !== 'error') return null
+  if (!optionalText(r.endpoint, 1, 100) || !optionalText(r.requestedModel, 1, 200) || !optionalText(r.userId, 1, 256)) return null
+  if (!optionalInt(r.timeToFirstToken, 0, 86_400_000) || !optional(r.stream, (v): v is boolean => typeof v === 'boolean')) return null
+  if (id !== undefined && !recordId.safeParse(id).success) return null
+  if (timestamp !== undefined && !recordTimestamp.safeParse(timestamp).success) return null
+  const error = r.error === undefined ? undefined : acceptError(r.error)
+  if (error === null) return null
+  const metadata = r.metadata === undefined ? undefined : acceptMetadata(r.metadata)
+  if (metadata === null) return null
+  const out: Obj = {}
+  // the schema's output: the keys given (defaults filled in), in the schema's order
+  for (const k of RECORD_KEYS) {
+    const v = k === 'error' ? error : k === 'metadata' ? metadata : r[k]
+    if (v !== undefined || Object.hasOwn(r, k)) out[k] = v
+  }
+  out.response ??= ''
+  out.status ??= 'success'
+  out.tokens = tokens ?? ((promptTokens as number | undefined) ?? 0) + ((completionTokens as number | undefined) ?? 0)
+  return out as LlmRecord
+}
 
 /** What a client sends (before defaults). */
 export type LlmRecordInput = z.input<typeof llmRecordSchema>

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto'
-import { computeCost, llmRecordSchema, scoreRisk, type LlmRecord, type ModelPrice, type RejectedRecord, type RiskReason } from '@llmguard/shared'
+import { computeCost, parseLlmRecord, scoreRisk, type LlmRecord, type ModelPrice, type RejectedRecord, type RiskReason } from '@llmguard/shared'
 import type { Logger } from '../logger.js'
 
 /** What the pipeline knows about the project a batch belongs to. */
@@ -58,10 +58,13 @@ function storable<T>(value: T): T {
 
 function isStorable(value: unknown): boolean {
   if (typeof value === 'string') return !value.includes('\u0000') && value.isWellFormed()
-  if (Array.isArray(value)) return value.every(isStorable)
-  if (value !== null && typeof value === 'object') {
-    for (const [k, v] of Object.entries(value)) if (!isStorable(k) || !isStorable(v)) return false
+  if (value === null || typeof value !== 'object') return true
+  if (Array.isArray(value)) {
+    for (const v of value) if (!isStorable(v)) return false
+    return true
   }
+  // for…in with no entry arrays: this runs on every record of every batch
+  for (const k in value) if (!isStorable(k) || !isStorable((value as Record<string, unknown>)[k])) return false
   return true
 }
 
@@ -98,14 +101,16 @@ export class IngestPipeline {
     const rejected: RejectedRecord[] = []
     const seen = new Set<string>()
     raw.forEach((input, index) => {
-      const parsed = llmRecordSchema.safeParse(input)
+      const parsed = parseLlmRecord(input)
       if (!parsed.success) {
         const issue = parsed.error.issues[0]!
         const path = issue.path.map(String).join('.')
         rejected.push({ index, code: 'VALIDATION_ERROR', message: path ? `${path}: ${issue.message}` : issue.message })
         return
       }
-      const record = storable({ ...parsed.data, id: parsed.data.id ?? randomUUID() })
+      // the parsed record is a new object of ours: completed in place rather than copied
+      const record = storable(parsed.data as LlmRecord & { id: string })
+      record.id ??= randomUUID()
       record.timestamp ??= ctx.receivedAt.toISOString()
       if (seen.has(record.id)) {
         duplicates.push({ index, record })
@@ -117,16 +122,16 @@ export class IngestPipeline {
     return { valid, duplicates, rejected }
   }
 
+  /** Adds the collector's fields to a validated record (in place: it is the pipeline's own object). */
   score(record: LlmRecord & { id: string }, ctx: IngestContext): ScoredRecord {
     const risk = scoreRisk(record, { sensitiveKeywords: ctx.sensitiveKeywords })
-    return {
-      ...record,
-      timestamp: record.timestamp ?? ctx.receivedAt.toISOString(),
-      riskScore: risk.riskScore,
-      riskReasons: risk.riskReasons,
-      cost: computeCost(record, ctx.priceOverrides),
-      policyViolation: null,
-    }
+    const scored = record as ScoredRecord
+    scored.timestamp = record.timestamp ?? ctx.receivedAt.toISOString()
+    scored.riskScore = risk.riskScore
+    scored.riskReasons = risk.riskReasons
+    scored.cost = computeCost(record, ctx.priceOverrides)
+    scored.policyViolation = null
+    return scored
   }
 
   async ingest(raw: unknown[], ctx: IngestContext): Promise<IngestOutcome> {

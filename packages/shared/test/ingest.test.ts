@@ -1,0 +1,131 @@
+import { describe, expect, it } from 'vitest'
+import { acceptLlmRecord, llmRecordSchema, MAX_METADATA_BYTES, MAX_TEXT_BYTES, parseLlmRecord } from '@llmguard/shared'
+
+// parseLlmRecord's fast path must give the schema's answer for every record it accepts, and accept
+// the ordinary valid records (or ingest silently loses its speed). Inputs are JSON, as bodies are.
+
+const base = {
+  id: '46d9a454-e3b5-4ce8-aea2-02e568a83d1f',
+  prompt: 'System: You are a helpful assistant.\nUser: summarise this, please',
+  response: '1. one\n2. two',
+  model: 'gpt-4o-mini',
+  endpoint: 'chat.completions',
+  latency: 2685,
+  status: 'success',
+  timestamp: '2026-11-21T12:41:19.393Z',
+  userId: 'user_4xzc',
+  metadata: { feature: 'chat', env: 'production', nested: { a: [1, 2, { b: null }] } },
+  promptTokens: 956,
+  completionTokens: 225,
+}
+
+/** Values to try per field, valid and invalid, at the schema's boundaries. `undefined` = key left out. */
+const VARIANTS: Record<string, unknown[]> = {
+  id: [undefined, null, '', 'not-a-uuid', '46D9A454-E3B5-4CE8-AEA2-02E568A83D1F', '00000000-0000-0000-0000-000000000000',
+    'ffffffff-ffff-ffff-ffff-ffffffffffff', '46d9a454-e3b5-9ce8-aea2-02e568a83d1f', '46d9a454-e3b5-4ce8-cea2-02e568a83d1f', 7],
+  prompt: [undefined, null, '', 5, 'é'.repeat(10), '😀 emoji', 'a'.repeat(Math.floor(MAX_TEXT_BYTES / 3)), 'a'.repeat(MAX_TEXT_BYTES),
+    'a'.repeat(MAX_TEXT_BYTES + 1), 'é'.repeat(MAX_TEXT_BYTES / 2), 'é'.repeat(MAX_TEXT_BYTES / 2 + 1), '\u0000 nul', '\ud800 lone'],
+  response: [undefined, null, '', 3, 'ok', 'é'.repeat(MAX_TEXT_BYTES / 2 + 1)],
+  model: [undefined, null, '', 'x', 'm'.repeat(200), 'm'.repeat(201), 4, 'é'.repeat(200)],
+  latency: [undefined, null, -1, 0, 1.5, 86_400_000, 86_400_001, '5', 1e21, -0],
+  tokens: [undefined, null, -1, 0, 100_000_000, 100_000_001, 2.5, '10'],
+  promptTokens: [undefined, null, -1, 0, 10, 100_000_000, 100_000_001, 0.5],
+  completionTokens: [undefined, -1, 0, 7, 100_000_001],
+  cachedTokens: [undefined, null, -1, 0, 10, 11, 5000],
+  reasoningTokens: [undefined, 0, 7, 8, 300],
+  status: [undefined, null, 'success', 'error', 'failed', ''],
+  error: [undefined, null, 'boom', [], {}, { type: 'server_error', message: 'x' }, { type: 'server_error', message: 'x', status: 500 },
+    { type: 't', message: 'm', status: 99 }, { type: 't', message: 'm', status: 600 }, { type: 't', message: 'm', status: 500.5 },
+    { type: 't'.repeat(200), message: 'm'.repeat(10_000) }, { type: 't'.repeat(201), message: 'm' }, { type: 't', message: 'm'.repeat(10_001) },
+    { type: 't', message: 'm', extra: true }, { type: 1, message: 'm' }],
+  timestamp: [undefined, null, '', '2026-11-21T12:41:19Z', '2026-11-21T12:41:19.393+02:00', '2026-11-21T12:41:19', '2026-11-21',
+    '2026-02-29T00:00:00Z', '2024-02-29T00:00:00Z', '2026-11-21T24:00:00Z', 1764000000000],
+  endpoint: [undefined, null, '', 'e', 'e'.repeat(100), 'e'.repeat(101)],
+  requestedModel: [undefined, null, '', 'gpt-4o', 'r'.repeat(200), 'r'.repeat(201)],
+  timeToFirstToken: [undefined, null, -1, 0, 86_400_000, 86_400_001, 3.3],
+  stream: [undefined, null, true, false, 'true', 0],
+  userId: [undefined, null, '', 'u', 'u'.repeat(256), 'u'.repeat(257)],
+  metadata: [undefined, null, [], 'x', {}, { a: 1 }, { nested: { deep: [1, 'two'] } }, { k: 'v'.repeat(MAX_METADATA_BYTES - 8) },
+    { k: 'v'.repeat(MAX_METADATA_BYTES - 7) }, { k: 'é'.repeat(MAX_METADATA_BYTES / 2 - 5) }, { k: 'é'.repeat(MAX_METADATA_BYTES / 2 - 4) }],
+}
+
+/** A small deterministic generator (mulberry32), so a failure names a case that comes back. */
+function random(seed: number) {
+  return () => {
+    seed = (seed + 0x6d2b79f5) | 0
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed)
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+}
+
+const asJson = (v: unknown) => JSON.parse(JSON.stringify(v))
+
+function withFields(changes: Record<string, unknown>) {
+  const r: Record<string, unknown> = { ...base }
+  for (const [k, v] of Object.entries(changes)) {
+    if (v === undefined) delete r[k]
+    else r[k] = v
+  }
+  return asJson(r)
+}
+
+function agree(input: unknown) {
+  const fast = acceptLlmRecord(input)
+  const schema = llmRecordSchema.safeParse(input)
+  if (fast !== null) {
+    expect(schema.success, JSON.stringify(input).slice(0, 300)).toBe(true)
+    expect(fast).toEqual(schema.data)
+  }
+  const parsed = parseLlmRecord(input)
+  expect(parsed.success).toBe(schema.success)
+  if (parsed.success) expect(parsed.data).toEqual(schema.data)
+  else expect(parsed.error.issues).toEqual(schema.error!.issues)
+  return fast !== null
+}
+
+describe('parseLlmRecord: the schema, fast for valid records', () => {
+  it('accepts ordinary valid records on the fast path, with the schema output (defaults and tokens filled in)', () => {
+    const minimal = asJson({ prompt: 'hi', model: 'gpt-4o', latency: 12 })
+    expect(acceptLlmRecord(minimal)).toEqual({ prompt: 'hi', response: '', model: 'gpt-4o', latency: 12, status: 'success', tokens: 0 })
+    expect(agree(minimal)).toBe(true)
+    expect(agree(withFields({}))).toBe(true)
+    expect(acceptLlmRecord(withFields({}))!.tokens).toBe(956 + 225)
+    expect(agree(withFields({ tokens: 5, error: { type: 't', message: 'm', status: 500 }, status: 'error', stream: true }))).toBe(true)
+  })
+
+  it('gives the schema answer for every value of every field at its boundaries', () => {
+    for (const [field, values] of Object.entries(VARIANTS)) {
+      for (const value of values) agree(withFields({ [field]: value }))
+    }
+  })
+
+  it('gives the schema answer for 3,000 random combinations of those values', () => {
+    const next = random(20261125)
+    const fields = Object.keys(VARIANTS)
+    let fastAccepted = 0
+    for (let i = 0; i < 3000; i++) {
+      const changes: Record<string, unknown> = {}
+      for (let n = 1 + Math.floor(next() * 4); n > 0; n--) {
+        const field = fields[Math.floor(next() * fields.length)]!
+        changes[field] = VARIANTS[field]![Math.floor(next() * VARIANTS[field]!.length)]
+      }
+      if (agree(withFields(changes))) fastAccepted++
+    }
+    // a good share of the combinations stay valid, and those take the fast path
+    expect(fastAccepted).toBeGreaterThan(300)
+  })
+
+  it('leaves the odd shapes to the schema: unknown keys (stripped), non-objects, a __proto__ key in metadata', () => {
+    for (const input of [
+      withFields({ extra: 'stripped by the schema' }),
+      null, [], 'record', 42,
+      JSON.parse('{"prompt":"p","model":"m","latency":1,"metadata":{"__proto__":{"x":1}}}'),
+    ]) {
+      expect(acceptLlmRecord(input)).toBeNull()
+      agree(input)
+    }
+    const stripped = parseLlmRecord(withFields({ extra: 1 }))
+    expect(stripped.success && 'extra' in stripped.data).toBe(false)
+  })
+})
