@@ -198,3 +198,20 @@ describe('scoreRisk: long texts', () => {
     }
   })
 })
+
+describe('scoreRisk: number shapes at their fewest digits (the detectors are skipped below those)', () => {
+  it.each([
+    ['a 13-digit card', 'card 4222222222222 ok', 'payment card number'],
+    ['an SSN (9 digits)', 'ssn 078-05-1121', 'US social security number'],
+    ['an international phone with 8 digits', 'call +49 301234', 'phone number'],
+    ['a North American phone (10 digits)', 'call (415) 555-2671', 'phone number'],
+    ['an IBAN', 'iban GB82 WEST 1234 5698 7654 32.', 'IBAN'],
+  ])('finds %s', (_, prompt, label) => {
+    const reason = scoreRisk(clean({ prompt })).riskReasons.find((r) => r.code === 'sensitive_content')
+    expect(reason?.detail).toContain(label)
+  })
+
+  it('finds nothing in a number one digit short of a phone', () => {
+    expect(scoreRisk(clean({ prompt: 'call +49 30123' })).riskReasons).toEqual([])
+  })
+})
