@@ -187,10 +187,12 @@ describe('POST /v1/llm/requests/batch', () => {
       rec({ prompt: awkward, response: `${awkward}\n`, userId: 'u\tser\\1', endpoint: 'chat\ncompletions', requestedModel: 'gpt\\4', stream: true, timeToFirstToken: 12 }),
       rec({ metadata: { note: awkward, nested: { list: ['a\tb', 'c\\d', null, 3.5, true] } }, status: 'error', error: { type: 'api\terror', message: awkward, status: 502 } }),
       rec({ response: '', stream: false, timeToFirstToken: 0, promptTokens: 3, completionTokens: 0, cachedTokens: 0, reasoningTokens: 0 }),
+      // far more bytes than the room the COPY encoder starts with (~1 KB a row)
+      rec({ prompt: `${'漢字🚀\t'.repeat(4000)}${awkward}`, response: 'é'.repeat(30_000) }),
     ]
     const ids = records.map(() => randomUUID())
     const res = await post<BatchResult>('/v1/llm/requests/batch', { records: records.map((r, i) => ({ ...r, id: ids[i] })) })
-    expect(res).toEqual({ accepted: 3, duplicates: 0, rejected: [] })
+    expect(res).toEqual({ accepted: 4, duplicates: 0, rejected: [] })
     const rows = await collector.sql<Record<string, unknown>[]>`
       select id, prompt, response, user_id, endpoint, requested_model, metadata, status, error, stream,
         time_to_first_token, tokens, prompt_tokens, completion_tokens, cached_tokens, reasoning_tokens, cost
@@ -199,6 +201,7 @@ describe('POST /v1/llm/requests/batch', () => {
     expect(byId.get(ids[0])).toMatchObject({ prompt: awkward, response: `${awkward}\n`, user_id: 'u\tser\\1', endpoint: 'chat\ncompletions', requested_model: 'gpt\\4', metadata: {}, stream: true, time_to_first_token: 12, error: null })
     expect(byId.get(ids[1])).toMatchObject({ metadata: records[1]!.metadata, status: 'error', error: records[1]!.error, time_to_first_token: null })
     expect(byId.get(ids[2])).toMatchObject({ response: '', stream: false, time_to_first_token: 0, tokens: 3, prompt_tokens: 3, completion_tokens: 0, cached_tokens: 0, reasoning_tokens: 0 })
+    expect(byId.get(ids[3])).toMatchObject({ prompt: records[3]!.prompt, response: records[3]!.response })
     // what the API serves back is what was sent
     const one = await collector.client.get<{ prompt: string; metadata: unknown }>(`/v1/projects/${projectA}/logs/${ids[1]}`, { token: userA })
     expect(one.metadata).toEqual(records[1]!.metadata)

@@ -47,27 +47,45 @@ export async function copyRecords(sql: Sql, projectId: string, records: ScoredRe
   const conn = await sql.reserve()
   try {
     const writable = await conn.unsafe(COPY_STATEMENT).writable()
-    await pipeline(Readable.from([copyText(projectId, records)]), writable)
+    await pipeline(Readable.from([copyData(projectId, records)]), writable)
   } finally {
     conn.release()
   }
 }
 
-/** The rows in COPY's text format: tab-separated, `\N` for null, backslash escapes. */
-export function copyText(projectId: string, records: ScoredRecord[]): string {
-  // string concatenation: V8 builds ropes, flattened once when the text is encoded
-  let out = ''
+/**
+ * The rows in COPY's text format (tab-separated, `\N` for null, backslash escapes), UTF-8.
+ * Each row is encoded as soon as it is built: one long string of a whole batch costs more to
+ * flatten and encode than the rows one by one (measured: ~6.7 against ~3.8 µs per record).
+ */
+export function copyData(projectId: string, records: ScoredRecord[]): Buffer {
+  let out = Buffer.allocUnsafe(Math.max(4096, records.length * COPY_ROW_BYTES))
+  let at = 0
   for (const r of records) {
-    out += projectId + '\t' + r.id + '\t' + text(r.prompt) + '\t' + text(r.response) + '\t' + text(r.model) + '\t' +
-      nullableText(r.requestedModel) + '\t' + nullableText(r.endpoint) + '\t' + r.latency + '\t' +
-      nullableNumber(r.timeToFirstToken) + '\t' + r.tokens + '\t' + nullableNumber(r.promptTokens) + '\t' +
-      nullableNumber(r.completionTokens) + '\t' + nullableNumber(r.cachedTokens) + '\t' +
-      nullableNumber(r.reasoningTokens) + '\t' + r.status + '\t' + json(r.error) + '\t' +
-      (r.stream === undefined || r.stream === null ? NULL : r.stream ? 't' : 'f') + '\t' + nullableText(r.userId) + '\t' +
-      json(r.metadata ?? {}) + '\t' + r.riskScore + '\t' + json(r.riskReasons) + '\t' + nullableNumber(r.cost) + '\t' +
-      json(r.policyViolation) + '\t' + r.timestamp + '\n'
+    const row = copyRow(projectId, r)
+    // a UTF-16 code unit takes at most 3 bytes of UTF-8
+    if (out.length - at < row.length * 3) {
+      const bigger = Buffer.allocUnsafe(Math.max(out.length * 2, at + row.length * 3))
+      out.copy(bigger, 0, 0, at)
+      out = bigger
+    }
+    at += out.write(row, at)
   }
-  return out
+  return out.subarray(0, at)
+}
+
+/** Room for an ordinary row (~600 bytes): most batches fit in the first buffer. */
+const COPY_ROW_BYTES = 1024
+
+function copyRow(projectId: string, r: ScoredRecord): string {
+  return projectId + '\t' + r.id + '\t' + text(r.prompt) + '\t' + text(r.response) + '\t' + text(r.model) + '\t' +
+    nullableText(r.requestedModel) + '\t' + nullableText(r.endpoint) + '\t' + r.latency + '\t' +
+    nullableNumber(r.timeToFirstToken) + '\t' + r.tokens + '\t' + nullableNumber(r.promptTokens) + '\t' +
+    nullableNumber(r.completionTokens) + '\t' + nullableNumber(r.cachedTokens) + '\t' +
+    nullableNumber(r.reasoningTokens) + '\t' + r.status + '\t' + json(r.error) + '\t' +
+    (r.stream === undefined || r.stream === null ? NULL : r.stream ? 't' : 'f') + '\t' + nullableText(r.userId) + '\t' +
+    json(r.metadata ?? {}) + '\t' + r.riskScore + '\t' + json(r.riskReasons) + '\t' + nullableNumber(r.cost) + '\t' +
+    json(r.policyViolation) + '\t' + r.timestamp + '\n'
 }
 
 const NULL = '\\N'
