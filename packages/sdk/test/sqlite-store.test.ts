@@ -38,15 +38,15 @@ describe('SqliteStore', () => {
     expect(b.getMeta('k')).toBe('v')
   })
 
-  it('creates a new file with 16 KB pages and keeps the page size of an existing one', () => {
+  it('creates a new file with 4 KB pages and keeps the page size of an existing one', () => {
     const a = store()
     a.close()
     const db = new Database(join(tmp.dir, 'o.sqlite'))
-    expect(db.pragma('page_size', { simple: true })).toBe(16384)
+    expect(db.pragma('page_size', { simple: true })).toBe(4096)
     db.close()
-    // a file an older SDK created: 4 KB pages, WAL, which cannot change without a VACUUM
+    // a file an older SDK created: 16 KB pages, WAL, which cannot change without a VACUUM
     const old = new Database(join(tmp.dir, 'old.sqlite'))
-    old.pragma('page_size = 4096')
+    old.pragma('page_size = 16384')
     old.pragma('journal_mode = WAL')
     old.exec('CREATE TABLE t (x)')
     old.close()
@@ -55,7 +55,7 @@ describe('SqliteStore', () => {
     expect(b.count()).toBe(2)
     b.close()
     const check = new Database(join(tmp.dir, 'old.sqlite'))
-    expect(check.pragma('page_size', { simple: true })).toBe(4096)
+    expect(check.pragma('page_size', { simple: true })).toBe(16384)
     check.close()
   })
 
