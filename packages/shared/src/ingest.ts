@@ -17,9 +17,11 @@ export const recordErrorSchema = z.object({
   status: z.number().int().min(100).max(599).optional(),
 })
 
-// the two string formats of a record, also checked by parseLlmRecord's fast path
+// the two string formats of a record; parseLlmRecord's fast path tests the same regexes
 const recordId = z.uuid()
 const recordTimestamp = z.iso.datetime({ offset: true })
+const RECORD_ID = z.regexes.uuid()
+const RECORD_TIMESTAMP = z.regexes.datetime({ offset: true })
 
 export const RECORD_ENDPOINTS = ['chat.completions', 'responses', 'embeddings', 'completions'] as const
 
@@ -107,7 +109,8 @@ function acceptError(v: unknown): LlmRecord['error'] | null {
 function acceptMetadata(v: unknown): Record<string, unknown> | null {
   if (!isObject(v) || Object.getPrototypeOf(v) !== Object.prototype || Object.hasOwn(v, '__proto__')) return null
   const json = JSON.stringify(v)
-  return json.length * 3 <= MAX_METADATA_BYTES || utf8Bytes(json) <= MAX_METADATA_BYTES ? { ...v } : null
+  // the schema's output is a copy of equal value; the parsed body's own object does as well
+  return json.length * 3 <= MAX_METADATA_BYTES || utf8Bytes(json) <= MAX_METADATA_BYTES ? v : null
 }
 
 /** parseLlmRecord's fast path: the schema's output for a record it accepts outright, else null (the schema decides). */
@@ -125,8 +128,8 @@ export function acceptLlmRecord(r: unknown): LlmRecord | null {
   if (status !== undefined && status !== 'success' && status !== 'error') return null
   if (!optionalText(r.endpoint, 1, 100) || !optionalText(r.requestedModel, 1, 200) || !optionalText(r.userId, 1, 256)) return null
   if (!optionalInt(r.timeToFirstToken, 0, 86_400_000) || !optional(r.stream, (v): v is boolean => typeof v === 'boolean')) return null
-  if (id !== undefined && !recordId.safeParse(id).success) return null
-  if (timestamp !== undefined && !recordTimestamp.safeParse(timestamp).success) return null
+  if (id !== undefined && (typeof id !== 'string' || !RECORD_ID.test(id))) return null
+  if (timestamp !== undefined && (typeof timestamp !== 'string' || !RECORD_TIMESTAMP.test(timestamp))) return null
   const error = r.error === undefined ? undefined : acceptError(r.error)
   if (error === null) return null
   const metadata = r.metadata === undefined ? undefined : acceptMetadata(r.metadata)

@@ -90,10 +90,13 @@ function copyRow(projectId: string, r: ScoredRecord): string {
 
 const NULL = '\\N'
 const SPECIAL = /[\\\t\n\r]/
+const SPECIALS = /[\\\t\n\r]/g
+const ESCAPED: Record<string, string> = { '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r' }
+const escaped = (c: string) => ESCAPED[c]!
 
 function text(s: string): string {
-  if (!SPECIAL.test(s)) return s
-  return s.replaceAll('\\', '\\\\').replaceAll('\n', '\\n').replaceAll('\r', '\\r').replaceAll('\t', '\\t')
+  // most strings need no escape; the rest in one pass
+  return SPECIAL.test(s) ? s.replace(SPECIALS, escaped) : s
 }
 
 function nullableText(s: string | null | undefined): string {
@@ -107,6 +110,7 @@ function nullableNumber(n: number | null | undefined): string {
 /** JSON text holds no raw tab, newline or carriage return (they are escaped): only backslashes need doubling. */
 function json(v: unknown): string {
   if (v === null || v === undefined) return NULL
+  if (Array.isArray(v) && v.length === 0) return '[]' // most records' risk reasons
   const s = JSON.stringify(v)
   return s.includes('\\') ? s.replaceAll('\\', '\\\\') : s
 }
