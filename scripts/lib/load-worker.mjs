@@ -37,7 +37,7 @@ async function inParallel(n, concurrency, work) {
 async function ingest() {
   const records = makeRecords(job.count, { seed: job.seed, days: job.days ?? 7 })
   const bodies = []
-  for (let i = 0; i < records.length; i += job.batch) bodies.push(JSON.stringify({ records: records.slice(i, i + job.batch) }))
+  for (let i = 0; i < records.length; i += job.batch) bodies.push(Buffer.from(JSON.stringify({ records: records.slice(i, i + job.batch) })))
   const bytes = bodies.reduce((s, b) => s + Buffer.byteLength(b), 0)
   const out = { accepted: 0, duplicates: 0, rejected: 0, failures: [], latencies: [], bytes, records: records.length }
   const started = performance.now()
