@@ -33,18 +33,21 @@ function toolCallsText(calls: unknown): string {
   return out.join('\n')
 }
 
-/** Chat messages as `role: text` lines. */
+/** Chat messages as `role: text` lines. Strings joined as they come, not through an array: this runs on every chat call. */
 export function flattenMessages(messages: unknown): string {
   if (!Array.isArray(messages)) return ''
-  const lines: string[] = []
+  let out: string | undefined
   for (const m of messages) {
     if (!isObj(m)) continue
     let text = flattenContent(m.content)
-    const tools = toolCallsText(m.tool_calls)
-    if (tools) text = text ? `${text}\n${tools}` : tools
-    lines.push(`${String(m.role ?? 'user')}: ${text}`)
+    if (m.tool_calls !== undefined) {
+      const tools = toolCallsText(m.tool_calls)
+      if (tools) text = text ? `${text}\n${tools}` : tools
+    }
+    const line = `${String(m.role ?? 'user')}: ${text}`
+    out = out === undefined ? line : `${out}\n${line}`
   }
-  return lines.join('\n')
+  return out ?? ''
 }
 
 /** `responses.create` input: a string or a list of items, with optional `instructions`. */
@@ -74,16 +77,19 @@ export function flattenInput(input: unknown): string {
 /** A chat completion's answer: every choice's text and tool calls. */
 export function chatResponseText(choices: unknown): string {
   if (!Array.isArray(choices)) return ''
-  const out: string[] = []
+  let out: string | undefined
   for (const c of choices) {
     if (!isObj(c) || !isObj(c.message)) continue
-    let text = flattenContent(c.message.content)
-    if (!text && typeof c.message.refusal === 'string') text = c.message.refusal
-    const tools = toolCallsText(c.message.tool_calls)
-    if (tools) text = text ? `${text}\n${tools}` : tools
-    out.push(text)
+    const msg = c.message
+    let text = flattenContent(msg.content)
+    if (!text && typeof msg.refusal === 'string') text = msg.refusal
+    if (msg.tool_calls !== undefined) {
+      const tools = toolCallsText(msg.tool_calls)
+      if (tools) text = text ? `${text}\n${tools}` : tools
+    }
+    out = out === undefined ? text : `${out}\n${text}`
   }
-  return out.join('\n')
+  return out ?? ''
 }
 
 /** A `responses` result: `output_text` when the client added it, else the output items' text. */
