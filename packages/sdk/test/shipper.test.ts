@@ -235,6 +235,32 @@ describe('pipeline timers (fake)', () => {
     expect(vi.getTimerCount()).toBe(0)
   })
 
+  it('cuts batches at the byte limit by real UTF-8 size: big records are counted, small ones never reach it', async () => {
+    vi.useFakeTimers()
+    const store = new MemoryStore()
+    const seen: number[] = []
+    const send = async (json: string): Promise<SendResult> => {
+      expect(Buffer.byteLength(json)).toBeLessThanOrEqual(5 * 1024 * 1024)
+      const n = (JSON.parse(json) as { records: unknown[] }).records.length
+      seen.push(n)
+      return { kind: 'ok', result: { accepted: n, duplicates: 0, rejected: [] } }
+    }
+    const stats = fresh()
+    const p = new Pipeline({ store, send, stats, durability: 'buffered', maxRecords: 10_000, writeDelayMs: 50, shipDelayMs: 100, pollMs: 60_000, onInternalError: (w, e) => { throw e } })
+    // 1M chars, 2 MB of UTF-8 each: two fit in a batch, three do not (as chars, all three would)
+    for (let i = 0; i < 3; i++) p.enqueue({ ...rec(i), prompt: 'é'.repeat(1_000_000) })
+    await vi.advanceTimersByTimeAsync(200)
+    expect(seen).toEqual([2, 1])
+    // 1,000 records of ~1.7k ASCII chars: one full batch, under the byte limit
+    seen.length = 0
+    for (let i = 0; i < 1000; i++) p.enqueue({ ...rec(100 + i), prompt: 'x'.repeat(1600) })
+    await vi.advanceTimersByTimeAsync(200)
+    expect(seen).toEqual([1000])
+    expect(stats.sent).toBe(1003)
+    p.close()
+    expect(vi.getTimerCount()).toBe(0)
+  })
+
   it('caps the outbox: the oldest are dropped and counted', async () => {
     vi.useFakeTimers()
     const store = new MemoryStore()

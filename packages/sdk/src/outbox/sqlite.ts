@@ -123,14 +123,13 @@ export class SqliteStore implements OutboxStore {
         const start = i
         let body = rows[i]!.body
         let ids = rows[i]!.id
-        let bytes = rows[i]!.bytes
         for (i++; i < rows.length && body.length + rows[i]!.body.length < MAX_CHUNK_CHARS; i++) {
           body += '\n' + rows[i]!.body
           ids += '\n' + rows[i]!.id
-          bytes += 1 + rows[i]!.bytes
         }
         const n = i - start
-        const seq = Number(s.insert.run(ids, body, bytes, rows[start]!.createdAt, leaseUntil, owner, n, n).lastInsertRowid)
+        // counted once for the row (the rows' own bytes may be bounds)
+        const seq = Number(s.insert.run(ids, body, Buffer.byteLength(body), rows[start]!.createdAt, leaseUntil, owner, n, n).lastInsertRowid)
         // the next chunk's seqs start after this one's last record (AUTOINCREMENT never reuses them)
         if (n > 1) s.reserveSeqs.run(n - 1)
         for (let k = 0; k < n; k++) seqs[start + k] = seq + k

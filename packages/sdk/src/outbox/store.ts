@@ -10,6 +10,7 @@ export interface OutboxRow {
 export interface NewRow {
   id: string
   body: string
+  /** UTF-8 bytes, or a bound on them (the writer does not count small records exactly). */
   bytes: number
   createdAt: number
 }
