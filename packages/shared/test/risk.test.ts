@@ -199,7 +199,7 @@ describe('scoreRisk: long texts', () => {
   })
 })
 
-describe('scoreRisk: number shapes at their fewest digits (the detectors are skipped below those)', () => {
+describe('scoreRisk: number shapes at their fewest digits', () => {
   it.each([
     ['a 13-digit card', 'card 4222222222222 ok', 'payment card number'],
     ['an SSN (9 digits)', 'ssn 078-05-1121', 'US social security number'],
@@ -213,5 +213,17 @@ describe('scoreRisk: number shapes at their fewest digits (the detectors are ski
 
   it('finds nothing in a number one digit short of a phone', () => {
     expect(scoreRisk(clean({ prompt: 'call +49 30123' })).riskReasons).toEqual([])
+  })
+})
+
+describe('scoreRisk: project keyword lists', () => {
+  it('applies a list changed in place, and a frozen list as given', () => {
+    const list = ['bluebird']
+    expect(scoreRisk(clean({ prompt: 'about bluebird' }), { sensitiveKeywords: list }).riskScore).toBe(20)
+    list[0] = 'redwing'
+    expect(scoreRisk(clean({ prompt: 'about bluebird' }), { sensitiveKeywords: list }).riskScore).toBe(0)
+    expect(scoreRisk(clean({ prompt: 'about redwing' }), { sensitiveKeywords: list }).riskScore).toBe(20)
+    const frozen = Object.freeze(['kestrel'])
+    for (let i = 0; i < 2; i++) expect(scoreRisk(clean({ prompt: 'the kestrel plan' }), { sensitiveKeywords: frozen }).riskScore).toBe(20)
   })
 })

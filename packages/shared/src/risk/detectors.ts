@@ -169,28 +169,12 @@ export function findIban(text: string): boolean {
   return false
 }
 
-/** How many ASCII digits `text` holds, counting no further than `enough`. */
-function digitCount(text: string, enough: number): number {
-  let n = 0
-  for (let i = 0; i < text.length && n < enough; i++) {
-    const c = text.charCodeAt(i)
-    if (c >= 48 && c <= 57) n++
-  }
-  return n
-}
-
-// The fewest digits each number shape can hold: a text with fewer cannot match, so its regex
-// need not run (most prompts hold few digits, and these regexes try every position).
-// (a phone: 10 in North America, 8 international)
-const MIN_DIGITS = { card: 13, ssn: 9, phone: 8, iban: 2 } as const
-
 /** Every shape detector over one text; adds the kinds found to `found`. */
 export function detectShapes(text: string, found: Set<SensitiveKind>): void {
   findSecrets(text, found)
   if (findEmail(text)) found.add('email')
-  const digits = digitCount(text, MIN_DIGITS.card)
-  if (digits >= MIN_DIGITS.card && findCard(text)) found.add('card')
-  if (digits >= MIN_DIGITS.ssn && findSsn(text)) found.add('ssn')
-  if (digits >= MIN_DIGITS.phone && findPhone(text)) found.add('phone')
-  if (digits >= MIN_DIGITS.iban && findIban(text)) found.add('iban')
+  if (findCard(text)) found.add('card')
+  if (findSsn(text)) found.add('ssn')
+  if (findPhone(text)) found.add('phone')
+  if (findIban(text)) found.add('iban')
 }
