@@ -41,7 +41,8 @@ export class ProjectContextCache {
     const prices = priceOverridesSchema.safeParse(settings.priceOverrides ?? {})
     const value: ProjectIngestSettings = {
       ownerId: row.ownerId,
-      sensitiveKeywords: keywordsSchema.parse(settings.sensitiveKeywords ?? []),
+      // frozen: the scorer then keeps its keyword matcher with the list itself
+      sensitiveKeywords: Object.freeze(keywordsSchema.parse(settings.sensitiveKeywords ?? [])),
       priceOverrides: prices.success ? prices.data : {},
     }
     if (this.cache.size > 10_000) this.cache.clear()

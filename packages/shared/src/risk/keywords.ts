@@ -87,7 +87,13 @@ function buildMatcher(defaults: readonly string[], project: readonly string[]): 
 const cache = new Map<string, KeywordMatcher>()
 const CACHE_LIMIT = 256
 
-export function keywordMatcher(projectKeywords: readonly string[] = []): KeywordMatcher {
+// and the same list object (a project's settings, cached by the caller) skips even the key
+const byList = new WeakMap<readonly string[], KeywordMatcher>()
+const NO_KEYWORDS: readonly string[] = Object.freeze([])
+
+export function keywordMatcher(projectKeywords: readonly string[] = NO_KEYWORDS): KeywordMatcher {
+  const known = byList.get(projectKeywords)
+  if (known) return known
   const key = projectKeywords.join('\u0000')
   let matcher = cache.get(key)
   if (!matcher) {
@@ -95,5 +101,7 @@ export function keywordMatcher(projectKeywords: readonly string[] = []): Keyword
     matcher = buildMatcher(DEFAULT_SENSITIVE_KEYWORDS, projectKeywords)
     cache.set(key, matcher)
   }
+  // a list changed in place must not keep its old matcher: only frozen lists are remembered
+  if (Object.isFrozen(projectKeywords)) byList.set(projectKeywords, matcher)
   return matcher
 }
