@@ -97,17 +97,29 @@ export async function startBenchCollector(databaseUrl, env = {}) {
 
 /**
  * Runs the load generator (load-worker.mjs) on its own thread, so it never shares an event loop
- * with an in-process collector. Resolves with the worker's result.
+ * with an in-process collector. Resolves with the worker's result; `onStart` (ingest jobs) is
+ * called when the records are ready and the timed part begins.
  */
-export function runLoad(job) {
+export function runLoad({ onStart, ...job }) {
   return new Promise((resolve, reject) => {
     const worker = new Worker(new URL('./load-worker.mjs', import.meta.url), {
       workerData: { ...job, undiciPath: resolveFromCollector('undici') },
     })
-    worker.once('message', resolve)
+    worker.on('message', (message) => (message.started ? onStart?.() : resolve(message)))
     worker.once('error', reject)
     worker.once('exit', (code) => code !== 0 && reject(new Error(`load worker exited with ${code}`)))
   })
+}
+
+/** CPU time (ms, user + system) of this process's main thread so far, from /proc (NaN elsewhere). */
+export function mainThreadCpuMs() {
+  try {
+    const stat = readFileSync(`/proc/self/task/${process.pid}/stat`, 'utf8')
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    return (Number(fields[11]) + Number(fields[12])) * 10
+  } catch {
+    return NaN
+  }
 }
 
 /** Nearest-rank percentile of a list of numbers. */
