@@ -75,8 +75,9 @@ export const llmRecordSchema = z
  * `llmRecordSchema.safeParse`, fast for the records that are valid. Ingest validates every
  * record of every batch, and a zod object with refinements and a transform cost about as much
  * as the rest of the ingest path's JavaScript together. This checks the same rules by hand and
- * builds the same output; anything it does not accept outright (a bad value, an unknown shape,
- * an odd metadata key) goes through the schema itself, so every error is the schema's own.
+ * builds the same output (with the fields not given present as undefined, one shape for every
+ * record); anything it does not accept outright (a bad value, a non-object, an odd metadata
+ * key) goes through the schema itself, so every error is the schema's own.
  * For JSON input (what a request body parses to); `test/ingest.test.ts` holds the two to the
  * same answers.
  */
@@ -97,12 +98,9 @@ const optional = <T>(v: unknown, check: (v: unknown) => v is T): boolean => v ==
 const optionalInt = (v: unknown, min: number, max: number) => v === undefined || isInt(v, min, max)
 const optionalText = (v: unknown, min: number, max: number) => v === undefined || isText(v, min, max)
 
-const RECORD_KEYS = new Set(Object.keys(llmRecordShape))
-const ERROR_KEYS = new Set(['type', 'message', 'status'])
 
 function acceptError(v: unknown): LlmRecord['error'] | null {
   if (!isObject(v) || !isText(v.type, 0, 200) || !isText(v.message, 0, 10_000) || !optionalInt(v.status, 100, 599)) return null
-  for (const k in v) if (!ERROR_KEYS.has(k)) return null // unknown keys: the schema strips them
   return v.status === undefined ? { type: v.type, message: v.message } : { type: v.type, message: v.message, status: v.status }
 }
 
@@ -116,7 +114,6 @@ function acceptMetadata(v: unknown): Record<string, unknown> | null {
 /** parseLlmRecord's fast path: the schema's output for a record it accepts outright, else null (the schema decides). */
 export function acceptLlmRecord(r: unknown): LlmRecord | null {
   if (!isObject(r) || Object.getPrototypeOf(r) !== Object.prototype) return null
-  for (const k in r) if (!RECORD_KEYS.has(k)) return null
   const { id, prompt, response, model, latency, tokens, promptTokens, completionTokens, cachedTokens, reasoningTokens, status, timestamp } = r
   if (typeof prompt !== 'string' || !withinBytes(prompt, MAX_TEXT_BYTES)) return null
   if (response !== undefined && (typeof response !== 'string' || !withinBytes(response, MAX_TEXT_BYTES))) return null
@@ -134,16 +131,29 @@ export function acceptLlmRecord(r: unknown): LlmRecord | null {
   if (error === null) return null
   const metadata = r.metadata === undefined ? undefined : acceptMetadata(r.metadata)
   if (metadata === null) return null
-  const out: Obj = {}
-  // the schema's output: the keys given (defaults filled in), in the schema's order
-  for (const k of RECORD_KEYS) {
-    const v = k === 'error' ? error : k === 'metadata' ? metadata : r[k]
-    if (v !== undefined || Object.hasOwn(r, k)) out[k] = v
+  // the schema's output (unknown keys stripped, defaults filled in) in one fixed shape: a field
+  // that was not given is undefined here where the schema leaves the key out
+  return {
+    id: id as string | undefined,
+    prompt,
+    response: (response as string | undefined) ?? '',
+    model,
+    latency,
+    tokens: (tokens as number | undefined) ?? ((promptTokens as number | undefined) ?? 0) + ((completionTokens as number | undefined) ?? 0),
+    promptTokens: promptTokens as number | undefined,
+    completionTokens: completionTokens as number | undefined,
+    cachedTokens: cachedTokens as number | undefined,
+    reasoningTokens: reasoningTokens as number | undefined,
+    status: (status as 'success' | 'error' | undefined) ?? 'success',
+    error,
+    timestamp: timestamp as string | undefined,
+    endpoint: r.endpoint as string | undefined,
+    requestedModel: r.requestedModel as string | undefined,
+    timeToFirstToken: r.timeToFirstToken as number | undefined,
+    stream: r.stream as boolean | undefined,
+    userId: r.userId as string | undefined,
+    metadata,
   }
-  out.response ??= ''
-  out.status ??= 'success'
-  out.tokens = tokens ?? ((promptTokens as number | undefined) ?? 0) + ((completionTokens as number | undefined) ?? 0)
-  return out as LlmRecord
 }
 
 /** What a client sends (before defaults). */
