@@ -192,6 +192,93 @@ describe('shipper on the SQLite outbox (a write is one row)', () => {
   })
 })
 
+describe('pipeline on the SQLite outbox: a write waits for its batch as one chunk', () => {
+  let tmp: ReturnType<typeof tempDir> | undefined
+  let store: SqliteStore | undefined
+  afterEach(() => {
+    vi.useRealTimers()
+    store?.close()
+    tmp?.cleanup()
+  })
+  const setup = (send: (json: string) => Promise<SendResult>) => {
+    vi.useFakeTimers()
+    tmp = tempDir()
+    store = new SqliteStore(join(tmp.dir, 'o.sqlite'))
+    const stats = fresh()
+    const p = new Pipeline({ store, send, stats, durability: 'buffered', maxRecords: 10_000, writeDelayMs: 50, shipDelayMs: 100, pollMs: 60_000, onInternalError: (w, e) => { throw e } })
+    return { p, stats, store }
+  }
+  const idsOf = (json: string) => (JSON.parse(json) as { records: { id: string }[] }).records.map((r) => r.id)
+
+  it('halves a 413 inside one write and delivers each record once', async () => {
+    const { send, seen } = scriptedSend([
+      { kind: 'too-large', message: 'big' },
+      { kind: 'too-large', message: 'big' },
+    ])
+    const { p, stats, store } = setup(send)
+    for (let i = 0; i < 8; i++) p.enqueue(rec(i))
+    await vi.advanceTimersByTimeAsync(200)
+    expect(seen.map((b) => b.length)).toEqual([8, 4, 2, 4, 2])
+    expect(seen.slice(2).flat().sort()).toEqual([...Array(8).keys()].map((i) => rec(i).id))
+    expect(stats.sent).toBe(8)
+    expect(store.count()).toBe(0)
+    p.close()
+  })
+
+  it('parks the rejected record of a write by its index, acks the others', async () => {
+    const { send } = scriptedSend([{ kind: 'ok', result: { accepted: 5, duplicates: 0, rejected: [{ index: 6, code: 'VALIDATION_ERROR', message: 'bad' }] } }])
+    const { p, stats, store } = setup(send)
+    for (let i = 0; i < 4; i++) p.enqueue(rec(i))
+    await vi.advanceTimersByTimeAsync(50)
+    for (let i = 4; i < 10; i++) p.enqueue(rec(i))
+    await vi.advanceTimersByTimeAsync(150)
+    // two writes, one batch: index 6 is the third record of the second write
+    const parked = store.listParked(10)
+    expect(parked).toMatchObject([{ id: rec(6).id, code: 'VALIDATION_ERROR' }])
+    expect(JSON.parse(parked[0]!.body)).toMatchObject(rec(6))
+    expect(stats).toMatchObject({ sent: 9, rejected: 1 })
+    expect(store.count()).toBe(0)
+    p.close()
+  })
+
+  it('ends a batch inside a write at the record limit; the rest goes next', async () => {
+    const seen: string[][] = []
+    const send = async (json: string): Promise<SendResult> => {
+      const ids = idsOf(json)
+      seen.push(ids)
+      return { kind: 'ok', result: { accepted: ids.length, duplicates: 0, rejected: [] } }
+    }
+    const { p, stats, store } = setup(send)
+    // three writes of 400 before the first pass: the third has to be cut at 1,000
+    for (let t = 0; t < 3; t++) {
+      for (let i = 0; i < 400; i++) p.enqueue(rec(t * 400 + i))
+      p.write()
+    }
+    await vi.advanceTimersByTimeAsync(200)
+    expect(seen.map((b) => b.length)).toEqual([1000, 200])
+    expect(seen.flat()).toEqual([...Array(1200).keys()].map((i) => rec(i).id))
+    expect(stats.sent).toBe(1200)
+    expect(store.count()).toBe(0)
+    p.close()
+  })
+
+  it('a failed send hands the whole write back to the outbox, where it ships from once', async () => {
+    const { send, seen } = scriptedSend([{ kind: 'retry', code: 'INTERNAL', message: '500', status: 500 }])
+    const { p, stats, store } = setup(send)
+    for (let i = 0; i < 6; i++) p.enqueue(rec(i))
+    await vi.advanceTimersByTimeAsync(150)
+    expect(seen).toHaveLength(1)
+    // released: another process could claim it now
+    expect(store.count()).toBe(6)
+    await vi.advanceTimersByTimeAsync(1_000)
+    expect(seen).toHaveLength(2)
+    expect(seen[1]).toEqual([...Array(6).keys()].map((i) => rec(i).id))
+    expect(stats).toMatchObject({ sent: 6, retried: 6 })
+    expect(store.count()).toBe(0)
+    p.close()
+  })
+})
+
 describe('pipeline timers (fake)', () => {
   afterEach(() => {
     vi.useRealTimers()
