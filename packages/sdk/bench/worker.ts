@@ -8,7 +8,6 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import OpenAI from 'openai'
-import { LLMGuard } from '../src/index.js'
 
 const mode = process.argv[2] as 'bare' | 'llmguard' | 'langfuse'
 const n = Number(process.env.CALLS ?? 2000)
@@ -33,6 +32,10 @@ let extra: () => unknown = () => undefined
 const dir = mkdtempSync(join(tmpdir(), 'llmguard-bench-'))
 
 if (mode === 'llmguard') {
+  // LG_SRC (for A/B runs of two commits on one machine state): the SDK entry to load, e.g. an
+  // older commit's src unpacked with `git archive <commit> src | tar -x -C packages/sdk/.old`
+  // and LG_SRC=../.old/src/index.js
+  const { LLMGuard } = (await import(process.env.LG_SRC ?? '../src/index.js')) as typeof import('../src/index.js')
   // LG_VARIANT (for finding where the time goes): 'memory' = no SQLite, 'nokey' = no shipping
   const variant = process.env.LG_VARIANT ?? ''
   const guard = new LLMGuard({
