@@ -1,10 +1,11 @@
 import { MAX_BATCH_RECORDS, type LlmRecordInput } from '@llmguard/shared'
-import { isBusy, type NewRow, type OutboxStore } from './outbox/store.js'
+import { isBusy, type NewRow, type OutboxRow, type OutboxStore } from './outbox/store.js'
 import { Shipper, timed, type PassResult, type ShipStats } from './ship/shipper.js'
 import type { SendResult } from './ship/result.js'
 import { stamp } from './record/build.js'
 import { MAX_BATCH_BYTES } from './ship/batch.js'
 
+type FreshRow = NewRow & OutboxRow & { at: number }
 
 /** Rows per outbox transaction: ~5 ms of SQLite work at most on this machine kind. */
 const MAX_ROWS_PER_TX = 500
@@ -87,20 +88,25 @@ export class Pipeline {
   write(all = false): boolean {
     while (this.buffer.length > 0) {
       const records = this.buffer.length <= MAX_ROWS_PER_TX ? this.buffer : this.buffer.slice(0, MAX_ROWS_PER_TX)
-      const rows: NewRow[] = new Array(records.length)
+      // one object per record serves as the outbox row and, once it has its seq, as the
+      // shipper's fresh row: the writer runs for every record
+      const rows: FreshRow[] = new Array(records.length)
       const now = Date.now()
       for (let i = 0; i < records.length; i++) {
         const r = stamp(records[i]!)
         const body = JSON.stringify(r)
         const bytes = body.length <= SMALL_CHARS ? body.length * 3 : Buffer.byteLength(body)
-        rows[i] = { id: r.id!, body, bytes, createdAt: now }
+        rows[i] = { seq: 0, id: r.id!, body, bytes, createdAt: now, attempts: 0, at: now }
       }
       try {
         const shipper = this.shipper
         const leaseUntil = shipper ? now + shipper.leaseMs : 0
         const { seqs, dropped } = timed(this.o.stats, () => this.o.store.append(rows, this.o.maxRecords, leaseUntil))
         this.o.stats.dropped += dropped
-        if (shipper) this.handToShipper(shipper, rows, seqs, now)
+        if (shipper) {
+          for (let i = 0; i < rows.length; i++) rows[i]!.seq = seqs[i]!
+          shipper.addFresh(rows)
+        }
         this.buffer = records === this.buffer ? [] : this.buffer.slice(records.length)
       } catch (err) {
         if (!isBusy(err)) {
@@ -121,25 +127,6 @@ export class Pipeline {
       }
     }
     return true
-  }
-
-  /**
-   * The write's records go to the shipper as one chunk (their seqs run on: a store gives one
-   * write consecutive seqs), so they wait for their batch as one object and one string.
-   */
-  private handToShipper(shipper: Shipper, rows: readonly NewRow[], seqs: readonly number[], now: number): void {
-    const n = rows.length
-    if (seqs[n - 1]! - seqs[0]! !== n - 1) {
-      for (let i = 0; i < n; i++) shipper.addFresh({ seq: seqs[i]!, n: 1, body: rows[i]!.body, bytes: rows[i]!.bytes, at: now })
-      return
-    }
-    let body = rows[0]!.body
-    let bytes = rows[0]!.bytes
-    for (let i = 1; i < n; i++) {
-      body += ',\n' + rows[i]!.body
-      bytes += 2 + rows[i]!.bytes
-    }
-    shipper.addFresh({ seq: seqs[0]!, n, body, bytes, at: now })
   }
 
   private scheduleWrite(delayMs: number): void {

@@ -192,7 +192,7 @@ describe('shipper on the SQLite outbox (a write is one row)', () => {
   })
 })
 
-describe('pipeline on the SQLite outbox: a write waits for its batch as one chunk', () => {
+describe('pipeline on the SQLite outbox: writes of several records through the shipper', () => {
   let tmp: ReturnType<typeof tempDir> | undefined
   let store: SqliteStore | undefined
   afterEach(() => {

@@ -1,6 +1,6 @@
-import { isBusy, type OutboxStore, type ParkItem } from '../outbox/store.js'
+import { isBusy, type OutboxStore, type OutboxRow, type ParkItem } from '../outbox/store.js'
 import { backoffDelay } from './backoff.js'
-import { batchBody, MAX_BATCH_BYTES } from './batch.js'
+import { batchBody, MAX_BATCH_BYTES, takeBatch } from './batch.js'
 import type { SendResult } from './result.js'
 import { performance } from 'node:perf_hooks'
 import { MAX_BATCH_RECORDS } from '@llmguard/shared'
@@ -25,33 +25,7 @@ export function timed<T>(stats: ShipStats, fn: () => T): T {
   }
 }
 
-/**
- * Records queued in memory for a batch: a write's records together (seqs `seq` to
- * `seq + n - 1`), or one record. One object and one string per write instead of one per record,
- * for the second they wait; cut into single records only where a batch has to end inside them.
- */
-export interface FreshChunk {
-  seq: number
-  n: number
-  /** The records' JSON joined by ",\n": a JSON array's elements as they stand (no record's JSON holds a newline). */
-  body: string
-  /** UTF-8 bytes, or a bound on them. */
-  bytes: number
-  /** When it was queued: its lease runs from about then. */
-  at: number
-}
-
-/** The records of a chunk, one chunk each. */
-function splitChunk(c: FreshChunk): FreshChunk[] {
-  const parts = c.body.split(',\n')
-  return parts.map((body, k) => ({ seq: c.seq + k, n: 1, body, bytes: Buffer.byteLength(body), at: c.at }))
-}
-
-/** A batch: the chunks, their records' seqs in order (an answer's index is an index here). */
-interface Batch {
-  chunks: FreshChunk[]
-  seqs: number[]
-}
+type FreshRow = OutboxRow & { at: number }
 
 export type PassResult =
   | { kind: 'drained' }
@@ -88,7 +62,7 @@ export class Shipper {
    * shipped from memory, never read back) and the ones it claimed. Batches are cut from here, so
    * records leased together (one outbox row) are never released while some are still queued.
    */
-  private fresh: FreshChunk[] = []
+  private fresh: FreshRow[] = []
   private deadCheckAt = 0
   private attempt = 0
   private limit: number
@@ -112,48 +86,28 @@ export class Shipper {
     return this.o.leaseMs
   }
 
-  addFresh(chunk: FreshChunk): void {
-    this.fresh.push(chunk)
+  addFresh(rows: FreshRow[]): void {
+    for (const r of rows) this.fresh.push(r)
   }
 
   /** Hands fresh rows back to the outbox (a failed send, shutdown): other passes or processes take them from there. */
   releaseFresh(): void {
     if (this.fresh.length === 0) return
-    const seqs = seqsOf(this.fresh)
+    const seqs = this.fresh.map((r) => r.seq)
     this.fresh = []
     timed(this.o.stats, () => this.o.store.release(seqs))
   }
 
-  /** The next batch from the queue: whole chunks while they fit, a chunk cut where one must end. */
-  private takeFresh(now: number): Batch | undefined {
-    if (this.fresh.length === 0) return undefined
+  private takeFresh(now: number): FreshRow[] {
+    if (this.fresh.length === 0) return []
     // a row that waited long in memory could see its lease end: the outbox path handles it
     if (now - this.fresh[0]!.at > this.o.leaseMs / 2) {
       this.releaseFresh()
-      return undefined
+      return []
     }
-    const chunks: FreshChunk[] = []
-    let count = 0
-    let bytes = 16
-    let i = 0
-    while (i < this.fresh.length && count < this.limit) {
-      const c = this.fresh[i]!
-      if (count + c.n <= this.limit && (bytes + c.bytes + 1 <= this.o.maxBytes || count === 0)) {
-        if (c.n > 1 && bytes + c.bytes + 1 > this.o.maxBytes) {
-          // alone and still over the byte limit (a bound may be): its records one by one
-          this.fresh.splice(i, 1, ...splitChunk(c))
-          continue
-        }
-        chunks.push(c)
-        count += c.n
-        bytes += c.bytes + 1
-        i++
-      } else if (c.n > 1) {
-        this.fresh.splice(i, 1, ...splitChunk(c))
-      } else break
-    }
-    this.fresh = i === this.fresh.length ? [] : this.fresh.slice(i)
-    return { chunks, seqs: seqsOf(chunks) }
+    const batch = takeBatch(this.fresh, this.limit, this.o.maxBytes)
+    this.fresh = this.fresh.length === batch.length ? [] : this.fresh.slice(batch.length)
+    return batch
   }
 
   get busy(): boolean {
@@ -178,18 +132,18 @@ export class Shipper {
     const { store } = this.o
     for (;;) {
       if (deadline !== undefined && this.o.now() >= deadline) return { kind: 'deadline' }
-      let batch: Batch | undefined
+      let batch: FreshRow[]
       try {
         const now = this.o.now()
         batch = this.takeFresh(now)
-        if (!batch) {
+        if (batch.length === 0) {
           if (now >= this.deadCheckAt) {
             // leases of a killed process would otherwise hold its rows until they expire
             this.deadCheckAt = now + 30_000
             timed(this.o.stats, () => store.releaseDead(now))
           }
           const claimed = timed(this.o.stats, () => store.claim(this.limit, this.o.maxBytes, this.o.leaseMs, now))
-          for (const r of claimed) this.fresh.push({ seq: r.seq, n: 1, body: r.body, bytes: r.bytes, at: now })
+          for (const r of claimed) this.fresh.push({ seq: r.seq, id: r.id, body: r.body, bytes: r.bytes, attempts: r.attempts, at: now })
           batch = this.takeFresh(now)
         }
       } catch (err) {
@@ -197,8 +151,8 @@ export class Shipper {
         this.fail('OUTBOX_ERROR', String(err))
         return { kind: 'backoff', delayMs: 1000 }
       }
-      if (!batch) return { kind: 'drained' }
-      const res = await this.o.send(batchBody(batch.chunks))
+      if (batch.length === 0) return { kind: 'drained' }
+      const res = await this.o.send(batchBody(batch))
       try {
         const next = timed(this.o.stats, () => this.settle(batch, res))
         if (next) return next
@@ -211,20 +165,20 @@ export class Shipper {
   }
 
   /** Applies one answer to the outbox; returns how the pass ends, or undefined to go on. */
-  private settle(batch: Batch, res: SendResult): PassResult | undefined {
+  private settle(batch: FreshRow[], res: SendResult): PassResult | undefined {
     const { store, stats } = this.o
-    const { seqs } = batch
+    const seqs = batch.map((r) => r.seq)
     switch (res.kind) {
       case 'ok': {
         const parked: ParkItem[] = []
         for (const r of res.result.rejected) {
-          const seq = seqs[r.index]
-          if (seq !== undefined) parked.push({ seq, code: r.code, message: r.message })
+          const row = batch[r.index]
+          if (row) parked.push({ seq: row.seq, code: r.code, message: r.message })
         }
         if (parked.length) store.park(parked, this.o.now())
         const parkedSeqs = new Set(parked.map((p) => p.seq))
         store.ack(parked.length ? seqs.filter((s) => !parkedSeqs.has(s)) : seqs)
-        stats.sent += seqs.length - parked.length
+        stats.sent += batch.length - parked.length
         stats.rejected += parked.length
         this.attempt = 0
         // after a 413 the limit grows back step by step
@@ -232,33 +186,33 @@ export class Shipper {
         return undefined
       }
       case 'too-large':
-        if (seqs.length === 1) {
-          store.park([{ seq: seqs[0]!, code: 'PAYLOAD_TOO_LARGE', message: res.message, status: 413 }], this.o.now())
+        if (batch.length === 1) {
+          store.park([{ seq: batch[0]!.seq, code: 'PAYLOAD_TOO_LARGE', message: res.message, status: 413 }], this.o.now())
           stats.rejected += 1
         } else {
           // still leased to this process: back to the front of the queue, to go in halves
-          this.fresh = batch.chunks.concat(this.fresh)
-          this.limit = Math.max(1, Math.floor(seqs.length / 2))
+          this.fresh = batch.concat(this.fresh)
+          this.limit = Math.max(1, Math.floor(batch.length / 2))
         }
         return undefined
       case 'reject':
         // a whole-batch 4xx: halve until the bad record is alone, then park only it
-        if (seqs.length === 1 || res.code === 'PLAN_LIMIT_EXCEEDED') {
+        if (batch.length === 1 || res.code === 'PLAN_LIMIT_EXCEEDED') {
           store.park(
-            seqs.map((seq) => ({ seq, code: res.code, message: res.message, status: res.status })),
+            batch.map((r) => ({ seq: r.seq, code: res.code, message: res.message, status: res.status })),
             this.o.now(),
           )
-          stats.rejected += seqs.length
+          stats.rejected += batch.length
           this.fail(res.code, res.message)
         } else {
-          this.fresh = batch.chunks.concat(this.fresh)
-          this.limit = Math.max(1, Math.ceil(seqs.length / 2))
+          this.fresh = batch.concat(this.fresh)
+          this.limit = Math.max(1, Math.ceil(batch.length / 2))
         }
         return undefined
       case 'retry': {
         store.release(seqs)
         this.releaseFresh()
-        stats.retried += seqs.length
+        stats.retried += batch.length
         this.attempt++
         this.fail(res.code, res.message)
         return { kind: 'backoff', delayMs: backoffDelay(this.attempt, res.afterMs, this.o.random) }
@@ -271,10 +225,4 @@ export class Shipper {
         return { kind: 'backoff', delayMs: res.afterMs ?? this.o.fatalPauseMs }
     }
   }
-}
-
-function seqsOf(chunks: readonly FreshChunk[]): number[] {
-  const seqs: number[] = []
-  for (const c of chunks) for (let k = 0; k < c.n; k++) seqs.push(c.seq + k)
-  return seqs
 }
