@@ -19,7 +19,7 @@ const fromCollector = createRequire(join(COLLECTOR_DIR, 'package.json'))
  * elsewhere); processes that exit inside the window take their time with them, so it is a floor.
  */
 export function postgresCpuMs() {
-  let ticks = 0
+  let ms = 0
   try {
     for (const pid of readdirSync('/proc')) {
       if (!/^\d+$/.test(pid)) continue
@@ -29,14 +29,18 @@ export function postgresCpuMs() {
       } catch {
         continue // exited meanwhile
       }
-      if (!stat.includes('(postgres)')) continue
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-      ticks += Number(fields[11]) + Number(fields[12]) // utime, stime
+      if (stat.includes('(postgres)')) ms += statCpuMs(stat)
     }
   } catch {
     return NaN
   }
-  return ticks * 10 // USER_HZ is 100 on Linux
+  return ms
+}
+
+/** utime + stime (ms) of a /proc …/stat line; USER_HZ is 100 on Linux. */
+function statCpuMs(stat) {
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  return (Number(fields[11]) + Number(fields[12])) * 10
 }
 
 /** The path of a dependency as the collector resolves it (the scripts have no dependencies of their own). */
@@ -114,9 +118,7 @@ export function runLoad({ onStart, ...job }) {
 /** CPU time (ms, user + system) of this process's main thread so far, from /proc (NaN elsewhere). */
 export function mainThreadCpuMs() {
   try {
-    const stat = readFileSync(`/proc/self/task/${process.pid}/stat`, 'utf8')
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-    return (Number(fields[11]) + Number(fields[12])) * 10
+    return statCpuMs(readFileSync(`/proc/self/task/${process.pid}/stat`, 'utf8'))
   } catch {
     return NaN
   }

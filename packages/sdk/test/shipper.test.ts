@@ -68,6 +68,18 @@ function scriptedSend(script: SendResult[]) {
   return { send, seen }
 }
 
+/** A collector that refuses with a whole-batch 400 every batch holding `bad`, and takes the rest. */
+function refusingBatchesWith(bad: string) {
+  const seen: string[][] = []
+  const send = async (json: string): Promise<SendResult> => {
+    const ids = (JSON.parse(json) as { records: { id: string }[] }).records.map((r) => r.id)
+    seen.push(ids)
+    if (ids.includes(bad)) return { kind: 'reject', code: 'MALFORMED_JSON', message: 'bad', status: 400 }
+    return { kind: 'ok', result: { accepted: ids.length, duplicates: 0, rejected: [] } }
+  }
+  return { send, seen }
+}
+
 describe('shipper decisions', () => {
   it('halves on 413 until it fits, then grows back; parks a single record that never fits', async () => {
     const store = new MemoryStore()
@@ -108,13 +120,7 @@ describe('shipper decisions', () => {
     const store = new MemoryStore()
     store.append([0, 1, 2, 3].map((i) => ({ id: `r${i}`, body: JSON.stringify(rec(i)), bytes: 10, createdAt: 0 })), 100)
     const bad = rec(2).id
-    const seen: string[][] = []
-    const send = async (json: string): Promise<SendResult> => {
-      const ids = (JSON.parse(json) as { records: { id: string }[] }).records.map((r) => r.id)
-      seen.push(ids)
-      if (ids.includes(bad)) return { kind: 'reject', code: 'MALFORMED_JSON', message: 'bad', status: 400 }
-      return { kind: 'ok', result: { accepted: ids.length, duplicates: 0, rejected: [] } }
-    }
+    const { send, seen } = refusingBatchesWith(bad)
     const stats = fresh()
     await new Shipper({ store, send, stats }).pass()
     expect(seen.map((s) => s.length)).toEqual([4, 2, 2, 1, 1])
@@ -176,13 +182,7 @@ describe('shipper on the SQLite outbox (a write is one row)', () => {
     const s = open()
     write(s, 0, 4)
     const bad = rec(2).id
-    const seen: string[][] = []
-    const send = async (json: string): Promise<SendResult> => {
-      const ids = (JSON.parse(json) as { records: { id: string }[] }).records.map((r) => r.id)
-      seen.push(ids)
-      if (ids.includes(bad)) return { kind: 'reject', code: 'MALFORMED_JSON', message: 'bad', status: 400 }
-      return { kind: 'ok', result: { accepted: ids.length, duplicates: 0, rejected: [] } }
-    }
+    const { send, seen } = refusingBatchesWith(bad)
     const stats = fresh()
     await new Shipper({ store: s, send, stats }).pass()
     expect(seen.map((b) => b.length)).toEqual([4, 2, 2, 1, 1])

@@ -5,8 +5,10 @@ export const MAX_METADATA_BYTES = 16 * 1024
 export const MAX_BATCH_RECORDS = 1000
 
 const utf8Bytes = (s: string) => Buffer.byteLength(s, 'utf8')
+/** At most `max` bytes as UTF-8. A UTF-16 code unit takes at most 3 bytes: only longer strings need counting. */
+const withinBytes = (s: string, max: number) => s.length * 3 <= max || (s.length <= max && utf8Bytes(s) <= max)
 const boundedText = (name: string) =>
-  z.string().refine((s) => s.length <= MAX_TEXT_BYTES && utf8Bytes(s) <= MAX_TEXT_BYTES, {
+  z.string().refine((s) => withinBytes(s, MAX_TEXT_BYTES), {
     message: `${name} must be at most 1 MB`,
   })
 const tokenCount = z.number().int().min(0).max(100_000_000)
@@ -17,16 +19,15 @@ export const recordErrorSchema = z.object({
   status: z.number().int().min(100).max(599).optional(),
 })
 
-// the two string formats of a record; parseLlmRecord's fast path tests the same regexes
-const recordId = z.uuid()
-const recordTimestamp = z.iso.datetime({ offset: true })
+// the regexes of the record's two string formats (z.uuid(), z.iso.datetime({ offset: true })),
+// tested directly by parseLlmRecord's fast path
 const RECORD_ID = z.regexes.uuid()
 const RECORD_TIMESTAMP = z.regexes.datetime({ offset: true })
 
 export const RECORD_ENDPOINTS = ['chat.completions', 'responses', 'embeddings', 'completions'] as const
 
 const llmRecordShape = {
-  id: recordId.optional().describe('Client-generated UUID, the idempotency key (unique per project)'),
+  id: z.uuid().optional().describe('Client-generated UUID, the idempotency key (unique per project)'),
   prompt: boundedText('prompt'),
   response: boundedText('response').default(''),
   model: z.string().min(1).max(200),
@@ -38,7 +39,7 @@ const llmRecordShape = {
   reasoningTokens: tokenCount.optional().describe('Part of completionTokens'),
   status: z.enum(['success', 'error']).default('success'),
   error: recordErrorSchema.optional(),
-  timestamp: recordTimestamp.optional().describe('When the call started; default: receipt time'),
+  timestamp: z.iso.datetime({ offset: true }).optional().describe('When the call started; default: receipt time'),
   endpoint: z.string().min(1).max(100).optional(),
   requestedModel: z.string().min(1).max(200).optional().describe('The model the app asked for, when a policy switched it'),
   timeToFirstToken: z.number().int().min(0).max(86_400_000).optional(),
@@ -46,7 +47,7 @@ const llmRecordShape = {
   userId: z.string().min(1).max(256).optional(),
   metadata: z
     .record(z.string(), z.unknown())
-    .refine((m) => utf8Bytes(JSON.stringify(m)) <= MAX_METADATA_BYTES, { message: 'metadata must be at most 16 KB as JSON' })
+    .refine((m) => withinBytes(JSON.stringify(m), MAX_METADATA_BYTES), { message: 'metadata must be at most 16 KB as JSON' })
     .optional(),
 }
 
@@ -92,9 +93,6 @@ type Obj = Record<string, unknown>
 const isObject = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v)
 const isInt = (v: unknown, min: number, max: number): v is number => Number.isSafeInteger(v) && (v as number) >= min && (v as number) <= max
 const isText = (v: unknown, min: number, max: number): v is string => typeof v === 'string' && v.length >= min && v.length <= max
-// a UTF-16 code unit takes at most 3 bytes of UTF-8: only longer strings need counting
-const withinBytes = (s: string, max: number) => s.length * 3 <= max || (s.length <= max && utf8Bytes(s) <= max)
-const optional = <T>(v: unknown, check: (v: unknown) => v is T): boolean => v === undefined || check(v)
 const optionalInt = (v: unknown, min: number, max: number) => v === undefined || isInt(v, min, max)
 const optionalText = (v: unknown, min: number, max: number) => v === undefined || isText(v, min, max)
 
@@ -106,9 +104,8 @@ function acceptError(v: unknown): LlmRecord['error'] | null {
 
 function acceptMetadata(v: unknown): Record<string, unknown> | null {
   if (!isObject(v) || Object.getPrototypeOf(v) !== Object.prototype || Object.hasOwn(v, '__proto__')) return null
-  const json = JSON.stringify(v)
   // the schema's output is a copy of equal value; the parsed body's own object does as well
-  return json.length * 3 <= MAX_METADATA_BYTES || utf8Bytes(json) <= MAX_METADATA_BYTES ? v : null
+  return withinBytes(JSON.stringify(v), MAX_METADATA_BYTES) ? v : null
 }
 
 /** parseLlmRecord's fast path: the schema's output for a record it accepts outright, else null (the schema decides). */
@@ -124,7 +121,7 @@ export function acceptLlmRecord(r: unknown): LlmRecord | null {
   if (reasoningTokens !== undefined && completionTokens !== undefined && (reasoningTokens as number) > (completionTokens as number)) return null
   if (status !== undefined && status !== 'success' && status !== 'error') return null
   if (!optionalText(r.endpoint, 1, 100) || !optionalText(r.requestedModel, 1, 200) || !optionalText(r.userId, 1, 256)) return null
-  if (!optionalInt(r.timeToFirstToken, 0, 86_400_000) || !optional(r.stream, (v): v is boolean => typeof v === 'boolean')) return null
+  if (!optionalInt(r.timeToFirstToken, 0, 86_400_000) || (r.stream !== undefined && typeof r.stream !== 'boolean')) return null
   if (id !== undefined && (typeof id !== 'string' || !RECORD_ID.test(id))) return null
   if (timestamp !== undefined && (typeof timestamp !== 'string' || !RECORD_TIMESTAMP.test(timestamp))) return null
   const error = r.error === undefined ? undefined : acceptError(r.error)

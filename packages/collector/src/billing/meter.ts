@@ -97,7 +97,6 @@ export class UsageMeter {
     return async (records, ctx) => {
       const reservation = this.pending.get(ctx)
       this.pending.delete(ctx)
-      const { all } = write
       const newOnly = () =>
         retryOnConflict(() =>
           this.deps.sql.begin(async (tx) => {
@@ -106,8 +105,8 @@ export class UsageMeter {
             return inserted
           }),
         )
-      const everyRecord = async () => {
-        await retryOnConflict(() => all!(this.deps.sql, records, ctx))
+      const everyRecord = async (all: NonNullable<typeof write.all>) => {
+        await retryOnConflict(() => all(this.deps.sql, records, ctx))
         return new Set(records.map((r) => r.id))
       }
       const newOnlyOnUniqueViolation = (err: unknown) => {
@@ -115,7 +114,7 @@ export class UsageMeter {
         return newOnly()
       }
       try {
-        if (all && (!reservation || reservation.granted === records.length)) return await everyRecord().catch(newOnlyOnUniqueViolation)
+        if (write.all && (!reservation || reservation.granted === records.length)) return await everyRecord(write.all).catch(newOnlyOnUniqueViolation)
         return await newOnly()
       } catch (err) {
         if (reservation) await this.release(reservation)

@@ -11,7 +11,7 @@ import type { ScoredRecord } from './pipeline.js'
  */
 export const LATENCY_BUCKET_BASE = 1.05
 
-/**
+/*
  * How a batch reaches `llm_requests`. Both ways are one statement; the rollups
  * (`request_rollups`, `latency_histograms`) are maintained by a trigger on the table from the
  * rows the statement inserted (migration 0007), in the same transaction.
@@ -24,6 +24,7 @@ export const LATENCY_BUCKET_BASE = 1.05
  * - `insertRecords` (the embedded database, where COPY hangs, and those batches): one
  *   multi-row `INSERT … ON CONFLICT DO NOTHING` that skips stored ids.
  */
+
 /** A transaction (the insert path settles plan usage in the one that stores the batch). */
 export type Tx = postgres.TransactionSql<{}>
 
