@@ -43,12 +43,14 @@ const COPY_STATEMENT = `copy llm_requests (${COLUMNS.map((c) => `"${c}"`).join('
 /** Stores every record of a batch by COPY, or fails with UNIQUE_VIOLATION and stores none. */
 export async function copyRecords(sql: Sql, projectId: string, records: ScoredRecord[]): Promise<void> {
   if (!records.length) return
+  // encoded first: the connection, and the COPY once started, then wait on nothing of ours
+  const data = copyData(projectId, records)
   // a connection of its own: the pool pipelines queries onto busy connections, and a query sent
   // while a COPY is under way breaks the COPY
   const conn = await sql.reserve()
   try {
     const writable = await conn.unsafe(COPY_STATEMENT).writable()
-    await pipeline(Readable.from([copyData(projectId, records)]), writable)
+    await pipeline(Readable.from([data]), writable)
   } finally {
     conn.release()
   }
