@@ -84,7 +84,9 @@ export async function withThrowawayDatabase(prefix, fn) {
     process.off('SIGINT', onSignal)
     process.off('SIGTERM', onSignal)
     if (!interrupted) {
-      await admin.unsafe(`drop database if exists ${name} with (force)`)
+      // BENCH_KEEP_DATABASE=1 leaves it for a look at plans afterwards (drop it by hand)
+      if (process.env.BENCH_KEEP_DATABASE === '1') log(`kept the benchmark database ${name}`)
+      else await admin.unsafe(`drop database if exists ${name} with (force)`)
       await admin.end()
     }
   }
