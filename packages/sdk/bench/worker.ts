@@ -44,6 +44,10 @@ if (mode === 'llmguard') {
     outbox: variant.includes('memory') ? ':memory:' : join(dir, 'outbox.sqlite'),
     logger: { warn: () => {} },
     env: {},
+    // LG_SHIP_DELAY_MS (diagnostic, e.g. 20000): no batch goes out during the timed calls, only in
+    // the final flush, which the run counts too: tells what shipping costs beside the calls from
+    // what the same shipping costs on its own
+    ...(process.env.LG_SHIP_DELAY_MS ? { shipDelayMs: Number(process.env.LG_SHIP_DELAY_MS), pollMs: Number(process.env.LG_SHIP_DELAY_MS) } : {}),
   })
   api = guard.wrap(client)
   flush = () => guard.flush()
