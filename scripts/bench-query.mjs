@@ -73,7 +73,7 @@ async function main() {
       const [{ count: indexed }] = await sql`
         with ins as (
           insert into llm_request_text (project_id, id, body)
-          select project_id, id, prompt || E'\\n' || response from llm_requests
+          select project_id, id, lower(prompt || E'\\n' || response) from llm_requests
           on conflict do nothing returning 1)
         select count(*)::int from ins`
       await sql`set maintenance_work_mem = '1GB'`
@@ -129,7 +129,7 @@ async function main() {
       const explain = (query) => sql.unsafe(`explain (analyze, buffers, costs off) ${query}`, [projectId, pattern])
       const probeQuery = `
         select id from (
-          (select t.id from llm_request_text t where t.project_id = $1 and t.body ilike $2 limit 10001)
+          (select t.id from llm_request_text t where t.project_id = $1 and t.body like lower($2) limit 10001)
           union all
           (select x.id from llm_requests x
            where x.project_id = $1 and x.created_at >= (select indexed_before from search_index_state)

@@ -46,6 +46,25 @@ describe('migrations', () => {
     }
   })
 
+  it.runIf(onRealPostgres())('0008 folds the case of the search text indexed before it', async () => {
+    const db = await createTestDatabase()
+    const sql = postgres(db.url, { max: 1, onnotice: () => undefined }) as unknown as Sql
+    try {
+      await migrate(sql, migrations.filter((m) => m.version < 8))
+      const [user] = await sql<{ id: string }[]>`insert into users (email, password_hash) values ('fold@example.com', 'x') returning id`
+      const [project] = await sql<{ id: string }[]>`insert into projects (user_id, name) values (${user!.id}, 'fold') returning id`
+      await sql`insert into llm_request_text (project_id, id, body) values (${project!.id}, gen_random_uuid(), ${'The Needle ÉTÉ\nOK'})`
+      await migrate(sql, migrations)
+      const rows = await sql<{ body: string }[]>`select body from llm_request_text`
+      expect(rows.map((r) => r.body)).toEqual(['the needle été\nok'])
+      const [index] = await sql<{ n: number }[]>`select count(*)::int as n from pg_indexes where indexname = 'llm_request_text_trgm'`
+      expect(index!.n).toBe(1)
+    } finally {
+      await sql.end()
+      await db.drop()
+    }
+  })
+
   it('a failing migration leaves nothing half-applied', async () => {
     const collector = await startTestCollector()
     try {

@@ -112,6 +112,14 @@ describe('GET /v1/projects/:id/logs', () => {
     expect(ids(await search({ search: 'cooking', limit: 100 }))).toContain(late)
     // and a match across the prompt/response boundary of the indexed text is not a match
     expect((await search({ search: 'please\nok' })).total).toBe(0)
+    // the indexed text is stored case-folded: matching stays case-insensitive and literal
+    const needles = records.filter((r) => r.response.includes('Needle')).map((r) => r.id).sort()
+    for (const term of ['NEEDLE', 'needle', 'The Needle']) expect(ids(await search({ search: term, limit: 100 })).sort()).toEqual(needles)
+    for (const [term, want] of [['100%', 'What is 100%'], ['SNAKE_CASE', 'snake_case'], ['C:\\TEMP\\', 'C:\\temp\\']] as const) {
+      const found = await search({ search: term, limit: 100 })
+      expect(found.total).toBe(records.filter((r) => r.prompt.includes(want)).length)
+      expect(found.total).toBeGreaterThan(0)
+    }
   })
 
   it.each([

@@ -88,7 +88,7 @@ export class SearchIndexer {
       const to = new Date(Math.min(due.getTime(), from.getTime() + this.windowMs))
       const inserted = await tx`
         insert into llm_request_text (project_id, id, body)
-        select project_id, id, prompt || E'\\n' || response from llm_requests
+        select project_id, id, lower(prompt || E'\\n' || response) from llm_requests
         where created_at >= ${from} and created_at < ${to}
         on conflict do nothing`
       await tx`update search_index_state set indexed_before = ${to}`

@@ -21,13 +21,15 @@ const toResult = (row: Row): LogResult => ({ ...row, timestamp: row.timestamp.to
  * Every id that may match `pattern`, or null when there are more than TOTAL_CAP. Two disjoint
  * sources: the trigram index of llm_request_text for rows created before the indexer's
  * watermark, and a scan of the short tail created since (BRIN index on created_at). The text
- * index holds prompt and response joined, so this is a superset: callers recheck.
+ * index holds prompt and response joined, so this is a superset: callers recheck. That text is
+ * stored case-folded (migration 0008) and matched with LIKE against the folded pattern: the
+ * rows ILIKE finds, without folding each row read.
  */
 async function searchCandidates(sql: Sql, projectId: string, pattern: string): Promise<string[] | null> {
   const probe = TOTAL_CAP + 1
   const rows = await sql<{ id: string }[]>`
     select id from (
-      (select t.id from llm_request_text t where t.project_id = ${projectId} and t.body ilike ${pattern} limit ${probe})
+      (select t.id from llm_request_text t where t.project_id = ${projectId} and t.body like lower(${pattern}) limit ${probe})
       union all
       (select x.id from llm_requests x
        where x.project_id = ${projectId} and x.created_at >= (select indexed_before from search_index_state)
