@@ -5,7 +5,7 @@
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { createProjectWithKey, raiseRateLimit, signIn } from './lib/api.mjs'
-import { importFromCollector, int, log, ms, percentile, runLoad, startBenchCollector, startHello, table, withThrowawayDatabase } from './lib/bench.mjs'
+import { importCollector, importFromCollector, int, log, ms, percentile, runLoad, startBenchCollector, startHello, table, withThrowawayDatabase } from './lib/bench.mjs'
 import { insertSeries, NEEDLES } from './lib/seed-sql.mjs'
 
 const MAIN_ROWS = Number(process.env.BENCH_ROWS ?? 1_000_000)
@@ -120,26 +120,18 @@ async function main() {
       const search = summarise(timed.map((r) => r.ms))
       log(`search: p50 ${ms(search.p50)}, p95 ${ms(search.p95)} over ${timed.length} requests`)
 
-      // The plans of the slowest term's first page: the two statements logs/store.ts sends for it
-      // (kept in step by hand): the candidate probe of the trigram index, then the rows query — by
-      // the candidates' ids when there are at most 10,000, else the walk of the (project_id,
-      // timestamp) index with the term as a filter.
+      // The plans of the slowest term's first page: the two statements logs/store.ts sends for it,
+      // the candidate probe of the trigram index (the collector's own statement), then the rows
+      // query (kept in step by hand) — by the candidates' ids when there are at most 10,000, else
+      // the walk of the (project_id, timestamp) index with the term as a filter.
+      const { SEARCH_PROBE, likePattern } = await importCollector()
       const slowest = perTerm.reduce((a, b) => (b.p95 > a.p95 ? b : a))
-      const pattern = `%${slowest.term.replace(/[\\%_]/g, (c) => `\\${c}`)}%`
+      const pattern = likePattern(slowest.term)
       const explain = (query) => sql.unsafe(`explain (analyze, buffers, costs off) ${query}`, [projectId, pattern])
-      const probeQuery = `
-        select id from (
-          (select t.id from llm_request_text t where t.project_id = $1 and t.body like lower($2) limit 10001)
-          union all
-          (select x.id from llm_requests x
-           where x.project_id = $1 and x.created_at >= (select indexed_before from search_index_state)
-             and (x.prompt ilike $2 or x.response ilike $2)
-           limit 10001)
-        ) candidates limit 10001`
-      const probe = await sql.unsafe(probeQuery, [projectId, pattern])
+      const probe = await sql.unsafe(SEARCH_PROBE, [projectId, pattern])
       const byIds = probe.length <= 10_000
       const plans = {
-        probe: await explain(probeQuery),
+        probe: await explain(SEARCH_PROBE),
         rows: byIds
           ? await sql`
               explain (analyze, buffers, costs off)

@@ -92,10 +92,15 @@ export async function withThrowawayDatabase(prefix, fn) {
   }
 }
 
+/** The built collector package (built first if its dist is stale). */
+export async function importCollector() {
+  ensureCollectorBuilt()
+  return import(pathToFileURL(join(COLLECTOR_DIR, 'dist', 'index.js')).href)
+}
+
 /** Builds the collector if its dist is stale and starts it in this process on `databaseUrl`. */
 export async function startBenchCollector(databaseUrl, env = {}) {
-  ensureCollectorBuilt()
-  const { startCollector, loadConfig } = await import(pathToFileURL(join(COLLECTOR_DIR, 'dist', 'index.js')).href)
+  const { startCollector, loadConfig } = await importCollector()
   return startCollector(
     loadConfig({ DATABASE_URL: databaseUrl, LOG_LEVEL: 'warn', PORT: '0', HOST: '127.0.0.1', ...env }),
   )

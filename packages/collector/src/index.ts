@@ -3,4 +3,5 @@ export { loadConfig, envSchema, ConfigError, type Config, type Secrets } from '.
 export { DataDirLockedError } from './db/lock.js'
 export { migrate, loadMigrations, appliedVersion } from './db/migrate.js'
 export { createLogger } from './logger.js'
+export { likePattern, SEARCH_PROBE } from './logs/store.js'
 export { VERSION } from './version.js'

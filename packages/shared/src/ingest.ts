@@ -96,7 +96,6 @@ const isText = (v: unknown, min: number, max: number): v is string => typeof v =
 const optionalInt = (v: unknown, min: number, max: number) => v === undefined || isInt(v, min, max)
 const optionalText = (v: unknown, min: number, max: number) => v === undefined || isText(v, min, max)
 
-
 function acceptError(v: unknown): LlmRecord['error'] | null {
   if (!isObject(v) || !isText(v.type, 0, 200) || !isText(v.message, 0, 10_000) || !optionalInt(v.status, 100, 599)) return null
   return v.status === undefined ? { type: v.type, message: v.message } : { type: v.type, message: v.message, status: v.status }

@@ -29,11 +29,12 @@ async function searchCandidates(sql: Sql, projectId: string, pattern: string): P
   // an unnamed statement, planned for this term: a prepared one soon runs on a generic plan,
   // which cannot tell a rare term (read the trigram index) from a common one (read the table in
   // order and stop at the cap), and was 1.5-14x slower than the term's own plan
-  const rows = await sql.unsafe<{ id: string }[]>(PROBE, [projectId, pattern], { prepare: false })
+  const rows = await sql.unsafe<{ id: string }[]>(SEARCH_PROBE, [projectId, pattern], { prepare: false })
   return rows.length > TOTAL_CAP ? null : rows.map((r) => r.id)
 }
 
-const PROBE = `
+/** The candidate probe: $1 the project, $2 the term as a LIKE pattern (bench:query explains it). */
+export const SEARCH_PROBE = `
   select id from (
     (select t.id from llm_request_text t where t.project_id = $1 and t.body like lower($2) limit ${TOTAL_CAP + 1})
     union all
