@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { acceptLlmRecord, llmRecordSchema, MAX_METADATA_BYTES, MAX_TEXT_BYTES, parseLlmRecord } from '@llmguard/shared'
+import { acceptLlmRecord, jsonBytesBound, llmRecordSchema, MAX_METADATA_BYTES, MAX_TEXT_BYTES, parseLlmRecord } from '@llmguard/shared'
 
 // parseLlmRecord's fast path must give the schema's answer for every record it accepts, and accept
 // the ordinary valid records (or ingest silently loses its speed). Inputs are JSON, as bodies are.
@@ -46,7 +46,14 @@ const VARIANTS: Record<string, unknown[]> = {
   stream: [undefined, null, true, false, 'true', 0],
   userId: [undefined, null, '', 'u', 'u'.repeat(256), 'u'.repeat(257)],
   metadata: [undefined, null, [], 'x', {}, { a: 1 }, { nested: { deep: [1, 'two'] } }, { k: 'v'.repeat(MAX_METADATA_BYTES - 8) },
-    { k: 'v'.repeat(MAX_METADATA_BYTES - 7) }, { k: 'é'.repeat(MAX_METADATA_BYTES / 2 - 5) }, { k: 'é'.repeat(MAX_METADATA_BYTES / 2 - 4) }],
+    { k: 'v'.repeat(MAX_METADATA_BYTES - 7) }, { k: 'é'.repeat(MAX_METADATA_BYTES / 2 - 5) }, { k: 'é'.repeat(MAX_METADATA_BYTES / 2 - 4) },
+    // within the size bound (accepted without measuring), and escapes of 6 bytes each at the limit
+    { k: 'v'.repeat(2700) }, { k: '\u0001'.repeat(2729) }, { k: '\u0001'.repeat(2730) },
+    // many small fields adding up to just under and just over the limit
+    Object.fromEntries(Array.from({ length: 1365 }, (_, i) => [`k${String(i).padStart(4, '0')}`, 1])),
+    Object.fromEntries(Array.from({ length: 1366 }, (_, i) => [`k${String(i).padStart(4, '0')}`, 1])),
+    // nested deeper than the bound looks
+    JSON.parse('{"a":'.repeat(40) + '1' + '}'.repeat(40)), { list: [null, 1.5e-300, -0, true, 'x', [[], {}]] }],
 }
 
 /** A small deterministic generator (mulberry32), so a failure names a case that comes back. */
@@ -114,6 +121,30 @@ describe('parseLlmRecord: the schema, fast for valid records', () => {
     }
     // a good share of the combinations stay valid, and those take the fast path
     expect(fastAccepted).toBeGreaterThan(300)
+  })
+
+  it('bounds the JSON size of parsed values from above (metadata under the bound needs no measuring)', () => {
+    const next = random(20261206)
+    const pieces = ['a', 'é', '\u0000', '\n', '"', '\\', '\ud83d\ude00', '\ud800', '\udfff', '\u2028', ' ']
+    const value = (depth: number): unknown => {
+      const kind = Math.floor(next() * (depth > 4 ? 4 : 6))
+      if (kind === 0) return Array.from({ length: Math.floor(next() * 12) }, () => pieces[Math.floor(next() * pieces.length)]).join('')
+      if (kind === 1) return [0, -0, 1e21, -1.7976931348623157e308, 5e-324, -2.2250738585072014e-308, 123456789.123][Math.floor(next() * 7)]
+      if (kind === 2) return next() < 0.5
+      if (kind === 3) return null
+      if (kind === 4) return Array.from({ length: Math.floor(next() * 4) }, () => value(depth + 1))
+      return Object.fromEntries(Array.from({ length: Math.floor(next() * 4) }, () => [value(5) as string, value(depth + 1)]).filter(([k]) => typeof k === 'string'))
+    }
+    for (let i = 0; i < 2000; i++) {
+      const v = value(0)
+      const bytes = Buffer.byteLength(JSON.stringify(v))
+      expect(jsonBytesBound(v, Infinity, 0), JSON.stringify(v)).toBeGreaterThanOrEqual(bytes)
+    }
+    // past the limit, too deep, or not what JSON.parse makes: no bound (the exact measure decides)
+    expect(jsonBytesBound({ k: 'v'.repeat(100) }, 50, 0)).toBe(Infinity)
+    expect(jsonBytesBound(JSON.parse('['.repeat(40) + ']'.repeat(40)), Infinity, 0)).toBe(Infinity)
+    expect(jsonBytesBound({ at: new Date(0) }, Infinity, 0)).toBe(Infinity)
+    expect(jsonBytesBound({ n: 1n }, Infinity, 0)).toBe(Infinity)
   })
 
   it('strips unknown keys as the schema does, and leaves non-objects and a __proto__ key in metadata to the schema', () => {
