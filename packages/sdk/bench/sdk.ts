@@ -21,6 +21,8 @@ const root = fileURLToPath(new URL('../../../', import.meta.url))
 // mean of 5 was at the mercy of one bad round
 const rounds = Number(process.env.ROUNDS ?? 8)
 const calls = Number(process.env.CALLS ?? 2000)
+// the worker's own default (bench/worker.ts), named here so the text below says what ran
+const warmup = Number(process.env.WARMUP ?? 300)
 const allModes = ['bare', 'llmguard', 'langfuse'] as const
 type Mode = (typeof allModes)[number]
 // MODES=bare,llmguard while iterating on the SDK: the Langfuse runs are the slowest part
@@ -57,6 +59,7 @@ const env = {
   KEY: TEST_KEY,
   OTLP_SINK: `http://127.0.0.1:${(sink.address() as AddressInfo).port}`,
   CALLS: String(calls),
+  WARMUP: String(warmup),
 }
 
 const samples: Record<Mode, number[]> = { bare: [], llmguard: [], langfuse: [] }
@@ -127,7 +130,7 @@ const md = `## SDK
 
 \`pnpm bench:sdk\` — ${new Date().toISOString().slice(0, 10)}, Node ${process.versions.node}, ${cpus().length} × ${cpus()[0]?.model.trim()}.
 A chat completion against a loopback fake OpenAI server, ${rounds} interleaved rounds (the order of the modes flips every round) × ${calls} calls per mode, each run
-in its own process after ${300} warm-up calls. The mean is amortised: the wrapper's final flush is added to the run's
+in its own process after ${warmup} warm-up calls. The mean is amortised: the wrapper's final flush is added to the run's
 total, and the shipping (LLMGuard → fake collector, Langfuse → OTLP sink) happens on the same event loop during the run.
 
 | client | CPU µs/call | mean µs | median of round means µs | p50 µs | p99 µs |
