@@ -88,7 +88,7 @@ async function main() {
         await sql`checkpoint`
         log(`round ${round}/${ROUNDS}: ${int(RECORDS)} records, batches of ${BATCH}, ${CLIENTS} clients`)
         // from the moment the records are ready: PostgreSQL's CPU, and the collector's main thread
-        // (it runs in this process): its CPU and its busy share (event-loop utilisation)
+        // (it runs in this process): its CPU, its GC pauses and its busy share (event-loop utilisation)
         let pgBefore, mainBefore, eluBefore, gcBefore
         const http = await ingest(RECORDS, 1000 + round, () => {
           pgBefore = postgresCpuMs()

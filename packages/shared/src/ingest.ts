@@ -106,7 +106,7 @@ function acceptMetadata(v: unknown): Record<string, unknown> | null {
   // the schema's output is a copy of equal value; the parsed body's own object does as well.
   // Most metadata is a few short fields, far below the limit by a bound that needs no JSON text
   // (serialising it only to measure cost ~1 µs a record); the rest is measured exactly.
-  if (jsonBytesBound(v, MAX_METADATA_BYTES, 0) <= MAX_METADATA_BYTES) return v
+  if (jsonBytesBound(v, MAX_METADATA_BYTES) <= MAX_METADATA_BYTES) return v
   return withinBytes(JSON.stringify(v), MAX_METADATA_BYTES) ? v : null
 }
 
@@ -120,7 +120,7 @@ const BOUND_DEPTH = 32
  * takes at most 6 bytes as JSON (`\u001f`, an escaped lone surrogate); a number at most 24
  * (`-1.2345678901234567e-308`).
  */
-export function jsonBytesBound(v: unknown, limit: number, depth: number): number {
+export function jsonBytesBound(v: unknown, limit: number, depth = 0): number {
   switch (typeof v) {
     case 'string':
       return 2 + 6 * v.length
