@@ -10,5 +10,5 @@ export default defineConfig({
   // import.meta.url (the lazy better-sqlite3 require) in the CJS build
   shims: true,
   // native module and the caller's own client: resolved from the app, never bundled
-  external: ['better-sqlite3', 'openai', 'undici'],
+  external: ['better-sqlite3', 'openai'],
 })

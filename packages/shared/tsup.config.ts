@@ -7,4 +7,6 @@ export default defineConfig({
   clean: true,
   sourcemap: true,
   target: 'node20',
+  // import.meta.url (createRequire in undici.ts) in the CJS build
+  shims: true,
 })

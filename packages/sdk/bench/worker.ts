@@ -21,10 +21,10 @@ const body = {
   ],
 }
 
-// Loading undici (the SDK's transport, and @llmguard/shared's client) installs its Agent as
-// the global fetch dispatcher when none exists yet, which openai's fetch then uses. Every mode
-// loads it, so all three send their OpenAI calls through the same HTTP stack.
-await import('undici')
+// Every mode sends its OpenAI calls through the global fetch on Node's own dispatcher, as a plain
+// app does: the SDK loads its undici without undici's entry point, which would have installed
+// itself as that dispatcher (@llmguard/shared's undici.ts). Until 2026-12-06 the SDK did, so
+// this worker imported undici in every mode to give all three the same stack.
 let api: OpenAI = client
 let flush: () => Promise<void> = async () => {}
 let close: () => Promise<void> = async () => {}

@@ -130,6 +130,20 @@ describe('several processes', () => {
     expect(Date.now() - doneAt).toBeLessThan(1500)
   })
 
+  it("importing the SDK leaves the app's fetch on its own dispatcher (the shipper's undici is private)", async () => {
+    const proc = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./fixtures/global-dispatcher.ts', import.meta.url))], {
+      cwd: root,
+      env: { ...process.env, OPENAI_BASE: fake.baseURL, KEY: TEST_KEY, COLLECTOR: collector.url, OUTBOX: join(tmp.dir, 'gd.sqlite') },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    })
+    children.push(proc)
+    let out = ''
+    proc.stdout!.on('data', (d: Buffer) => (out += d.toString()))
+    expect(await new Promise<number | null>((resolve) => proc.on('exit', resolve))).toBe(0)
+    // nothing installed at import; the app's first fetch installed Node's own; the record shipped
+    expect(JSON.parse(out)).toEqual({ unsetAfterImport: true, set: true, sdkAgent: false, sent: 1 })
+  })
+
   it('two processes on one outbox: no loss, nothing shipped twice, no event-loop stall over 100 ms', async () => {
     const outbox = join(tmp.dir, 'shared.sqlite')
     const env = { OUTBOX: outbox, CALLS: '400', KEY: TEST_KEY, COLLECTOR: collector.url }

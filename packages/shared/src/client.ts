@@ -1,5 +1,5 @@
-import { Agent, request } from 'undici'
 import type { Dispatcher } from 'undici'
+import { createAgent, undiciRequest } from './undici.js'
 import { errorEnvelopeSchema } from './errors.js'
 
 /** An error answered by the collector (its envelope), or `UNREACHABLE` when no answer came. */
@@ -53,7 +53,7 @@ export class ApiClient {
   constructor(private readonly options: ApiClientOptions) {
     this.baseUrl = options.baseUrl.replace(/\/+$/, '')
     this.ownsDispatcher = !options.dispatcher
-    this.dispatcher = options.dispatcher ?? new Agent({ keepAliveTimeout: 4_000 })
+    this.dispatcher = options.dispatcher ?? createAgent({ keepAliveTimeout: 4_000 })
   }
 
   async send<T = unknown>(method: string, path: string, opts: RequestOptions = {}): Promise<ApiResponse<T>> {
@@ -76,7 +76,7 @@ export class ApiClient {
     const timeout = this.options.timeoutMs ?? 30_000
     let res: Dispatcher.ResponseData
     try {
-      res = await request(url, {
+      res = await undiciRequest(url, {
         method: method as Dispatcher.HttpMethod,
         headers,
         body,

@@ -1,6 +1,7 @@
 export * from './errors.js'
 export * from './common.js'
 export * from './client.js'
+export * from './undici.js'
 export * from './ingest.js'
 export * from './policy.js'
 export * from './risk/index.js'

@@ -1,7 +1,6 @@
 import { promisify } from 'node:util'
 import { gzip as gzipCb, gzipSync, constants as zlib } from 'node:zlib'
-import { Agent, request } from 'undici'
-import { batchResultSchema, errorEnvelopeSchema, policySchema } from '@llmguard/shared'
+import { batchResultSchema, createAgent, errorEnvelopeSchema, policySchema, undiciRequest } from '@llmguard/shared'
 import { parseRetryAfter } from '../ship/backoff.js'
 import { classifyFailure, type SendResult } from '../ship/result.js'
 import type { PolicyFetch, Transport } from './types.js'
@@ -49,8 +48,10 @@ const errCode = (err: unknown) => {
 export function createUndiciTransport(o: UndiciTransportOptions): Transport {
   const base = o.endpoint.replace(/\/+$/, '')
   const timeoutMs = o.timeoutMs ?? 15_000
-  // keep-alive sockets are unref'd by undici while idle: they never hold the process open
-  const agent = new Agent({ keepAliveTimeout: 10_000, connections: 4, headersTimeout: timeoutMs, bodyTimeout: timeoutMs })
+  // keep-alive sockets are unref'd by undici while idle: they never hold the process open.
+  // An Agent of our own, loaded without undici's entry point (see @llmguard/shared's undici.ts):
+  // the app's fetch keeps its own dispatcher and never shares code paths with the shipper
+  const agent = createAgent({ keepAliveTimeout: 10_000, connections: 4, headersTimeout: timeoutMs, bodyTimeout: timeoutMs })
   const auth = `Bearer ${o.apiKey}`
   const userAgent = o.userAgent ?? 'llmguard-sdk'
 
@@ -59,7 +60,7 @@ export function createUndiciTransport(o: UndiciTransportOptions): Transport {
       try {
         // level 1 is plenty for JSON text
         const body = await compress(json)
-        const res = await request(`${base}/v1/llm/requests/batch`, {
+        const res = await undiciRequest(`${base}/v1/llm/requests/batch`, {
           method: 'POST',
           dispatcher: agent,
           headers: {
@@ -93,7 +94,7 @@ export function createUndiciTransport(o: UndiciTransportOptions): Transport {
       try {
         const headers: Record<string, string> = { authorization: auth, 'user-agent': userAgent, accept: 'application/json' }
         if (etag) headers['if-none-match'] = etag
-        const res = await request(`${base}/v1/llm/policy`, {
+        const res = await undiciRequest(`${base}/v1/llm/policy`, {
           method: 'GET',
           dispatcher: agent,
           headers,
