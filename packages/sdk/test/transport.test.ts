@@ -34,3 +34,24 @@ describe('undici transport', () => {
     }
   })
 })
+
+describe('undici transport against a collector that never answers', () => {
+  it('gives up after requestTimeoutMs: the batch is retried later and the policy fetch reports it', async () => {
+    const { createServer } = await import('node:http')
+    const sockets = new Set<import('node:net').Socket>()
+    const hang = createServer(() => {})
+    hang.on('connection', (s) => sockets.add(s))
+    await new Promise<void>((r) => hang.listen(0, '127.0.0.1', r))
+    const t = createUndiciTransport({ endpoint: `http://127.0.0.1:${(hang.address() as { port: number }).port}`, apiKey: TEST_KEY, timeoutMs: 300 })
+    try {
+      const started = Date.now()
+      expect(await t.sendBatch(body([record('late')]))).toMatchObject({ kind: 'retry', code: 'REQUEST_TIMEOUT' })
+      expect(await t.fetchPolicy(undefined)).toMatchObject({ kind: 'error', code: 'REQUEST_TIMEOUT' })
+      expect(Date.now() - started).toBeLessThan(3_000)
+    } finally {
+      await t.close()
+      for (const s of sockets) s.destroy()
+      await new Promise<void>((r) => hang.close(() => r()))
+    }
+  })
+})

@@ -1,5 +1,5 @@
 import type { Dispatcher } from 'undici'
-import { createAgent, undiciRequest } from './undici.js'
+import { createAgent, undiciSend, type UndiciReply } from './undici.js'
 import { errorEnvelopeSchema } from './errors.js'
 
 /** An error answered by the collector (its envelope), or `UNREACHABLE` when no answer came. */
@@ -41,6 +41,9 @@ export interface ApiResponse<T> {
   data: T
 }
 
+/** The largest answer read (a page of logs with long prompts stays far below it). */
+const MAX_RESPONSE_BYTES = 64 * 1024 * 1024
+
 /**
  * A small typed HTTP client for the collector's REST API, shared by the CLI and the tests.
  * Errors come back as `ApiError` with the envelope's stable code.
@@ -74,21 +77,14 @@ export class ApiClient {
       headers['content-type'] = 'application/json'
     }
     const timeout = this.options.timeoutMs ?? 30_000
-    let res: Dispatcher.ResponseData
+    let res: UndiciReply
     try {
-      res = await undiciRequest(url, {
-        method: method as Dispatcher.HttpMethod,
-        headers,
-        body,
-        dispatcher: this.dispatcher,
-        headersTimeout: timeout,
-        bodyTimeout: timeout,
-      })
+      res = await undiciSend(this.dispatcher, url, { method: method as Dispatcher.HttpMethod, headers, body, timeoutMs: timeout, maxResponseBytes: MAX_RESPONSE_BYTES })
     } catch (err) {
       const reason = err instanceof Error ? err.message : String(err)
       throw new ApiError('UNREACHABLE', `collector at ${this.baseUrl} is unreachable: ${reason}`, 0)
     }
-    const text = await res.body.text()
+    const text = res.text
     let data: unknown = undefined
     if (text.length > 0) {
       try {

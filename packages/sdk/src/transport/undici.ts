@@ -1,6 +1,6 @@
 import { promisify } from 'node:util'
 import { gzip as gzipCb, gzipSync, constants as zlib } from 'node:zlib'
-import { batchResultSchema, createAgent, errorEnvelopeSchema, policySchema, undiciRequest } from '@llmguard/shared'
+import { batchResultSchema, createAgent, errorEnvelopeSchema, policySchema, undiciSend } from '@llmguard/shared'
 import { parseRetryAfter } from '../ship/backoff.js'
 import { classifyFailure, type SendResult } from '../ship/result.js'
 import type { PolicyFetch, Transport } from './types.js'
@@ -60,9 +60,8 @@ export function createUndiciTransport(o: UndiciTransportOptions): Transport {
       try {
         // level 1 is plenty for JSON text
         const body = await compress(json)
-        const res = await undiciRequest(`${base}/v1/llm/requests/batch`, {
+        const res = await undiciSend(agent, `${base}/v1/llm/requests/batch`, {
           method: 'POST',
-          dispatcher: agent,
           headers: {
             authorization: auth,
             'content-type': 'application/json',
@@ -70,9 +69,9 @@ export function createUndiciTransport(o: UndiciTransportOptions): Transport {
             'user-agent': userAgent,
           },
           body,
-          signal: AbortSignal.timeout(timeoutMs),
+          timeoutMs,
         })
-        const text = await res.body.text()
+        const text = res.text
         if (res.statusCode === 200) {
           let parsed: ReturnType<typeof batchResultSchema.safeParse> | undefined
           try {
@@ -94,13 +93,8 @@ export function createUndiciTransport(o: UndiciTransportOptions): Transport {
       try {
         const headers: Record<string, string> = { authorization: auth, 'user-agent': userAgent, accept: 'application/json' }
         if (etag) headers['if-none-match'] = etag
-        const res = await undiciRequest(`${base}/v1/llm/policy`, {
-          method: 'GET',
-          dispatcher: agent,
-          headers,
-          signal: AbortSignal.timeout(timeoutMs),
-        })
-        const text = await res.body.text()
+        const res = await undiciSend(agent, `${base}/v1/llm/policy`, { method: 'GET', headers, timeoutMs })
+        const text = res.text
         if (res.statusCode === 304) return { kind: 'not-modified' }
         if (res.statusCode !== 200) {
           const env = envelope(text)
