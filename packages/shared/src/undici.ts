@@ -98,9 +98,13 @@ export function undiciSend(dispatcher: Dispatcher, url: string | URL, o: UndiciS
     let headers: UndiciReply['headers'] = {}
     const chunks: Buffer[] = []
     let size = 0
+    // settles at once (a promise settles only once: what undici reports afterwards is ignored),
+    // also while the connection is still being made and nothing can be aborted yet
     const fail = (err: Error) => {
       failure ??= err
-      if (controller && !controller.aborted) controller.abort(err)
+      clearTimeout(timer)
+      reject(failure)
+      if (controller && !controller.aborted) controller.abort(failure)
     }
     const timer = setTimeout(() => fail(new UndiciTimeoutError(o.timeoutMs)), o.timeoutMs)
     timer.unref()

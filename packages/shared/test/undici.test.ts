@@ -76,6 +76,19 @@ describe('undici without its entry point', () => {
     expect((await undiciSend(agent, `${base}/ok`, { method: 'GET', headers: {}, timeoutMs: 5_000 })).statusCode).toBe(201)
   })
 
+  it('times out while the connection is still being made (a network that drops packets)', async () => {
+    // a real Agent whose connector never completes, as when SYNs go unanswered
+    const blackhole = createAgent({ connect: () => {} })
+    try {
+      const started = Date.now()
+      const err = await undiciSend(blackhole, 'http://192.0.2.1/', { method: 'GET', headers: {}, timeoutMs: 200 }).catch((e: unknown) => e)
+      expect(err).toBeInstanceOf(UndiciTimeoutError)
+      expect(Date.now() - started).toBeLessThan(2_000)
+    } finally {
+      await blackhole.destroy()
+    }
+  })
+
   it('aborts an answer larger than maxResponseBytes', async () => {
     const err = await undiciSend(agent, `${base}/big`, { method: 'GET', headers: {}, timeoutMs: 5_000, maxResponseBytes: 40_000 }).catch((e: unknown) => e)
     expect(err).toBeInstanceOf(UndiciResponseTooLargeError)
