@@ -1,32 +1,48 @@
 /**
- * `tsx packages/sdk/bench/ab.ts`: two SDK trees against each other on one machine state, the way
- * `pnpm bench:sdk` measures (bench/worker.ts, one process per run, CPU µs per call), with bare,
- * A and B runs interleaved round by round (the order flips every round). For telling whether a
- * change helped when the machine's speed drifts between separate bench runs.
+ * `tsx packages/sdk/bench/ab.ts`: SDK trees or settings against each other on one machine state,
+ * the way `pnpm bench:sdk` measures (bench/worker.ts, one process per run, CPU µs per call), with
+ * every variant's runs interleaved round by round (the order flips every round). For telling
+ * whether a change helped when the machine's speed drifts between separate bench runs.
  *
  *   git archive <commit> src | tar -x -C packages/sdk/.ab-a        # e.g. the previous round
- *   A_SRC=../.ab-a/src/index.js ROUNDS=6 npx tsx packages/sdk/bench/ab.ts
+ *   A_SRC=../.ab-a/src/index.js ROUNDS=20 npx tsx packages/sdk/bench/ab.ts
  *
- * env A_SRC, B_SRC (SDK entries relative to bench/; default B: ../src/index.js), ROUNDS (6), CALLS (2000).
+ * or any set of variants, the first one the baseline: a name → [worker mode, extra env], e.g.
+ *
+ *   VARIANTS='{"bare":["bare",{}],"sdk":["llmguard",{}],"memory":["llmguard",{"LG_VARIANT":"memory"}]}'
+ *
+ * env A_SRC, B_SRC (SDK entries relative to bench/; default B: ../src/index.js), VARIANTS,
+ * ROUNDS (6), CALLS (2000). At this machine's noise (one round's difference moves by ±50–100 µs)
+ * 20 rounds or more are needed to see a 20 µs change.
  */
 import { spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { startFakeCollector, TEST_KEY } from '../test/fakes/collector-server.js'
 import { startFakeOpenAI } from '../test/fakes/openai-server.js'
 
-if (!process.env.A_SRC) throw new Error('A_SRC: the SDK entry to compare against, e.g. ../.ab-a/src/index.js')
+type Variants = Record<string, [string, Record<string, string>]>
+let variants: Variants
+if (process.env.VARIANTS) variants = JSON.parse(process.env.VARIANTS) as Variants
+else if (process.env.A_SRC) {
+  variants = {
+    bare: ['bare', {}],
+    A: ['llmguard', { LG_SRC: process.env.A_SRC }],
+    B: ['llmguard', { LG_SRC: process.env.B_SRC ?? '../src/index.js' }],
+  }
+} else throw new Error('A_SRC (the SDK entry to compare against, e.g. ../.ab-a/src/index.js) or VARIANTS')
+const names = Object.keys(variants)
+if (names.length < 2) throw new Error('VARIANTS: at least a baseline and one more')
 const fake = await startFakeOpenAI()
 fake.keepRequests = false
 const collector = await startFakeCollector({ trust: true })
-const variants: Record<string, [string, Record<string, string>]> = {
-  bare: ['bare', {}],
-  A: ['llmguard', { LG_SRC: process.env.A_SRC }],
-  B: ['llmguard', { LG_SRC: process.env.B_SRC ?? '../src/index.js' }],
+const cpu: Record<string, number[]> = {}
+const main: Record<string, number[]> = {}
+for (const n of names) {
+  cpu[n] = []
+  main[n] = []
 }
-const names = ['bare', 'A', 'B']
-const cpu: Record<string, number[]> = { bare: [], A: [], B: [] }
 const run = (mode: string, env: Record<string, string>) =>
-  new Promise<{ cpuMs: number; samples: number[] }>((resolve, reject) => {
+  new Promise<{ cpuMs: number; mainCpuMs: number; samples: number[] }>((resolve, reject) => {
     const p = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./worker.ts', import.meta.url)), mode], {
       env: { ...process.env, OPENAI_BASE: fake.baseURL, COLLECTOR: collector.url, KEY: TEST_KEY, CALLS: process.env.CALLS ?? '2000', ...env },
       stdio: ['ignore', 'pipe', 'inherit'],
@@ -40,13 +56,22 @@ for (let r = 0; r < Number(process.env.ROUNDS ?? 6); r++) {
     const [mode, env] = variants[n]!
     const res = await run(mode, env)
     cpu[n]!.push((res.cpuMs / res.samples.length) * 1000)
+    main[n]!.push((res.mainCpuMs / res.samples.length) * 1000)
   }
-  process.stderr.write(`round ${r + 1}: ${names.map((n) => `${n} ${cpu[n]!.at(-1)!.toFixed(0)}`).join(', ')} µs CPU/call\n`)
+  process.stderr.write(`round ${r + 1}: ${names.map((n) => `${n} ${cpu[n]!.at(-1)!.toFixed(0)} (main ${main[n]!.at(-1)!.toFixed(0)})`).join(', ')} µs CPU/call\n`)
 }
 await fake.close()
 await collector.close()
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length
-for (const n of ['A', 'B']) {
-  const d = cpu[n]!.map((x, i) => x - cpu.bare[i]!)
-  process.stdout.write(`${n}: added CPU µs/call, mean ${(mean(cpu[n]!) - mean(cpu.bare)).toFixed(1)}; per round ${d.map((x) => x.toFixed(0)).join(' ')}\n`)
+const se = (xs: number[]) => {
+  const m = mean(xs)
+  return Math.sqrt(xs.reduce((a, b) => a + (b - m) ** 2, 0) / (xs.length - 1) / xs.length)
+}
+const base = names[0]!
+for (const n of names.slice(1)) {
+  const d = cpu[n]!.map((x, i) => x - cpu[base]![i]!)
+  const dm = main[n]!.map((x, i) => x - main[base]![i]!)
+  process.stdout.write(
+    `${n}: added CPU µs/call over ${base} ${mean(d).toFixed(1)} ± ${se(d).toFixed(1)} (main thread ${mean(dm).toFixed(1)} ± ${se(dm).toFixed(1)}); per round ${d.map((x) => x.toFixed(0)).join(' ')}\n`,
+  )
 }
