@@ -65,6 +65,12 @@ if (mode === 'llmguard') {
   close = () => provider.shutdown()
 }
 
+// BARE_SHIP (a probe, bare mode): the bare client plus a 600-record batch POSTed every second,
+// gzipped, to the fake collector, through 'sdk' (the SDK's transport: a private undici Agent),
+// 'http' (node:http) or 'shared' (undici's entry point, which makes its Agent the app's fetch
+// dispatcher: how the SDK shipped before 2026-12-06). Tells what sharing the HTTP stack costs.
+let stopShipping = () => {}
+if (mode === 'bare' && process.env.BARE_SHIP) stopShipping = await startBareShipping(process.env.BARE_SHIP)
 for (let i = 0; i < warmup; i++) await api.chat.completions.create(body)
 await flush()
 /**
@@ -101,6 +107,54 @@ const cpu = process.cpuUsage(cpu0)
 const cpuMs = (cpu.user + cpu.system) / 1000
 const mainCpuMs = mainThreadCpuMs() - main0
 const stats = extra()
+stopShipping()
 await close()
 rmSync(dir, { recursive: true, force: true })
 process.stdout.write(JSON.stringify({ mode, samples, callsMs, flushMs, cpuMs, mainCpuMs, stats }) + '\n')
+
+/** Starts the probe's shipping; returns what stops it. */
+async function startBareShipping(via: string): Promise<() => void> {
+  const { randomUUID } = await import('node:crypto')
+  const { gzipSync } = await import('node:zlib')
+  const { request } = await import('node:http')
+  const { createRequire } = await import('node:module')
+  const url = new URL(`${process.env.COLLECTOR}/v1/llm/requests/batch`)
+  const headers = { authorization: `Bearer ${process.env.KEY}`, 'content-type': 'application/json', 'content-encoding': 'gzip' }
+  const batch = () => {
+    const records: string[] = []
+    for (let i = 0; i < 600; i++) {
+      records.push(JSON.stringify({ id: randomUUID(), prompt: `system: ${body.messages[0].content}\nuser: ${body.messages[1].content}`, model: body.model, latency: 1, timestamp: new Date().toISOString(), endpoint: 'chat.completions', stream: false, response: 'Your order left our warehouse on Monday; it should arrive tomorrow.', promptTokens: 40, completionTokens: 16, tokens: 56, status: 'success' }))
+    }
+    return `{"records":[${records.join(',')}]}`
+  }
+  let send: () => Promise<void>
+  if (via === 'sdk') {
+    const { createUndiciTransport } = await import('../src/transport/undici.js')
+    const t = createUndiciTransport({ endpoint: process.env.COLLECTOR!, apiKey: process.env.KEY! })
+    send = async () => void (await t.sendBatch(batch()))
+  } else if (via === 'shared') {
+    // undici's entry point, resolved where the SDK's undici lives
+    const undici = createRequire(new URL('../../shared/package.json', import.meta.url))('undici') as typeof import('undici')
+    send = async () => void (await (await undici.request(url, { method: 'POST', headers, body: gzipSync(batch(), { level: 1 }) })).body.text())
+  } else if (via === 'http') {
+    send = () =>
+      new Promise<void>((resolve, reject) => {
+        const req = request(url, { method: 'POST', headers }, (res) => res.resume().on('end', resolve))
+        req.on('error', reject)
+        req.end(gzipSync(batch(), { level: 1 }))
+      })
+  } else throw new Error(`BARE_SHIP: sdk, http or shared, not ${via}`)
+  await send()
+  let timer: NodeJS.Timeout | undefined
+  let stopped = false
+  const loop = () => {
+    if (stopped) return
+    timer = setTimeout(() => void send().then(loop), 1000)
+    timer.unref()
+  }
+  loop()
+  return () => {
+    stopped = true
+    clearTimeout(timer)
+  }
+}
