@@ -11,7 +11,8 @@ import type { Agent as UndiciAgent, Dispatcher } from 'undici'
  * through the same functions: V8 re-optimised them for both call sites, and the app's calls
  * paid for it. Measured with `pnpm bench:sdk`'s worker: a bare client with a batch POSTed every
  * second through the same undici as its fetch cost +46 ± 17 µs CPU per call; through a private
- * one +3 ± 14, through node:http +2 ± 13 (20 interleaved rounds).
+ * one +3 ± 14, through node:http +2 ± 13 (20 interleaved rounds; docs/benchmarks.md has these
+ * and a noisier rerun, in which the shared undici again cost the most).
  *
  * lib/dispatcher/agent.js is part of undici's published package and the version is pinned; if
  * a later version moves it, the entry point is the fallback, with its old side effect.
