@@ -110,13 +110,19 @@ describe('several processes', () => {
     for (const [, prompt] of mustHave) expect(prompts.has(prompt!)).toBe(true)
   })
 
-  it('a process that never calls shutdown still exits by itself (timers and sockets unref\'d)', async () => {
-    const proc = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./fixtures/no-shutdown.ts', import.meta.url))], {
+  /** Runs a one-shot fixture script against the fakes, with an outbox file of its own. */
+  function runFixture(script: string, outbox: string): ChildProcess {
+    const proc = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL(`./fixtures/${script}`, import.meta.url))], {
       cwd: root,
-      env: { ...process.env, OPENAI_BASE: fake.baseURL, KEY: TEST_KEY, COLLECTOR: collector.url, OUTBOX: join(tmp.dir, 'ns.sqlite') },
+      env: { ...process.env, OPENAI_BASE: fake.baseURL, KEY: TEST_KEY, COLLECTOR: collector.url, OUTBOX: join(tmp.dir, outbox) },
       stdio: ['ignore', 'pipe', 'inherit'],
     })
     children.push(proc)
+    return proc
+  }
+
+  it('a process that never calls shutdown still exits by itself (timers and sockets unref\'d)', async () => {
+    const proc = runFixture('no-shutdown.ts', 'ns.sqlite')
     let out = ''
     let doneAt = 0
     proc.stdout!.on('data', (d: Buffer) => {
@@ -131,12 +137,7 @@ describe('several processes', () => {
   })
 
   it("importing the SDK leaves the app's fetch on its own dispatcher (the shipper's undici is private)", async () => {
-    const proc = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./fixtures/global-dispatcher.ts', import.meta.url))], {
-      cwd: root,
-      env: { ...process.env, OPENAI_BASE: fake.baseURL, KEY: TEST_KEY, COLLECTOR: collector.url, OUTBOX: join(tmp.dir, 'gd.sqlite') },
-      stdio: ['ignore', 'pipe', 'inherit'],
-    })
-    children.push(proc)
+    const proc = runFixture('global-dispatcher.ts', 'gd.sqlite')
     let out = ''
     proc.stdout!.on('data', (d: Buffer) => (out += d.toString()))
     expect(await new Promise<number | null>((resolve) => proc.on('exit', resolve))).toBe(0)
