@@ -15,10 +15,9 @@
  * ROUNDS (6), CALLS (2000). At this machine's noise (one round's difference moves by ±50–100 µs)
  * 20 rounds or more are needed to see a 20 µs change.
  */
-import { spawn } from 'node:child_process'
-import { fileURLToPath } from 'node:url'
 import { startFakeCollector, TEST_KEY } from '../test/fakes/collector-server.js'
 import { startFakeOpenAI } from '../test/fakes/openai-server.js'
+import { meanSe, runChild } from './lib.js'
 
 type Variants = Record<string, [string, Record<string, string>]>
 let variants: Variants
@@ -41,16 +40,9 @@ for (const n of names) {
   cpu[n] = []
   main[n] = []
 }
-const run = (mode: string, env: Record<string, string>) =>
-  new Promise<{ cpuMs: number; mainCpuMs: number; samples: number[] }>((resolve, reject) => {
-    const p = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./worker.ts', import.meta.url)), mode], {
-      env: { ...process.env, OPENAI_BASE: fake.baseURL, COLLECTOR: collector.url, KEY: TEST_KEY, CALLS: process.env.CALLS ?? '2000', ...env },
-      stdio: ['ignore', 'pipe', 'inherit'],
-    })
-    let out = ''
-    p.stdout.on('data', (d: Buffer) => (out += d.toString()))
-    p.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out.trim().split('\n').at(-1)!)) : reject(new Error(`${mode} exited ${code}`))))
-  })
+const env0 = { OPENAI_BASE: fake.baseURL, COLLECTOR: collector.url, KEY: TEST_KEY, CALLS: process.env.CALLS ?? '2000' }
+const run = (mode: string, env: Record<string, string>): Promise<{ cpuMs: number; mainCpuMs: number; samples: number[] }> =>
+  runChild('./worker.ts', [mode], { ...env0, ...env })
 for (let r = 0; r < Number(process.env.ROUNDS ?? 6); r++) {
   for (const n of r % 2 ? [...names].reverse() : names) {
     const [mode, env] = variants[n]!
@@ -62,16 +54,12 @@ for (let r = 0; r < Number(process.env.ROUNDS ?? 6); r++) {
 }
 await fake.close()
 await collector.close()
-const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length
-const se = (xs: number[]) => {
-  const m = mean(xs)
-  return Math.sqrt(xs.reduce((a, b) => a + (b - m) ** 2, 0) / (xs.length - 1) / xs.length)
-}
 const base = names[0]!
 for (const n of names.slice(1)) {
   const d = cpu[n]!.map((x, i) => x - cpu[base]![i]!)
-  const dm = main[n]!.map((x, i) => x - main[base]![i]!)
+  const all = meanSe(d)
+  const onMain = meanSe(main[n]!.map((x, i) => x - main[base]![i]!))
   process.stdout.write(
-    `${n}: added CPU µs/call over ${base} ${mean(d).toFixed(1)} ± ${se(d).toFixed(1)} (main thread ${mean(dm).toFixed(1)} ± ${se(dm).toFixed(1)}); per round ${d.map((x) => x.toFixed(0)).join(' ')}\n`,
+    `${n}: added CPU µs/call over ${base} ${all.mean.toFixed(1)} ± ${all.se.toFixed(1)} (main thread ${onMain.mean.toFixed(1)} ± ${onMain.se.toFixed(1)}); per round ${d.map((x) => x.toFixed(0)).join(' ')}\n`,
   )
 }

@@ -7,7 +7,6 @@
  * hits them alike. Per-call mean includes the background work: the final flush is added to the
  * run's total before dividing. Results are printed and written to docs/benchmarks.md ("SDK").
  */
-import { spawn } from 'node:child_process'
 import { createServer } from 'node:http'
 import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import type { AddressInfo } from 'node:net'
@@ -15,6 +14,7 @@ import { cpus, loadavg } from 'node:os'
 import { fileURLToPath } from 'node:url'
 import { startFakeCollector, TEST_KEY } from '../test/fakes/collector-server.js'
 import { startFakeOpenAI } from '../test/fakes/openai-server.js'
+import { meanSe, runChild } from './lib.js'
 
 const root = fileURLToPath(new URL('../../../', import.meta.url))
 // 16 rounds: one round's difference moves by ±50–100 µs with no change to the code (each
@@ -30,15 +30,6 @@ type Mode = (typeof allModes)[number]
 const modes = process.env.MODES ? allModes.filter((m) => process.env.MODES!.split(',').includes(m)) : allModes
 // exploratory runs (BENCH_DOCS=0, or some modes only) skip the outbox run and leave the docs alone
 const explore = process.env.BENCH_DOCS === '0' || modes.length < allModes.length
-
-function runChild(script: string, args: string[], env: Record<string, string>): Promise<any> {
-  return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL(script, import.meta.url)), ...args], { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] })
-    let out = ''
-    p.stdout.on('data', (d: Buffer) => (out += d.toString()))
-    p.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out.trim().split('\n').at(-1)!)) : reject(new Error(`${script} ${args.join(' ')} exited ${code}`))))
-  })
-}
 
 const fake = await startFakeOpenAI()
 fake.keepRequests = false
@@ -115,9 +106,7 @@ const added = (m: Mode) => ({
 const perRound = (m: Mode) => {
   const d = totals[m].roundCpu.map((x, i) => (x - totals.bare.roundCpu[i]!) * 1000)
   if (d.length === 0) return { rounds: '–', se: NaN }
-  const mean = d.reduce((a, b) => a + b, 0) / d.length
-  const se = Math.sqrt(d.reduce((a, x) => a + (x - mean) ** 2, 0) / Math.max(1, d.length - 1) / d.length)
-  return { rounds: d.map((x) => Math.round(x)).join(', '), se: Math.round(se) }
+  return { rounds: d.map((x) => Math.round(x)).join(', '), se: Math.round(meanSe(d).se) }
 }
 const lgRounds = perRound('llmguard')
 const lfRounds = perRound('langfuse')
