@@ -1,5 +1,5 @@
 import { createHmac, randomUUID } from 'node:crypto'
-import { readFileSync, statSync, writeFileSync } from 'node:fs'
+import { readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { LLMGuard } from '@llmguard/sdk'
@@ -49,9 +49,10 @@ describe('init, unattended', () => {
     const envFile = join(tmp.dir, '.env')
     writeFileSync(envFile, '# my app\nOPENAI_API_KEY=sk-keep-me\nLLMGUARD_ENDPOINT=http://old.example\n')
     const email = `init-${randomUUID()}@example.com`
-    const r = await run<any>(Init, ['--collector', collector.url, '--email', email, '--password', 'correct horse battery', '--signup', '--project-name', 'my-app', '--env-file', envFile, '--json'])
+    const r = await run<any>(Init, ['--collector', collector.url, '--email', email, '--password', 'correct horse battery', '--signup', '--project-name', 'my-app', '--dotenv', envFile, '--json'])
     expect(r.exitCode).toBe(0)
     expect(r.json).toMatchObject({ collector: collector.url, user: { email, created: true }, project: { name: 'my-app', created: true }, envFile })
+    expect(r.json.key.key).toBeUndefined()
     const env = readFileSync(envFile, 'utf8')
     expect(env).toContain('# my app\nOPENAI_API_KEY=sk-keep-me\n')
     expect(env).toContain(`LLMGUARD_ENDPOINT=${collector.url}\n`)
@@ -85,13 +86,55 @@ describe('init, unattended', () => {
     expect(showJson.json).toMatchObject({ id: search.json.items[0].id, projectId: r.json.project.id })
 
     // a second init on the same .env (log in this time, as no --signup/--no-signup is given) updates in place
-    const again = await run<any>(Init, ['--collector', collector.url, '--email', email, '--password', 'correct horse battery', '--env-file', envFile])
+    const again = await run<any>(Init, ['--collector', collector.url, '--email', email, '--password', 'correct horse battery', '--dotenv', envFile])
     expect(again.exitCode).toBe(0)
     expect(again.stdout).toContain('logged in as')
     expect(again.stdout).toContain('LLMGUARD_API_KEY updated')
     const env2 = readFileSync(envFile, 'utf8')
     expect(env2.match(/LLMGUARD_API_KEY=/g)).toHaveLength(1)
     expect(env2).toContain('OPENAI_API_KEY=sk-keep-me')
+  })
+
+  it('--dotenv that cannot be written is a usage error before anything is created', async () => {
+    const { user, project } = await setupProject(collector)
+    const keys = async () => (await collector.client.get<unknown[]>(`/v1/projects/${project.id}/keys`, { token: user.accessToken })).length
+    const before = await keys()
+    const args = ['--collector', collector.url, '--email', user.email, '--password', user.password, '--no-signup', '--project', project.id]
+    const missingDir = join(tmp.dir, 'no-such-dir', '.env')
+    const r = await run(Init, [...args, '--dotenv', missingDir])
+    expect(r.exitCode).toBe(2)
+    expect(r.stderr).toBe(`Error: --dotenv ${missingDir}: the directory ${join(tmp.dir, 'no-such-dir')} does not exist (or --no-env to print the values instead)\n`)
+    const dir = await run(Init, [...args, '--dotenv', tmp.dir])
+    expect(dir.exitCode).toBe(2)
+    expect(dir.stderr).toContain(`--dotenv ${tmp.dir}: is a directory`)
+    expect(await keys()).toBe(before)
+  })
+
+  it('prints the new key when the .env write fails after all, and gives it in --json with --no-env', async () => {
+    const { user, project } = await setupProject(collector)
+    const args = ['--collector', collector.url, '--email', user.email, '--password', user.password, '--no-signup', '--project', project.id]
+    // a link to a file in a missing directory: passes the check up front (its directory exists), then fails the write
+    const link = join(tmp.dir, 'dangling.env')
+    symlinkSync(join(tmp.dir, 'gone', 'target.env'), link)
+    const r = await run(Init, [...args, '--dotenv', link])
+    expect(r.exitCode).toBe(1)
+    expect(r.stderr).toMatch(/^Error: could not write .*dangling\.env: ENOENT.* \[ENV_WRITE_FAILED\]\n$/)
+    const printed = /^ {2}LLMGUARD_API_KEY=(lg_\S+)$/m.exec(r.stdout)?.[1]
+    expect(printed).toMatch(/^lg_/)
+    const asJson = await run<any>(Init, [...args, '--dotenv', link, '--json'])
+    expect(asJson.exitCode).toBe(1)
+    expect(JSON.parse(asJson.stdout).error).toMatchObject({ code: 'ENV_WRITE_FAILED', details: { LLMGUARD_API_KEY: expect.stringMatching(/^lg_/), LLMGUARD_ENDPOINT: collector.url } })
+
+    const noEnv = await run<any>(Init, [...args, '--no-env', '--json'])
+    expect(noEnv.exitCode).toBe(0)
+    expect(noEnv.json.envFile).toBeNull()
+    const key = noEnv.json.key.key as string
+    expect(key.endsWith(noEnv.json.key.last4)).toBe(true)
+    // each key printed is a working key of the project
+    for (const k of [printed!, key, JSON.parse(asJson.stdout).error.details.LLMGUARD_API_KEY]) {
+      const stored = await collector.client.post<{ id: string }>('/v1/llm/requests', { prompt: 'key check', model: 'gpt-4o-mini', latency: 1 }, { token: k })
+      expect(stored.id).toBeTruthy()
+    }
   })
 
   it('wrong password of an existing account is one clear error', async () => {

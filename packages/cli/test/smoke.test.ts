@@ -2,6 +2,7 @@ import { spawn, spawnSync } from 'node:child_process'
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { randomUUID } from 'node:crypto'
+import { Config } from '@oclif/core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startTestCollector, type TestCollector } from '../../collector/test/helpers/collector.js'
 import { CLI_ROOT, tempConfigDir } from './helpers.js'
@@ -71,6 +72,15 @@ describe('the built llmguard binary', () => {
     const key = /^LLMGUARD_API_KEY=(\S+)$/m.exec(readFileSync(join(tmp.dir, '.env'), 'utf8'))![1]!
     await collector.client.post('/v1/llm/requests', { prompt: 'smoke signal', model: 'gpt-4o-mini', latency: 42 }, { token: key })
 
+    // the .env path flag through the real binary, to a file that does not exist yet: Node.js reads
+    // an `--env-file` anywhere in its argv and exits when the file is missing, before any CLI code runs
+    const envPath = join(tmp.dir, '.env.llmguard')
+    const again = await llmguard(['init', '--collector', collector.url, '--email', email, '--password', 'smoke test password', '--no-signup', '--project', result.project.id, '--dotenv', envPath, '--json'])
+    expect(again.stderr).toBe('')
+    expect(again.code).toBe(0)
+    expect(JSON.parse(again.stdout)).toMatchObject({ envFile: envPath, project: { id: result.project.id, created: false } })
+    expect(readFileSync(envPath, 'utf8')).toMatch(/^LLMGUARD_API_KEY=lg_\S+$/m)
+
     const search = await llmguard(['logs', 'search', '--search', 'smoke', '--json'])
     expect(search.code).toBe(0)
     expect(JSON.parse(search.stdout).items).toMatchObject([{ prompt: 'smoke signal', latency: 42 }])
@@ -86,5 +96,15 @@ describe('the built llmguard binary', () => {
     const bad = await llmguard(['logs', 'search', '--limit', 'lots'])
     expect(bad.code).toBe(2)
     expect(bad.stderr.trim().split('\n')).toHaveLength(1)
+  })
+
+  it('has no flag Node.js takes for its own', async () => {
+    // Node.js 20 reads `--env-file` (and `--env-file=`) from anywhere in its arguments, script
+    // arguments included, and exits when the file is missing: such a flag could never reach us
+    const config = await Config.load(CLI_ROOT)
+    expect(config.commands.length).toBeGreaterThan(20)
+    const names = config.commands.flatMap((cmd) => Object.entries(cmd.flags).flatMap(([name, flag]) => [name, ...((flag as { aliases?: string[] }).aliases ?? [])].map((n) => `${cmd.id} --${n}`)))
+    expect(names.filter((n) => / --env-file/.test(n))).toEqual([])
+    expect(names).toContain('init --dotenv')
   })
 })

@@ -1,10 +1,11 @@
-import { resolve } from 'node:path'
+import { accessSync, constants, statSync } from 'node:fs'
+import { dirname, resolve } from 'node:path'
 import { Flags } from '@oclif/core'
 import { ApiError, type AuthResult, type CreatedApiKey, type Project } from '@llmguard/shared'
 import { BaseCommand } from '../base.js'
 import { updateConfig } from '../lib/config.js'
 import { upsertEnv } from '../lib/dotenv.js'
-import { CliError } from '../lib/errors.js'
+import { CliError, EXIT_USAGE } from '../lib/errors.js'
 import { c, withSpinner } from '../lib/output.js'
 import { confirm, interactive, valueOrPrompt } from '../lib/prompt.js'
 
@@ -12,7 +13,8 @@ export interface InitResult {
   collector: string
   user: { id: string; email: string; created: boolean }
   project: { id: string; name: string; created: boolean }
-  key: { id: string; name: string | null; last4: string }
+  /** `key` itself only with --no-env (shown only now); otherwise it is in the .env file. */
+  key: { id: string; name: string | null; last4: string; key?: string }
   /** The .env written (absolute path), or null with --no-env. */
   envFile: string | null
 }
@@ -37,11 +39,15 @@ export default class Init extends BaseCommand<typeof Init> {
     project: Flags.string({ char: 'p', description: 'use this existing project instead of creating one' }),
     'project-name': Flags.string({ description: 'name of the project to create', default: 'default' }),
     'key-name': Flags.string({ description: 'name of the API key to create', default: 'llmguard init' }),
-    'env-file': Flags.string({ description: 'the .env file to write', default: '.env' }),
+    // not `--env-file`: Node.js reads that flag anywhere in its arguments and exits when the file
+    // does not exist yet, before the CLI starts
+    dotenv: Flags.string({ description: 'the .env file to write (created when missing)', default: '.env' }),
     env: Flags.boolean({ description: 'write the .env file (--no-env: only print what to set)', default: true, allowNo: true }),
   }
 
   async run(): Promise<InitResult> {
+    // checked before anything is created: the new API key is shown only once
+    const envFile = this.flags.env ? writableEnvFile(resolve(this.flags.dotenv)) : null
     const collector = await this.chooseCollector()
     const session = this.session
     await withSpinner(`checking ${collector}`, () => session.api.get('/healthz'))
@@ -67,21 +73,28 @@ export default class Init extends BaseCommand<typeof Init> {
     const key = await session.post<CreatedApiKey>(`/v1/projects/${project.id}/keys`, { name: this.flags['key-name'] })
     this.log(`${c.green('✓')} API key …${key.last4} created`)
 
-    let envFile: string | null = null
     const values = { LLMGUARD_API_KEY: key.key, LLMGUARD_ENDPOINT: collector }
-    if (this.flags.env) {
-      envFile = resolve(this.flags['env-file'])
-      const { added, updated } = upsertEnv(envFile, values)
-      this.log(`${c.green('✓')} ${envFile}: ${[...added.map((n) => `${n} added`), ...updated.map((n) => `${n} updated`)].join(', ')}`)
-    } else {
+    const printValues = () =>
       this.log(`\nSet these in your app's environment (the key is shown only now):\n${Object.entries(values).map(([k, v]) => `  ${k}=${v}`).join('\n')}`)
+    if (envFile) {
+      let written: ReturnType<typeof upsertEnv>
+      try {
+        written = upsertEnv(envFile, values)
+      } catch (err) {
+        // checked writable at the start, yet it failed: the key must not be lost with it
+        printValues()
+        throw new CliError('ENV_WRITE_FAILED', `could not write ${envFile}: ${(err as Error).message}; set LLMGUARD_API_KEY and LLMGUARD_ENDPOINT yourself`, 1, values)
+      }
+      this.log(`${c.green('✓')} ${envFile}: ${[...written.added.map((n) => `${n} added`), ...written.updated.map((n) => `${n} updated`)].join(', ')}`)
+    } else {
+      printValues()
     }
     this.log(`\nNext: wrap your OpenAI client with @llmguard/sdk, then \`${this.config.bin} logs tail\` to watch requests arrive.`)
     return {
       collector,
       user: { id: auth.user.id, email: auth.user.email, created },
       project: { id: project.id, name: project.name, created: projectCreated },
-      key: { id: key.id, name: key.name, last4: key.last4 },
+      key: { id: key.id, name: key.name, last4: key.last4, ...(envFile ? {} : { key: key.key }) },
       envFile,
     }
   }
@@ -110,4 +123,30 @@ export default class Init extends BaseCommand<typeof Init> {
       throw err
     }
   }
+}
+
+/** The .env path if it can be written (the file, or a new file in its directory); a usage error otherwise. */
+function writableEnvFile(path: string): string {
+  const usage = (why: string) => new CliError('USAGE', `--dotenv ${path}: ${why} (or --no-env to print the values instead)`, EXIT_USAGE)
+  let target = path
+  try {
+    if (statSync(path).isDirectory()) throw usage('is a directory')
+  } catch (err) {
+    if (err instanceof CliError) throw err
+    // no such file: it is created in its directory
+    target = dirname(path)
+    let dir
+    try {
+      dir = statSync(target)
+    } catch {
+      throw usage(`the directory ${target} does not exist`)
+    }
+    if (!dir.isDirectory()) throw usage(`${target} is not a directory`)
+  }
+  try {
+    accessSync(target, constants.W_OK)
+  } catch {
+    throw usage(`${target === path ? 'the file' : `the directory ${target}`} is not writable`)
+  }
+  return path
 }
