@@ -80,7 +80,12 @@ export function relativeTime(iso: string | number | null | undefined, now = Date
   return diff >= 0 ? `${n}${unit} ago` : `in ${n}${unit}`
 }
 
-export const usd = (n: number | null | undefined) => (n === null || n === undefined ? '-' : `$${n < 1 && n > 0 ? n.toFixed(4) : n.toFixed(2)}`)
+/** Dollars: 4 decimals below $1, and an amount too small for them as `<$0.0001`, never as free. */
+export function usd(n: number | null | undefined): string {
+  if (n === null || n === undefined) return '-'
+  if (n > 0 && n < 0.00005) return '<$0.0001'
+  return `$${n < 1 && n > 0 ? n.toFixed(4) : n.toFixed(2)}`
+}
 export const ms = (n: number | null | undefined) => (n === null || n === undefined ? '-' : `${Math.round(n)} ms`)
 export const percent = (ratio: number) => `${(ratio * 100).toFixed(1)} %`
 
