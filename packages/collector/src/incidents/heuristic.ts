@@ -4,7 +4,17 @@ import type { Aggregate, Evidence } from './evidence.js'
 const ms = (v: number) => `${Math.round(v).toLocaleString('en-US')} ms`
 const pct = (v: number) => `${(v * 100).toFixed(1)} %`
 const usd = (v: number | null) => (v === null ? 'unpriced' : `$${v < 0.01 ? v.toPrecision(3) : v.toFixed(4)}`)
-const times = (now: number, before: number) => (before > 0 ? `${(now / before).toFixed(1)}×` : 'from zero')
+
+/**
+ * The window's figure against the 24 hours before it, worded for any baseline: a ratio when
+ * there is one, the plain figure when it is zero, and no comparison without (priced) requests.
+ */
+function versus(now: number | null, before: number | null, baselineRequests: number, format: (v: number) => string): string {
+  if (baselineRequests === 0) return 'with no requests in the previous 24 hours to compare with'
+  if (before === null) return 'with no priced requests in the previous 24 hours to compare with'
+  if (now !== null && before > 0) return `${(now / before).toFixed(1)}× the previous 24 hours' ${format(before)}`
+  return `against ${format(before)} over the previous 24 hours`
+}
 const num = (v: unknown, fallback = 0) => (typeof v === 'number' && Number.isFinite(v) ? v : fallback)
 
 function topCounts(values: string[], n = 3): string {
@@ -60,7 +70,7 @@ export function heuristicRca(incident: Incident, ev: Evidence, now: Date, metada
       const tokens = rel.length ? rel.reduce((a, r) => a + r.tokens, 0) / rel.length : 0
       rootCause =
         `Average latency on ${model} rose to ${ms(w.avgLatency)} (max ${ms(max)}) since ${since}, ` +
-        `${times(w.avgLatency, b.avgLatency)} the previous 24 hours' ${ms(b.avgLatency)}` +
+        versus(w.avgLatency, b.avgLatency, b.requests, ms) +
         (incident.type === 'latency' ? `; ${incident.occurrences} request(s) exceeded the ${ms(num(m.thresholdMs, 5000))} threshold` : '') +
         (tokens ? `; the slow requests averaged ${Math.round(tokens)} tokens against ${Math.round(b.avgTokens)} normally.` : '.')
       recommendedFix =
@@ -75,7 +85,7 @@ export function heuristicRca(incident: Incident, ev: Evidence, now: Date, metada
       const kinds = topCounts(rel.map((r) => (r.error ? `${r.error.type}${r.error.status ? ` (${r.error.status})` : ''}` : 'error')))
       rootCause =
         `Error rate on ${model} rose to ${pct(w.errorRate)} (${w.errors} of ${w.requests} requests) since ${since}, ` +
-        `against ${pct(b.errorRate)} over the previous 24 hours` +
+        versus(w.errorRate, b.errorRate, b.requests, pct) +
         (kinds ? `; most frequent errors among the last ${rel.length}: ${kinds}.` : '.')
       recommendedFix = errorFix(rel)
       severity = w.errorRate >= 0.5 ? 'critical' : severity
@@ -104,7 +114,7 @@ export function heuristicRca(incident: Incident, ev: Evidence, now: Date, metada
       const tokens = w.avgTokens
       rootCause =
         `Average cost per request on ${model} rose to ${usd(cur)} since ${since}, ` +
-        `${cur !== null && base !== null ? times(cur, base) : 'against'} the previous 24 hours' ${usd(base)}; ` +
+        `${versus(cur, base, b.requests, usd)}; ` +
         `average tokens ${Math.round(tokens)} vs ${Math.round(b.avgTokens)}; ${w.requests} requests in the window.`
       recommendedFix =
         tokens > b.avgTokens * 1.3 && b.avgTokens > 0

@@ -1,0 +1,65 @@
+import { describe, expect, it } from 'vitest'
+import type { Incident, IncidentType } from '@llmguard/shared'
+import type { Aggregate, Evidence } from '../src/incidents/evidence.js'
+import { heuristicRca } from '../src/incidents/heuristic.js'
+
+const SINCE = '2026-12-06T12:00:00.000Z'
+
+const incident = (type: IncidentType, metadata: Record<string, unknown> = {}): Incident => ({
+  id: '00000000-0000-4000-8000-000000000001',
+  projectId: '00000000-0000-4000-8000-000000000002',
+  type,
+  key: 'gpt-4o',
+  status: 'open',
+  severity: 'high',
+  title: 't',
+  occurrences: 1,
+  firstSeenAt: SINCE,
+  lastSeenAt: SINCE,
+  acknowledgedAt: null,
+  resolvedAt: null,
+  metadata,
+  rca: null,
+  rcaPending: true,
+})
+
+const aggregate = (over: Partial<Aggregate> = {}): Aggregate & { from: string; to: string } => ({
+  requests: 0,
+  errors: 0,
+  errorRate: 0,
+  avgLatency: 0,
+  avgCostPerRequest: null,
+  avgTokens: 0,
+  models: {},
+  from: SINCE,
+  to: SINCE,
+  ...over,
+})
+
+const evidence = (window: Partial<Aggregate>, baseline: Partial<Aggregate>): Evidence => ({ related: [], window: aggregate(window), baseline: aggregate(baseline) })
+
+const rootCause = (type: IncidentType, window: Partial<Aggregate>, baseline: Partial<Aggregate>) =>
+  heuristicRca(incident(type, { thresholdMs: 5000 }), evidence(window, baseline), new Date(SINCE)).rootCause
+
+describe('heuristic root cause: the comparison with the previous 24 hours', () => {
+  it('gives a ratio when the baseline has one', () => {
+    expect(rootCause('latency', { requests: 4, avgLatency: 4000 }, { requests: 100, avgLatency: 800 })).toContain("5.0× the previous 24 hours' 800 ms")
+    expect(rootCause('error_rate', { requests: 10, errors: 5, errorRate: 0.5 }, { requests: 100, errors: 2, errorRate: 0.02 })).toContain("25.0× the previous 24 hours' 2.0 %")
+    expect(rootCause('cost_spike', { requests: 10, avgCostPerRequest: 0.02 }, { requests: 100, avgCostPerRequest: 0.005 })).toContain("4.0× the previous 24 hours' $0.00500")
+  })
+
+  it('says there was nothing to compare with when the previous 24 hours had no requests', () => {
+    for (const type of ['latency', 'error_rate', 'cost_spike'] as const) {
+      const text = rootCause(type, { requests: 2, errors: 1, errorRate: 0.5, avgLatency: 22550, avgCostPerRequest: 0.01 }, {})
+      expect(text).toContain('with no requests in the previous 24 hours to compare with')
+      expect(text).not.toMatch(/from zero|previous 24 hours' /)
+    }
+  })
+
+  it('names a zero or unpriced baseline plainly', () => {
+    expect(rootCause('error_rate', { requests: 10, errors: 5, errorRate: 0.5 }, { requests: 100 })).toContain('against 0.0 % over the previous 24 hours')
+    expect(rootCause('cost_spike', { requests: 10, avgCostPerRequest: 0.02 }, { requests: 100, avgCostPerRequest: null })).toContain(
+      'with no priced requests in the previous 24 hours to compare with',
+    )
+  })
+})
