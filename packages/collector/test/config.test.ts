@@ -1,5 +1,6 @@
+import { readFileSync } from 'node:fs'
 import { describe, expect, it } from 'vitest'
-import { ConfigError, loadConfig } from '../src/config.js'
+import { ConfigError, envSchema, loadConfig } from '../src/config.js'
 import { spawnCollector } from './helpers/process.js'
 
 const SECRET = 'x'.repeat(48)
@@ -96,5 +97,14 @@ describe('configuration', () => {
     const malformed = spawnCollector({ PORT: 'abc' })
     expect((await malformed.exited).code).toBe(78)
     expect(malformed.output()).toMatch(/PORT: .*\(got "abc"\)/)
+  })
+})
+
+describe('docs/self-hosting.md', () => {
+  it('has a row for every setting the collector reads', () => {
+    const doc = readFileSync(new URL('../../../docs/self-hosting.md', import.meta.url), 'utf8')
+    const names = Object.keys(envSchema.shape)
+    expect(names.length).toBeGreaterThan(20)
+    expect(names.filter((name) => !doc.includes(`| \`${name}\` |`))).toEqual([])
   })
 })
