@@ -158,7 +158,10 @@ describe('settings and billing', () => {
     const bad = await run(SettingsSet, ['safetyThreshold=500'])
     expect(bad.exitCode).toBe(2)
     expect(bad.stderr).toMatch(/^Error: safetyThreshold: /)
-    expect((await run(SettingsSet, ['colour=blue'])).stderr).toMatch(/colour/)
+    const unknown = await run(SettingsSet, ['colour=blue', 'rateLimit=100'])
+    expect(unknown.exitCode).toBe(2)
+    expect(unknown.stderr).toMatch(/^Error: unknown setting "colour"; the settings are preferredModel, safetyThreshold, .*incidentLatencyMs.*\n$/)
+    expect(unknown.stderr).not.toContain('at least one')
     expect((await run(SettingsSet, ['novalue'])).stderr).toContain('expected NAME=VALUE')
   })
 

@@ -1,5 +1,5 @@
 import { Args } from '@oclif/core'
-import { projectSettingsPatchSchema, toIssues, type ProjectSettingsResponse } from '@llmguard/shared'
+import { projectSettingsFields, projectSettingsPatchSchema, toIssues, type ProjectSettingsResponse } from '@llmguard/shared'
 import { BaseCommand, projectFlag } from '../../base.js'
 import { usage } from '../../lib/errors.js'
 import { keyValues } from '../../lib/output.js'
@@ -35,6 +35,9 @@ export default class SettingsSet extends BaseCommand<typeof SettingsSet> {
       if (eq <= 0) throw usage(`expected NAME=VALUE, got "${pair}"`)
       patch[pair.slice(0, eq).trim()] = parseValue(pair.slice(eq + 1))
     }
+    const names = Object.keys(projectSettingsFields)
+    const unknown = Object.keys(patch).filter((name) => !names.includes(name))
+    if (unknown.length) throw usage(`unknown setting ${unknown.map((n) => `"${n}"`).join(', ')}; the settings are ${names.join(', ')}`)
     const checked = projectSettingsPatchSchema.safeParse(patch)
     if (!checked.success) throw usage(toIssues(checked.error).map((i) => (i.path ? `${i.path}: ${i.message}` : i.message)).join('; '))
     const settings = await this.session.patch<ProjectSettingsResponse>(`/v1/projects/${id}/settings`, patch)
