@@ -65,6 +65,12 @@ export class LLMGuard {
     this.store = this.openStore()
     if (!this.o.apiKey) {
       this.warnOnce('no-key', 'no API key (LLMGUARD_API_KEY): records are kept in the outbox but not shipped')
+    } else if (!isHttpUrl(this.o.endpoint)) {
+      // e.g. LLMGUARD_ENDPOINT=localhost:3000: every batch would fail, with nothing said
+      this.warnOnce(
+        'bad-endpoint',
+        `endpoint "${this.o.endpoint}" (LLMGUARD_ENDPOINT) is not an http(s) URL such as http://localhost:3000: records are kept in the outbox but not shipped`,
+      )
     } else if (!this.o.disabled) {
       this.transport = createUndiciTransport({ endpoint: this.o.endpoint, apiKey: this.o.apiKey, timeoutMs: this.o.requestTimeoutMs })
     }
@@ -330,5 +336,14 @@ export class LLMGuard {
   /** For tests: whether any timer of this guard is still set. */
   get timersPending(): number {
     return this.pipeline.timersPending + (this.policyTimer ? 1 : 0)
+  }
+}
+
+function isHttpUrl(endpoint: string): boolean {
+  try {
+    const { protocol } = new URL(endpoint)
+    return protocol === 'http:' || protocol === 'https:'
+  } catch {
+    return false
   }
 }

@@ -118,6 +118,14 @@ describe('delivery', () => {
     await until(() => collector.stored.size === 3, 3000, 'leftover records')
   })
 
+  it.each(['localhost:3000', 'ftp://localhost:3000', 'not a url'])('keeps records and says so once when the endpoint is %s', async (endpoint) => {
+    const { guard, warnings } = guardFor({ endpoint })
+    await calls(guard, 2, 'badurl')
+    await guard.flush({ timeoutMs: 500 })
+    expect(guard.stats()).toMatchObject({ queued: 2, sent: 0, shipping: false, lastError: null })
+    expect(warnings.filter((w) => w.includes(`endpoint "${endpoint}" (LLMGUARD_ENDPOINT) is not an http(s) URL`))).toHaveLength(1)
+  })
+
   it('pauses on a bad key without losing records', async () => {
     const { guard, warnings } = guardFor({ apiKey: 'lg_00000000-0000-4000-8000-000000000000' })
     await calls(guard, 2, 'badkey')
