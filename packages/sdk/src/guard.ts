@@ -14,7 +14,7 @@ import { boundMetadata, truncateUtf8 } from './record/text.js'
 import { sharedRiskScorer } from './risk.js'
 import { createUndiciTransport } from './transport/undici.js'
 import type { Transport } from './transport/types.js'
-import { wrapOpenAI, type CallContext, type Outcome, type WrapHooks } from './wrap/openai.js'
+import { isOpenAIClient, wrapOpenAI, type CallContext, type Outcome, type WrapHooks } from './wrap/openai.js'
 
 export interface LLMGuardStats {
   /** Records not yet accepted by the collector (memory buffer + outbox). */
@@ -150,6 +150,13 @@ export class LLMGuard {
    */
   wrap<T extends object>(client: T, defaults?: CallContext): T {
     if (this.o.disabled) return client
+    if (!isOpenAIClient(client)) {
+      this.warnOnce(
+        'wrap-not-a-client',
+        'wrap(): this is not an openai client (it has no chat.completions.create); pass the client itself (new OpenAI()), not a part of it: nothing from this object is recorded',
+      )
+      return client
+    }
     return wrapOpenAI(client, this.hooks, defaults)
   }
 

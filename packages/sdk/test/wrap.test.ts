@@ -264,6 +264,22 @@ describe('wrapping again', () => {
     const records = await flushed()
     expect(records.filter((r) => r.prompt === 'user: rewrapped')).toHaveLength(1)
   })
+
+  it('says once when what it was given is not an openai client, and hands it back untouched', async () => {
+    const made = makeGuard(collector, tmp.dir, { policy: false, outbox: `${tmp.dir}/notaclient.sqlite` })
+    const client = openaiClient(fake)
+    const chat = client.chat
+    const create = chat.completions.create
+    expect(made.guard.wrap(chat)).toBe(chat)
+    expect(made.guard.wrap({})).toEqual({})
+    // wrapping a part of the client patches nothing of it
+    expect(chat.completions.create).toBe(create)
+    const said = made.warnings.filter((w) => w.startsWith('wrap(): '))
+    expect(said).toEqual(['wrap(): this is not an openai client (it has no chat.completions.create); pass the client itself (new OpenAI()), not a part of it: nothing from this object is recorded'])
+    made.guard.wrap(client)
+    expect(made.warnings.filter((w) => w.startsWith('wrap(): '))).toHaveLength(1)
+    await made.guard.shutdown()
+  })
 })
 
 describe('guard.record', () => {

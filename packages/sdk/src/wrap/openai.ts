@@ -40,6 +40,17 @@ type Obj = Record<string | symbol, unknown>
 type AnyFn = (this: unknown, ...args: unknown[]) => unknown
 
 /**
+ * Whether `client` is an openai client (v6, or Azure's, which extends it): it has
+ * `chat.completions.create`. Not, for example, `openai.chat`, whose `completions` would be taken
+ * for the legacy completions endpoint.
+ */
+export function isOpenAIClient(client: object): boolean {
+  const chat = (client as Obj).chat as Obj | undefined
+  const completions = chat && typeof chat === 'object' ? (chat.completions as Obj | undefined) : undefined
+  return !!completions && typeof completions.create === 'function'
+}
+
+/**
  * Patches the four `create` methods on this client instance. Patching the instance (not a
  * Proxy) matters: the helpers (`chat.completions.stream/parse`, `responses.stream/parse`) call
  * `client.chat.completions.create` on the real client, so they are recorded too.
