@@ -99,7 +99,8 @@ export class ApiClient {
         const e = envelope.data.error
         throw new ApiError(e.code, e.message, res.statusCode, e.details, e.requestId)
       }
-      throw new ApiError('HTTP_ERROR', `collector answered ${res.statusCode}`, res.statusCode)
+      // no envelope: most likely not a collector at all (a proxy's error page, another service)
+      throw new ApiError('HTTP_ERROR', `${this.baseUrl} answered ${res.statusCode} without an LLMGuard error body: is it the collector's URL?`, res.statusCode)
     }
     return { status: res.statusCode, headers: res.headers, data: data as T }
   }

@@ -49,7 +49,7 @@ describe('ApiClient', () => {
     expect(err).toBeInstanceOf(ApiError)
     expect(err).toMatchObject({ code: 'CONFLICT', status: 409, message: 'taken', requestId: 'r1', details: { field: 'email' } })
     const html = await client.get('/html').catch((e: unknown) => e)
-    expect(html).toMatchObject({ code: 'HTTP_ERROR', status: 502 })
+    expect(html).toMatchObject({ code: 'HTTP_ERROR', status: 502, message: `${base} answered 502 without an LLMGuard error body: is it the collector's URL?` })
     expect(await client.delete('/empty')).toBeUndefined()
     await client.close()
   })
