@@ -1,5 +1,5 @@
 import { gzipSync } from 'node:zlib'
-import { connect } from 'node:net'
+import { connect, createServer } from 'node:net'
 import { Readable } from 'node:stream'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { request } from 'undici'
@@ -229,6 +229,30 @@ describe('http route layer', () => {
     expect(other.headers['access-control-allow-origin']).toBeUndefined()
   })
 
+  it('holds its port alone: a second server on it fails to start, and every request still reaches the first', async () => {
+    // a fixed port: the kernel never shares one it picked itself (port 0), with or without the flag
+    const port = await freePort()
+    const serve = (name: string) => {
+      const s = new HttpServer({ config: { bodyLimitBytes: LIMIT, corsOrigins: [], trustProxyHops: 0, production: false }, logger: createLogger('silent') })
+      s.register(defineRoute({ method: 'GET', path: '/who', auth: 'none', summary: 's', tags: ['test'], responses: { 200: z.object({ name: z.string() }) }, handler: () => ({ name }) }))
+      return s
+    }
+    const first = serve('first')
+    const second = serve('second')
+    try {
+      await first.listen(port, '127.0.0.1')
+      await expect(second.listen(port, '127.0.0.1')).rejects.toThrow(`cannot listen on 127.0.0.1:${port}: the port is in use (another collector?)`)
+      // with a shared port (SO_REUSEPORT) the kernel would hand some new connections to the second
+      for (let i = 0; i < 20; i++) {
+        const res = await request(`http://127.0.0.1:${port}/who`, { reset: true })
+        expect(await res.body.json()).toEqual({ name: 'first' })
+      }
+    } finally {
+      await second.close(100)
+      await first.close(100)
+    }
+  })
+
   it('keeps serving after garbage on the wire', async () => {
     await new Promise<void>((resolve) => {
       const port = Number(new URL(base).port)
@@ -241,3 +265,15 @@ describe('http route layer', () => {
     expect(res.status).toBe(201)
   })
 })
+
+/** A port free right now (bound by the OS on port 0, then released). */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer()
+    srv.on('error', reject)
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number }
+      srv.close(() => resolve(port))
+    })
+  })
+}

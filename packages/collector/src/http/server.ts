@@ -103,8 +103,17 @@ export class HttpServer {
     }
   }
 
+  /**
+   * Listens on host:port, alone: the port is bound exclusively (hyper-express patch), so a second
+   * collector on a port in use fails to start instead of sharing its connections.
+   */
   async listen(port: number, host: string): Promise<number> {
-    await this.app.listen(port, host)
+    try {
+      await this.app.listen(port, host)
+    } catch {
+      // hyper-express rejects with a bare string that cannot tell the two apart
+      throw new Error(`cannot listen on ${host}:${port}: the port is in use (another collector?) or the address is not one of this machine's`)
+    }
     return this.app.port
   }
 
