@@ -161,7 +161,11 @@ export class LLMGuard {
   }
 
   private prepare(endpoint: Endpoint, body: unknown, context: CallContext | undefined, defaults: CallContext | undefined): { body: unknown; call?: CallInfo } {
-    if (this.shutdownPromise || typeof body !== 'object' || body === null) return { body }
+    if (this.shutdownPromise) {
+      this.warnOnce('after-shutdown', AFTER_SHUTDOWN)
+      return { body }
+    }
+    if (typeof body !== 'object' || body === null) return { body }
     const startMark = performance.now()
     const b = body as Record<string, unknown>
     const userId =
@@ -228,10 +232,17 @@ export class LLMGuard {
 
   /**
    * Logs a call to any other provider by hand. Returns the record's id, or undefined when the
-   * record does not match the contract (it is then counted as rejected, never thrown).
+   * record does not match the contract (it is then counted as rejected, never thrown) or the
+   * guard is shut down (counted as dropped).
    */
   record(input: ManualRecord): string | undefined {
     if (this.o.disabled) return undefined
+    if (this.shutdownPromise) {
+      // as for wrapped calls: nothing is recorded once shutdown() has begun
+      this.warnOnce('after-shutdown', AFTER_SHUTDOWN)
+      this.counters.dropped++
+      return undefined
+    }
     try {
       const r: LlmRecordInput = { ...input, id: input.id ?? randomUUID(), timestamp: input.timestamp ?? new Date().toISOString() }
       r.prompt = truncateUtf8(r.prompt)
@@ -354,3 +365,5 @@ function isHttpUrl(endpoint: string): boolean {
     return false
   }
 }
+
+const AFTER_SHUTDOWN = 'the guard is shut down: calls and guard.record() after shutdown() are not recorded (records count as dropped)'

@@ -157,7 +157,7 @@ describe('delivery', () => {
   })
 
   it('shutdown is idempotent and bounded even when the collector hangs', async () => {
-    const { guard } = guardFor()
+    const { guard, warnings } = guardFor()
     collector.batchDelayMs = 5000
     await calls(guard, 2, 'hang')
     const t = Date.now()
@@ -168,7 +168,11 @@ describe('delivery', () => {
     expect(Date.now() - t).toBeLessThan(1500)
     collector.batchDelayMs = 0
     expect(guard.timersPending).toBe(0)
-    // calls still work after shutdown: recorded nowhere, never broken
-    await calls(guard, 1, 'after')
+    // calls still work after shutdown: recorded nowhere, never broken, and said once
+    await calls(guard, 2, 'after')
+    const dropped = guard.stats().dropped
+    expect(guard.record({ prompt: 'after', model: 'm', latency: 1 })).toBeUndefined()
+    expect(guard.stats().dropped).toBe(dropped + 1)
+    expect(warnings.filter((w) => w.startsWith('the guard is shut down'))).toHaveLength(1)
   })
 })
