@@ -226,8 +226,13 @@ describe('projects and keys', () => {
     expect(keys.stdout).toContain(`lg_…${key.json.last4}`)
     const rotated = await run<any>(KeysRotate, [key.json.id, '--json'])
     expect(rotated.json.id).not.toBe(key.json.id)
-    const revoked = await run<any>(KeysRevoke, [rotated.json.id, '--project', id, '--json'])
-    expect(revoked.json).toEqual({ id: rotated.json.id, revoked: true })
+    // in human form: the key once, and where the old key's queued records went
+    const again = await run(KeysRotate, [rotated.json.id])
+    expect(again.stdout).toMatch(/^ {2}lg_\S+$/m)
+    expect(again.stdout).toContain('ship those with `llmguard outbox flush --outbox FILE --api-key <new key>`')
+    const third = /its replacement (\S+) \(shown once\)/.exec(again.stdout)![1]!
+    const revoked = await run<any>(KeysRevoke, [third, '--project', id, '--json'])
+    expect(revoked.json).toEqual({ id: third, revoked: true })
     const keysJson = await run<any>(KeysList, ['--json'])
     expect(keysJson.json.items.filter((k: any) => k.revokedAt === null)).toHaveLength(1)
     expect((await run(KeysList, [])).stdout).toContain('revoked')
