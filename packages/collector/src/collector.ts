@@ -3,7 +3,7 @@ import { createApp, type App } from './app.js'
 import { openDatabase, type Sql } from './db/connect.js'
 import { loadMigrations, migrate } from './db/migrate.js'
 import { resolveSecrets } from './db/secrets.js'
-import { HttpServer } from './http/server.js'
+import { assertCanListen, HttpServer } from './http/server.js'
 import { createLogger, type Logger } from './logger.js'
 
 export interface Collector {
@@ -28,6 +28,7 @@ export interface StartOptions {
 export async function startCollector(config: Config, options: StartOptions = {}): Promise<Collector> {
   const logger = options.logger ?? createLogger(config.logLevel)
   const started = Date.now()
+  await assertCanListen(config.port, config.host)
   const db = await openDatabase(config, logger)
   let http: HttpServer | undefined
   try {

@@ -102,6 +102,36 @@ describe('health endpoints', () => {
   })
 })
 
+describe('the listening port', () => {
+  it('a second collector on a port in use fails before it opens, let alone migrates, its database', async () => {
+    const probe = await startTestCollector({ env: { PORT: '0' } })
+    const port = probe.port
+    await probe.stop()
+    const first = await startTestCollector({ env: { PORT: String(port) } })
+    const emptyDir = join(mkdtempSync(join(tmpdir(), 'llmguard-second-')), 'data')
+    const db = onRealPostgres() ? await createTestDatabase() : undefined
+    try {
+      await expect(startTestCollector({ env: { PORT: String(port) }, ...(db ? { databaseUrl: db.url } : { dataDir: emptyDir }) })).rejects.toThrow(
+        `cannot listen on 127.0.0.1:${port}: the port is in use (another collector?)`,
+      )
+      if (db) {
+        const postgres = (await import('postgres')).default
+        const sql = postgres(db.url, { max: 1, onnotice: () => undefined })
+        const [{ n }] = await sql<{ n: number }[]>`select count(*)::int as n from information_schema.tables where table_schema = 'public'`
+        await sql.end()
+        expect(n).toBe(0)
+      } else {
+        expect(existsSync(join(emptyDir, 'pg'))).toBe(false)
+      }
+      expect((await first.client.get<{ status: string }>('/readyz')).status).toBe('ready')
+    } finally {
+      await first.stop()
+      await db?.drop()
+      rmSync(join(emptyDir, '..'), { recursive: true, force: true })
+    }
+  })
+})
+
 describe('graceful stop', () => {
   it.each(['SIGTERM', 'SIGINT'] as const)('%s exits within a few seconds with an idle keep-alive client connected', async (signal) => {
     const dataDir = copyTemplateDataDir()

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto'
+import { createServer } from 'node:net'
 import HyperExpress from 'hyper-express'
 import type { Request, Response } from 'hyper-express'
 import { toIssues } from '@llmguard/shared'
@@ -112,7 +113,7 @@ export class HttpServer {
       await this.app.listen(port, host)
     } catch {
       // hyper-express rejects with a bare string that cannot tell the two apart
-      throw new Error(`cannot listen on ${host}:${port}: the port is in use (another collector?) or the address is not one of this machine's`)
+      throw cannotListen(host, port)
     }
     return this.app.port
   }
@@ -306,4 +307,21 @@ function parseOr400(schema: z.ZodType, value: unknown, where: 'query' | 'body'):
     throw new AppError('VALIDATION_ERROR', `invalid request ${where}: ${issues[0]?.path}: ${issues[0]?.message}`, { issues })
   }
   return parsed.data
+}
+
+const cannotListen = (host: string, port: number) =>
+  new Error(`cannot listen on ${host}:${port}: the port is in use (another collector?) or the address is not one of this machine's`)
+
+/**
+ * Fails as `listen` would if host:port cannot be bound now: checked before the collector opens
+ * its database, so a second collector started on a busy port never migrates or touches it.
+ * Port 0 always binds.
+ */
+export function assertCanListen(port: number, host: string): Promise<void> {
+  if (port === 0) return Promise.resolve()
+  return new Promise((resolve, reject) => {
+    const probe = createServer()
+    probe.once('error', () => reject(cannotListen(host, port)))
+    probe.listen({ port, host, exclusive: true }, () => probe.close(() => resolve()))
+  })
 }
