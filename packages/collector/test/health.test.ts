@@ -117,9 +117,9 @@ describe('the listening port', () => {
       if (db) {
         const postgres = (await import('postgres')).default
         const sql = postgres(db.url, { max: 1, onnotice: () => undefined })
-        const [{ n }] = await sql<{ n: number }[]>`select count(*)::int as n from information_schema.tables where table_schema = 'public'`
+        const [row] = await sql<{ n: number }[]>`select count(*)::int as n from information_schema.tables where table_schema = 'public'`
         await sql.end()
-        expect(n).toBe(0)
+        expect(row!.n).toBe(0)
       } else {
         expect(existsSync(join(emptyDir, 'pg'))).toBe(false)
       }

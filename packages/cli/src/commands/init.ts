@@ -5,7 +5,7 @@ import { ApiError, type AuthResult, type CreatedApiKey, type Project } from '@ll
 import { BaseCommand } from '../base.js'
 import { updateConfig } from '../lib/config.js'
 import { upsertEnv } from '../lib/dotenv.js'
-import { CliError, EXIT_USAGE } from '../lib/errors.js'
+import { CliError, usage } from '../lib/errors.js'
 import { c, withSpinner } from '../lib/output.js'
 import { confirm, interactive, valueOrPrompt } from '../lib/prompt.js'
 
@@ -127,10 +127,10 @@ export default class Init extends BaseCommand<typeof Init> {
 
 /** The .env path if it can be written (the file, or a new file in its directory); a usage error otherwise. */
 function writableEnvFile(path: string): string {
-  const usage = (why: string) => new CliError('USAGE', `--dotenv ${path}: ${why} (or --no-env to print the values instead)`, EXIT_USAGE)
+  const refused = (why: string) => usage(`--dotenv ${path}: ${why} (or --no-env to print the values instead)`)
   let target = path
   try {
-    if (statSync(path).isDirectory()) throw usage('is a directory')
+    if (statSync(path).isDirectory()) throw refused('is a directory')
   } catch (err) {
     if (err instanceof CliError) throw err
     // no such file: it is created in its directory
@@ -139,14 +139,14 @@ function writableEnvFile(path: string): string {
     try {
       dir = statSync(target)
     } catch {
-      throw usage(`the directory ${target} does not exist`)
+      throw refused(`the directory ${target} does not exist`)
     }
-    if (!dir.isDirectory()) throw usage(`${target} is not a directory`)
+    if (!dir.isDirectory()) throw refused(`${target} is not a directory`)
   }
   try {
     accessSync(target, constants.W_OK)
   } catch {
-    throw usage(`${target === path ? 'the file' : `the directory ${target}`} is not writable`)
+    throw refused(`${target === path ? 'the file' : `the directory ${target}`} is not writable`)
   }
   return path
 }
