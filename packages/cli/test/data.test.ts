@@ -1,10 +1,9 @@
-import { createServer } from 'node:net'
 import { randomUUID } from 'node:crypto'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { LLMGuard, SqliteStore } from '@llmguard/sdk'
 import type { LogResult } from '@llmguard/shared'
-import { copyTemplateDataDir, startTestCollector, type TestCollector } from '../../collector/test/helpers/collector.js'
+import { copyTemplateDataDir, freePort, startTestCollector, type TestCollector } from '../../collector/test/helpers/collector.js'
 import CollectorSeed from '../src/commands/collector/seed.js'
 import CollectorStart, { loadCollector } from '../src/commands/collector/start.js'
 import Metrics from '../src/commands/metrics.js'
@@ -224,12 +223,7 @@ describe('outbox and doctor', () => {
 
 describe('collector start', () => {
   it('runs the collector on the given flags until SIGINT', async () => {
-    const port = await new Promise<number>((resolve) => {
-      const s = createServer().listen(0, '127.0.0.1', () => {
-        const p = (s.address() as { port: number }).port
-        s.close(() => resolve(p))
-      })
-    })
+    const port = await freePort()
     const dataDir = copyTemplateDataDir()
     const before = process.listenerCount('SIGINT')
     const started = run<any>(CollectorStart, ['--port', String(port), '--host', '127.0.0.1', '--data-dir', dataDir, '--log-level', 'silent'])

@@ -1,5 +1,5 @@
 import { gzipSync } from 'node:zlib'
-import { connect, createServer } from 'node:net'
+import { connect } from 'node:net'
 import { Readable } from 'node:stream'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { request } from 'undici'
@@ -9,6 +9,7 @@ import { HttpServer } from '../src/http/server.js'
 import { defineRoute, reply } from '../src/http/route.js'
 import { AppError } from '../src/http/errors.js'
 import { createLogger } from '../src/logger.js'
+import { freePort } from './helpers/collector.js'
 
 const LIMIT = 64 * 1024
 let server: HttpServer
@@ -265,15 +266,3 @@ describe('http route layer', () => {
     expect(res.status).toBe(201)
   })
 })
-
-/** A port free right now (bound by the OS on port 0, then released). */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer()
-    srv.on('error', reject)
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number }
-      srv.close(() => resolve(port))
-    })
-  })
-}

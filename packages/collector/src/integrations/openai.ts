@@ -1,20 +1,9 @@
-import { createRequire } from 'node:module'
 import type OpenAI from 'openai'
 import { rcaAnswerSchema, type RcaAnswer } from '@llmguard/shared'
+import { lazyLibrary } from './lazy.js'
 
-let lib: typeof OpenAI | undefined
-
-/**
- * The openai library, loaded when first needed (OPENAI_API_KEY is set): loading it costs
- * ~110 ms of the collector's start, which an install without it never has to pay.
- */
-function openaiLib(): typeof OpenAI {
-  if (!lib) {
-    const mod = createRequire(import.meta.url)('openai') as { default?: typeof OpenAI } & typeof OpenAI
-    lib = mod.default ?? mod
-  }
-  return lib
-}
+/** Loaded when OPENAI_API_KEY is set (~110 ms of start-up otherwise). */
+const openaiLib = lazyLibrary<typeof OpenAI>('openai')
 
 export interface RcaClientOptions {
   apiKey: string

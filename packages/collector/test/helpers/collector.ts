@@ -2,6 +2,7 @@ import { cpSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
+import { createServer } from 'node:net'
 import postgres from 'postgres'
 import { inject } from 'vitest'
 import { ApiClient } from '@llmguard/shared'
@@ -106,4 +107,16 @@ export async function startTestCollector(options: StartOptions = {}): Promise<Te
       await drop?.()
     },
   }
+}
+
+/** A TCP port free right now on 127.0.0.1 (bound by the OS on port 0, then released). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer()
+    srv.on('error', reject)
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number }
+      srv.close(() => resolve(port))
+    })
+  })
 }
