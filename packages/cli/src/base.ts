@@ -2,6 +2,7 @@ import { format } from 'node:util'
 import { Command, Flags, type Interfaces } from '@oclif/core'
 import { configPath, DEFAULT_COLLECTOR, readConfig, type CliConfig } from './lib/config.js'
 import { CliError, toFailure, usage } from './lib/errors.js'
+import { checkId } from './lib/ids.js'
 import { Session } from './lib/session.js'
 
 export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof BaseCommand)['baseFlags'] & T['flags']>
@@ -74,8 +75,7 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
   protected projectId(flag: string | undefined): string {
     const id = flag || this.cliConfig.projectId
     if (!id) throw usage('no project: pass --project ID (see `llmguard projects list`) or set a default with `llmguard projects use ID`')
-    if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(id)) throw usage(`--project: not a project id: "${id}"`)
-    return id
+    return checkId('project', id, '--project')
   }
 
   // straight to the streams (oclif goes through console.log): one path for output, easy to capture

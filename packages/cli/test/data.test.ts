@@ -141,7 +141,12 @@ describe('incidents', () => {
     const back = await run(IncidentsAck, [incident.id])
     expect(back.exitCode).toBe(1)
     expect(back.stderr).toMatch(/\[INVALID_TRANSITION\]\n$/)
-    expect((await run(IncidentsShow, ['nope'])).stderr).toBe('Error: not a incident id: "nope"\n')
+    expect((await run(IncidentsShow, ['nope'])).stderr).toBe('Error: not an incident id: "nope" (ids are whole UUIDs, 36 characters)\n')
+    // a shortened id (the start of one from the list) is refused the same way, before any request
+    const short = await run(IncidentsAck, [incident.id.slice(0, 8)])
+    expect(short.exitCode).toBe(2)
+    expect(short.stderr).toContain(`not an incident id: "${incident.id.slice(0, 8)}"`)
+    expect((await run(RemediateList, [incident.id.slice(0, 8)])).stderr).toContain('not an incident id')
     expect((await run(IncidentsList, ['--status', 'closed'])).exitCode).toBe(2)
   })
 })
