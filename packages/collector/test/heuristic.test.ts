@@ -63,3 +63,37 @@ describe('heuristic root cause: the comparison with the previous 24 hours', () =
     )
   })
 })
+
+describe('heuristic root cause of a Datadog alert: the project LLM traffic beside it', () => {
+  const datadog = (window: Partial<Aggregate>, baseline: Partial<Aggregate>) =>
+    heuristicRca(incident('datadog', { priority: 'P2', transition: 'Triggered' }), evidence(window, baseline), new Date(SINCE))
+
+  it('says the LLM calls stopped when the window has none and the day before had some', () => {
+    const rca = datadog({}, { requests: 480, errors: 5, errorRate: 0.0104, avgLatency: 900 })
+    expect(rca.rootCause).toContain('no LLM requests since')
+    expect(rca.rootCause).toContain('480 in the previous 24 hours')
+    expect(rca.rootCause).not.toMatch(/error rate 0\.0 %|0 ms/)
+    expect(rca.recommendedFix).toMatch(/^LLM traffic stopped/)
+    expect(rca.recommendedFix).not.toContain('looks normal')
+  })
+
+  it('says there is no LLM traffic to compare when neither span has any', () => {
+    const rca = datadog({}, {})
+    expect(rca.rootCause).toContain('no LLM requests in the window or the 24 hours before')
+    expect(rca.rootCause).not.toMatch(/error rate|average latency/)
+    expect(rca.recommendedFix).not.toContain('looks normal')
+  })
+
+  it('leaves out the comparison when only the day before is empty', () => {
+    const rca = datadog({ requests: 20, errors: 1, errorRate: 0.05, avgLatency: 700 }, {})
+    expect(rca.rootCause).toContain('20 requests, error rate 5.0 %, average latency 700 ms')
+    expect(rca.rootCause).toContain('no requests in the previous 24 hours to compare with')
+    expect(rca.rootCause).not.toMatch(/before: 0/)
+  })
+
+  it('compares with the day before when both have traffic', () => {
+    const rca = datadog({ requests: 20, errors: 10, errorRate: 0.5, avgLatency: 700 }, { requests: 400, errors: 4, errorRate: 0.01, avgLatency: 650 })
+    expect(rca.rootCause).toContain('20 requests, error rate 50.0 % (24 h before: 1.0 %), average latency 700 ms (before: 650 ms)')
+    expect(rca.recommendedFix).toMatch(/^LLM errors rose with the alert/)
+  })
+})

@@ -133,17 +133,29 @@ export function heuristicRca(incident: Incident, ev: Evidence, now: Date, metada
       break
     }
     default: {
-      // datadog
-      rootCause =
-        `Datadog monitor ${incident.key} (${String(m.priority ?? 'no priority')}) reported "${String(m.transition ?? 'Triggered')}" since ${since}. ` +
-        `Meanwhile the project's LLM traffic: ${w.requests} requests, error rate ${pct(w.errorRate)} (24 h before: ${pct(b.errorRate)}), ` +
-        `average latency ${ms(w.avgLatency)} (before: ${ms(b.avgLatency)}).`
-      recommendedFix =
-        w.errorRate > Math.max(b.errorRate * 2, 0.05)
-          ? `LLM errors rose with the alert: ${errorFix(rel)}`
-          : w.avgLatency > b.avgLatency * 2 && b.avgLatency > 0
-            ? `LLM latency rose with the alert: stream responses, set client timeouts and move latency-sensitive calls to a faster model (remediation switch_model).`
-            : `LLM traffic looks normal: the cause is likely outside the model calls; follow the monitor${m.link ? ` (${String(m.link)})` : ''} and check the services it watches.`
+      // datadog: the alert is about something else; the project's LLM traffic is the context
+      const alert = `Datadog monitor ${incident.key} (${String(m.priority ?? 'no priority')}) reported "${String(m.transition ?? 'Triggered')}" since ${since}. `
+      const follow = `follow the monitor${m.link ? ` (${String(m.link)})` : ''} and check the services it watches.`
+      if (w.requests === 0 && b.requests > 0) {
+        rootCause = alert + `The project has had no LLM requests since ${w.from}, against ${b.requests} in the previous 24 hours.`
+        recommendedFix = `LLM traffic stopped with the alert: check that the application is running and that its SDK can reach this collector (\`llmguard outbox status\` on the app's host shows queued records), then ${follow}`
+      } else if (w.requests === 0) {
+        rootCause = alert + 'The project has no LLM requests in the window or the 24 hours before, so there is no LLM traffic to relate the alert to.'
+        recommendedFix = `Nothing on the LLM side to go on: ${follow}`
+      } else {
+        const traffic = `${w.requests} requests, error rate ${pct(w.errorRate)}`
+        rootCause =
+          alert +
+          (b.requests > 0
+            ? `Meanwhile the project's LLM traffic: ${traffic} (24 h before: ${pct(b.errorRate)}), average latency ${ms(w.avgLatency)} (before: ${ms(b.avgLatency)}).`
+            : `Meanwhile the project's LLM traffic: ${traffic}, average latency ${ms(w.avgLatency)}, with no requests in the previous 24 hours to compare with.`)
+        recommendedFix =
+          w.errorRate > Math.max(b.errorRate * 2, 0.05)
+            ? `LLM errors rose with the alert: ${errorFix(rel)}`
+            : w.avgLatency > b.avgLatency * 2 && b.avgLatency > 0
+              ? `LLM latency rose with the alert: stream responses, set client timeouts and move latency-sensitive calls to a faster model (remediation switch_model).`
+              : `LLM traffic looks normal: the cause is likely outside the model calls; ${follow}`
+      }
       affected = w.requests
     }
   }
