@@ -173,7 +173,17 @@ describe('settings and billing', () => {
     const status = await run<any>(BillingStatus, ['--json'])
     expect(status.json).toMatchObject({ plan: 'free', monthlyLimit: 10_000 })
     expect(status.json.usage).toBeGreaterThanOrEqual(300)
-    expect((await run(BillingStatus, [])).stdout).toMatch(/plan\s+free \(active\)/)
+    const human = (await run(BillingStatus, [])).stdout
+    expect(human).toMatch(/plan\s+free \(active\)/)
+    // a free plan is never billed: no date that reads like an invoice on its way
+    expect(human).toMatch(/next bill\s+- \(no subscription\)\n/)
+    // a subscription (as the Stripe webhook records it) shows its period end
+    await collector.sql`insert into billing_accounts (user_id, plan, stripe_subscription_id, current_period_end)
+      select id, 'pro', 'sub_test', '2031-02-03T04:05:06Z' from users where email = ${seed.email}
+      on conflict (user_id) do update set plan = excluded.plan, stripe_subscription_id = excluded.stripe_subscription_id, current_period_end = excluded.current_period_end`
+    expect((await run(BillingStatus, [])).stdout).toMatch(/next bill\s+2031-02-03T04:05:06\.000Z \(in /)
+    await collector.sql`update billing_accounts set plan = 'free', stripe_subscription_id = null, current_period_end = null
+      where user_id = (select id from users where email = ${seed.email})`
     const up = await run(BillingUpgrade, [])
     expect(up.exitCode).toBe(1)
     expect(up.stderr).toMatch(/^Error: .+ \[BILLING_NOT_CONFIGURED\]\n$/)
