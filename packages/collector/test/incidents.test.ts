@@ -218,6 +218,8 @@ describe('incidents API', () => {
     ['limit', { limit: 101 }],
     ['page', { page: 0 }],
     ['startDate', { startDate: 'yesterday' }],
+    ['startDate', { startDate: '0000-01-01T00:00:00Z' }],
+    ['endDate', { endDate: '9999-12-31T23:59:59-12:00' }],
     ['startDate', { startDate: at(0), endDate: at(-1) }],
   ])('refuses a bad %s with a 400 envelope', async (field, query) => {
     const err = await failure(list(query as Record<string, string | number>))

@@ -67,6 +67,9 @@ describe('POST /v1/llm/requests', () => {
     ['latency', { latency: 1.5 }],
     ['status', { status: 'weird' }],
     ['timestamp', { timestamp: 'yesterday' }],
+    // ISO-shaped but outside what PostgreSQL stores (year 0000) or four-digit ISO gives back (UTC year 10000)
+    ['timestamp', { timestamp: '0000-01-01T00:00:00Z' }],
+    ['timestamp', { timestamp: '9999-12-31T23:59:59-12:00' }],
     ['id', { id: 'not-a-uuid' }],
     ['tokens', { tokens: -3 }],
     ['cachedTokens', { promptTokens: 10, cachedTokens: 20 }],
@@ -125,6 +128,18 @@ describe('POST /v1/llm/requests/batch', () => {
     expect(await stored(projectA)).toBe(before + 2)
     const [row] = await collector.sql<{ prompt: string }[]>`select prompt from llm_requests where id = ${dup}`
     expect(row!.prompt).toBe('hello there')
+  })
+
+  it('rejects a record with an out-of-range timestamp on its own; the rest of the batch is stored', async () => {
+    const before = await stored(projectA)
+    const records = [rec(), rec({ timestamp: '0000-01-01T00:00:00Z' }), rec({ timestamp: '1970-01-01T00:00:00Z' }), rec({ timestamp: '9999-12-31T23:59:59-12:00' })]
+    const res = await post<BatchResult>('/v1/llm/requests/batch', { records })
+    expect(res.accepted).toBe(2)
+    expect(res.rejected).toEqual([
+      { index: 1, code: 'VALIDATION_ERROR', message: 'timestamp: must be between 1970-01-01 and 9999-12-31 (UTC)' },
+      { index: 3, code: 'VALIDATION_ERROR', message: 'timestamp: must be between 1970-01-01 and 9999-12-31 (UTC)' },
+    ])
+    expect(await stored(projectA)).toBe(before + 2)
   })
 
   it('stores each id once when batches race', async () => {

@@ -145,6 +145,8 @@ describe('GET /v1/projects/:id/logs', () => {
     [{ sortBy: 'prompt' }, 'query.sortBy'],
     [{ minRiskScore: 80, maxRiskScore: 10 }, 'query.minRiskScore'],
     [{ startDate: 'yesterday' }, 'query.startDate'],
+    [{ startDate: '0000-01-01T00:00:00Z' }, 'query.startDate'],
+    [{ endDate: '9999-12-31T23:59:59-12:00' }, 'query.endDate'],
   ])('rejects %j with a 400 naming the parameter', async (query, path) => {
     const err = await failure(search(query as LogQueryInput))
     expect(err.status).toBe(400)

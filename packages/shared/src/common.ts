@@ -2,7 +2,22 @@ import { z } from 'zod'
 
 /** Every resource id is a UUID; anything else in a path is treated as "no such resource". */
 export const idSchema = z.uuid()
-export const isoDateSchema = z.iso.datetime({ offset: true })
+
+/**
+ * Times the API takes in (record timestamps, date filters) lie from 1970-01-01 to the end of
+ * 9999, UTC. The ISO format alone allows year 0000, which PostgreSQL refuses, and with a
+ * negative offset an instant in the UTC year 10000, which it stores but no four-digit ISO
+ * string can give back: both ended in a 500 (and a record in a batch took its batch with it).
+ */
+const MIN_TIME_MS = Date.UTC(1970, 0, 1)
+const MAX_TIME_MS = Date.UTC(10000, 0, 1)
+export const TIME_RANGE_MESSAGE = 'must be between 1970-01-01 and 9999-12-31 (UTC)'
+/** Whether an ISO date-time (already matched by the format) lies within the API's range. */
+export const timeInRange = (iso: string): boolean => {
+  const t = Date.parse(iso)
+  return t >= MIN_TIME_MS && t < MAX_TIME_MS
+}
+export const isoDateSchema = z.iso.datetime({ offset: true }).refine(timeInRange, { message: TIME_RANGE_MESSAGE })
 
 export const MAX_PAGE_LIMIT = 100
 export const DEFAULT_PAGE_LIMIT = 50

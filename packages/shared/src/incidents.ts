@@ -1,5 +1,5 @@
 import { z } from 'zod'
-import { DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT, pageOf } from './common.js'
+import { DEFAULT_PAGE_LIMIT, isoDateSchema, MAX_PAGE_LIMIT, pageOf } from './common.js'
 import { recordErrorSchema, riskReasonSchema } from './ingest.js'
 
 /** Rule types (evaluated at ingest), anomaly types (hourly job) and Datadog alerts. */
@@ -116,8 +116,8 @@ export const incidentQuerySchema = z
       .pipe(z.array(incidentTypeSchema).min(1))
       .optional()
       .describe('One type or a comma-separated list'),
-    startDate: z.iso.datetime({ offset: true }).optional().describe('Incidents still active at or after this time (lastSeenAt ≥ startDate)'),
-    endDate: z.iso.datetime({ offset: true }).optional().describe('Incidents that began before this time (firstSeenAt < endDate)'),
+    startDate: isoDateSchema.optional().describe('Incidents still active at or after this time (lastSeenAt ≥ startDate)'),
+    endDate: isoDateSchema.optional().describe('Incidents that began before this time (firstSeenAt < endDate)'),
     page: queryInt(1, 1_000_000).default(1),
     limit: queryInt(1, MAX_PAGE_LIMIT).default(DEFAULT_PAGE_LIMIT),
   })

@@ -1,5 +1,5 @@
 import { z } from 'zod'
-import { DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT, pageOf } from './common.js'
+import { DEFAULT_PAGE_LIMIT, isoDateSchema, MAX_PAGE_LIMIT, pageOf } from './common.js'
 import { recordErrorSchema, riskReasonSchema } from './ingest.js'
 
 const queryInt = (min: number, max: number) => z.coerce.number().int().min(min).max(max)
@@ -11,8 +11,8 @@ export const logQuerySchema = z
     model: z.string().min(1).max(200).optional(),
     minRiskScore: queryInt(0, 100).optional(),
     maxRiskScore: queryInt(0, 100).optional(),
-    startDate: z.iso.datetime({ offset: true }).optional().describe('Inclusive, on the record timestamp'),
-    endDate: z.iso.datetime({ offset: true }).optional().describe('Exclusive, on the record timestamp'),
+    startDate: isoDateSchema.optional().describe('Inclusive, on the record timestamp'),
+    endDate: isoDateSchema.optional().describe('Exclusive, on the record timestamp'),
     status: z.enum(['success', 'error']).optional(),
     userId: z.string().min(1).max(256).optional(),
     policyViolation: z.enum(['true', 'false']).optional().describe('Only records that did (true) or did not (false) break the active policy'),

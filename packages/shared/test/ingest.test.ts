@@ -39,7 +39,10 @@ const VARIANTS: Record<string, unknown[]> = {
     { type: 't'.repeat(200), message: 'm'.repeat(10_000) }, { type: 't'.repeat(201), message: 'm' }, { type: 't', message: 'm'.repeat(10_001) },
     { type: 't', message: 'm', extra: true }, { type: 1, message: 'm' }],
   timestamp: [undefined, null, '', '2026-11-21T12:41:19Z', '2026-11-21T12:41:19.393+02:00', '2026-11-21T12:41:19', '2026-11-21',
-    '2026-02-29T00:00:00Z', '2024-02-29T00:00:00Z', '2026-11-21T24:00:00Z', 1764000000000],
+    '2026-02-29T00:00:00Z', '2024-02-29T00:00:00Z', '2026-11-21T24:00:00Z', 1764000000000,
+    // the range PostgreSQL and four-digit ISO strings share: 1970 to 9999, UTC
+    '0000-01-01T00:00:00Z', '1969-12-31T23:59:59.999Z', '1970-01-01T00:00:00Z', '1970-01-01T00:30:00+01:00',
+    '9999-12-31T23:59:59.999Z', '9999-12-31T23:59:59-12:00'],
   endpoint: [undefined, null, '', 'e', 'e'.repeat(100), 'e'.repeat(101)],
   requestedModel: [undefined, null, '', 'gpt-4o', 'r'.repeat(200), 'r'.repeat(201)],
   timeToFirstToken: [undefined, null, -1, 0, 86_400_000, 86_400_001, 3.3],
@@ -156,6 +159,19 @@ describe('parseLlmRecord: the schema, fast for valid records', () => {
     for (const input of [null, [], 'record', 42, JSON.parse('{"prompt":"p","model":"m","latency":1,"metadata":{"__proto__":{"x":1}}}')]) {
       expect(acceptLlmRecord(input)).toBeNull()
       agree(input)
+    }
+  })
+
+  it('refuses a timestamp outside 1970–9999 (UTC) with a message naming the range, on both paths', () => {
+    for (const timestamp of ['0000-01-01T00:00:00Z', '1969-12-31T23:59:59Z', '9999-12-31T23:59:59-12:00']) {
+      const input = { prompt: 'p', model: 'gpt-4o', latency: 1, timestamp }
+      expect(acceptLlmRecord(input)).toBeNull()
+      const parsed = parseLlmRecord(input)
+      expect(parsed.success).toBe(false)
+      expect(!parsed.success && parsed.error.issues[0]).toMatchObject({ path: ['timestamp'], message: 'must be between 1970-01-01 and 9999-12-31 (UTC)' })
+    }
+    for (const timestamp of ['1970-01-01T00:00:00Z', '9999-12-31T11:59:59-12:00']) {
+      expect(acceptLlmRecord({ prompt: 'p', model: 'gpt-4o', latency: 1, timestamp })?.timestamp).toBe(timestamp)
     }
   })
 })
