@@ -124,6 +124,26 @@ describe('http route layer', () => {
     expect(paths).toEqual(expect.arrayContaining(['body.name', 'body.size']))
   })
 
+  it('refuses a NUL character in the body (values and keys, at any depth) or the query with a 400 naming where', async () => {
+    const before = seen.length
+    const named = await call('POST', '/things', JSON.stringify({ name: 'a\u0000b' }))
+    expect(named.status).toBe(400)
+    expectEnvelope(named.json, 'VALIDATION_ERROR')
+    expect(named.json.error.details.issues).toEqual([{ path: 'body.name', message: 'must not contain NUL characters (\\u0000)' }])
+    const nested = await call('POST', '/things', JSON.stringify({ name: 'ok', extra: [{ deep: ['fine', 'x\u0000'] }] }))
+    expect(nested.json.error.details.issues[0].path).toBe('body.extra.0.deep.1')
+    const key = await call('POST', '/things', JSON.stringify({ name: 'ok', extra: { ['k\u0000']: 1 } }))
+    expect(key.json.error.details.issues[0].path).toBe('body.extra.k\\u0000')
+    // nesting deeper than any call stack: still a clean answer
+    const deep = await call('POST', '/things', `{"name":"ok","extra":${'['.repeat(30_000)}"\\u0000"${']'.repeat(30_000)}}`)
+    expect(deep.status).toBe(400)
+    expect(deep.json.error.message).toContain('NUL')
+    expect(seen.length).toBe(before)
+    const query = await call('GET', '/things/00000000-0000-4000-8000-000000000000?limit=5%00')
+    expect(query.status).toBe(400)
+    expect(query.json.error.details.issues[0].path).toBe('query.limit')
+  })
+
   it('answers an empty body where one is required with a 400', async () => {
     const res = await call('POST', '/things')
     expect(res.status).toBe(400)

@@ -101,3 +101,40 @@ export function parseJson(raw: Buffer): unknown {
     throw new AppError('MALFORMED_JSON', `request body is not valid JSON: ${(err as Error).message}`)
   }
 }
+
+/** What a 400 for a NUL says: PostgreSQL's text and jsonb cannot hold one. */
+export const NUL_MESSAGE = 'must not contain NUL characters (\\u0000)'
+
+/**
+ * The path (`name`, `records.3.prompt`) of the first string in a parsed JSON value that holds a
+ * NUL character, object keys included; undefined when there is none. Walks with a stack of its
+ * own: a deeply nested body must not overflow the call stack.
+ */
+export function nulPath(value: unknown): string | undefined {
+  const stack: [unknown, string][] = [[value, '']]
+  const join = (path: string, key: string | number) => (path ? `${path}.${key}` : String(key))
+  while (stack.length) {
+    const [v, path] = stack.pop()!
+    if (typeof v === 'string') {
+      if (v.includes('\u0000')) return path
+    } else if (Array.isArray(v)) {
+      for (let i = v.length - 1; i >= 0; i--) stack.push([v[i], join(path, i)])
+    } else if (v !== null && typeof v === 'object') {
+      const keys = Object.keys(v)
+      for (let i = keys.length - 1; i >= 0; i--) {
+        const key = keys[i]!
+        if (key.includes('\u0000')) return join(path, JSON.stringify(key).slice(1, -1))
+        stack.push([(v as Record<string, unknown>)[key], join(path, key)])
+      }
+    }
+  }
+  return undefined
+}
+
+/** A 400 VALIDATION_ERROR if the parsed body or the query holds a NUL (see nulPath). */
+export function refuseNul(value: unknown, where: 'query' | 'body'): void {
+  const path = nulPath(value)
+  if (path === undefined) return
+  const full = path ? `${where}.${path}` : where
+  throw new AppError('VALIDATION_ERROR', `invalid request ${where}: ${full}: ${NUL_MESSAGE}`, { issues: [{ path: full, message: NUL_MESSAGE }] })
+}

@@ -80,6 +80,11 @@ export interface RouteDef<
   projectParam?: string
   /** Keep the body as raw bytes only (webhooks); `body` must then be unset. */
   rawBody?: boolean
+  /**
+   * The handler makes a NUL character in the body's strings storable itself (ingest: replaced
+   * by U+FFFD, so a record is never lost over one). Elsewhere a NUL is a 400 before the handler runs.
+   */
+  storesNul?: boolean
   handler: (ctx: RequestContext<Out<PS>, Out<QS>, Out<BS>>) => Promise<unknown> | unknown
 }
 

@@ -1,6 +1,6 @@
 import { DATADOG_PROJECT_TAG, datadogPayloadSchema, datadogResultSchema, toIssues, type DatadogPayload, type DatadogResult, type IncidentSeverity } from '@llmguard/shared'
 import type { Sql } from '../db/connect.js'
-import { parseJson } from '../http/body.js'
+import { parseJson, refuseNul } from '../http/body.js'
 import { AppError, notFound } from '../http/errors.js'
 import { defineRoute, type RouteDef } from '../http/route.js'
 import type { IncidentService, Raised } from '../incidents/service.js'
@@ -97,7 +97,9 @@ export function datadogRoutes(deps: { sql: Sql; secret?: string; incidents: Inci
         if (verified.method === 'signature' && !withinWindow(verified.timestamp, at.getTime())) {
           throw unauthorized(`signature timestamp is more than ${DATADOG_TOLERANCE_SECONDS} s away from now`)
         }
-        const parsed = datadogPayloadSchema.safeParse(parseJson(rawBody))
+        const json = parseJson(rawBody)
+        refuseNul(json, 'body')
+        const parsed = datadogPayloadSchema.safeParse(json)
         if (!parsed.success) {
           const issues = toIssues(parsed.error)
           throw new AppError('VALIDATION_ERROR', `invalid Datadog payload: ${issues[0]?.path}: ${issues[0]?.message}`, { issues })

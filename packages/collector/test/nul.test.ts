@@ -1,0 +1,69 @@
+import { randomUUID } from 'node:crypto'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import type { IngestResult, Project } from '@llmguard/shared'
+import { startTestCollector, type TestCollector } from './helpers/collector.js'
+import { count, failure, setupProject, type TestUser } from './helpers/accounts.js'
+
+// PostgreSQL's text and jsonb cannot hold a NUL character (U+0000): every route that stores or
+// queries a string refuses one with a 400 naming where it was, instead of a 500 from the
+// database. Ingest is the exception: a record is never lost over one (it is made storable).
+const SECRET = 'dd-webhook-secret-0123456789abcdef'
+let collector: TestCollector
+let owner: TestUser
+let project: Project
+let key: string
+
+beforeAll(async () => {
+  collector = await startTestCollector({ env: { DATADOG_WEBHOOK_SECRET: SECRET } })
+  const setup = await setupProject(collector)
+  ;({ user: owner, project } = setup)
+  key = setup.key.key
+})
+afterAll(() => collector.close())
+
+const as = () => ({ token: owner.accessToken })
+const NUL_ISSUE = 'must not contain NUL characters (\\u0000)'
+
+describe('a NUL character in a request', () => {
+  it.each([
+    ['project name', 'POST', '/v1/projects', { name: 'a\u0000b' }, 'body.name'],
+    ['system prompt', 'PATCH', '/settings', { systemPrompt: 'be brief\u0000' }, 'body.systemPrompt'],
+    ['sensitive keyword', 'PATCH', '/settings', { sensitiveKeywords: ['ok', 'x\u0000'] }, 'body.sensitiveKeywords.1'],
+    ['metadata key', 'PATCH', '/settings', { metadata: { ['k\u0000']: 1 } }, 'body.metadata.k\\u0000'],
+    ['user name', 'PATCH', '/v1/settings/user', { name: 'Ann\u0000' }, 'body.name'],
+    ['key name', 'POST', '/keys', { name: 'ci\u0000' }, 'body.name'],
+  ])('in a %s is a 400 naming it, and changes nothing', async (_what, method, path, body, where) => {
+    const url = path.startsWith('/v1') ? path : `/v1/projects/${project.id}${path}`
+    const before = await collector.sql`select (select count(*)::int from projects) as p, (select count(*)::int from api_keys) as k,
+      (select settings::text from project_settings where project_id = ${project.id}) as s, (select name from users where id = ${owner.id}) as u`
+    const err = await failure(collector.client.send(method as 'POST', url, { body, ...as() }))
+    expect([err.status, err.code]).toEqual([400, 'VALIDATION_ERROR'])
+    expect(err.details).toEqual({ issues: [{ path: where, message: NUL_ISSUE }] })
+    const after = await collector.sql`select (select count(*)::int from projects) as p, (select count(*)::int from api_keys) as k,
+      (select settings::text from project_settings where project_id = ${project.id}) as s, (select name from users where id = ${owner.id}) as u`
+    expect(after).toEqual(before)
+  })
+
+  it.each([['search'], ['userId'], ['model']])('in the log search %s is a 400 naming it', async (param) => {
+    const err = await failure(collector.client.get(`/v1/projects/${project.id}/logs?${param}=a%00b`, as()))
+    expect([err.status, err.code]).toEqual([400, 'VALIDATION_ERROR'])
+    expect(err.details).toEqual({ issues: [{ path: `query.${param}`, message: NUL_ISSUE }] })
+  })
+
+  it('in a Datadog alert is a 400, and opens no incident', async () => {
+    const before = await count(collector, 'incidents')
+    const body = { id: randomUUID(), monitorId: '7', title: 'down\u0000', transition: 'Triggered', date: String(Date.now()), tags: `llmguard_project:${project.id}` }
+    const err = await failure(collector.client.send('POST', '/v1/webhooks/datadog', { body, headers: { 'x-llmguard-webhook-secret': SECRET } }))
+    expect([err.status, err.code]).toEqual([400, 'VALIDATION_ERROR'])
+    expect(err.details).toEqual({ issues: [{ path: 'body.title', message: NUL_ISSUE }] })
+    expect(await count(collector, 'incidents')).toBe(before)
+  })
+
+  it('in an ingested record is made storable, in a single record and in a batch', async () => {
+    const one = await collector.client.post<IngestResult>('/v1/llm/requests', { prompt: 'a\u0000b', model: 'gpt-4o', latency: 1, metadata: { ['k\u0000']: 'v\u0000' } }, { token: key })
+    const batch = await collector.client.post<{ accepted: number }>('/v1/llm/requests/batch', { records: [{ prompt: 'c\u0000', model: 'gpt-4o', latency: 1, userId: 'u\u0000' }] }, { token: key })
+    expect(batch.accepted).toBe(1)
+    const [row] = await collector.sql<{ prompt: string; metadata: Record<string, string> }[]>`select prompt, metadata from llm_requests where id = ${one.id}`
+    expect(row).toEqual({ prompt: 'a\uFFFDb', metadata: { 'k\uFFFD': 'v\uFFFD' } })
+  })
+})
