@@ -85,7 +85,7 @@ describe('logs', () => {
 
     const tail = run(LogsTail, ['--interval', '1', '--lines', '2', '--count', '2'])
     await new Promise((r) => setTimeout(r, 300))
-    await post({ prompt: 'tail me one', model: 'gpt-4o', latency: 10 })
+    await post({ prompt: 'tail me one', model: 'text-embedding-3-small', latency: 10 })
     await post({ prompt: 'tail me two', model: 'gpt-4o', latency: 11 })
     const out = await tail
     expect(out.exitCode).toBe(0)
@@ -93,6 +93,9 @@ describe('logs', () => {
     expect(lines).toHaveLength(4)
     expect(lines[2]).toContain('tail me one')
     expect(lines[3]).toContain('tail me two')
+    // the columns after the model stay aligned whatever the model's name
+    expect(lines[3]!.indexOf(' ok ')).toBe(lines[2]!.indexOf(' ok '))
+    expect(lines[1]!.indexOf(' risk ')).toBe(lines[0]!.indexOf(' risk '))
 
     const tailJson = run(LogsTail, ['--interval', '1', '--lines', '0', '--count', '1', '--json'])
     await new Promise((r) => setTimeout(r, 300))

@@ -71,8 +71,8 @@ export function logTable(items: readonly LogResult[], now = Date.now()): string 
 }
 
 /** One line per record for `logs tail`. */
-export function logLine(r: LogResult): string {
+export function logLine(r: LogResult, modelWidth = 0): string {
   const when = new Date(r.timestamp).toISOString().replace('T', ' ').slice(0, 19)
   const prompt = r.prompt.replace(/\s+/g, ' ')
-  return `${c.dim(when)}  ${r.model}  ${r.status === 'error' ? c.red('error') : 'ok   '}  risk ${risk(r.riskScore).padStart(3)}  ${String(r.latency).padStart(6)} ms  ${prompt.length > 60 ? `${prompt.slice(0, 59)}…` : prompt}  ${c.dim(r.id)}`
+  return `${c.dim(when)}  ${r.model.padEnd(modelWidth)}  ${r.status === 'error' ? c.red('error') : 'ok   '}  risk ${risk(r.riskScore).padStart(3)}  ${String(r.latency).padStart(6)} ms  ${prompt.length > 60 ? `${prompt.slice(0, 59)}…` : prompt}  ${c.dim(r.id)}`
 }

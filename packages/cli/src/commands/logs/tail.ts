@@ -5,6 +5,8 @@ import { logFilterFlags, logLine, toLogQuery } from '../../lib/logs.js'
 
 /** Records may arrive with a call-start timestamp a little in the past: look back this far on each poll. */
 const LOOKBACK_MS = 5 * 60_000
+const MIN_MODEL_WIDTH = 12
+const MAX_MODEL_WIDTH = 28
 
 export default class LogsTail extends BaseCommand<typeof LogsTail> {
   static override summary = 'Follow new requests as they are logged (Ctrl-C to stop)'
@@ -42,15 +44,20 @@ export default class LogsTail extends BaseCommand<typeof LogsTail> {
         const query = { ...base, sortBy: 'timestamp', sortOrder: 'desc', limit, ...(since ? { startDate: new Date(since).toISOString() } : {}) }
         return (await this.session.get<Page<LogResult>>(`/v1/projects/${id}/logs`, query as Record<string, string | number>)).items
       }
+      // the model column keeps one width as lines arrive: wide enough for the usual names, and
+      // widened (up to a cap) by a longer one, never narrowed again
+      let modelWidth = MIN_MODEL_WIDTH
       const print = (r: LogResult) => {
-        if (this.jsonEnabled()) process.stdout.write(`${JSON.stringify(r)}\n`)
-        else this.log(logLine(r))
+        if (this.jsonEnabled()) return void process.stdout.write(`${JSON.stringify(r)}\n`)
+        modelWidth = Math.min(MAX_MODEL_WIDTH, Math.max(modelWidth, r.model.length))
+        this.log(logLine(r, modelWidth))
       }
       // everything the first polls could return counts as seen; only the last --lines are shown
       const window = await fetch(100, Date.now() - LOOKBACK_MS)
       const recent = this.flags.lines ? await fetch(this.flags.lines) : []
       const initial = [...window, ...recent]
       for (const r of initial) seen.set(r.id, Date.parse(r.timestamp))
+      for (const r of recent) modelWidth = Math.min(MAX_MODEL_WIDTH, Math.max(modelWidth, r.model.length))
       for (const r of [...recent].reverse()) print(r)
       let printed = 0
       let newest = Math.max(Date.now(), ...initial.map((r) => Date.parse(r.timestamp)))
