@@ -4,9 +4,10 @@ import type { IngestResult, Project } from '@llmguard/shared'
 import { startTestCollector, type TestCollector } from './helpers/collector.js'
 import { count, failure, setupProject, type TestUser } from './helpers/accounts.js'
 
-// PostgreSQL's text and jsonb cannot hold a NUL character (U+0000): every route that stores or
-// queries a string refuses one with a 400 naming where it was, instead of a 500 from the
-// database. Ingest is the exception: a record is never lost over one (it is made storable).
+// PostgreSQL's text and jsonb cannot hold a NUL character (U+0000), nor jsonb an unpaired UTF-16
+// surrogate: every route that stores or queries a string refuses them with a 400 naming where,
+// instead of a 500 from the database. Ingest is the exception: a record is never lost over one
+// (the text is made storable).
 const SECRET = 'dd-webhook-secret-0123456789abcdef'
 let collector: TestCollector
 let owner: TestUser
@@ -42,6 +43,18 @@ describe('a NUL character in a request', () => {
     const after = await collector.sql`select (select count(*)::int from projects) as p, (select count(*)::int from api_keys) as k,
       (select settings::text from project_settings where project_id = ${project.id}) as s, (select name from users where id = ${owner.id}) as u`
     expect(after).toEqual(before)
+  })
+
+  it.each([
+    ['system prompt', { systemPrompt: 'be brief \ud800' }, 'body.systemPrompt'],
+    ['preferred model', { preferredModel: '\udc00gpt' }, 'body.preferredModel'],
+    ['metadata key', { metadata: { ['k\ud800']: 1 } }, 'body.metadata.k\\ud800'],
+  ])('an unpaired surrogate in a %s (PostgreSQL jsonb refuses its escape) is a 400 too', async (_what, body, where) => {
+    const before = await collector.sql`select settings::text as s from project_settings where project_id = ${project.id}`
+    const err = await failure(collector.client.patch(`/v1/projects/${project.id}/settings`, body, as()))
+    expect([err.status, err.code]).toEqual([400, 'VALIDATION_ERROR'])
+    expect(err.details).toEqual({ issues: [{ path: where, message: 'must be well-formed Unicode (it holds an unpaired surrogate)' }] })
+    expect(await collector.sql`select settings::text as s from project_settings where project_id = ${project.id}`).toEqual(before)
   })
 
   it.each([['search'], ['userId'], ['model']])('in the log search %s is a 400 naming it', async (param) => {

@@ -102,28 +102,35 @@ export function parseJson(raw: Buffer): unknown {
   }
 }
 
-/** What a 400 for a NUL says: PostgreSQL's text and jsonb cannot hold one. */
+/** What a 400 for text PostgreSQL cannot store says: a NUL, or (in jsonb) an unpaired surrogate. */
 export const NUL_MESSAGE = 'must not contain NUL characters (\\u0000)'
+export const SURROGATE_MESSAGE = 'must be well-formed Unicode (it holds an unpaired surrogate)'
+
+const problemOf = (s: string): string | undefined =>
+  s.includes('\u0000') ? NUL_MESSAGE : s.isWellFormed() ? undefined : SURROGATE_MESSAGE
 
 /**
- * The path (`name`, `records.3.prompt`) of the first string in a parsed JSON value that holds a
- * NUL character, object keys included; undefined when there is none. Walks with a stack of its
- * own: a deeply nested body must not overflow the call stack.
+ * The first string in a parsed JSON value, object keys included, that PostgreSQL cannot store:
+ * one holding a NUL character (text and jsonb refuse it) or an unpaired UTF-16 surrogate (jsonb
+ * refuses its escape). Gives its path (`name`, `records.3.prompt`) and what is wrong, or
+ * undefined. Walks with a stack of its own: a deeply nested body must not overflow the call stack.
  */
-export function nulPath(value: unknown): string | undefined {
+export function unstorable(value: unknown): { path: string; message: string } | undefined {
   const stack: [unknown, string][] = [[value, '']]
   const join = (path: string, key: string | number) => (path ? `${path}.${key}` : String(key))
   while (stack.length) {
     const [v, path] = stack.pop()!
     if (typeof v === 'string') {
-      if (v.includes('\u0000')) return path
+      const message = problemOf(v)
+      if (message) return { path, message }
     } else if (Array.isArray(v)) {
       for (let i = v.length - 1; i >= 0; i--) stack.push([v[i], join(path, i)])
     } else if (v !== null && typeof v === 'object') {
       const keys = Object.keys(v)
       for (let i = keys.length - 1; i >= 0; i--) {
         const key = keys[i]!
-        if (key.includes('\u0000')) return join(path, JSON.stringify(key).slice(1, -1))
+        const message = problemOf(key)
+        if (message) return { path: join(path, JSON.stringify(key).slice(1, -1)), message }
         stack.push([(v as Record<string, unknown>)[key], join(path, key)])
       }
     }
@@ -131,10 +138,10 @@ export function nulPath(value: unknown): string | undefined {
   return undefined
 }
 
-/** A 400 VALIDATION_ERROR if the parsed body or the query holds a NUL (see nulPath). */
-export function refuseNul(value: unknown, where: 'query' | 'body'): void {
-  const path = nulPath(value)
-  if (path === undefined) return
-  const full = path ? `${where}.${path}` : where
-  throw new AppError('VALIDATION_ERROR', `invalid request ${where}: ${full}: ${NUL_MESSAGE}`, { issues: [{ path: full, message: NUL_MESSAGE }] })
+/** A 400 VALIDATION_ERROR if the parsed body or the query holds text PostgreSQL cannot store (see unstorable). */
+export function refuseUnstorable(value: unknown, where: 'query' | 'body'): void {
+  const found = unstorable(value)
+  if (!found) return
+  const path = found.path ? `${where}.${found.path}` : where
+  throw new AppError('VALIDATION_ERROR', `invalid request ${where}: ${path}: ${found.message}`, { issues: [{ path, message: found.message }] })
 }

@@ -81,10 +81,11 @@ export interface RouteDef<
   /** Keep the body as raw bytes only (webhooks); `body` must then be unset. */
   rawBody?: boolean
   /**
-   * The handler makes a NUL character in the body's strings storable itself (ingest: replaced
-   * by U+FFFD, so a record is never lost over one). Elsewhere a NUL is a 400 before the handler runs.
+   * The handler makes text PostgreSQL cannot store (a NUL character, an unpaired surrogate)
+   * storable itself (ingest: replaced by U+FFFD, so a record is never lost over one). Elsewhere
+   * such text is a 400 before the handler runs.
    */
-  storesNul?: boolean
+  repairsText?: boolean
   handler: (ctx: RequestContext<Out<PS>, Out<QS>, Out<BS>>) => Promise<unknown> | unknown
 }
 

@@ -6,7 +6,7 @@ import { toIssues } from '@llmguard/shared'
 import type { z } from 'zod'
 import type { Config } from '../config.js'
 import type { Logger } from '../logger.js'
-import { ConnectionAbort, parseJson, readBody, refuseNul } from './body.js'
+import { ConnectionAbort, parseJson, readBody, refuseUnstorable } from './body.js'
 import { AppError } from './errors.js'
 import { isReply, type AuthKind, type Principal, type RequestContext, type RouteDef } from './route.js'
 
@@ -208,10 +208,10 @@ export class HttpServer {
         rawBody = await readBody(req, this.options.config.bodyLimitBytes)
         bodyPending = false
         if (!route.rawBody) body = parseJson(rawBody)
-        // PostgreSQL cannot store a NUL in text or jsonb: a 400 here rather than a 500 there
-        if (!route.rawBody && !route.storesNul) refuseNul(body, 'body')
+        // text PostgreSQL cannot store (a NUL; an unpaired surrogate in jsonb): a 400 here, not a 500 there
+        if (!route.rawBody && !route.repairsText) refuseUnstorable(body, 'body')
       }
-      refuseNul(rawQuery, 'query')
+      refuseUnstorable(rawQuery, 'query')
       const ctx: RequestContext = {
         params: route.params ? parseOr404(route.params, params) : params,
         query: route.query ? parseOr400(route.query, { ...rawQuery }, 'query') : {},

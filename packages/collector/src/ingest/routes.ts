@@ -31,7 +31,7 @@ export function ingestRoutes(deps: IngestDeps): RouteDef[] {
       summary: 'Log one LLM call (201; a repeated id answers 200 with the stored result)',
       tags: ['ingest'],
       body: llmRecordSchema,
-      storesNul: true,
+      repairsText: true,
       responses: { 200: ingestResultSchema, 201: ingestResultSchema },
       handler: async (ctx) => {
         const ingest = await contextFor(deps, ctx)
@@ -63,7 +63,7 @@ export function ingestRoutes(deps: IngestDeps): RouteDef[] {
       summary: 'Log up to 1000 LLM calls; each record is accepted, a duplicate, or rejected on its own',
       tags: ['ingest'],
       body: batchRequestSchema,
-      storesNul: true,
+      repairsText: true,
       responses: { 200: batchResultSchema },
       handler: async (ctx) => {
         const ingest = await contextFor(deps, ctx)

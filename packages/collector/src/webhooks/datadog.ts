@@ -1,6 +1,6 @@
 import { DATADOG_PROJECT_TAG, datadogPayloadSchema, datadogResultSchema, toIssues, type DatadogPayload, type DatadogResult, type IncidentSeverity } from '@llmguard/shared'
 import type { Sql } from '../db/connect.js'
-import { parseJson, refuseNul } from '../http/body.js'
+import { parseJson, refuseUnstorable } from '../http/body.js'
 import { AppError, notFound } from '../http/errors.js'
 import { defineRoute, type RouteDef } from '../http/route.js'
 import type { IncidentService, Raised } from '../incidents/service.js'
@@ -98,7 +98,7 @@ export function datadogRoutes(deps: { sql: Sql; secret?: string; incidents: Inci
           throw unauthorized(`signature timestamp is more than ${DATADOG_TOLERANCE_SECONDS} s away from now`)
         }
         const json = parseJson(rawBody)
-        refuseNul(json, 'body')
+        refuseUnstorable(json, 'body')
         const parsed = datadogPayloadSchema.safeParse(json)
         if (!parsed.success) {
           const issues = toIssues(parsed.error)
