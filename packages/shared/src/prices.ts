@@ -1,4 +1,5 @@
 import { z } from 'zod'
+import { memoised } from './memo.js'
 
 /**
  * Prices of one model in USD per 1M tokens (OpenAI's unit), plus an optional flat rate in USD
@@ -145,9 +146,33 @@ export type PriceOverrides = z.infer<typeof priceOverridesSchema>
 
 /** The price that applies to `model`: project overrides first, then the table; undefined = unpriced. */
 export function findModelPrice(model: string, overrides?: Readonly<Record<string, ModelPrice>>): ModelPrice | undefined {
-  if (!overrides) return findByModelPrefix((k) => PRICE_MAP.get(k), model)
-  // rebuilt per call (a handful of entries): caching by identity would go stale if settings are mutated
+  if (!overrides) return memoised(TABLE_ONLY, model, () => findByModelPrefix((k) => PRICE_MAP.get(k), model))
+  // a frozen overrides object (the collector freezes each project's) cannot gain or lose keys:
+  // its lookups are kept with it; any other is read afresh, so a change in place is never stale
+  // (only frozen objects are kept, so one found needs no isFrozen, which walks every key)
+  let cache = BY_OVERRIDES.get(overrides)
+  if (!cache) {
+    if (!Object.isFrozen(overrides)) return priceWith(overrides, model)
+    BY_OVERRIDES.set(overrides, (cache = { own: ownPrices(overrides), models: new Map() }))
+  }
+  const own = cache.own
+  return memoised(cache.models, model, () => findByModelPrefix((k) => own.get(k) ?? PRICE_MAP.get(k), model))
+}
+
+const ownPrices = (overrides: Readonly<Record<string, ModelPrice>>) => {
   const own = new Map<string, ModelPrice>()
   for (const [k, v] of Object.entries(overrides)) own.set(normalizeModelName(k), v)
+  return own
+}
+const priceWith = (overrides: Readonly<Record<string, ModelPrice>>, model: string) => {
+  const own = ownPrices(overrides)
   return findByModelPrefix((k) => own.get(k) ?? PRICE_MAP.get(k), model)
 }
+
+/**
+ * Model name → price, per overrides object. Ingest prices every record, the same few model
+ * names over and over, and a project may have up to 500 overrides (a map of them rebuilt per
+ * record cost more than the rest of pricing).
+ */
+const TABLE_ONLY = new Map<string, ModelPrice | null>()
+const BY_OVERRIDES = new WeakMap<object, { own: Map<string, ModelPrice>; models: Map<string, ModelPrice | null> }>()

@@ -98,6 +98,30 @@ describe('project overrides', () => {
     expect(findModelPrice('gpt-35-turbo-16k', overrides)).toBe(overrides['azure/gpt-35-turbo-16k'])
     expect(findModelPrice('my-local', overrides)).toBeUndefined()
   })
+  it('give the same answers from a frozen overrides object (looked up once, kept with it) as from a plain one', () => {
+    const frozen = Object.freeze({ ...overrides })
+    for (let round = 0; round < 3; round++) {
+      for (const model of ['gpt-4o', 'gpt-4o-2024-08-06', 'gpt-4o-mini', 'my-local-model-v2', 'gpt-35-turbo-16k', 'my-local', 'no-such-model']) {
+        expect(findModelPrice(model, frozen)).toBe(findModelPrice(model, overrides))
+      }
+    }
+  })
+  it('are read afresh when changed in place (only a frozen object keeps its lookups)', () => {
+    const own: Record<string, { input: number; output: number }> = { 'house-model': { input: 1, output: 1 } }
+    expect(findModelPrice('house-model', own)!.input).toBe(1)
+    own['house-model'] = { input: 7, output: 7 }
+    expect(findModelPrice('house-model', own)!.input).toBe(7)
+    delete own['house-model']
+    expect(findModelPrice('house-model', own)).toBeUndefined()
+  })
+  it('stay right past the lookup cache size (more model names than it keeps)', () => {
+    const frozen = Object.freeze({ 'gpt-4o': { input: 1, output: 2 } })
+    for (let i = 0; i < 2_500; i++) {
+      expect(findModelPrice(`unknown-${i}`, frozen)).toBeUndefined()
+      if (i % 500 === 0) expect(findModelPrice('gpt-4o', frozen)).toBe(frozen['gpt-4o'])
+    }
+    expect(findModelPrice('gpt-4o-mini')).toBe(MODEL_PRICES['gpt-4o-mini'])
+  })
 })
 
 describe('priceOverridesSchema', () => {

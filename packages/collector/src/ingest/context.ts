@@ -43,7 +43,8 @@ export class ProjectContextCache {
       ownerId: row.ownerId,
       // frozen: the scorer then keeps its keyword matcher with the list itself
       sensitiveKeywords: Object.freeze(keywordsSchema.parse(settings.sensitiveKeywords ?? [])),
-      priceOverrides: prices.success ? prices.data : {},
+      // frozen too: pricing then keeps its model lookups with the overrides
+      priceOverrides: Object.freeze(prices.success ? prices.data : {}),
     }
     if (this.cache.size > 10_000) this.cache.clear()
     this.cache.set(projectId, { at: Date.now(), value })

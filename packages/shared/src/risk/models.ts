@@ -1,3 +1,4 @@
+import { memoised } from '../memo.js'
 import { findByModelPrefix, normalizeModelName } from '../prices.js'
 
 export interface ModelRiskAdjustment {
@@ -52,7 +53,12 @@ const ADJUSTMENTS = new Map(Object.entries(MODEL_RISK_ADJUSTMENTS))
 /** Whatever the family, a model advertised as uncensored or abliterated gets +5. */
 const UNCENSORED = /uncensored|abliterated/
 
+const UNCENSORED_ADJUSTMENT: ModelRiskAdjustment = Object.freeze({ points: 5, why: 'model advertised as uncensored' })
+// every scored record asks, for the same few model names (bounded: the names come from clients)
+const BY_MODEL = new Map<string, ModelRiskAdjustment | null>()
+
 export function modelRiskAdjustment(model: string): ModelRiskAdjustment | undefined {
-  if (UNCENSORED.test(normalizeModelName(model))) return { points: 5, why: 'model advertised as uncensored' }
-  return findByModelPrefix((k) => ADJUSTMENTS.get(k), model, RISK_BOUNDARIES)
+  return memoised(BY_MODEL, model, () =>
+    UNCENSORED.test(normalizeModelName(model)) ? UNCENSORED_ADJUSTMENT : findByModelPrefix((k) => ADJUSTMENTS.get(k), model, RISK_BOUNDARIES),
+  )
 }
