@@ -49,12 +49,42 @@ describe('collector seed', () => {
     expect(r.exitCode).toBe(0)
     expect(r.json).toMatchObject({ collector: collector.url, accepted: 300, rejected: 0 })
     seed = r.json
+    // no fixed password: a generated one, returned once, that opens the account
+    expect(r.json.password).toMatch(/^[A-Za-z0-9_-]{16}$/)
+    expect((await collector.client.post<any>('/v1/auth/login', { email: seed.email, password: r.json.password })).user.email).toBe(seed.email)
     expect(readConfig(join(tmp.dir, 'config.json'))).toMatchObject({ projectId: seed.projectId, email: seed.email })
     // seeding again with the same account logs in instead of failing
     const again = await run(CollectorSeed, ['--records', '10', '--email', seed.email])
     expect(again.exitCode).toBe(0)
     expect(again.stdout).toMatch(/records\s+10 stored over 7 days/)
     expect(again.stdout).toContain('You stay logged in as before')
+    expect(again.stdout).not.toContain('generated')
+  })
+
+  it('without a password and not logged in as it, an existing demo account is a usage error; --password opens it', async () => {
+    const email = `demo-${randomUUID()}@example.com`
+    const other = tempConfigDir()
+    try {
+      const first = await run<any>(CollectorSeed, ['--collector', collector.url, '--records', '1', '--email', email])
+      expect(first.exitCode).toBe(0)
+      const password = /account\s+\S+ \/ (\S+) \(generated: keep it/.exec(first.stdout)?.[1]
+      expect(password).toMatch(/^[A-Za-z0-9_-]{16}$/)
+      // a CLI logged in as nobody (or as someone else) cannot reuse the account without its password
+      const fresh = tempConfigDir()
+      try {
+        const refused = await run(CollectorSeed, ['--collector', collector.url, '--records', '1', '--email', email])
+        expect(refused.exitCode).toBe(2)
+        expect(refused.stderr).toContain(`the demo account ${email} already exists: give its password with --password`)
+        const opened = await run<any>(CollectorSeed, ['--collector', collector.url, '--records', '1', '--email', email, '--password', password!, '--json'])
+        expect(opened.exitCode).toBe(0)
+        expect(opened.json).toMatchObject({ email, accepted: 1 })
+        expect(opened.json.password).toBeUndefined()
+      } finally {
+        fresh.cleanup()
+      }
+    } finally {
+      other.cleanup()
+    }
   })
 })
 

@@ -64,6 +64,11 @@ export class Session {
     return this.request<T>('DELETE', path)
   }
 
+  /** The session's access token, refreshed first when it is about to expire. */
+  currentAccessToken(): Promise<string> {
+    return this.accessToken()
+  }
+
   private async accessToken(): Promise<string> {
     const c = this.config
     if (!c.accessToken || !c.refreshToken) {

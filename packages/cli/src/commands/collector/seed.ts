@@ -1,7 +1,9 @@
+import { randomBytes } from 'node:crypto'
 import { Flags } from '@oclif/core'
 import { ApiError, type AuthResult, type CreatedApiKey, type Project } from '@llmguard/shared'
 import { BaseCommand } from '../../base.js'
 import { readConfig, updateConfig } from '../../lib/config.js'
+import { CliError, usage } from '../../lib/errors.js'
 import { c, keyValues } from '../../lib/output.js'
 import { demoRecords } from '../../lib/seed.js'
 import { tokensToConfig } from '../../lib/session.js'
@@ -11,6 +13,8 @@ export interface SeedResult {
   email: string
   projectId: string
   apiKey: string
+  /** Only when this run created the account with a generated password (shown once). */
+  password?: string
   accepted: number
   duplicates: number
   rejected: number
@@ -21,11 +25,13 @@ const BATCH = 500
 export default class CollectorSeed extends BaseCommand<typeof CollectorSeed> {
   static override summary = 'Create a demo account, project, API key and a week of realistic records'
   static override description =
-    'Works over HTTP against any collector. Signs in as the demo account (created when missing); when you are not logged in, or with --use, the CLI then uses that account and project.'
+    'Works over HTTP against any collector. Creates the demo account with a generated password (printed once) or, with --password, signs in to it; an existing demo account is used through your session when you are logged in as it. When you are not logged in, or with --use, the CLI then uses that account and project.'
   static override examples = ['<%= config.bin %> collector seed', '<%= config.bin %> collector seed --records 5000 --days 14 --use --json']
   static override flags = {
     email: Flags.string({ description: 'demo account email', default: 'demo@llmguard.dev' }),
-    password: Flags.string({ description: 'demo account password', default: 'llmguard-demo', env: 'LLMGUARD_DEMO_PASSWORD' }),
+    // no fixed default: on a fresh install the first account becomes the admin, which a password
+    // printed in every copy of these docs must not open
+    password: Flags.string({ description: 'demo account password (default: a generated one, printed once)', env: 'LLMGUARD_DEMO_PASSWORD' }),
     'project-name': Flags.string({ description: 'demo project name', default: 'demo' }),
     records: Flags.integer({ description: 'records to create', min: 1, max: 1_000_000, default: 2_000 }),
     days: Flags.integer({ description: 'spread over this many days back from now', min: 1, max: 365, default: 7 }),
@@ -35,15 +41,9 @@ export default class CollectorSeed extends BaseCommand<typeof CollectorSeed> {
 
   async run(): Promise<SeedResult> {
     const api = this.session.api
-    const { email, password } = this.flags
-    let auth: AuthResult
-    try {
-      auth = await api.post<AuthResult>('/v1/auth/login', { email, password })
-    } catch (err) {
-      if (!(err instanceof ApiError) || err.code !== 'INVALID_CREDENTIALS') throw err
-      auth = await api.post<AuthResult>('/v1/auth/register', { email, password, name: 'Demo' })
-    }
-    const token = auth.tokens.accessToken
+    const { email } = this.flags
+    const signedIn = await this.signIn(email, this.flags.password)
+    const token = signedIn.token
     const project = await api.post<Project>('/v1/projects', { name: this.flags['project-name'] }, { token })
     const key = await api.post<CreatedApiKey>(`/v1/projects/${project.id}/keys`, { name: 'seed' }, { token })
 
@@ -69,14 +69,15 @@ export default class CollectorSeed extends BaseCommand<typeof CollectorSeed> {
 
     const loggedIn = Boolean(readConfig(this.configFile).refreshToken)
     if (!loggedIn || this.flags.use) {
+      const auth = signedIn.auth
       updateConfig(
-        (cfg) => ({ ...cfg, ...tokensToConfig(auth.tokens), collector: api.baseUrl, email: auth.user.email, userId: auth.user.id, projectId: project.id }),
+        (cfg) => (auth ? { ...cfg, ...tokensToConfig(auth.tokens), collector: api.baseUrl, email: auth.user.email, userId: auth.user.id, projectId: project.id } : { ...cfg, projectId: project.id }),
         this.configFile,
       )
     }
     this.log(
       keyValues([
-        ['account', `${email} / ${password}`],
+        ['account', signedIn.generated ? `${email} / ${signedIn.generated} (generated: keep it, it is not shown again)` : email],
         ['project', `${project.name} (${project.id})`],
         ['API key', key.key],
         ['records', `${totals.accepted} stored${totals.rejected ? `, ${totals.rejected} rejected` : ''} over ${this.flags.days} days`],
@@ -87,6 +88,44 @@ export default class CollectorSeed extends BaseCommand<typeof CollectorSeed> {
         ? `\nThe CLI now uses this account: try ${c.bold('llmguard metrics')} or ${c.bold('llmguard logs search --min-risk 20')}.`
         : `\nYou stay logged in as before; add --use to switch to the demo account.`,
     )
-    return { collector: api.baseUrl, email, projectId: project.id, apiKey: key.key, ...totals }
+    return { collector: api.baseUrl, email, projectId: project.id, apiKey: key.key, ...(signedIn.generated ? { password: signedIn.generated } : {}), ...totals }
+  }
+
+  /**
+   * The demo account's access token: with a password, log in (or create the account with it);
+   * without one, the CLI's own session when it is that account's, else a new account with a
+   * generated password. `auth` is set when this run signed in (its tokens may become the CLI's).
+   */
+  private async signIn(email: string, password: string | undefined): Promise<{ token: string; auth?: AuthResult; generated?: string }> {
+    const api = this.session.api
+    if (password !== undefined) {
+      try {
+        const auth = await api.post<AuthResult>('/v1/auth/login', { email, password })
+        return { token: auth.tokens.accessToken, auth }
+      } catch (err) {
+        if (!(err instanceof ApiError) || err.code !== 'INVALID_CREDENTIALS') throw err
+        const auth = await api.post<AuthResult>('/v1/auth/register', { email, password, name: 'Demo' })
+        return { token: auth.tokens.accessToken, auth }
+      }
+    }
+    const cfg = readConfig(this.configFile)
+    if (cfg.refreshToken && cfg.email?.toLowerCase() === email.toLowerCase()) {
+      try {
+        return { token: await this.session.currentAccessToken() }
+      } catch (err) {
+        // that session is another collector's: the account here is another one
+        if (!(err instanceof CliError) || err.code !== 'NOT_LOGGED_IN') throw err
+      }
+    }
+    const generated = randomBytes(12).toString('base64url')
+    try {
+      const auth = await api.post<AuthResult>('/v1/auth/register', { email, password: generated, name: 'Demo' })
+      return { token: auth.tokens.accessToken, auth, generated }
+    } catch (err) {
+      if (err instanceof ApiError && err.code === 'CONFLICT') {
+        throw usage(`the demo account ${email} already exists: give its password with --password (or LLMGUARD_DEMO_PASSWORD), or another --email`)
+      }
+      throw err
+    }
   }
 }
