@@ -1,3 +1,4 @@
+import { readFileSync, writeFileSync } from 'node:fs'
 import { randomUUID } from 'node:crypto'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -247,6 +248,16 @@ describe('outbox and doctor', () => {
 
     const noKey = await run(OutboxFlush, ['--outbox', file])
     expect(noKey.exitCode).toBe(2)
+    // a file that is not an outbox is an error for flush and replay (as for status), never "0 sent"
+    const notAnOutbox = join(tmp.dir, 'not-an-outbox.sqlite')
+    writeFileSync(notAnOutbox, 'plain text, not SQLite')
+    for (const cmd of [OutboxFlush, OutboxReplay]) {
+      const bad = await run(cmd, ['--outbox', notAnOutbox, '--api-key', seed.apiKey, '--collector', collector.url])
+      expect(bad.exitCode).toBe(1)
+      expect(bad.stderr).toBe(`Error: cannot open the outbox ${notAnOutbox} (file is not a database) [OUTBOX_UNREADABLE]\n`)
+      expect(bad.stdout).toBe('')
+    }
+    expect(readFileSync(notAnOutbox, 'utf8')).toBe('plain text, not SQLite')
     const flush = await run<any>(OutboxFlush, ['--outbox', file, '--api-key', seed.apiKey, '--collector', collector.url, '--json'])
     expect(flush.json).toMatchObject({ sent: 2, queued: 0, parked: 1 })
     const replay = await run(OutboxReplay, ['--outbox', file, '--api-key', seed.apiKey, '--collector', collector.url])

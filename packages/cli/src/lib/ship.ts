@@ -24,6 +24,12 @@ export async function shipOutbox(opts: { outbox: string; apiKey?: string; endpoi
     logger: { warn: (m) => warnings.push(m) },
   })
   try {
+    // an app falls back to memory when its outbox cannot be opened; here the file is the point,
+    // so a file that is not an outbox (or cannot be opened) is an error, not "0 sent"
+    if (guard.stats().outbox !== 'sqlite') {
+      const reason = warnings.find((w) => w.includes(opts.outbox)) ?? warnings[0] ?? 'it could not be opened'
+      throw new CliError('OUTBOX_UNREADABLE', reason.replace(/; records are kept in memory only$/, ''))
+    }
     const replayed = opts.replay ? guard.replayParked(opts.replay === 'all' ? undefined : opts.replay) : 0
     await guard.flush({ timeoutMs: opts.timeoutMs })
     const s = guard.stats()
