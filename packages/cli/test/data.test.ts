@@ -257,6 +257,9 @@ describe('outbox and doctor', () => {
       expect(bad.stderr).toBe(`Error: cannot open the outbox ${notAnOutbox} (file is not a database) [OUTBOX_UNREADABLE]\n`)
       expect(bad.stdout).toBe('')
     }
+    const badStatus = await run(OutboxStatus, ['--outbox', notAnOutbox])
+    expect(badStatus.exitCode).toBe(1)
+    expect(badStatus.stderr).toBe(`Error: cannot open the outbox ${notAnOutbox} (file is not a database) [OUTBOX_UNREADABLE]\n`)
     expect(readFileSync(notAnOutbox, 'utf8')).toBe('plain text, not SQLite')
     const flush = await run<any>(OutboxFlush, ['--outbox', file, '--api-key', seed.apiKey, '--collector', collector.url, '--json'])
     expect(flush.json).toMatchObject({ sent: 2, queued: 0, parked: 1 })

@@ -72,7 +72,8 @@ export default class Doctor extends BaseCommand<typeof Doctor> {
         const o = readOutbox(path, 0)
         add('outbox', o.parked ? 'warn' : o.queued > 1000 ? 'warn' : 'ok', `${path}: ${o.queued} queued, ${o.parked} parked, ${o.droppedTotal} dropped`)
       } catch (err) {
-        add('outbox', 'fail', `${path}: ${(err as Error).message}`)
+        const message = (err as Error).message
+        add('outbox', 'fail', message.includes(path) ? message : `${path}: ${message}`)
       }
     }
 

@@ -47,7 +47,13 @@ export interface OutboxState {
 /** Reads an existing outbox file (never creates one). */
 export function readOutbox(path: string, parkedLimit = 20): OutboxState {
   if (!existsSync(path)) throw new CliError('OUTBOX_NOT_FOUND', `no outbox at ${path}`)
-  const store = new SqliteStore(path, { busyTimeoutMs: 1_000 })
+  let store: SqliteStore
+  try {
+    store = new SqliteStore(path, { busyTimeoutMs: 1_000 })
+  } catch (err) {
+    // as flush and replay say it (lib/ship.ts): which file, and why
+    throw new CliError('OUTBOX_UNREADABLE', `cannot open the outbox ${path} (${(err as Error).message})`)
+  }
   try {
     return {
       path,
