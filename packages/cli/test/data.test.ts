@@ -1,4 +1,5 @@
 import { readFileSync, writeFileSync } from 'node:fs'
+import { createRequire } from 'node:module'
 import { randomUUID } from 'node:crypto'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -257,6 +258,22 @@ describe('outbox and doctor', () => {
       expect(bad.stderr).toBe(`Error: cannot open the outbox ${notAnOutbox} (file is not a database) [OUTBOX_UNREADABLE]\n`)
       expect(bad.stdout).toBe('')
     }
+    // nor is another application's SQLite database: refused, and left untouched (made with the
+    // SDK's own driver: the CLI has no SQLite of its own)
+    type Db = { exec(sql: string): void; pragma(p: string, o: { simple: true }): unknown; close(): void }
+    const Database = createRequire(new URL('../../sdk/package.json', import.meta.url))('better-sqlite3') as new (path: string) => Db
+    const appDb = join(tmp.dir, 'app.db')
+    const other = new Database(appDb)
+    other.exec('CREATE TABLE orders (id INTEGER PRIMARY KEY)')
+    other.close()
+    for (const cmd of [OutboxStatus, OutboxFlush]) {
+      const refused = await run(cmd, ['--outbox', appDb, '--api-key', seed.apiKey, '--collector', collector.url])
+      expect(refused.exitCode).toBe(1)
+      expect(refused.stderr).toContain(`cannot open the outbox ${appDb} (not an LLMGuard outbox: the file holds other tables (orders)`)
+    }
+    const untouched = new Database(appDb)
+    expect(untouched.pragma('journal_mode', { simple: true })).toBe('delete')
+    untouched.close()
     const badStatus = await run(OutboxStatus, ['--outbox', notAnOutbox])
     expect(badStatus.exitCode).toBe(1)
     expect(badStatus.stderr).toBe(`Error: cannot open the outbox ${notAnOutbox} (file is not a database) [OUTBOX_UNREADABLE]\n`)

@@ -38,6 +38,19 @@ describe('SqliteStore', () => {
     expect(b.getMeta('k')).toBe('v')
   })
 
+  it('refuses a file that is some other database, and leaves it as it was', () => {
+    const path = join(tmp.dir, 'app.db')
+    const other = new Database(path)
+    other.exec("CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT); INSERT INTO users (name) VALUES ('ann')")
+    other.close()
+    expect(() => new SqliteStore(path)).toThrow('not an LLMGuard outbox: the file holds other tables (users) and is left as it is')
+    const after = new Database(path)
+    expect(after.pragma('journal_mode', { simple: true })).toBe('delete')
+    expect(after.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").pluck().all()).toEqual(['users'])
+    expect(after.prepare('SELECT name FROM users').pluck().all()).toEqual(['ann'])
+    after.close()
+  })
+
   it('creates a new file with 4 KB pages and keeps the page size of an existing one', () => {
     const a = store()
     a.close()
@@ -47,8 +60,8 @@ describe('SqliteStore', () => {
     // a file an older SDK created: 16 KB pages, WAL, which cannot change without a VACUUM
     const old = new Database(join(tmp.dir, 'old.sqlite'))
     old.pragma('page_size = 16384')
+    old.exec('VACUUM') // writes the page size into an empty file, which a table would otherwise do
     old.pragma('journal_mode = WAL')
-    old.exec('CREATE TABLE t (x)')
     old.close()
     const b = store('old.sqlite')
     b.append(rows(0, 2), 100)

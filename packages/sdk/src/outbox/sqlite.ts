@@ -238,6 +238,12 @@ export class SqliteStore implements OutboxStore {
   }
 
   private init(): void {
+    // A file that already holds tables of its own and none of ours is some other database (a
+    // mistyped path): touching it would switch it to WAL and add our tables, so refuse it first.
+    const tables = this.db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").pluck().all() as string[]
+    if (tables.length > 0 && !tables.includes('outbox')) {
+      throw new Error(`not an LLMGuard outbox: the file holds other tables (${tables.slice(0, 3).join(', ')}${tables.length > 3 ? ', …' : ''}) and is left as it is`)
+    }
     // WAL: readers and one writer at a time across processes; NORMAL sync is durable across a
     // process crash (only an OS crash can lose the last transactions)
     // 4 KB pages for a new file (an existing one keeps its size). With a write's records in one
