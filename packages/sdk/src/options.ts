@@ -86,7 +86,10 @@ const int = (v: string | undefined): number | undefined => {
 export function resolveOptions(o: LLMGuardOptions = {}): ResolvedOptions {
   const env = o.env ?? process.env
   const apiKey = o.apiKey ?? (env.LLMGUARD_API_KEY || undefined)
-  const endpoint = (o.endpoint ?? (env.LLMGUARD_ENDPOINT || 'http://localhost:3000')).replace(/\/+$/, '')
+  // from plain JavaScript (or a config file) anything may arrive: null counts as not given, any
+  // other non-string becomes text the endpoint check then refuses with its warning, never a throw
+  const given = o.endpoint === undefined || o.endpoint === null ? undefined : String(o.endpoint)
+  const endpoint = (given ?? (env.LLMGUARD_ENDPOINT || 'http://localhost:3000')).replace(/\/+$/, '')
   const durabilityEnv = env.LLMGUARD_DURABILITY === 'immediate' ? 'immediate' : env.LLMGUARD_DURABILITY === 'buffered' ? 'buffered' : undefined
   const defaults: CallContext | undefined = o.userId || o.metadata ? { userId: o.userId, metadata: o.metadata } : undefined
   return {

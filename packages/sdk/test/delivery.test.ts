@@ -126,6 +126,13 @@ describe('delivery', () => {
     expect(warnings.filter((w) => w.includes(`endpoint "${endpoint}" (LLMGUARD_ENDPOINT) is not an http(s) URL`))).toHaveLength(1)
   })
 
+  it('keeps records and says so once when the endpoint is not even a string', async () => {
+    const { guard, warnings } = guardFor({ endpoint: 3000 as unknown as string })
+    await calls(guard, 1, 'numeric-endpoint')
+    expect(guard.stats()).toMatchObject({ queued: 1, sent: 0, shipping: false })
+    expect(warnings.filter((w) => w.includes('endpoint "3000" (LLMGUARD_ENDPOINT) is not an http(s) URL'))).toHaveLength(1)
+  })
+
   it('pauses on a bad key without losing records', async () => {
     const { guard, warnings } = guardFor({ apiKey: 'lg_00000000-0000-4000-8000-000000000000' })
     await calls(guard, 2, 'badkey')

@@ -37,6 +37,14 @@ describe('options', () => {
     expect(defaultOutboxPath('http://a', 'lg_1')).not.toContain('lg_1')
   })
 
+  it('takes an endpoint that is not a string (plain JavaScript, a config file) without throwing', () => {
+    expect(resolveOptions({ env: { LLMGUARD_ENDPOINT: 'http://env:3000' }, endpoint: null as unknown as string }).endpoint).toBe('http://env:3000')
+    for (const endpoint of [3000, true, {}, ['http://a']]) {
+      // turned into text, which the guard's endpoint check refuses with its one warning (delivery.test.ts)
+      expect(resolveOptions({ env: {}, endpoint: endpoint as unknown as string }).endpoint).toBe(String(endpoint))
+    }
+  })
+
   it('ignores garbage numbers and keeps the default', () => {
     expect(resolveOptions({ env: { LLMGUARD_OUTBOX_MAX_RECORDS: 'lots' } }).maxOutboxRecords).toBe(100_000)
   })
