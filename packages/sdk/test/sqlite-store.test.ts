@@ -1,4 +1,5 @@
 import { spawnSync } from 'node:child_process'
+import { chmodSync, statSync, writeFileSync } from 'node:fs'
 import { hostname } from 'node:os'
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
@@ -36,6 +37,24 @@ describe('SqliteStore', () => {
     const b = store()
     expect(b.count()).toBe(3)
     expect(b.getMeta('k')).toBe('v')
+  })
+
+  it('makes a new outbox readable by its owner only: 0700 directories, 0600 files (WAL included)', () => {
+    const path = join(tmp.dir, 'deep', 'er', 'o.sqlite')
+    const s = new SqliteStore(path)
+    open.push(s)
+    s.append(rows(0, 2), 100)
+    const mode = (p: string) => statSync(p).mode & 0o777
+    expect(mode(join(tmp.dir, 'deep'))).toBe(0o700)
+    expect(mode(join(tmp.dir, 'deep', 'er'))).toBe(0o700)
+    expect(mode(path)).toBe(0o600)
+    expect(mode(`${path}-wal`)).toBe(0o600)
+    // an existing file keeps the mode its owner gave it
+    const shared = join(tmp.dir, 'shared.sqlite')
+    writeFileSync(shared, '')
+    chmodSync(shared, 0o640)
+    open.push(new SqliteStore(shared))
+    expect(mode(shared)).toBe(0o640)
   })
 
   it('refuses a file that is some other database, and leaves it as it was', () => {

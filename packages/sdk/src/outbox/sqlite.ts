@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs'
+import { closeSync, mkdirSync, openSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { dirname } from 'node:path'
 import { randomUUID } from 'node:crypto'
@@ -8,6 +8,21 @@ import { MAX_CHUNK_CHARS, removeLines, seqRuns } from './chunk.js'
 import type { NewRow, OutboxRow, OutboxStore, ParkedRow, ParkItem } from './store.js'
 
 const SCHEMA_VERSION = 2
+
+/**
+ * The outbox holds prompts and responses, which may hold anything an app's users typed: a new
+ * outbox is readable by its owner only. Directories made for it get 0700, a new file 0600 (SQLite
+ * gives its -wal and -shm files the database file's mode). An existing file or directory keeps
+ * the mode its owner chose.
+ */
+function createPrivately(path: string): void {
+  mkdirSync(dirname(path), { recursive: true, mode: 0o700 })
+  try {
+    closeSync(openSync(path, 'wx', 0o600))
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
+  }
+}
 
 /** Version 1: one row per record. */
 const SCHEMA_V1 = `
@@ -103,7 +118,7 @@ export class SqliteStore implements OutboxStore {
     readonly path: string,
     options: SqliteStoreOptions = {},
   ) {
-    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true })
+    if (path !== ':memory:') createPrivately(path)
     const Database = loadDriver()
     this.db = new Database(path, { timeout: options.busyTimeoutMs ?? 20 })
     try {
