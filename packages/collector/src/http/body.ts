@@ -103,8 +103,8 @@ export function parseJson(raw: Buffer): unknown {
 }
 
 /** What a 400 for text PostgreSQL cannot store says: a NUL, or (in jsonb) an unpaired surrogate. */
-export const NUL_MESSAGE = 'must not contain NUL characters (\\u0000)'
-export const SURROGATE_MESSAGE = 'must be well-formed Unicode (it holds an unpaired surrogate)'
+const NUL_MESSAGE = 'must not contain NUL characters (\\u0000)'
+const SURROGATE_MESSAGE = 'must be well-formed Unicode (it holds an unpaired surrogate)'
 
 const problemOf = (s: string): string | undefined =>
   s.includes('\u0000') ? NUL_MESSAGE : s.isWellFormed() ? undefined : SURROGATE_MESSAGE
