@@ -29,8 +29,8 @@ export default class CollectorSeed extends BaseCommand<typeof CollectorSeed> {
   static override examples = ['<%= config.bin %> collector seed', '<%= config.bin %> collector seed --records 5000 --days 14 --use --json']
   static override flags = {
     email: Flags.string({ description: 'demo account email', default: 'demo@llmguard.dev' }),
-    // no fixed default: on a fresh install the first account becomes the admin, which a password
-    // printed in every copy of these docs must not open
+    // no fixed default: the first account of a fresh install becomes its admin, and a default
+    // password is a public one
     password: Flags.string({ description: 'demo account password (default: a generated one, printed once)', env: 'LLMGUARD_DEMO_PASSWORD' }),
     'project-name': Flags.string({ description: 'demo project name', default: 'demo' }),
     records: Flags.integer({ description: 'records to create', min: 1, max: 1_000_000, default: 2_000 }),
