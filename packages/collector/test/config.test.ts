@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs'
 import { describe, expect, it } from 'vitest'
 import { ConfigError, envSchema, loadConfig } from '../src/config.js'
 import { spawnCollector } from './helpers/process.js'
+import { freePort } from './helpers/collector.js'
 
 const SECRET = 'x'.repeat(48)
 
@@ -97,6 +98,14 @@ describe('configuration', () => {
     const malformed = spawnCollector({ PORT: 'abc' })
     expect((await malformed.exited).code).toBe(78)
     expect(malformed.output()).toMatch(/PORT: .*\(got "abc"\)/)
+  })
+
+  it('says it is the database, and where, when DATABASE_URL cannot be reached (never the password)', async () => {
+    const port = await freePort() // nothing listens there
+    const down = spawnCollector({ DATABASE_URL: `postgres://llmguard:s3cret-pw@127.0.0.1:${port}/llmguard`, PORT: String(await freePort()) })
+    expect((await down.exited).code).toBe(1)
+    expect(down.output()).toContain(`llmguard-collector: failed to start: cannot reach the database at 127.0.0.1:${port} (DATABASE_URL): connect ECONNREFUSED`)
+    expect(down.output()).not.toContain('s3cret-pw')
   })
 })
 
