@@ -33,7 +33,10 @@ export async function startCollector(config: Config, options: StartOptions = {})
   let http: HttpServer | undefined
   try {
     const migrations = loadMigrations()
-    const applied = await migrate(db.sql, migrations)
+    // the first statement: where a database that cannot be reached shows
+    const applied = await migrate(db.sql, migrations).catch((err: unknown) => {
+      throw config.database.url ? unreachableDatabase(err, config.database.url) : err
+    })
     if (applied.length) logger.info({ applied }, 'migrations applied')
     const secrets = await resolveSecrets(db.sql, config.secrets)
     http = new HttpServer({ config, logger })
@@ -77,4 +80,25 @@ export async function startCollector(config: Config, options: StartOptions = {})
     await db.close().catch(() => undefined)
     throw err
   }
+}
+
+/** Errors of reaching a server, as Node and postgres.js name them. */
+const UNREACHABLE = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ECONNRESET', 'CONNECT_TIMEOUT'])
+
+/**
+ * A database that cannot be reached says so and where (host and port of DATABASE_URL, never
+ * its credentials): a bare "connect ECONNREFUSED 10.0.0.5:5432" does not say it was the
+ * database. Other errors pass through unchanged.
+ */
+function unreachableDatabase(err: unknown, url: string): unknown {
+  const code = (err as { code?: unknown } | null)?.code
+  if (typeof code !== 'string' || !UNREACHABLE.has(code)) return err
+  let where = ''
+  try {
+    const u = new URL(url)
+    where = ` at ${u.hostname}:${u.port || '5432'}`
+  } catch {
+    // validated by the config already; without it the variable's name still says which
+  }
+  return new Error(`cannot reach the database${where} (DATABASE_URL): ${(err as Error).message}`, { cause: err })
 }

@@ -54,29 +54,6 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: unknown) => {
-  process.stderr.write(`llmguard-collector: failed to start: ${startFailure(err)}\n`)
+  process.stderr.write(`llmguard-collector: failed to start: ${err instanceof Error ? err.message : String(err)}\n`)
   process.exit(1)
 })
-
-/** Errors of reaching a server, as Node and postgres.js name them. */
-const UNREACHABLE = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ECONNRESET', 'CONNECT_TIMEOUT'])
-
-/**
- * The start-up failure in one line. A database that cannot be reached says so and where (host
- * and port of DATABASE_URL, never its credentials): a bare "connect ECONNREFUSED 10.0.0.5:5432"
- * does not say it was the database.
- */
-function startFailure(err: unknown): string {
-  const message = err instanceof Error ? err.message : String(err)
-  const code = (err as { code?: unknown } | null)?.code
-  const url = process.env.DATABASE_URL
-  if (typeof code !== 'string' || !UNREACHABLE.has(code) || !url) return message
-  let where = 'DATABASE_URL'
-  try {
-    const u = new URL(url)
-    where = `${u.hostname}:${u.port || '5432'} (DATABASE_URL)`
-  } catch {
-    // config validation has accepted it; if it cannot be shown, the variable's name will do
-  }
-  return `cannot reach the database at ${where}: ${message}`
-}
