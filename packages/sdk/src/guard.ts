@@ -366,4 +366,4 @@ function isHttpUrl(endpoint: string): boolean {
   }
 }
 
-const AFTER_SHUTDOWN = 'the guard is shut down: calls and guard.record() after shutdown() are not recorded (records count as dropped)'
+const AFTER_SHUTDOWN = 'the guard is shut down: calls and guard.record() after shutdown() are not recorded (guard.record() counts them as dropped)'

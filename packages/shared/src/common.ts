@@ -11,7 +11,7 @@ export const idSchema = z.uuid()
  */
 const MIN_TIME_MS = Date.UTC(1970, 0, 1)
 const MAX_TIME_MS = Date.UTC(10000, 0, 1)
-export const TIME_RANGE_MESSAGE = 'must be between 1970-01-01 and 9999-12-31 (UTC)'
+const TIME_RANGE_MESSAGE = 'must be between 1970-01-01 and 9999-12-31 (UTC)'
 /** Whether an ISO date-time (already matched by the format) lies within the API's range. */
 export const timeInRange = (iso: string): boolean => {
   const t = Date.parse(iso)

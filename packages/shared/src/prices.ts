@@ -156,18 +156,18 @@ export function findModelPrice(model: string, overrides?: Readonly<Record<string
     BY_OVERRIDES.set(overrides, (cache = { own: ownPrices(overrides), models: new Map() }))
   }
   const own = cache.own
-  return memoised(cache.models, model, () => findByModelPrefix((k) => own.get(k) ?? PRICE_MAP.get(k), model))
+  return memoised(cache.models, model, () => priceIn(own, model))
 }
 
+/** The overrides keyed like model names. */
 const ownPrices = (overrides: Readonly<Record<string, ModelPrice>>) => {
   const own = new Map<string, ModelPrice>()
   for (const [k, v] of Object.entries(overrides)) own.set(normalizeModelName(k), v)
   return own
 }
-const priceWith = (overrides: Readonly<Record<string, ModelPrice>>, model: string) => {
-  const own = ownPrices(overrides)
-  return findByModelPrefix((k) => own.get(k) ?? PRICE_MAP.get(k), model)
-}
+/** The longest matching key among the overrides and the table, an override winning a tie. */
+const priceIn = (own: ReadonlyMap<string, ModelPrice>, model: string) => findByModelPrefix((k) => own.get(k) ?? PRICE_MAP.get(k), model)
+const priceWith = (overrides: Readonly<Record<string, ModelPrice>>, model: string) => priceIn(ownPrices(overrides), model)
 
 /**
  * Model name → price, per overrides object. Ingest prices every record, the same few model

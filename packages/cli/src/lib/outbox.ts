@@ -44,16 +44,22 @@ export interface OutboxState {
   parkedRecords: (Omit<ParkedRow, 'body'> & { model: string | null })[]
 }
 
-/** Reads an existing outbox file (never creates one). */
-export function readOutbox(path: string, parkedLimit = 20): OutboxState {
+/**
+ * Opens an existing outbox file (never creates one): OUTBOX_NOT_FOUND when there is none,
+ * OUTBOX_UNREADABLE, naming the file and why, when it is not an outbox or cannot be opened.
+ */
+export function openOutbox(path: string): SqliteStore {
   if (!existsSync(path)) throw new CliError('OUTBOX_NOT_FOUND', `no outbox at ${path}`)
-  let store: SqliteStore
   try {
-    store = new SqliteStore(path, { busyTimeoutMs: 1_000 })
+    return new SqliteStore(path, { busyTimeoutMs: 1_000 })
   } catch (err) {
-    // as flush and replay say it (lib/ship.ts): which file, and why
     throw new CliError('OUTBOX_UNREADABLE', `cannot open the outbox ${path} (${(err as Error).message})`)
   }
+}
+
+/** Reads an existing outbox file (never creates one). */
+export function readOutbox(path: string, parkedLimit = 20): OutboxState {
+  const store = openOutbox(path)
   try {
     return {
       path,

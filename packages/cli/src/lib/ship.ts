@@ -1,6 +1,7 @@
 import { LLMGuard } from '@llmguard/sdk'
 import { DEFAULT_COLLECTOR } from './config.js'
 import { CliError, usage } from './errors.js'
+import { openOutbox } from './outbox.js'
 
 export interface ShipResult {
   outbox: string
@@ -15,6 +16,9 @@ export interface ShipResult {
 /** Ships an outbox file with the SDK itself (same batching, retries and parking as the app). */
 export async function shipOutbox(opts: { outbox: string; apiKey?: string; endpoint?: string; replay?: number[] | 'all'; timeoutMs: number }): Promise<ShipResult> {
   if (!opts.apiKey) throw usage('shipping needs the API key: pass --api-key or set LLMGUARD_API_KEY')
+  // an app falls back to memory when its outbox cannot be opened; here the file is the point,
+  // so one that is not an outbox (or cannot be opened) is an error, as for `outbox status`
+  openOutbox(opts.outbox).close()
   const warnings: string[] = []
   const guard = new LLMGuard({
     apiKey: opts.apiKey,
@@ -24,12 +28,6 @@ export async function shipOutbox(opts: { outbox: string; apiKey?: string; endpoi
     logger: { warn: (m) => warnings.push(m) },
   })
   try {
-    // an app falls back to memory when its outbox cannot be opened; here the file is the point,
-    // so a file that is not an outbox (or cannot be opened) is an error, not "0 sent"
-    if (guard.stats().outbox !== 'sqlite') {
-      const reason = warnings.find((w) => w.includes(opts.outbox)) ?? warnings[0] ?? 'it could not be opened'
-      throw new CliError('OUTBOX_UNREADABLE', reason.replace(/; records are kept in memory only$/, ''))
-    }
     const replayed = opts.replay ? guard.replayParked(opts.replay === 'all' ? undefined : opts.replay) : 0
     await guard.flush({ timeoutMs: opts.timeoutMs })
     const s = guard.stats()

@@ -1,6 +1,7 @@
 import { gunzip } from 'node:zlib'
 import { promisify } from 'node:util'
 import type { Request } from 'hyper-express'
+import { unstorableText } from '../db/text.js'
 import { AppError } from './errors.js'
 
 const gunzipAsync = promisify(gunzip)
@@ -102,12 +103,16 @@ export function parseJson(raw: Buffer): unknown {
   }
 }
 
-/** What a 400 for text PostgreSQL cannot store says: a NUL, or (in jsonb) an unpaired surrogate. */
-const NUL_MESSAGE = 'must not contain NUL characters (\\u0000)'
-const SURROGATE_MESSAGE = 'must be well-formed Unicode (it holds an unpaired surrogate)'
+/** What a 400 for text PostgreSQL cannot store says. */
+const UNSTORABLE_MESSAGES = {
+  nul: 'must not contain NUL characters (\\u0000)',
+  surrogate: 'must be well-formed Unicode (it holds an unpaired surrogate)',
+} as const
 
-const problemOf = (s: string): string | undefined =>
-  s.includes('\u0000') ? NUL_MESSAGE : s.isWellFormed() ? undefined : SURROGATE_MESSAGE
+const problemOf = (s: string): string | undefined => {
+  const why = unstorableText(s)
+  return why && UNSTORABLE_MESSAGES[why]
+}
 
 /**
  * The first string in a parsed JSON value, object keys included, that PostgreSQL cannot store:

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import { computeCost, parseLlmRecord, scoreRisk, type LlmRecord, type ModelPrice, type RejectedRecord, type RiskReason } from '@llmguard/shared'
 import type { Logger } from '../logger.js'
+import { unstorableText } from '../db/text.js'
 
 /** What the pipeline knows about the project a batch belongs to. */
 export interface IngestContext {
@@ -57,7 +58,7 @@ function storable<T>(value: T): T {
 }
 
 function isStorable(value: unknown): boolean {
-  if (typeof value === 'string') return !value.includes('\u0000') && value.isWellFormed()
+  if (typeof value === 'string') return unstorableText(value) === undefined
   if (value === null || typeof value !== 'object') return true
   if (Array.isArray(value)) {
     for (const v of value) if (!isStorable(v)) return false

@@ -47,17 +47,18 @@ export default class LogsTail extends BaseCommand<typeof LogsTail> {
       // the model column keeps one width as lines arrive: wide enough for the usual names, and
       // widened (up to a cap) by a longer one, never narrowed again
       let modelWidth = MIN_MODEL_WIDTH
+      const widen = (r: LogResult) => (modelWidth = Math.min(MAX_MODEL_WIDTH, Math.max(modelWidth, r.model.length)))
       const print = (r: LogResult) => {
         if (this.jsonEnabled()) return void process.stdout.write(`${JSON.stringify(r)}\n`)
-        modelWidth = Math.min(MAX_MODEL_WIDTH, Math.max(modelWidth, r.model.length))
-        this.log(logLine(r, modelWidth))
+        this.log(logLine(r, widen(r)))
       }
       // everything the first polls could return counts as seen; only the last --lines are shown
       const window = await fetch(100, Date.now() - LOOKBACK_MS)
       const recent = this.flags.lines ? await fetch(this.flags.lines) : []
       const initial = [...window, ...recent]
       for (const r of initial) seen.set(r.id, Date.parse(r.timestamp))
-      for (const r of recent) modelWidth = Math.min(MAX_MODEL_WIDTH, Math.max(modelWidth, r.model.length))
+      // the first lines come together: they share the widest of their names
+      for (const r of recent) widen(r)
       for (const r of [...recent].reverse()) print(r)
       let printed = 0
       let newest = Math.max(Date.now(), ...initial.map((r) => Date.parse(r.timestamp)))
