@@ -115,19 +115,36 @@ describe('logs', () => {
     const errors = await run<any>(LogsSearch, ['--status', 'error', '--json'])
     expect(errors.json.items.every((r: LogResult) => r.status === 'error')).toBe(true)
 
-    const tail = run(LogsTail, ['--interval', '1', '--lines', '2', '--count', '2'])
+    const tail = run(LogsTail, ['--interval', '1', '--lines', '2', '--count', '3'])
     await new Promise((r) => setTimeout(r, 300))
     await post({ prompt: 'tail me one', model: 'text-embedding-3-small', latency: 10 })
+    // a call made two hours ago, shipped only now (an SDK whose collector was out of reach)
+    await post({ prompt: 'tail me late', model: 'gpt-4o', latency: 12, timestamp: new Date(Date.now() - 7_200_000).toISOString() })
     await post({ prompt: 'tail me two', model: 'gpt-4o', latency: 11 })
     const out = await tail
     expect(out.exitCode).toBe(0)
     const lines = out.stdout.trim().split('\n')
-    expect(lines).toHaveLength(4)
+    expect(lines).toHaveLength(5)
     expect(lines[2]).toContain('tail me one')
-    expect(lines[3]).toContain('tail me two')
+    expect(lines[3]).toContain('tail me late')
+    expect(lines[4]).toContain('tail me two')
     // the columns after the model stay aligned whatever the model's name
     expect(lines[3]!.indexOf(' ok ')).toBe(lines[2]!.indexOf(' ok '))
     expect(lines[1]!.indexOf(' risk ')).toBe(lines[0]!.indexOf(' risk '))
+
+    // more than one poll reads (2,000): every record still shows, once, in arrival order
+    const flood = run(LogsTail, ['--interval', '1', '--lines', '0', '--count', '2600', '--json'])
+    await new Promise((r) => setTimeout(r, 300))
+    const batches = [0, 1, 2].map((b) => Array.from({ length: 1000 }, (_, i) => ({ prompt: `flood ${b}-${i}`, model: 'gpt-4o', latency: 1 })))
+    for (const records of batches) await collector.client.post('/v1/llm/requests/batch', { records }, { token: seed.apiKey })
+    const flooded = await flood
+    expect(flooded.exitCode).toBe(0)
+    const prompts = flooded.stdout.trim().split('\n').map((l) => (JSON.parse(l) as LogResult).prompt)
+    expect(prompts).toHaveLength(2600)
+    expect(new Set(prompts).size).toBe(2600)
+    const batchOf = prompts.map((p) => Number(p.slice(6, 7)))
+    expect(batchOf).toEqual([...batchOf].sort())
+    expect(batchOf.filter((b) => b < 2)).toHaveLength(2000)
 
     const tailJson = run(LogsTail, ['--interval', '1', '--lines', '0', '--count', '1', '--json'])
     await new Promise((r) => setTimeout(r, 300))

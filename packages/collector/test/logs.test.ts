@@ -58,7 +58,7 @@ describe('GET /v1/projects/:id/logs', () => {
     expect(page.items).toHaveLength(5)
     expect(page.items[0]!.id).toBe(records[39]!.id)
     expect(Object.keys(page.items[0]!).sort()).toEqual(
-      ['cost', 'id', 'latency', 'metadata', 'model', 'policyViolation', 'prompt', 'response', 'riskReasons', 'riskScore', 'status', 'timestamp', 'tokens', 'userId'].sort(),
+      ['cost', 'createdAt', 'id', 'latency', 'metadata', 'model', 'policyViolation', 'prompt', 'response', 'riskReasons', 'riskScore', 'status', 'timestamp', 'tokens', 'userId'].sort(),
     )
   })
 
@@ -127,10 +127,12 @@ describe('GET /v1/projects/:id/logs', () => {
     ['latency', 'desc'],
     ['riskScore', 'desc'],
     ['timestamp', 'asc'],
+    // one batch: every record shares its createdAt, so the pages rest on the id tie-break alone
+    ['createdAt', 'asc'],
   ] as const)('sorts by %s %s with stable pages', async (sortBy, sortOrder) => {
     const all = await search({ sortBy, sortOrder, limit: 100, model: 'gpt-4o' })
     const field = sortBy
-    const values = all.items.map((i) => (field === 'timestamp' ? Date.parse(i.timestamp) : i[field]))
+    const values = all.items.map((i) => (field === 'timestamp' || field === 'createdAt' ? Date.parse(i[field]) : i[field]))
     const sorted = [...values].sort((a, b) => (sortOrder === 'asc' ? a - b : b - a))
     expect(values).toEqual(sorted)
     const pages: string[] = []
@@ -147,10 +149,41 @@ describe('GET /v1/projects/:id/logs', () => {
     [{ startDate: 'yesterday' }, 'query.startDate'],
     [{ startDate: '0000-01-01T00:00:00Z' }, 'query.startDate'],
     [{ endDate: '9999-12-31T23:59:59-12:00' }, 'query.endDate'],
+    [{ createdFrom: 'soon' }, 'query.createdFrom'],
   ])('rejects %j with a 400 naming the parameter', async (query, path) => {
     const err = await failure(search(query as LogQueryInput))
     expect(err.status).toBe(400)
     expect(JSON.stringify(err.details)).toContain(path)
+  })
+
+  it('follows arrivals by createdAt, whatever the records\' timestamps', async () => {
+    // a project of its own: the other tests count this one's records
+    const own = await setupProject(collector)
+    const follow = (query: LogQueryInput) =>
+      collector.client.get<Page<LogResult>>(`/v1/projects/${own.project.id}/logs`, { query: query as Record<string, string>, token: own.key.key })
+    const store = async (prompts: string[], timestamp: string) => {
+      const res = await collector.client.post<BatchResult>('/v1/llm/requests/batch', { records: prompts.map((prompt) => ({ prompt, model: 'gpt-4o', latency: 5, timestamp })) }, { token: own.key.key })
+      expect(res.accepted).toBe(prompts.length)
+    }
+    // first a batch of calls made now, then one an SDK shipped late: calls made a day ago
+    await store(['live one', 'live two'], new Date().toISOString())
+    await new Promise((r) => setTimeout(r, 20))
+    await store(['late one'], new Date(Date.now() - 86_400_000).toISOString())
+    const byArrival = await follow({ sortBy: 'createdAt', sortOrder: 'asc' })
+    expect(byArrival.items.map((i) => i.prompt)).toEqual([expect.stringMatching(/^live /), expect.stringMatching(/^live /), 'late one'])
+    // one batch, one transaction: its rows share their createdAt
+    const [a, b, late] = byArrival.items
+    expect(a!.createdAt).toBe(b!.createdAt)
+    expect(Date.parse(late!.createdAt)).toBeGreaterThan(Date.parse(a!.createdAt))
+    // by timestamp the late record is the oldest; by arrival it is the newest
+    expect((await follow({})).items.at(-1)!.prompt).toBe('late one')
+    expect((await follow({ sortBy: 'createdAt' })).items[0]!.prompt).toBe('late one')
+    const since = await follow({ createdFrom: late!.createdAt })
+    expect(since).toMatchObject({ total: 1, items: [{ prompt: 'late one' }] })
+    expect((await follow({ createdFrom: a!.createdAt })).total).toBe(3)
+    expect((await follow({ createdFrom: new Date(Date.parse(late!.createdAt) + 1).toISOString() })).total).toBe(0)
+    const detail = await collector.client.get<LogDetail>(`/v1/projects/${own.project.id}/logs/${late!.id}`, { token: own.key.key })
+    expect(detail.createdAt).toBe(late!.createdAt)
   })
 
   it('shows one record with every field, and 404s for unknown or malformed ids', async () => {

@@ -13,10 +13,13 @@ export const logQuerySchema = z
     maxRiskScore: queryInt(0, 100).optional(),
     startDate: isoDateSchema.optional().describe('Inclusive, on the record timestamp'),
     endDate: isoDateSchema.optional().describe('Exclusive, on the record timestamp'),
+    createdFrom: isoDateSchema
+      .optional()
+      .describe('Inclusive, on createdAt (when the collector stored the record): follows arrivals, also records an SDK shipped late'),
     status: z.enum(['success', 'error']).optional(),
     userId: z.string().min(1).max(256).optional(),
     policyViolation: z.enum(['true', 'false']).optional().describe('Only records that did (true) or did not (false) break the active policy'),
-    sortBy: z.enum(['timestamp', 'latency', 'riskScore']).default('timestamp'),
+    sortBy: z.enum(['timestamp', 'latency', 'riskScore', 'createdAt']).default('timestamp'),
     sortOrder: z.enum(['asc', 'desc']).default('desc'),
     page: queryInt(1, 1_000_000).default(1),
     limit: queryInt(1, MAX_PAGE_LIMIT).default(DEFAULT_PAGE_LIMIT),
@@ -49,6 +52,7 @@ export const logResultSchema = z
     userId: z.string().nullable(),
     riskReasons: z.array(riskReasonSchema),
     policyViolation: z.record(z.string(), z.unknown()).nullable(),
+    createdAt: z.string().describe('When the collector stored the record (timestamp is when the call started)'),
   })
   .meta({ id: 'LogResult' })
 export type LogResult = z.infer<typeof logResultSchema>
@@ -66,7 +70,6 @@ export const logDetailSchema = logResultSchema
     timeToFirstToken: z.number().int().nullable(),
     stream: z.boolean().nullable(),
     error: recordErrorSchema.nullable(),
-    createdAt: z.string(),
   })
   .meta({ id: 'LogDetail' })
 export type LogDetail = z.infer<typeof logDetailSchema>

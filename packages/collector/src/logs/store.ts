@@ -9,13 +9,13 @@ export function likePattern(text: string): string {
 const RESULT_COLUMNS = (sql: Sql) => sql`
   r.id, r.prompt, r.response, r."timestamp", r.latency, r.model, r.risk_score::int as "riskScore",
   r.metadata, r.status, r.tokens, r.cost, r.user_id as "userId", r.risk_reasons as "riskReasons",
-  r.policy_violation as "policyViolation"`
+  r.policy_violation as "policyViolation", r.created_at as "createdAt"`
 
-const SORT_COLUMN = { timestamp: 'timestamp', latency: 'latency', riskScore: 'risk_score' } as const
+const SORT_COLUMN = { timestamp: 'timestamp', latency: 'latency', riskScore: 'risk_score', createdAt: 'created_at' } as const
 
-type Row = Omit<LogResult, 'timestamp'> & { timestamp: Date }
+type Row = Omit<LogResult, 'timestamp' | 'createdAt'> & { timestamp: Date; createdAt: Date }
 
-const toResult = (row: Row): LogResult => ({ ...row, timestamp: row.timestamp.toISOString() })
+const toResult = <R extends Row>(row: R) => ({ ...row, timestamp: row.timestamp.toISOString(), createdAt: row.createdAt.toISOString() })
 
 /**
  * Every id that may match `pattern`, or null when there are more than TOTAL_CAP. Two disjoint
@@ -63,6 +63,7 @@ export async function searchLogs(sql: Sql, projectId: string, q: LogQuery): Prom
   if (q.maxRiskScore !== undefined) add('maxRiskScore', sql`r.risk_score <= ${q.maxRiskScore}`)
   if (q.startDate) add('startDate', sql`r."timestamp" >= ${q.startDate}`)
   if (q.endDate) add('endDate', sql`r."timestamp" < ${q.endDate}`)
+  if (q.createdFrom) add('createdFrom', sql`r.created_at >= ${q.createdFrom}`)
   if (q.status) add('status', sql`r.status = ${q.status}`)
   if (q.userId) add('userId', sql`r.user_id = ${q.userId}`)
   if (q.policyViolation) add('policyViolation', q.policyViolation === 'true' ? sql`r.policy_violation is not null` : sql`r.policy_violation is null`)
@@ -106,12 +107,12 @@ export async function searchLogs(sql: Sql, projectId: string, q: LogQuery): Prom
 }
 
 export async function getLog(sql: Sql, projectId: string, id: string): Promise<LogDetail | undefined> {
-  const [row] = await sql<(Row & Omit<LogDetail, 'timestamp' | 'createdAt'> & { createdAt: Date })[]>`
+  const [row] = await sql<(Row & Omit<LogDetail, 'timestamp' | 'createdAt'>)[]>`
     select ${RESULT_COLUMNS(sql)}, r.project_id as "projectId", r.requested_model as "requestedModel",
       r.endpoint, r.prompt_tokens as "promptTokens", r.completion_tokens as "completionTokens",
       r.cached_tokens as "cachedTokens", r.reasoning_tokens as "reasoningTokens",
-      r.time_to_first_token as "timeToFirstToken", r.stream, r.error, r.created_at as "createdAt"
+      r.time_to_first_token as "timeToFirstToken", r.stream, r.error
     from llm_requests r where r.project_id = ${projectId} and r.id = ${id}`
   if (!row) return undefined
-  return { ...row, timestamp: row.timestamp.toISOString(), createdAt: row.createdAt.toISOString() }
+  return toResult(row)
 }

@@ -13,7 +13,7 @@ export default class LogsSearch extends BaseCommand<typeof LogsSearch> {
   static override flags = {
     project: projectFlag,
     ...logFilterFlags,
-    'sort-by': Flags.string({ description: 'sort field', options: ['timestamp', 'latency', 'riskScore'], default: 'timestamp' }),
+    'sort-by': Flags.string({ description: 'sort field', options: ['timestamp', 'latency', 'riskScore', 'createdAt'], default: 'timestamp' }),
     order: Flags.string({ description: 'sort order', options: ['asc', 'desc'], default: 'desc', aliases: ['sort-order'] }),
     page: Flags.integer({ description: 'page number (1-based)', min: 1, default: 1 }),
     limit: Flags.integer({ char: 'n', description: 'records per page (1–100)', min: 1, max: 100, default: 20 }),

@@ -3,14 +3,24 @@ import type { LogResult, Page } from '@llmguard/shared'
 import { BaseCommand, projectFlag } from '../../base.js'
 import { logFilterFlags, logLine, toLogQuery } from '../../lib/logs.js'
 
-/** Records may arrive with a call-start timestamp a little in the past: look back this far on each poll. */
-const LOOKBACK_MS = 5 * 60_000
+/**
+ * Each poll reads what the collector stored since the newest arrival seen, less this margin: a
+ * batch's rows carry the start of the transaction that stored them (createdAt) and show once it
+ * commits, normally well within a second. A batch that took longer than this to store is missed.
+ */
+const OVERLAP_MS = 10_000
+const PAGE = 100
+/** New records one poll prints at most: past this the tail is behind and reads on without the margin. */
+const MAX_NEW = 2_000
+/** Pages one poll reads at most (the margin re-read included). */
+const MAX_PAGES = 50
 const MIN_MODEL_WIDTH = 12
 const MAX_MODEL_WIDTH = 28
 
 export default class LogsTail extends BaseCommand<typeof LogsTail> {
   static override summary = 'Follow new requests as they are logged (Ctrl-C to stop)'
-  static override description = 'With --json, prints one JSON object per line (NDJSON) as records arrive.'
+  static override description =
+    'Follows records as the collector stores them, also those an SDK ships late (after an outage), whatever their call timestamp. With --json, prints one JSON object per line (NDJSON) as records arrive.'
   static override examples = ['<%= config.bin %> logs tail', '<%= config.bin %> logs tail --status error --min-risk 50 --json']
   static override flags = {
     project: projectFlag,
@@ -20,7 +30,7 @@ export default class LogsTail extends BaseCommand<typeof LogsTail> {
     'max-risk': logFilterFlags['max-risk'],
     status: logFilterFlags.status,
     user: logFilterFlags.user,
-    lines: Flags.integer({ description: 'recent records to show first', min: 0, max: 100, default: 10 }),
+    lines: Flags.integer({ description: 'latest arrivals to show first', min: 0, max: 100, default: 10 }),
     interval: Flags.integer({ description: 'seconds between polls', min: 1, max: 3600, default: 2 }),
     count: Flags.integer({ description: 'stop after this many new records (default: follow until Ctrl-C)', min: 1 }),
   }
@@ -28,6 +38,7 @@ export default class LogsTail extends BaseCommand<typeof LogsTail> {
   async run(): Promise<void> {
     const id = this.projectId(this.flags.project)
     const base = toLogQuery(this.flags)
+    // id → createdAt (ms) of what was printed or counted as seen
     const seen = new Map<string, number>()
     let stopped = false
     let wake: (() => void) | undefined
@@ -40,9 +51,12 @@ export default class LogsTail extends BaseCommand<typeof LogsTail> {
     process.once('SIGINT', stop)
     process.once('SIGTERM', stop)
     try {
-      const fetch = async (limit: number, since?: number) => {
-        const query = { ...base, sortBy: 'timestamp', sortOrder: 'desc', limit, ...(since ? { startDate: new Date(since).toISOString() } : {}) }
-        return (await this.session.get<Page<LogResult>>(`/v1/projects/${id}/logs`, query as Record<string, string | number>)).items
+      // by arrival (createdAt, the collector's clock), not by timestamp: a record an SDK shipped
+      // late, after an outage, is new here though its call was long ago
+      const fetch = async (query: { sortOrder: 'asc' | 'desc'; limit: number; page?: number; createdFrom?: number }) => {
+        const { createdFrom, ...rest } = query
+        const q = { ...base, sortBy: 'createdAt', ...rest, ...(createdFrom === undefined ? {} : { createdFrom: new Date(createdFrom).toISOString() }) }
+        return (await this.session.get<Page<LogResult>>(`/v1/projects/${id}/logs`, q as Record<string, string | number>)).items
       }
       // the model column keeps one width as lines arrive: wide enough for the usual names, and
       // widened (up to a cap) by a longer one, never narrowed again
@@ -52,34 +66,64 @@ export default class LogsTail extends BaseCommand<typeof LogsTail> {
         if (this.jsonEnabled()) return void process.stdout.write(`${JSON.stringify(r)}\n`)
         this.log(logLine(r, widen(r)))
       }
-      // everything the first polls could return counts as seen; only the last --lines are shown
-      const window = await fetch(100, Date.now() - LOOKBACK_MS)
-      const recent = this.flags.lines ? await fetch(this.flags.lines) : []
-      const initial = [...window, ...recent]
-      for (const r of initial) seen.set(r.id, Date.parse(r.timestamp))
+      // the newest arrival seen; undefined while the project has none that match
+      let newest: number | undefined
+      const note = (r: LogResult) => {
+        const t = Date.parse(r.createdAt)
+        seen.set(r.id, t)
+        newest = Math.max(newest ?? t, t)
+      }
+      /**
+       * Reads what arrived from `from` on, oldest first, handing each record to `each` (true: it
+       * was new). Returns true when it stopped at a limit with more to read.
+       */
+      const readFrom = async (from: number | undefined, each: (r: LogResult) => boolean): Promise<boolean> => {
+        let fresh = 0
+        for (let page = 1; page <= MAX_PAGES; page++) {
+          const items = await fetch({ sortOrder: 'asc', limit: PAGE, page, createdFrom: from })
+          for (const r of items) {
+            if (stopped) return false
+            if (each(r)) fresh++
+          }
+          if (items.length < PAGE) return false
+          if (fresh >= MAX_NEW) return true
+        }
+        return true
+      }
+      const recent = await fetch({ sortOrder: 'desc', limit: Math.max(1, this.flags.lines) })
+      for (const r of recent) note(r)
+      // where following starts: the newest arrival there was. Its batch shares its createdAt and
+      // counts as seen; nothing older is read again, so nothing from before the start shows
+      const floor = newest
+      if (floor !== undefined) {
+        await readFrom(floor, (r) => {
+          if (Date.parse(r.createdAt) <= floor) note(r)
+          return false
+        })
+      }
+      const shown = recent.slice(0, this.flags.lines)
       // the first lines come together: they share the widest of their names
-      for (const r of recent) widen(r)
-      for (const r of [...recent].reverse()) print(r)
+      for (const r of shown) widen(r)
+      for (const r of [...shown].reverse()) print(r)
       let printed = 0
-      let newest = Math.max(Date.now(), ...initial.map((r) => Date.parse(r.timestamp)))
+      let behind = false
       while (!stopped) {
         await new Promise<void>((resolve) => {
           wake = resolve
           timer = setTimeout(resolve, this.flags.interval * 1000)
         })
         if (stopped) break
-        const since = Math.min(newest, Date.now()) - LOOKBACK_MS
-        const fresh = (await fetch(100, since)).filter((r) => !seen.has(r.id)).reverse()
-        for (const r of fresh) {
-          const t = Date.parse(r.timestamp)
-          seen.set(r.id, t)
-          newest = Math.max(newest, t)
+        const from = newest === undefined ? undefined : behind ? newest : Math.max(floor ?? -Infinity, newest - OVERLAP_MS)
+        behind = await readFrom(from, (r) => {
+          if (seen.has(r.id)) return false
+          note(r)
           print(r)
           if (this.flags.count && ++printed >= this.flags.count) stopped = true
-          if (stopped) break
-        }
-        // forget what is older than any future poll can return
-        for (const [rid, t] of seen) if (t < since - LOOKBACK_MS) seen.delete(rid)
+          return true
+        })
+        if (behind && !this.jsonEnabled()) this.logToStderr(`(more than ${MAX_NEW.toLocaleString('en')} new records a poll: catching up)`)
+        // forget what no later poll can return
+        if (newest !== undefined) for (const [rid, t] of seen) if (t < newest - 2 * OVERLAP_MS) seen.delete(rid)
       }
     } finally {
       clearTimeout(timer)
