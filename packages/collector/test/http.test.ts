@@ -212,6 +212,19 @@ describe('http route layer', () => {
     expect((await call('GET', `/things/${id}?limit=1&limit=2`)).status).toBe(400)
   })
 
+  it('refuses query parameters the route does not take, naming them and the ones it does', async () => {
+    const id = '0b7e1c9e-8d7a-4c39-9d3e-2f1f7c1e5a10'
+    const res = await call('GET', `/things/${id}?limt=5&x=1`)
+    expect(res.status).toBe(400)
+    expectEnvelope(res.json, 'VALIDATION_ERROR')
+    expect(res.json.error.details.issues.map((i: { path: string }) => i.path)).toEqual(['query.limt', 'query.x'])
+    expect(res.json.error.message).toContain('"limt"')
+    expect(res.json.error.message).toContain('this route takes limit')
+    expect((await call('GET', `/things/${id}?limit=5`)).json).toEqual({ id, limit: 5 })
+    // a route that takes no query has nothing to check against
+    expect((await call('GET', '/boom?cache=1')).status).toBe(500)
+  })
+
   it('hides internal errors behind a 500 INTERNAL envelope', async () => {
     const res = await call('GET', '/boom')
     expect(res.status).toBe(500)

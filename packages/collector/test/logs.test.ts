@@ -150,6 +150,8 @@ describe('GET /v1/projects/:id/logs', () => {
     [{ startDate: '0000-01-01T00:00:00Z' }, 'query.startDate'],
     [{ endDate: '9999-12-31T23:59:59-12:00' }, 'query.endDate'],
     [{ createdFrom: 'soon' }, 'query.createdFrom'],
+    // a mistyped parameter is not ignored (it would answer as if no filter were given)
+    [{ modle: 'gpt-4o' }, 'query.modle'],
   ])('rejects %j with a 400 naming the parameter', async (query, path) => {
     const err = await failure(search(query as LogQueryInput))
     expect(err.status).toBe(400)

@@ -3,7 +3,7 @@ import { createServer } from 'node:net'
 import HyperExpress from 'hyper-express'
 import type { Request, Response } from 'hyper-express'
 import { toIssues } from '@llmguard/shared'
-import type { z } from 'zod'
+import { z } from 'zod'
 import type { Config } from '../config.js'
 import type { Logger } from '../logger.js'
 import { ConnectionAbort, parseJson, readBody, refuseUnstorable } from './body.js'
@@ -214,7 +214,7 @@ export class HttpServer {
       refuseUnstorable(rawQuery, 'query')
       const ctx: RequestContext = {
         params: route.params ? parseOr404(route.params, params) : params,
-        query: route.query ? parseOr400(route.query, { ...rawQuery }, 'query') : {},
+        query: route.query ? parseOr400(route.query, refuseUnknownParams(route.query, { ...rawQuery }), 'query') : {},
         body: route.body ? parseOr400(route.body, body, 'body') : body,
         rawBody,
         headers,
@@ -301,6 +301,26 @@ function parseOr404(schema: z.ZodType, value: unknown): unknown {
   // a malformed id cannot name an existing resource
   if (!parsed.success) throw new AppError('NOT_FOUND', 'resource not found')
   return parsed.data
+}
+
+/** The parameters each query schema takes (null: not an object schema, nothing to check). */
+const knownParams = new WeakMap<z.ZodType, ReadonlySet<string> | null>()
+
+/**
+ * Refuses query parameters the route does not take, as bodies refuse unknown keys: a mistyped
+ * `limt=10` or `modle=gpt-4o` would otherwise be ignored and answer as if it were not there.
+ */
+function refuseUnknownParams(schema: z.ZodType, query: Record<string, string>): Record<string, string> {
+  let known = knownParams.get(schema)
+  if (known === undefined) {
+    known = schema instanceof z.ZodObject ? new Set(Object.keys(schema.shape)) : null
+    knownParams.set(schema, known)
+  }
+  if (!known) return query
+  const unknown = Object.keys(query).filter((k) => !known.has(k))
+  if (!unknown.length) return query
+  const issues = unknown.map((k) => ({ path: `query.${k}`, message: 'unknown parameter' }))
+  throw new AppError('VALIDATION_ERROR', `invalid request query: unknown parameter ${unknown.map((k) => JSON.stringify(k)).join(', ')}; this route takes ${[...known].join(', ')}`, { issues })
 }
 
 function parseOr400(schema: z.ZodType, value: unknown, where: 'query' | 'body'): unknown {
