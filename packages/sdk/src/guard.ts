@@ -58,6 +58,8 @@ export class LLMGuard {
   private readonly warned = new Set<string>()
   private policyTimer: NodeJS.Timeout | undefined
   private shutdownPromise: Promise<void> | undefined
+  /** The outbox's counts when shutdown closed it: what stats() reports from then on. */
+  private countsAtClose: { stored: number; parked: number } | undefined
   private readonly hooks: WrapHooks
 
   constructor(options: LLMGuardOptions = {}) {
@@ -307,6 +309,8 @@ export class LLMGuard {
       ])
       if (timer) clearTimeout(timer)
     }
+    // what stays in the file for the next start, reported by stats() once the file is closed
+    this.countsAtClose = this.outboxCounts()
     try {
       this.store.close()
     } catch (err) {
@@ -314,15 +318,22 @@ export class LLMGuard {
     }
   }
 
-  stats(): LLMGuardStats {
+  /** Rows in the outbox and in its dead-letter table; zero for what cannot be read now (busy). */
+  private outboxCounts(): { stored: number; parked: number } {
+    if (this.countsAtClose) return this.countsAtClose
     let stored = 0
     let parked = 0
     try {
       stored = this.store.count()
       parked = this.store.parkedCount()
     } catch {
-      // busy or closed: report what is in memory
+      // busy: report what is in memory
     }
+    return { stored, parked }
+  }
+
+  stats(): LLMGuardStats {
+    const { stored, parked } = this.outboxCounts()
     const { lastError, sent, retried, dropped, rejected, blocked, maxOutboxOpMs } = this.counters
     return {
       queued: this.pipeline.pendingInMemory + stored,

@@ -114,6 +114,8 @@ describe('delivery', () => {
     expect(first.warnings.filter((w) => w.includes('no API key'))).toHaveLength(1)
     await first.guard.shutdown()
     expect(collector.stored.size).toBe(0)
+    // stats() after shutdown still tells what stays in the file for the next start
+    expect(first.guard.stats()).toMatchObject({ queued: 3, sent: 0 })
     guardFor()
     await until(() => collector.stored.size === 3, 3000, 'leftover records')
   })
