@@ -1,6 +1,7 @@
 import { readFileSync, writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { randomUUID } from 'node:crypto'
+import { connect, createServer, type AddressInfo, type Socket } from 'node:net'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { LLMGuard, SqliteStore } from '@llmguard/sdk'
@@ -27,7 +28,7 @@ import Doctor from '../src/commands/doctor.js'
 import RemediateApply from '../src/commands/remediate/apply.js'
 import RemediateList from '../src/commands/remediate/list.js'
 import RemediateRollback from '../src/commands/remediate/rollback.js'
-import { readConfig } from '../src/lib/config.js'
+import { readConfig, writeConfig } from '../src/lib/config.js'
 import { run, tempConfigDir } from './helpers.js'
 
 let collector: TestCollector
@@ -151,6 +152,51 @@ describe('logs', () => {
     await post({ prompt: 'tail as json', model: 'gpt-4o', latency: 12 })
     const j = await tailJson
     expect(JSON.parse(j.stdout.trim())).toMatchObject({ prompt: 'tail as json' })
+  })
+})
+
+describe('logs tail through a collector outage', () => {
+  it('waits out a collector that stops answering, says so on stderr, and shows what arrived meanwhile', async () => {
+    // the CLI reaches the collector through a relay the test can cut, as a restart would
+    const sockets = new Set<Socket>()
+    const relay = createServer((client) => {
+      const upstream = connect(Number(new URL(collector.url).port), '127.0.0.1')
+      for (const s of [client, upstream]) {
+        sockets.add(s)
+        s.on('close', () => sockets.delete(s))
+        s.on('error', () => s.destroy())
+      }
+      client.pipe(upstream).pipe(client)
+    })
+    await new Promise<void>((resolve) => relay.listen(0, '127.0.0.1', resolve))
+    const port = (relay.address() as AddressInfo).port
+    const relayUrl = `http://127.0.0.1:${port}`
+    const saved = readConfig(join(tmp.dir, 'config.json'))
+    writeConfig({ ...saved, collector: relayUrl }, join(tmp.dir, 'config.json'))
+    try {
+      const tail = run(LogsTail, ['--interval', '1', '--lines', '0', '--count', '2', '--json'])
+      await new Promise((r) => setTimeout(r, 300))
+      await post({ prompt: 'before the outage', model: 'gpt-4o', latency: 1 })
+      await new Promise((r) => setTimeout(r, 1500))
+      // down: new connections refused, open ones cut
+      await new Promise<void>((resolve) => {
+        relay.close(() => resolve())
+        for (const s of sockets) s.destroy()
+      })
+      await new Promise((r) => setTimeout(r, 1500))
+      await post({ prompt: 'during the outage', model: 'gpt-4o', latency: 1 })
+      await new Promise<void>((resolve) => relay.listen(port, '127.0.0.1', resolve))
+      const out = await tail
+      expect(out.exitCode).toBe(0)
+      expect(out.stdout.trim().split('\n').map((l) => (JSON.parse(l) as LogResult).prompt)).toEqual(['before the outage', 'during the outage'])
+      expect(out.stderr).toContain('is unreachable')
+      expect(out.stderr).toContain('still trying every 1 s')
+      expect(out.stderr).toContain('the collector answers again')
+    } finally {
+      writeConfig(saved, join(tmp.dir, 'config.json'))
+      relay.close()
+      for (const s of sockets) s.destroy()
+    }
   })
 })
 

@@ -1,5 +1,5 @@
 import { Flags } from '@oclif/core'
-import type { LogResult, Page } from '@llmguard/shared'
+import { ApiError, type LogResult, type Page } from '@llmguard/shared'
 import { BaseCommand, projectFlag } from '../../base.js'
 import { logFilterFlags, logLine, toLogQuery } from '../../lib/logs.js'
 
@@ -107,6 +107,7 @@ export default class LogsTail extends BaseCommand<typeof LogsTail> {
       for (const r of [...shown].reverse()) print(r)
       let printed = 0
       let behind = false
+      let outage = false
       while (!stopped) {
         await new Promise<void>((resolve) => {
           wake = resolve
@@ -114,14 +115,25 @@ export default class LogsTail extends BaseCommand<typeof LogsTail> {
         })
         if (stopped) break
         const from = newest === undefined ? undefined : behind ? newest : Math.max(floor ?? -Infinity, newest - OVERLAP_MS)
-        behind = await readFrom(from, (r) => {
-          if (seen.has(r.id)) return false
-          note(r)
-          print(r)
-          if (this.flags.count && ++printed >= this.flags.count) stopped = true
-          return true
-        })
-        if (behind && !this.jsonEnabled()) this.logToStderr(`(more than ${MAX_NEW.toLocaleString('en')} new records a poll: catching up)`)
+        try {
+          behind = await readFrom(from, (r) => {
+            if (seen.has(r.id)) return false
+            note(r)
+            print(r)
+            if (this.flags.count && ++printed >= this.flags.count) stopped = true
+            return true
+          })
+        } catch (err) {
+          // a collector restarting (an upgrade) or briefly unreachable: wait it out, as tail -f
+          // waits out a file being rotated; what arrives meanwhile shows once it answers again
+          if (!passing(err)) throw err
+          if (!outage) notice(`(${(err as Error).message}; still trying every ${this.flags.interval} s)`)
+          outage = true
+          continue
+        }
+        if (outage) notice('(the collector answers again)')
+        outage = false
+        if (behind) notice(`(more than ${MAX_NEW.toLocaleString('en')} new records a poll: catching up)`)
         // forget what no later poll can return
         if (newest !== undefined) for (const [rid, t] of seen) if (t < newest - 2 * OVERLAP_MS) seen.delete(rid)
       }
@@ -132,3 +144,9 @@ export default class LogsTail extends BaseCommand<typeof LogsTail> {
     }
   }
 }
+
+/** A note on stderr, also with --json (stdout stays one record per line). */
+const notice = (message: string) => void process.stderr.write(`${message}\n`)
+
+/** A failure a following tail outlives: no answer, or the collector not ready or failing (5xx). */
+const passing = (err: unknown) => err instanceof ApiError && (err.code === 'UNREACHABLE' || err.status >= 500)
