@@ -136,7 +136,8 @@ describe('logs', () => {
     // more than one poll reads (2,000): every record still shows, once, in arrival order
     const flood = run(LogsTail, ['--interval', '1', '--lines', '0', '--count', '2600', '--json'])
     await new Promise((r) => setTimeout(r, 300))
-    const batches = [0, 1, 2].map((b) => Array.from({ length: 1000 }, (_, i) => ({ prompt: `flood ${b}-${i}`, model: 'gpt-4o', latency: 1 })))
+    const start = Date.now() - 3_600_000
+    const batches = [0, 1, 2].map((b) => Array.from({ length: 1000 }, (_, i) => ({ prompt: `flood ${b}-${i}`, model: 'gpt-4o', latency: 1, timestamp: new Date(start + i).toISOString() })))
     for (const records of batches) await collector.client.post('/v1/llm/requests/batch', { records }, { token: seed.apiKey })
     const flooded = await flood
     expect(flooded.exitCode).toBe(0)
@@ -146,6 +147,8 @@ describe('logs', () => {
     const batchOf = prompts.map((p) => Number(p.slice(6, 7)))
     expect(batchOf).toEqual([...batchOf].sort())
     expect(batchOf.filter((b) => b < 2)).toHaveLength(2000)
+    // within a batch (one createdAt), in call order
+    expect(prompts).toEqual([...batches[0]!, ...batches[1]!, ...batches[2]!.slice(0, 600)].map((r) => r.prompt))
 
     const tailJson = run(LogsTail, ['--interval', '1', '--lines', '0', '--count', '1', '--json'])
     await new Promise((r) => setTimeout(r, 300))

@@ -80,7 +80,8 @@ export async function searchLogs(sql: Sql, projectId: string, q: LogQuery): Prom
   const condition = where.reduce((acc, part) => sql`${acc} and ${part}`)
   const column = sql(SORT_COLUMN[q.sortBy])
   // the tie-break runs against the sort direction, as in llm_requests_project_time_idx
-  // (project_id, timestamp desc, id): a newest-first page is a plain forward index scan
+  // (project_id, timestamp desc, id): a newest-first page is a plain forward index scan. By
+  // arrival, the rows of one batch share createdAt: they follow in call order first
   const order = q.sortOrder === 'asc' ? sql`asc` : sql`desc`
   const tieBreak = q.sortOrder === 'asc' ? sql`desc` : sql`asc`
   const offset = (q.page - 1) * q.limit
@@ -88,7 +89,7 @@ export async function searchLogs(sql: Sql, projectId: string, q: LogQuery): Prom
     sql<Row[]>`
       select ${RESULT_COLUMNS(sql)} from llm_requests r
       where ${condition}
-      order by r.${column} ${order}, r.id ${tieBreak}
+      order by r.${column} ${order}, ${q.sortBy === 'createdAt' ? sql`r."timestamp" ${order},` : sql``} r.id ${tieBreak}
       limit ${q.limit} offset ${offset}`,
     knownCapped
       ? Promise.resolve(TOTAL_CAP + 1)
