@@ -64,8 +64,11 @@ export class LLMGuard {
 
   constructor(options: LLMGuardOptions = {}) {
     this.o = resolveOptions(options)
-    this.store = this.openStore()
-    if (!this.o.apiKey) {
+    // disabled: a pass-through that touches no file, ships nothing and says nothing
+    this.store = this.o.disabled ? new MemoryStore() : this.openStore()
+    if (this.o.disabled) {
+      // nothing to set up
+    } else if (!this.o.apiKey) {
       this.warnOnce('no-key', 'no API key (LLMGUARD_API_KEY): records are kept in the outbox but not shipped')
     } else if (!isHttpUrl(this.o.endpoint)) {
       // e.g. LLMGUARD_ENDPOINT=localhost:3000: every batch would fail, with nothing said
@@ -73,7 +76,7 @@ export class LLMGuard {
         'bad-endpoint',
         `endpoint "${this.o.endpoint}" (LLMGUARD_ENDPOINT) is not an http(s) URL such as http://localhost:3000: records are kept in the outbox but not shipped`,
       )
-    } else if (!this.o.disabled) {
+    } else {
       this.transport = createUndiciTransport({ endpoint: this.o.endpoint, apiKey: this.o.apiKey, timeoutMs: this.o.requestTimeoutMs })
     }
     const t = this.transport
@@ -89,9 +92,14 @@ export class LLMGuard {
       onFatal: (code, message) => this.warnOnce(`fatal-${code}`, `the collector refused the batch (${code}: ${message}); shipping paused`),
       onInternalError: (where, err) => this.internalError(where, err),
     })
-    this.policyCache = new PolicyCache(this.store, t && this.o.policy ? (etag) => t.fetchPolicy(etag) : undefined, (code, message) => {
-      this.counters.lastError = { code, message, at: new Date().toISOString() }
-    })
+    this.policyCache = new PolicyCache(
+      this.store,
+      t && this.o.policy ? (etag) => t.fetchPolicy(etag) : undefined,
+      (code, message) => {
+        this.counters.lastError = { code, message, at: new Date().toISOString() }
+      },
+      this.o.policy && !this.o.disabled,
+    )
     this.riskScorer = this.o.riskScorer ?? sharedRiskScorer()
     if (t && this.o.policy) {
       void this.policyCache.refresh()
@@ -106,6 +114,8 @@ export class LLMGuard {
     this.hooks = {
       prepare: (endpoint, body, context, defaults) => this.prepare(endpoint, body, context, defaults),
       finish: (call, outcome, endMark) => this.finish(call, outcome, endMark),
+      // a blocked call is recorded too: in serverless mode it ships before the caller hears of the block
+      blocked: () => (this.o.serverless ? this.flush({ timeoutMs: this.o.serverlessFlushTimeoutMs }) : undefined),
       internalError: (where, err) => this.internalError(where, err),
     }
   }
@@ -163,10 +173,10 @@ export class LLMGuard {
   }
 
   private prepare(endpoint: Endpoint, body: unknown, context: CallContext | undefined, defaults: CallContext | undefined): { body: unknown; call?: CallInfo } {
-    if (this.shutdownPromise) {
-      this.warnOnce('after-shutdown', AFTER_SHUTDOWN)
-      return { body }
-    }
+    // after shutdown calls are no longer recorded, but the policy still holds: a service
+    // draining its last requests keeps its blocks, rate limits and model switches
+    const closed = this.shutdownPromise !== undefined
+    if (closed) this.warnOnce('after-shutdown', AFTER_SHUTDOWN)
     if (typeof body !== 'object' || body === null) return { body }
     const startMark = performance.now()
     const b = body as Record<string, unknown>
@@ -190,12 +200,13 @@ export class LLMGuard {
       } catch (err) {
         if (err instanceof LLMGuardError) {
           this.counters.blocked++
-          this.recordBlocked(endpoint, b, userId, metadata, err, startMark)
+          if (!closed) this.recordBlocked(endpoint, b, userId, metadata, err, startMark)
           throw err
         }
         this.internalError('policy', err)
       }
     }
+    if (closed) return { body: sent }
     const call = newCall(endpoint, sent, { startMark, userId, metadata, requestedModel })
     return { body: sent, call }
   }
@@ -273,9 +284,10 @@ export class LLMGuard {
     try {
       await Promise.race([
         this.pipeline.flush(deadline),
+        // ref'd: a caller awaiting flush() (or shutdown()) keeps the process alive this long, the
+        // shipper's sockets do not
         new Promise<void>((resolve) => {
           timer = setTimeout(resolve, timeoutMs)
-          timer.unref()
         }),
       ])
     } catch (err) {
@@ -300,14 +312,16 @@ export class LLMGuard {
     const left = Math.max(0, timeoutMs - (Date.now() - started))
     if (this.transport) {
       let timer: NodeJS.Timeout | undefined
-      await Promise.race([
-        this.transport.close(),
-        new Promise<void>((resolve) => {
-          timer = setTimeout(resolve, Math.min(left, 1_000))
-          timer.unref()
+      const closed = await Promise.race([
+        this.transport.close().then(() => true),
+        // ref'd, as flush's: the caller awaiting shutdown() is held this long at most
+        new Promise<boolean>((resolve) => {
+          timer = setTimeout(() => resolve(false), Math.min(left, 1_000))
         }),
       ])
       if (timer) clearTimeout(timer)
+      // a request still in flight (a collector that does not answer): abort it, the bound is up
+      if (!closed) this.transport.destroy?.()
     }
     // what stays in the file for the next start, reported by stats() once the file is closed
     this.countsAtClose = this.outboxCounts()
@@ -377,4 +391,5 @@ function isHttpUrl(endpoint: string): boolean {
   }
 }
 
-const AFTER_SHUTDOWN = 'the guard is shut down: calls and guard.record() after shutdown() are not recorded (guard.record() counts them as dropped)'
+const AFTER_SHUTDOWN =
+  'the guard is shut down: calls and guard.record() after shutdown() are not recorded (guard.record() counts them as dropped); the last known policy still applies to calls'

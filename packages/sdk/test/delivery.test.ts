@@ -1,5 +1,5 @@
 import { join } from 'node:path'
-import { writeFileSync } from 'node:fs'
+import { existsSync, writeFileSync } from 'node:fs'
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { startFakeCollector, type FakeCollector } from './fakes/collector-server.js'
 import { startFakeOpenAI, type FakeOpenAI } from './fakes/openai-server.js'
@@ -142,6 +142,19 @@ describe('delivery', () => {
     expect(guard.stats()).toMatchObject({ queued: 2, sent: 0 })
     expect(guard.stats().lastError?.code).toBe('INVALID_API_KEY')
     expect(warnings.some((w) => w.includes('INVALID_API_KEY'))).toBe(true)
+  })
+
+  it.each([{ disabled: true }, { env: { LLMGUARD_DISABLED: 'true' } }])('disabled (%j): a pass-through that opens no file, ships nothing and warns about nothing', async (o) => {
+    const outbox = join(tmp.dir, 'never.sqlite')
+    const { guard, warnings } = guardFor({ ...o, apiKey: undefined, outbox })
+    const client = openaiClient(fake)
+    expect(guard.wrap(client)).toBe(client)
+    await client.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'not recorded' }] })
+    expect(guard.record({ prompt: 'by hand', model: 'm', latency: 1 })).toBeUndefined()
+    await guard.flush({ timeoutMs: 500 })
+    expect(existsSync(outbox)).toBe(false)
+    expect(warnings).toEqual([])
+    expect(guard.stats()).toMatchObject({ queued: 0, sent: 0, shipping: false })
   })
 
   it('falls back to memory with one warning when SQLite cannot be opened', async () => {

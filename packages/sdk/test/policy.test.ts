@@ -181,6 +181,55 @@ describe('policy from the collector', () => {
     expect(fake.requests.at(-1)!.body.model).toBe('gpt-4o-mini')
   })
 
+  it('a block the caller catches from withResponse(), asResponse() or a helper leaves no unhandled rejection behind', async () => {
+    const unhandled: unknown[] = []
+    const onUnhandled = (reason: unknown) => unhandled.push(reason)
+    process.on('unhandledRejection', onUnhandled)
+    try {
+      const openai = await withPolicy({ disabledEndpoints: ['embeddings', 'chat.completions', 'responses'] })
+      const body = { model: 'text-embedding-3-small', input: 'x' }
+      await expect(openai.embeddings.create(body).withResponse()).rejects.toBeInstanceOf(LLMGuardBlockedError)
+      await expect(openai.embeddings.create(body).asResponse()).rejects.toBeInstanceOf(LLMGuardBlockedError)
+      await expect(openai.chat.completions.parse({ model: 'm', messages: [{ role: 'user', content: 'q' }] })).rejects.toBeInstanceOf(LLMGuardBlockedError)
+      await expect(openai.responses.parse({ model: 'm', input: 'q' })).rejects.toBeInstanceOf(LLMGuardBlockedError)
+      // unhandled rejections are reported after the microtask queue drains
+      await new Promise((r) => setTimeout(r, 50))
+      expect(unhandled).toEqual([])
+    } finally {
+      process.off('unhandledRejection', onUnhandled)
+    }
+  })
+
+  it('serverless: a blocked call is shipped before the caller hears of the block', async () => {
+    const openai = await withPolicy({ disabledEndpoints: ['embeddings'] }, { serverless: true })
+    await expect(openai.embeddings.create({ model: 'text-embedding-3-small', input: 'x' })).rejects.toBeInstanceOf(LLMGuardBlockedError)
+    expect(storedRecords(collector)).toMatchObject([{ status: 'error', metadata: { llmguardBlocked: 'ENDPOINT_DISABLED' } }])
+  })
+
+  it('policy: false applies no policy, not even one saved in the outbox by an earlier run', async () => {
+    await withPolicy({ disabledEndpoints: ['embeddings'], modelOverrides: { '*': 'gpt-4o-mini' } })
+    await guard.shutdown()
+    for (const o of [{ policy: false }, { env: { LLMGUARD_POLICY: 'off' } }]) {
+      ;({ guard } = makeGuard(collector, tmp.dir, o))
+      const openai = guard.wrap(openaiClient(fake))
+      await openai.embeddings.create({ model: 'text-embedding-3-small', input: 'e' })
+      await openai.chat.completions.create({ model: 'gpt-4', messages: [{ role: 'user', content: 'q' }] })
+      expect(fake.requests.at(-1)!.body.model).toBe('gpt-4')
+      expect(guard.stats().blocked).toBe(0)
+      await guard.shutdown()
+    }
+  })
+
+  it('after shutdown calls are no longer recorded, but the policy still holds', async () => {
+    const openai = await withPolicy({ disabledEndpoints: ['embeddings'], modelOverrides: { '*': 'gpt-4o-mini' }, systemPrompt: 'Still here' })
+    await guard.shutdown()
+    await expect(openai.embeddings.create({ model: 'text-embedding-3-small', input: 'x' })).rejects.toBeInstanceOf(LLMGuardBlockedError)
+    await openai.chat.completions.create({ model: 'gpt-4', messages: [{ role: 'user', content: 'q' }] })
+    expect(fake.requests).toHaveLength(1)
+    expect(fake.requests[0]!.body).toMatchObject({ model: 'gpt-4o-mini', messages: [{ role: 'system', content: 'Still here' }, { role: 'user', content: 'q' }] })
+    expect(storedRecords(collector)).toHaveLength(0)
+  })
+
   it("LLMGuard's own failure never breaks the call", async () => {
     const openai = await withPolicy(
       { blockOnRisk: true },

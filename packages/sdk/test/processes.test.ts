@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process'
+import { createServer, type AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
@@ -134,6 +135,32 @@ describe('several processes', () => {
     expect(out).toContain('done 1')
     // the keep-alive connections to the collector (10 s) and OpenAI (5 s) did not hold it open
     expect(Date.now() - doneAt).toBeLessThan(1500)
+  })
+
+  it.each(['0', '1'])('a collector that never answers does not hold the process open (shutdown() called: %s)', async (shutdown) => {
+    // accepts connections and never answers: the shipper's request waits for its 15 s timeout
+    const silent = createServer((socket) => socket.on('error', () => undefined))
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve))
+    try {
+      const proc = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./fixtures/hanging-collector.ts', import.meta.url))], {
+        cwd: root,
+        env: { ...process.env, KEY: TEST_KEY, COLLECTOR: `http://127.0.0.1:${(silent.address() as AddressInfo).port}`, OUTBOX: join(tmp.dir, 'hang.sqlite'), SHUTDOWN: shutdown },
+        stdio: ['ignore', 'pipe', 'inherit'],
+      })
+      children.push(proc)
+      let out = ''
+      let doneAt = 0
+      proc.stdout!.on('data', (d: Buffer) => {
+        out += d.toString()
+        doneAt ||= Date.now()
+      })
+      expect(await new Promise<number | null>((resolve) => proc.on('exit', resolve))).toBe(0)
+      // the record stays in the outbox for the next start
+      expect(out).toContain('done 1')
+      expect(Date.now() - doneAt).toBeLessThan(3000)
+    } finally {
+      silent.close()
+    }
   })
 
   it("importing the SDK leaves the app's fetch on its own dispatcher (the shipper's undici is private)", async () => {

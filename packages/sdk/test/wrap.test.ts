@@ -26,6 +26,7 @@ beforeEach(() => {
   fake.requests.length = 0
   fake.script.length = 0
   fake.streamChunkDelayMs = 0
+  fake.streamFailAfter = undefined
   ;({ guard } = makeGuard(collector, tmp.dir, { policy: false }))
   openai = guard.wrap(openaiClient(fake))
 })
@@ -87,6 +88,24 @@ describe('non-streaming calls', () => {
     const records = await flushed()
     expect(records).toHaveLength(2)
     expect(records.find((r) => r.prompt === 'user: raw')).toMatchObject({ status: 'success', response: '' })
+  })
+
+  it('records the answer of a call the app awaits only after other work', async () => {
+    const later = openai.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'later' }] })
+    // the headers arrive meanwhile, and nobody has asked for the body yet
+    await new Promise((r) => setTimeout(r, 150))
+    const res = await later
+    expect(res.choices[0]!.message.content).toBe('Hello from the fake')
+    const laterStream = openai.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'later stream' }], stream: true })
+    await new Promise((r) => setTimeout(r, 150))
+    let text = ''
+    for await (const chunk of await laterStream) text += chunk.choices[0]?.delta.content ?? ''
+    expect(text).toBe('Hello there')
+    const records = await flushed()
+    expect(records.find((r) => r.prompt === 'user: later')).toMatchObject({ response: 'Hello from the fake', tokens: 17, promptTokens: 12 })
+    const streamed = records.find((r) => r.prompt === 'user: later stream')!
+    expect(streamed).toMatchObject({ response: 'Hello there', stream: true })
+    expect(streamed.timeToFirstToken).toBeGreaterThanOrEqual(0)
   })
 
   it('records embeddings (base64 decoded for the caller) and completions', async () => {
@@ -249,6 +268,22 @@ describe('streams', () => {
     const abt = records.find((r) => r.prompt === 'user: abt')!
     expect(abt.response.startsWith('one')).toBe(true)
     expect(abt.metadata).toEqual({ llmguardAborted: true })
+  })
+})
+
+describe('a stream the server breaks off', () => {
+  it('is recorded as an error with what arrived, not as stopped by the caller', async () => {
+    fake.streamFailAfter = 1
+    const stream = await openai.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'broken' }], stream: true })
+    let got = ''
+    const err = await (async () => {
+      for await (const c of stream) got += c.choices[0]?.delta.content ?? ''
+    })().catch((e: unknown) => e)
+    expect(err).toBeInstanceOf(OpenAI.APIError)
+    expect(got).toBe('Hel')
+    const [r] = await flushed()
+    expect(r).toMatchObject({ status: 'error', response: 'Hel', error: { message: expect.stringContaining('the model broke off') } })
+    expect(r!.metadata?.llmguardAborted).toBeUndefined()
   })
 })
 

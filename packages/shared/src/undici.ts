@@ -1,4 +1,5 @@
 import { createRequire } from 'node:module'
+import type { Socket } from 'node:net'
 import type { Agent as UndiciAgent, Dispatcher } from 'undici'
 
 /*
@@ -43,8 +44,38 @@ function undici(): UndiciParts {
 }
 
 /** A new undici Agent (connection pools with keep-alive). */
-export function createAgent(options?: UndiciAgent.Options): UndiciAgent {
-  return new (undici().Agent)(options)
+export function createAgent(options?: UndiciAgent.Options, o: { unrefSockets?: boolean } = {}): UndiciAgent {
+  const { Agent } = undici()
+  if (!o.unrefSockets) return new Agent(options)
+  return new Agent({ ...options, connect: unrefConnector(options?.connect) as unknown as UndiciAgent.Options['connect'] })
+}
+
+type Connector = (options: unknown, callback: (err: Error | null, socket: Socket | null) => void) => void
+
+/**
+ * undici's connector, making sockets that never hold the process open: undici unrefs a socket
+ * while it is idle and refs it while a request is in flight; these stay unref'd throughout. A
+ * background request then never keeps an app alive past its own work (a hanging server would
+ * for the whole request timeout); whoever waits for one (a flush) holds the process open by a
+ * timer of its own, as long as it is willing to wait.
+ */
+function unrefConnector(connect: UndiciAgent.Options['connect']): Connector {
+  const load = createRequire(import.meta.url)
+  let build: (o: object) => Connector
+  try {
+    build = load('undici/lib/core/connect.js') as typeof build
+  } catch {
+    build = (load('undici') as { buildConnector: typeof build }).buildConnector
+  }
+  const inner = typeof connect === 'function' ? (connect as unknown as Connector) : build(connect ?? {})
+  return (options, callback) =>
+    inner(options, (err, socket) => {
+      if (socket) {
+        socket.unref()
+        socket.ref = () => socket
+      }
+      callback(err, socket)
+    })
 }
 
 export interface UndiciSendOptions {

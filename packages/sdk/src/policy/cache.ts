@@ -20,8 +20,10 @@ export class PolicyCache {
     private readonly store: OutboxStore,
     private readonly fetch: ((etag: string | undefined) => Promise<PolicyFetch>) | undefined,
     private readonly onError: (code: string, message: string) => void,
+    /** False with the policy off (`policy: false`): the saved policy is not applied either. */
+    enabled = true,
   ) {
-    this.load()
+    if (enabled) this.load()
   }
 
   private load(): void {

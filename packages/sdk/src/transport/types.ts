@@ -11,5 +11,8 @@ export interface Transport {
   /** Sends `{"records":[…]}` (already JSON) to the batch endpoint. */
   sendBatch(json: string): Promise<SendResult>
   fetchPolicy(etag: string | undefined): Promise<PolicyFetch>
+  /** Waits for requests in flight, then closes the connections. */
   close(): Promise<void>
+  /** Aborts requests in flight and closes the connections now. */
+  destroy?(): void
 }

@@ -48,10 +48,11 @@ const errCode = (err: unknown) => {
 export function createUndiciTransport(o: UndiciTransportOptions): Transport {
   const base = o.endpoint.replace(/\/+$/, '')
   const timeoutMs = o.timeoutMs ?? 15_000
-  // keep-alive sockets are unref'd by undici while idle: they never hold the process open.
-  // An Agent of our own, loaded without undici's entry point (see @llmguard/shared's undici.ts):
-  // the app's fetch keeps its own dispatcher and never shares code paths with the shipper
-  const agent = createAgent({ keepAliveTimeout: 10_000, connections: 4, headersTimeout: timeoutMs, bodyTimeout: timeoutMs })
+  // sockets never hold the process open, not even with a request in flight (a flush that
+  // waits holds it by a timer of its own). An Agent of our own, loaded without undici's entry
+  // point (see @llmguard/shared's undici.ts): the app's fetch keeps its own dispatcher and never
+  // shares code paths with the shipper
+  const agent = createAgent({ keepAliveTimeout: 10_000, connections: 4, headersTimeout: timeoutMs, bodyTimeout: timeoutMs }, { unrefSockets: true })
   const auth = `Bearer ${o.apiKey}`
   const userAgent = o.userAgent ?? 'llmguard-sdk'
 
@@ -111,6 +112,10 @@ export function createUndiciTransport(o: UndiciTransportOptions): Transport {
 
     async close(): Promise<void> {
       await agent.close().catch(() => undefined)
+    },
+
+    destroy(): void {
+      agent.destroy().catch(() => undefined)
     },
   }
 }

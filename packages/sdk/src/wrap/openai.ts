@@ -24,6 +24,8 @@ export interface WrapHooks {
   prepare(endpoint: Endpoint, body: unknown, context: CallContext | undefined, defaults: CallContext | undefined): { body: unknown; call?: CallInfo }
   /** A returned promise delays the caller until it settles ('immediate' durability, serverless). */
   finish(call: CallInfo, outcome: Outcome, endMark: number): void | Promise<void>
+  /** After a policy block: a returned promise delays the caller's rejection until it settles (serverless). */
+  blocked?(): void | Promise<void>
   internalError(where: string, err: unknown): void
 }
 
@@ -97,7 +99,15 @@ function guardedCreate(
   try {
     prepared = hooks.prepare(endpoint, body, context, defaults)
   } catch (err) {
-    if (err instanceof LLMGuardError) return rejectedApiPromise(err)
+    if (err instanceof LLMGuardError) {
+      let after: void | Promise<void> = undefined
+      try {
+        after = hooks.blocked?.()
+      } catch (e) {
+        hooks.internalError('blocked', e)
+      }
+      return rejectedApiPromise(err, after ?? undefined)
+    }
     hooks.internalError('prepare', err)
     prepared = { body }
   }
@@ -116,15 +126,26 @@ function guardedCreate(
  * A policy block, shaped like an APIPromise: `await`, `.withResponse()`, `.asResponse()` and the
  * helpers' `._thenUnwrap()` all reject with the typed error.
  */
-function rejectedApiPromise(err: LLMGuardError): Promise<never> {
-  const p = Promise.reject(err) as Promise<never> & Obj
-  p.withResponse = () => Promise.reject(err)
-  p.asResponse = () => Promise.reject(err)
-  p._thenUnwrap = () => rejectedApiPromise(err)
+function rejectedApiPromise(err: LLMGuardError, after?: Promise<void>): Promise<never> {
+  const rejected = (): Promise<never> => (after ? after.then(() => Promise.reject(err), () => Promise.reject(err)) : Promise.reject(err))
+  const p = rejected() as Promise<never> & Obj
+  // a caller that takes `.withResponse()`, `.asResponse()` or a helper's child never awaits this
+  // promise itself: its rejection must not count as unhandled (Node would end the process)
+  p.catch(() => undefined)
+  p.withResponse = rejected
+  p.asResponse = rejected
+  p._thenUnwrap = () => rejectedApiPromise(err, after)
   return p
 }
 
 type ParseResponse = (client: unknown, props: unknown) => Promise<unknown>
+
+/**
+ * A call whose promise nobody has awaited (nor asked for its Response) this long after its
+ * headers is recorded without its body: it may never be read. Until then a late `await` (the
+ * app did other work first) still records the answer.
+ */
+const RAW_AFTER_MS = 60_000
 
 /** Where an observed APIPromise keeps its Observation: the hooks below are shared, not per call. */
 const OBSERVATION = Symbol('llmguard.observation')
@@ -137,6 +158,12 @@ class Observation {
   done = false
   /** Someone asked for the parsed body (await, parse(), withResponse(), a helper's child promise). */
   parseWanted = false
+  /** Someone asked for the raw Response (`asResponse()`; `withResponse()` wants the body too). */
+  rawWanted = false
+  /** The HTTP status once headers arrived, and when. */
+  status = 0
+  headersAt = 0
+  rawTimer: NodeJS.Timeout | undefined
 
   constructor(
     readonly call: CallInfo,
@@ -144,23 +171,42 @@ class Observation {
     readonly parse: AnyFn,
     readonly thenUnwrap: AnyFn | undefined,
     readonly parseResponse: ParseResponse,
+    readonly asResponse: AnyFn | undefined,
   ) {}
 
-  finish(outcome: Outcome): void | Promise<void> {
+  finish(outcome: Outcome, endMark = performance.now()): void | Promise<void> {
     if (this.done) return
     this.done = true
+    if (this.rawTimer) clearTimeout(this.rawTimer)
     try {
-      return this.hooks.finish(this.call, outcome, performance.now())
+      return this.hooks.finish(this.call, outcome, endMark)
     } catch (err) {
       this.hooks.internalError('finish', err)
     }
   }
 
-  /** Headers arrived. If still nobody wants the body after `await` had a turn, the caller reads it raw. */
+  /**
+   * Headers arrived. A caller that asked for the raw Response reads the body itself: recorded
+   * as raw once `await` had a turn (withResponse() asks for both). A caller that asked for
+   * neither yet may still await the promise later (after other work): the body is recorded
+   * when it does; only a promise nobody takes up within RAW_AFTER_MS is recorded as raw.
+   */
   headers(status: number): void {
     if (this.parseWanted) return
+    this.status = status
+    this.headersAt = performance.now()
+    if (this.rawWanted) return this.raw()
+    this.rawTimer = setTimeout(() => {
+      if (!this.parseWanted) void this.finish({ kind: 'raw', status }, this.headersAt)
+    }, RAW_AFTER_MS)
+    this.rawTimer.unref()
+  }
+
+  /** asResponse(): recorded as raw after a turn, unless the body is wanted too. */
+  raw(): void {
+    if (this.done || !this.headersAt) return
     setImmediate(() => {
-      if (!this.parseWanted) void this.finish({ kind: 'raw', status })
+      if (!this.parseWanted) void this.finish({ kind: 'raw', status: this.status }, this.headersAt)
     })
   }
 
@@ -197,6 +243,13 @@ function parseHook(this: unknown): unknown {
   return o.parse.call(this)
 }
 
+function asResponseHook(this: unknown): unknown {
+  const o = observationOf(this)
+  o.rawWanted = true
+  o.raw()
+  return o.asResponse!.call(this)
+}
+
 function thenUnwrapHook(this: unknown, ...args: unknown[]): unknown {
   const o = observationOf(this)
   o.parseWanted = true
@@ -224,9 +277,11 @@ function observe(p: Obj, call: CallInfo, hooks: WrapHooks): void {
   const parse = p.parse as AnyFn | undefined
   if (!responsePromise || typeof responsePromise.then !== 'function' || typeof parseResponse !== 'function' || typeof parse !== 'function') return
   const thenUnwrap = typeof p._thenUnwrap === 'function' ? (p._thenUnwrap as AnyFn) : undefined
-  const o = new Observation(call, hooks, parse, thenUnwrap, parseResponse)
+  const asResponse = typeof p.asResponse === 'function' ? (p.asResponse as AnyFn) : undefined
+  const o = new Observation(call, hooks, parse, thenUnwrap, parseResponse, asResponse)
   p[OBSERVATION] = o
   p.parse = parseHook
+  if (asResponse) p.asResponse = asResponseHook
   if (thenUnwrap) p._thenUnwrap = thenUnwrapHook
   p.parseResponse = parseResponseHook
   p.responsePromise = responsePromise.then(
@@ -279,7 +334,10 @@ async function* observeIterator(it: AsyncIterator<unknown>, controller: AbortCon
   } finally {
     // the caller broke out early: let the real iterator abort the request as it would have
     if (!finished && !failed) await it.return?.()
-    const aborted = (!finished && !failed) || controller.signal.aborted
+    // stopped by the caller: a break (not finished), or controller.abort(), which openai's
+    // Stream ends quietly. A stream that failed was not aborted by the caller, though openai
+    // aborts its controller after any error
+    const aborted = !failed && (!finished || controller.signal.aborted)
     let w: void | Promise<void> = undefined
     try {
       w = hooks.finish(call, failed ? { kind: 'stream', acc, aborted, error } : { kind: 'stream', acc, aborted }, performance.now())

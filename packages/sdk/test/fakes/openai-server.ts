@@ -22,6 +22,8 @@ export interface FakeOpenAI {
   /** Text pieces a streaming answer sends, and the pause between them. */
   streamChunks: string[]
   streamChunkDelayMs: number
+  /** A chat stream breaks off with an error event after this many text pieces (undefined: never). */
+  streamFailAfter: number | undefined
   reply: string
   /** Keep a record of requests (off for the benchmark). */
   keepRequests: boolean
@@ -50,6 +52,7 @@ export async function startFakeOpenAI(): Promise<FakeOpenAI> {
     script: [],
     streamChunks: ['Hel', 'lo', ' there'],
     streamChunkDelayMs: 0,
+    streamFailAfter: undefined,
     reply: 'Hello from the fake',
     keepRequests: true,
     close: async () => {
@@ -125,6 +128,11 @@ async function route(fake: FakeOpenAI, path: string, body: Record<string, any>, 
       { data: { ...base, choices: [{ index: 0, delta: {}, logprobs: null, finish_reason: 'stop' }] } },
     ]
     if (body.stream_options?.include_usage) events.push({ data: { ...base, choices: [], usage: usageChat } })
+    if (fake.streamFailAfter !== undefined) {
+      // what a server that fails mid-answer sends: an error in place of the next chunk
+      const broken = [...events.slice(0, 1 + fake.streamFailAfter), { data: { error: { message: 'the model broke off', type: 'server_error' } } }]
+      return sse(fake, res, broken)
+    }
     return sse(fake, res, events)
   }
   if (path === '/v1/completions') {
