@@ -47,8 +47,9 @@ describe('user settings', () => {
 })
 
 describe('project settings', () => {
-  it('starts from the defaults', async () => {
-    expect(await projectSettings()).toMatchObject({
+  it('starts from the defaults, as of the project\'s creation', async () => {
+    const settings = await projectSettings()
+    expect(settings).toMatchObject({
       projectId,
       preferredModel: null,
       safetyThreshold: 80,
@@ -57,6 +58,8 @@ describe('project settings', () => {
       blockOnRisk: false,
       metadata: {},
     })
+    const project = await collector.client.get<{ createdAt: string }>(`/v1/projects/${projectId}`, as(owner))
+    expect(settings.updatedAt).toBe(project.createdAt)
   })
 
   it('PATCH changes only the fields given and returns the whole document', async () => {

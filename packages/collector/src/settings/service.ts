@@ -52,8 +52,9 @@ export function createSettingsService({ sql, onChange = [], afterCommit = [] }: 
     },
 
     async getProject(projectId: string): Promise<ProjectSettingsResponse> {
-      const row = await store.findProjectSettings(sql, projectId)
-      return { ...parseStoredSettings(row?.settings), projectId, updatedAt: (row?.updated_at ?? new Date(0)).toISOString() }
+      // a project whose settings were never changed has had its defaults since it was created
+      const view = await store.projectSettingsView(sql, projectId)
+      return { ...parseStoredSettings(view?.settings), projectId, updatedAt: (view?.updatedAt ?? new Date()).toISOString() }
     },
 
     async patchProject(projectId: string, patch: ProjectSettingsPatch): Promise<ProjectSettingsResponse> {

@@ -12,6 +12,18 @@ export async function findProjectSettings(sql: Db, projectId: string): Promise<S
   return row
 }
 
+/**
+ * The settings as `GET` shows them: the stored row, or for a project whose settings were never
+ * changed the defaults as of the project's creation (undefined: no such project).
+ */
+export async function projectSettingsView(sql: Db, projectId: string): Promise<{ settings: SettingsRow['settings'] | undefined; updatedAt: Date } | undefined> {
+  const [row] = await sql<{ settings: SettingsRow['settings'] | null; updatedAt: Date }[]>`
+    select s.settings, coalesce(s.updated_at, p.created_at) as "updatedAt"
+    from projects p left join project_settings s on s.project_id = p.id
+    where p.id = ${projectId}`
+  return row && { settings: row.settings ?? undefined, updatedAt: row.updatedAt }
+}
+
 /** Locks the project's settings row for a read-modify-write, creating it (empty) first if needed. */
 export async function lockProjectSettings(sql: Db, projectId: string): Promise<SettingsRow> {
   await sql`insert into project_settings (project_id) values (${projectId}) on conflict (project_id) do nothing`
