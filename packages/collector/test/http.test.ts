@@ -69,6 +69,19 @@ beforeAll(async () => {
       },
     }),
     defineRoute({
+      method: 'POST',
+      path: '/things/:id/poke',
+      auth: 'none',
+      summary: 'a bodyless POST',
+      tags: ['test'],
+      params: z.object({ id: idSchema }),
+      responses: { 200: z.object({ poked: z.string() }) },
+      handler: ({ params }) => {
+        seen.push(`poke ${params.id}`)
+        return { poked: params.id }
+      },
+    }),
+    defineRoute({
       method: 'GET',
       path: '/private',
       auth: 'user',
@@ -223,6 +236,23 @@ describe('http route layer', () => {
     expect((await call('GET', `/things/${id}?limit=5`)).json).toEqual({ id, limit: 5 })
     // a route that takes no query has nothing to check against
     expect((await call('GET', '/boom?cache=1')).status).toBe(500)
+  })
+
+  it('a route that takes no body accepts none, {} or null, and refuses anything else without acting', async () => {
+    const id = '0b7e1c9e-8d7a-4c39-9d3e-2f1f7c1e5a10'
+    const json = { 'content-type': 'application/json' }
+    const before = seen.length
+    expect((await call('POST', `/things/${id}/poke`)).status).toBe(200)
+    expect((await call('POST', `/things/${id}/poke`, '{}', json)).status).toBe(200)
+    expect((await call('POST', `/things/${id}/poke`, 'null', json)).status).toBe(200)
+    expect(seen.length).toBe(before + 3)
+    const fields = await call('POST', `/things/${id}/poke`, '{"force":true}', json)
+    expect(fields.status).toBe(400)
+    expectEnvelope(fields.json, 'VALIDATION_ERROR')
+    expect(fields.json.error.details.issues[0].path).toBe('body.force')
+    expect((await call('POST', `/things/${id}/poke`, '[1]', json)).status).toBe(400)
+    expect((await call('POST', `/things/${id}/poke`, '"x"', json)).status).toBe(400)
+    expect(seen.length).toBe(before + 3)
   })
 
   it('hides internal errors behind a 500 INTERNAL envelope', async () => {

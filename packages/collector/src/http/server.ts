@@ -215,7 +215,7 @@ export class HttpServer {
       const ctx: RequestContext = {
         params: route.params ? parseOr404(route.params, params) : params,
         query: route.query ? parseOr400(route.query, refuseUnknownParams(route.query, { ...rawQuery }), 'query') : {},
-        body: route.body ? parseOr400(route.body, body, 'body') : body,
+        body: route.body ? parseOr400(route.body, body, 'body') : route.rawBody ? body : refuseBody(body),
         rawBody,
         headers,
         principal,
@@ -301,6 +301,18 @@ function parseOr404(schema: z.ZodType, value: unknown): unknown {
   // a malformed id cannot name an existing resource
   if (!parsed.success) throw new AppError('NOT_FOUND', 'resource not found')
   return parsed.data
+}
+
+/**
+ * A route that takes no body (rotate, rollback, rca…) accepts none, `{}` or `null`; anything
+ * else is refused as unknown fields are, not acted on as if it were not there.
+ */
+function refuseBody(body: unknown): undefined {
+  if (body === undefined || body === null) return undefined
+  if (typeof body === 'object' && !Array.isArray(body) && Object.keys(body).length === 0) return undefined
+  const keys = typeof body === 'object' && !Array.isArray(body) ? Object.keys(body) : []
+  const issues = keys.length ? keys.map((k) => ({ path: `body.${k}`, message: 'unknown field: this route takes no body' })) : [{ path: 'body', message: 'this route takes no body' }]
+  throw new AppError('VALIDATION_ERROR', `invalid request body: this route takes no body (send none, or {})`, { issues })
 }
 
 /** The parameters each query schema takes (null: not an object schema, nothing to check). */
