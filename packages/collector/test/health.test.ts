@@ -86,9 +86,13 @@ describe('health endpoints', () => {
     try {
       const doc = await collector.client.get<{
         openapi: string
-        paths: Record<string, unknown>
+        paths: Record<string, Record<string, { requestBody?: { required: boolean } }>>
         components: { schemas: Record<string, { properties?: Record<string, unknown> }> }
       }>('/openapi.json')
+      // a body is required where the route needs one, optional where it can do without
+      expect(doc.paths['/v1/projects']!.post!.requestBody!.required).toBe(true)
+      expect(doc.paths['/v1/billing/portal']!.post!.requestBody!.required).toBe(false)
+      expect(doc.paths['/v1/auth/refresh']!.post!.requestBody!.required).toBe(false)
       // the envelope is defined in full, not as a reference to itself
       expect(Object.keys(doc.components.schemas.ErrorEnvelope!.properties!)).toEqual(['error'])
       expect(doc.openapi).toBe('3.1.0')

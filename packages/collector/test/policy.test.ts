@@ -26,6 +26,8 @@ describe('GET /v1/llm/policy', () => {
     expect(res.status).toBe(200)
     expect(policySchema.parse(res.data)).toEqual({ ...DEFAULT_POLICY, version: res.data.version })
     expect(res.headers.etag).toBe(`"${res.data.version}"`)
+    // the route's own caching rule replaces the API's default no-store: one header, not both
+    expect(res.headers['cache-control']).toBe('no-cache')
   })
 
   it('answers 304 with no body on a matching If-None-Match (plain, weak, in a list)', async () => {
@@ -35,6 +37,7 @@ describe('GET /v1/llm/policy', () => {
       expect(res.status).toBe(304)
       expect(res.data).toBeUndefined()
       expect(res.headers.etag).toBe(`"${data.version}"`)
+      expect(res.headers['cache-control']).toBe('no-cache')
     }
     expect((await fetchPolicy({ 'if-none-match': `"${data.version + 1}"` })).status).toBe(200)
   })

@@ -71,7 +71,8 @@ export function buildOpenApi(routes: RouteDef[], version: string): JsonSchema {
       responses,
     }
     if (route.body) {
-      operation.requestBody = { required: true, content: { 'application/json': { schema: toSchema(route.body, 'input') } } }
+      // a body the route can do without (portal's {returnUrl?}, refresh with the cookie) is optional
+      operation.requestBody = { required: !route.body.safeParse(undefined).success, content: { 'application/json': { schema: toSchema(route.body, 'input') } } }
     } else if (route.rawBody) {
       operation.requestBody = { required: true, content: { 'application/json': { schema: {} } } }
     }

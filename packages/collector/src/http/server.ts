@@ -226,10 +226,10 @@ export class HttpServer {
       }
       const result = await route.handler(ctx)
       if (res.completed) return
-      for (const [name, value] of Object.entries(ctx.responseHeaders)) res.header(name, value)
+      for (const [name, value] of Object.entries(ctx.responseHeaders)) res.header(name, value, true)
       if (isReply(result)) {
         status = result.status
-        for (const [name, value] of Object.entries(result.headers ?? {})) res.header(name, value)
+        for (const [name, value] of Object.entries(result.headers ?? {})) res.header(name, value, true)
         res.status(result.status)
         if (result.body === undefined || result.status === 204 || result.status === 304) res.send()
         else this.sendJson(res, result.body)
