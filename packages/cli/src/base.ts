@@ -74,7 +74,11 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
   /** `--project`, else the default project from `init` / `projects use`. */
   protected projectId(flag: string | undefined): string {
     const id = flag || this.cliConfig.projectId
-    if (!id) throw usage('no project: pass --project ID (see `llmguard projects list`) or set a default with `llmguard projects use ID`')
+    if (!id) {
+      // not logged in says more than no project: `projects list` would fail the same way
+      this.session.requireLogin()
+      throw usage('no project: pass --project ID (see `llmguard projects list`) or set a default with `llmguard projects use ID`')
+    }
     return checkId('project', id, '--project')
   }
 
@@ -88,8 +92,11 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     return input
   }
 
+  /** Commands whose --json output is one JSON object per line (NDJSON): their errors too. */
+  static ndjson = false
+
   protected override logJson(json: unknown): void {
-    process.stdout.write(`${JSON.stringify(json, null, 2)}\n`)
+    process.stdout.write(`${(this.ctor as typeof BaseCommand).ndjson ? JSON.stringify(json) : JSON.stringify(json, null, 2)}\n`)
   }
 
   protected override async catch(err: Interfaces.CommandError): Promise<void> {

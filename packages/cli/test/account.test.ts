@@ -67,7 +67,18 @@ describe('init, unattended', () => {
     expect(statSync(configFile()).mode & 0o777).toBe(0o600)
 
     const guard = new LLMGuard({ apiKey, endpoint: collector.url, outbox: ':memory:', policy: false, logger: { warn: () => undefined } })
-    guard.record({ prompt: 'what is the refund policy for order 1234?', response: 'thirty days', model: 'gpt-4o-mini', latency: 321 })
+    guard.record({
+      prompt: 'what is the refund policy for order 1234? write to jane@example.com',
+      response: 'thirty days',
+      model: 'gpt-4o-mini',
+      latency: 321,
+      promptTokens: 40,
+      cachedTokens: 8,
+      completionTokens: 12,
+      reasoningTokens: 5,
+      stream: true,
+      endpoint: 'chat.completions',
+    })
     await guard.shutdown({ timeoutMs: 5_000 })
 
     const search = await run<Page<LogResult>>(LogsSearch, ['--search', 'refund policy', '--json'])
@@ -84,6 +95,12 @@ describe('init, unattended', () => {
     expect(show.stdout).toContain('thirty days')
     const showJson = await run<any>(LogsShow, [search.json.items[0].id, '--json'])
     expect(showJson.json).toMatchObject({ id: search.json.items[0].id, projectId: r.json.project.id })
+    // every stored field, as it says: arrival, the token split, streaming, why it is risky
+    expect(show.stdout).toMatch(new RegExp(`received\\s+${showJson.json.createdAt}`))
+    expect(show.stdout).toContain('prompt 40, 8 cached; completion 12, 5 reasoning')
+    expect(show.stdout).toMatch(/endpoint\s+chat\.completions, streamed/)
+    expect(showJson.json.riskReasons.length).toBeGreaterThan(0)
+    for (const reason of showJson.json.riskReasons) expect(show.stdout).toContain(`(${reason.detail})`)
 
     // a second init on the same .env (log in this time, as no --signup/--no-signup is given) updates in place
     const again = await run<any>(Init, ['--collector', collector.url, '--email', email, '--password', 'correct horse battery', '--dotenv', envFile])
@@ -93,6 +110,11 @@ describe('init, unattended', () => {
     const env2 = readFileSync(envFile, 'utf8')
     expect(env2.match(/LLMGUARD_API_KEY=/g)).toHaveLength(1)
     expect(env2).toContain('OPENAI_API_KEY=sk-keep-me')
+
+    // a mistyped password too short to sign up with is still called what it most likely is
+    const short = await run(Init, ['--collector', collector.url, '--email', email, '--password', 'short', '--no-env'])
+    expect(short.exitCode).toBe(1)
+    expect(short.stderr).toBe(`Error: login failed for ${email}: wrong password, or no such account (and to sign up, the password must be at least 8 characters) [INVALID_CREDENTIALS]\n`)
   })
 
   it('--dotenv that cannot be written is a usage error before anything is created', async () => {

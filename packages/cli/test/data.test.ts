@@ -25,6 +25,7 @@ import OutboxStatus from '../src/commands/outbox/status.js'
 import OutboxFlush from '../src/commands/outbox/flush.js'
 import OutboxReplay from '../src/commands/outbox/replay.js'
 import Doctor from '../src/commands/doctor.js'
+import ProjectsCreate from '../src/commands/projects/create.js'
 import RemediateApply from '../src/commands/remediate/apply.js'
 import RemediateList from '../src/commands/remediate/list.js'
 import RemediateRollback from '../src/commands/remediate/rollback.js'
@@ -203,6 +204,52 @@ describe('logs tail through a collector outage', () => {
   })
 })
 
+describe('errors', () => {
+  it('a value the collector refuses is a usage error (exit 2), its issue said once', async () => {
+    const r = await run(ProjectsCreate, [''])
+    expect(r.exitCode).toBe(2)
+    expect(r.stderr.trim().split('\n')).toHaveLength(1)
+    expect(r.stderr.match(/body\.name/g)).toHaveLength(1)
+    expect(r.stderr).toContain('[VALIDATION_ERROR]')
+  })
+
+  it("oclif's own messages read as one clean line", async () => {
+    const r = await run(SettingsSet, [])
+    expect(r.exitCode).toBe(2)
+    expect(r.stderr).not.toMatch(/::|  /)
+    expect(r.stderr).toMatch(/^Error: Missing 1 required arg: setting/)
+  })
+
+  it('logs tail --json prints its error on one line, as its records', async () => {
+    const r = await run(LogsTail, ['--json', '--collector', 'http://127.0.0.1:9'])
+    expect(r.exitCode).toBe(1)
+    const lines = r.stdout.trim().split('\n')
+    expect(lines).toHaveLength(1)
+    expect(JSON.parse(lines[0]!).error.code).toBe('NOT_LOGGED_IN')
+  })
+
+  it('not logged in and no project: says not logged in, which is what to fix first', async () => {
+    const empty = tempConfigDir()
+    try {
+      const r = await run(Metrics, [])
+      expect(r.exitCode).toBe(1)
+      expect(r.stderr).toContain('not logged in: run `llmguard login`')
+    } finally {
+      empty.cleanup()
+      process.env.LLMGUARD_CONFIG_DIR = tmp.dir
+    }
+  })
+
+  it('logs tail takes --policy-violation / --no-policy-violation like logs search', async () => {
+    const tail = run(LogsTail, ['--no-policy-violation', '--interval', '1', '--lines', '0', '--count', '1', '--json'])
+    await new Promise((r) => setTimeout(r, 300))
+    await post({ prompt: 'no violation here', model: 'gpt-4o', latency: 3 })
+    const out = await tail
+    expect(out.exitCode).toBe(0)
+    expect(JSON.parse(out.stdout.trim())).toMatchObject({ prompt: 'no violation here', policyViolation: null })
+  })
+})
+
 describe('incidents', () => {
   it('list, show, ack, resolve, rca; a backwards move is the collector 409', async () => {
     await post({ prompt: 'slow call', model: 'gpt-slow-test', latency: 60_000 })
@@ -346,7 +393,13 @@ describe('outbox and doctor', () => {
     expect(readFileSync(notAnOutbox, 'utf8')).toBe('plain text, not SQLite')
     const flush = await run<any>(OutboxFlush, ['--outbox', file, '--api-key', seed.apiKey, '--collector', collector.url, '--json'])
     expect(flush.json).toMatchObject({ sent: 2, queued: 0, parked: 1 })
-    const replay = await run(OutboxReplay, ['--outbox', file, '--api-key', seed.apiKey, '--collector', collector.url])
+    // a seq that is not parked is refused before anything moves, not skipped in silence
+    const parkedSeq: number = status.json.outboxes[0].parkedRecords[0].seq
+    const wrongSeq = await run(OutboxReplay, ['--outbox', file, '--api-key', seed.apiKey, '--collector', collector.url, '--seq', String(parkedSeq + 99)])
+    expect(wrongSeq.exitCode).toBe(2)
+    expect(wrongSeq.stderr).toContain(`no parked record with seq ${parkedSeq + 99} in ${file}`)
+    expect((await run<any>(OutboxStatus, ['--outbox', file, '--json'])).json.outboxes[0]).toMatchObject({ parked: 1 })
+    const replay = await run(OutboxReplay, ['--outbox', file, '--api-key', seed.apiKey, '--collector', collector.url, '--seq', String(parkedSeq)])
     expect(replay.stdout).toBe('1 parked records moved back; 1 sent, 0 still queued, 0 parked\n')
     const found = await run<any>(LogsSearch, ['--search', 'parked one', '--json'])
     expect(found.json.total).toBe(1)

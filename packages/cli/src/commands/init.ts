@@ -120,6 +120,11 @@ export default class Init extends BaseCommand<typeof Init> {
     } catch (err) {
       // the account exists, so the login failed on the password
       if (err instanceof ApiError && err.code === 'CONFLICT') throw new CliError('INVALID_CREDENTIALS', `wrong password for ${email}`)
+      // refused before the collector could say whether the account exists: the password (too
+      // short to sign up with) may as well be a mistyped one
+      const issues = err instanceof ApiError && err.code === 'VALIDATION_ERROR' ? ((err.details?.issues as { path: string; message: string }[] | undefined) ?? []) : []
+      const password = issues.find((i) => i.path === 'body.password')
+      if (password) throw new CliError('INVALID_CREDENTIALS', `login failed for ${email}: wrong password, or no such account (and to sign up, the password ${password.message})`)
       throw err
     }
   }

@@ -33,18 +33,24 @@ export function toFailure(err: unknown): Failure {
   if (err instanceof CliError) return { code: err.code, message: err.message, details: err.details, exitCode: err.exitCode }
   if (err instanceof ApiError) {
     if (err.code === 'UNREACHABLE') return { code: err.code, message: err.message, exitCode: EXIT_UNAVAILABLE }
-    const issues = (err.details?.issues as { path: string; message: string }[] | undefined) ?? []
-    const detail = issues.length ? ` (${issues.map((i) => `${i.path}: ${i.message}`).join('; ')})` : ''
-    return { code: err.code, message: `${err.message}${detail}`, status: err.status, details: err.details, exitCode: 1 }
+    // the collector's message names the first issue already: add only the ones it does not
+    const issues = ((err.details?.issues as { path: string; message: string }[] | undefined) ?? [])
+      .map((i) => `${i.path}: ${i.message}`)
+      .filter((text) => !err.message.includes(text))
+    const detail = issues.length ? ` (${issues.join('; ')})` : ''
+    // a value the collector refused as invalid is bad usage, as one the CLI refuses itself
+    const exitCode = err.code === 'VALIDATION_ERROR' ? EXIT_USAGE : 1
+    return { code: err.code, message: `${err.message}${detail}`, status: err.status, details: err.details, exitCode }
   }
   const e = err as { message?: string; oclif?: { exit?: number }; code?: string }
   // oclif's own parse errors (unknown flag, bad option, missing argument) are usage errors
   if (e?.oclif?.exit !== undefined || /^(Expected|Unexpected argument|Missing required|Nonexistent flag|Parsing)/.test(e?.message ?? '')) {
     const message = (e.message ?? String(err))
       .split('\n')
-      .map((l) => l.trim())
+      .map((l) => l.replace(/\s+/g, ' ').trim())
       .filter((l) => l && !/^See more help with/.test(l))
       .join(': ')
+      .replace(/:+:/g, ':')
     return { code: 'USAGE', message: `${message} (see --help)`, exitCode: EXIT_USAGE }
   }
   return { code: e?.code && typeof e.code === 'string' ? e.code : 'INTERNAL', message: e?.message ?? String(err), exitCode: 1 }

@@ -15,11 +15,17 @@ function ask(question: string, hidden: boolean): Promise<string> {
         else if (/\r|\n/.test(s)) process.stderr.write('\n')
       }
     }
+    let answered = false
     rl.on('SIGINT', () => {
       rl.close()
       reject(usage('cancelled'))
     })
+    // end of input (Ctrl-D) before an answer: nothing more will come
+    rl.on('close', () => {
+      if (!answered) reject(usage('no answer (end of input)'))
+    })
     rl.question(question, (answer) => {
+      answered = true
       rl.close()
       resolve(answer.trim())
     })

@@ -69,7 +69,8 @@ export class Session {
     return this.accessToken()
   }
 
-  private async accessToken(): Promise<string> {
+  /** Fails with NOT_LOGGED_IN unless there is a session for this collector (no request made). */
+  requireLogin(): void {
     const c = this.config
     if (!c.accessToken || !c.refreshToken) {
       throw new CliError('NOT_LOGGED_IN', 'not logged in: run `llmguard login` (or `llmguard init` to set up from scratch)')
@@ -77,11 +78,16 @@ export class Session {
     if (c.collector && sameCollector(c.collector, this.collector) === false) {
       throw new CliError('NOT_LOGGED_IN', `logged in to ${c.collector}, not ${this.collector}: run \`llmguard login --collector ${this.collector}\``)
     }
+  }
+
+  private async accessToken(): Promise<string> {
+    this.requireLogin()
+    const c = this.config
     if ((c.accessTokenExpiresAt ?? 0) - EXPIRY_MARGIN_MS <= Date.now()) {
       await this.refresh()
       return this.config.accessToken!
     }
-    return c.accessToken
+    return c.accessToken!
   }
 
   /** One refresh at a time: a second one would present an already-rotated token (TOKEN_REUSED). */

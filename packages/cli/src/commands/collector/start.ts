@@ -46,6 +46,7 @@ export default class CollectorStart extends BaseCommand<typeof CollectorStart> {
   static override summary = 'Run the collector in this terminal (embedded database unless --database-url)'
   static override description =
     'Every flag has the environment variable of the same meaning (e.g. --port = PORT); other variables (OPENAI_API_KEY, STRIPE_*, secrets) are read from the environment as usual. Stops on Ctrl-C.'
+  static override ndjson = true
   static override examples = [
     '<%= config.bin %> collector start',
     '<%= config.bin %> collector start --port 8080 --data-dir ./data',

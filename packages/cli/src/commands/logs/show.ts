@@ -17,13 +17,14 @@ export default class LogsShow extends BaseCommand<typeof LogsShow> {
       keyValues([
         ['id', r.id],
         ['timestamp', `${r.timestamp} (${relativeTime(r.timestamp)})`],
+        ['received', `${r.createdAt} (${relativeTime(r.createdAt)})`],
         ['model', r.requestedModel ? `${r.model} (asked for ${r.requestedModel})` : r.model],
-        ['endpoint', r.endpoint],
+        ['endpoint', r.stream === null ? r.endpoint : `${r.endpoint ?? '-'}${r.stream ? ', streamed' : ', not streamed'}`],
         ['status', r.status === 'error' ? c.red(`error ${r.error ? `${r.error.type}: ${r.error.message}` : ''}`) : 'success'],
         ['latency', `${r.latency} ms${r.timeToFirstToken !== null ? `, first token ${r.timeToFirstToken} ms` : ''}`],
-        ['tokens', `${r.tokens}${r.promptTokens !== null ? ` (prompt ${r.promptTokens}, completion ${r.completionTokens ?? 0})` : ''}`],
+        ['tokens', `${r.tokens}${r.promptTokens !== null ? ` (${tokenSplit(r)})` : ''}`],
         ['cost', r.cost === null ? 'unpriced' : usd(r.cost)],
-        ['risk', `${r.riskScore}${r.riskReasons.length ? `: ${r.riskReasons.map((x) => `${x.code} +${x.points}`).join(', ')}` : ''}`],
+        ['risk', `${r.riskScore}${r.riskReasons.length ? `: ${r.riskReasons.map((x) => `${x.code} ${x.points >= 0 ? '+' : ''}${x.points}${x.detail ? ` (${x.detail})` : ''}`).join(', ')}` : ''}`],
         ['user', r.userId],
         ['policy', r.policyViolation],
         ['metadata', Object.keys(r.metadata).length ? r.metadata : null],
@@ -32,4 +33,11 @@ export default class LogsShow extends BaseCommand<typeof LogsShow> {
     this.log(`\n${c.bold('prompt')}\n${r.prompt}\n\n${c.bold('response')}\n${r.response || c.dim('(empty)')}`)
     return r
   }
+}
+
+/** prompt (of it cached) and completion (of it reasoning) tokens, as far as they are known. */
+function tokenSplit(r: LogDetail): string {
+  const prompt = `prompt ${r.promptTokens}${r.cachedTokens ? `, ${r.cachedTokens} cached` : ''}`
+  const completion = `completion ${r.completionTokens ?? 0}${r.reasoningTokens ? `, ${r.reasoningTokens} reasoning` : ''}`
+  return `${prompt}; ${completion}`
 }

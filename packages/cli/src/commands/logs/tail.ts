@@ -22,6 +22,7 @@ export default class LogsTail extends BaseCommand<typeof LogsTail> {
   static override description =
     'Follows records as the collector stores them, also those an SDK ships late (after an outage), whatever their call timestamp. With --json, prints one JSON object per line (NDJSON) as records arrive.'
   static override examples = ['<%= config.bin %> logs tail', '<%= config.bin %> logs tail --status error --min-risk 50 --json']
+  static override ndjson = true
   static override flags = {
     project: projectFlag,
     search: logFilterFlags.search,
@@ -30,6 +31,7 @@ export default class LogsTail extends BaseCommand<typeof LogsTail> {
     'max-risk': logFilterFlags['max-risk'],
     status: logFilterFlags.status,
     user: logFilterFlags.user,
+    'policy-violation': logFilterFlags['policy-violation'],
     lines: Flags.integer({ description: 'latest arrivals to show first', min: 0, max: 100, default: 10 }),
     interval: Flags.integer({ description: 'seconds between polls', min: 1, max: 3600, default: 2 }),
     count: Flags.integer({ description: 'stop after this many new records (default: follow until Ctrl-C)', min: 1 }),

@@ -1,7 +1,8 @@
 import { Flags } from '@oclif/core'
 import { BaseCommand } from '../../base.js'
 import { withSpinner } from '../../lib/output.js'
-import { outboxFlags, requireOutbox } from '../../lib/outbox.js'
+import { usage } from '../../lib/errors.js'
+import { openOutbox, outboxFlags, requireOutbox } from '../../lib/outbox.js'
 import { report, shipOutbox, type ShipResult } from '../../lib/ship.js'
 
 export default class OutboxReplay extends BaseCommand<typeof OutboxReplay> {
@@ -15,6 +16,18 @@ export default class OutboxReplay extends BaseCommand<typeof OutboxReplay> {
 
   async run(): Promise<ShipResult> {
     const outbox = requireOutbox(this.flags)
+    if (this.flags.seq) {
+      // a seq that is not parked would be skipped in silence: say so before anything moves
+      const store = openOutbox(outbox)
+      let parked: Set<number>
+      try {
+        parked = new Set(store.listParked(Number.MAX_SAFE_INTEGER).map((r) => r.seq))
+      } finally {
+        store.close()
+      }
+      const missing = this.flags.seq.filter((seq) => !parked.has(seq))
+      if (missing.length) throw usage(`no parked record with seq ${missing.join(', ')} in ${outbox} (see \`llmguard outbox status\`)`)
+    }
     const endpoint = this.flags.collector || this.cliConfig.collector
     const result = await withSpinner(
       'replaying',
