@@ -10,10 +10,10 @@ export const logFilterFlags = {
   model: Flags.string({ char: 'm', description: 'exact model name' }),
   'min-risk': Flags.integer({ description: 'minimum risk score (0–100)', min: 0, max: 100 }),
   'max-risk': Flags.integer({ description: 'maximum risk score (0–100)', min: 0, max: 100 }),
-  since: Flags.string({ description: 'from this time: a duration back from now (15m, 1h, 7d) or a date (inclusive)', aliases: ['start-date'] }),
-  until: Flags.string({ description: 'before this time: a duration back from now or a date (exclusive)', aliases: ['end-date'] }),
+  since: Flags.string({ description: 'from this time: a duration back from now (15m, 1h, 7d) or a date (inclusive); alias --start-date', aliases: ['start-date'] }),
+  until: Flags.string({ description: 'before this time: a duration back from now or a date (exclusive); alias --end-date', aliases: ['end-date'] }),
   status: Flags.string({ description: 'success or error', options: ['success', 'error'] }),
-  user: Flags.string({ description: "the app's end-user id", aliases: ['user-id'] }),
+  user: Flags.string({ description: "the app's end-user id; alias --user-id", aliases: ['user-id'] }),
   'policy-violation': Flags.boolean({ description: 'only records that broke the active policy (--no-policy-violation: only those that did not)', allowNo: true }),
 }
 

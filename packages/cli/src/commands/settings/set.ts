@@ -16,8 +16,8 @@ function parseValue(text: string): unknown {
 export default class SettingsSet extends BaseCommand<typeof SettingsSet> {
   static override summary = 'Change project settings: NAME=VALUE …'
   static override description =
-    'Values are JSON when they parse as JSON (numbers, true/false, null, arrays, objects), else strings. ' +
-    'Fields: preferredModel, safetyThreshold, rateLimit, systemPrompt, blockOnRisk, metadata, sensitiveKeywords, priceOverrides, incident* thresholds.'
+    'Values are JSON when they parse as JSON (numbers, true/false, null, arrays, objects), else strings: quote a number meant as text as JSON (systemPrompt=\'"123"\'). ' +
+    'Fields: preferredModel, safetyThreshold, rateLimit, systemPrompt, blockOnRisk, metadata, sensitiveKeywords, priceOverrides, autoRemediation, incident* thresholds (see docs/api.md).'
   static override examples = [
     '<%= config.bin %> settings set safetyThreshold=70 blockOnRisk=true',
     `<%= config.bin %> settings set systemPrompt="You are a helpful assistant." --project 3f0c…`,
