@@ -1,3 +1,4 @@
+import { PassThrough } from 'node:stream'
 import { createHmac, randomUUID } from 'node:crypto'
 import { readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
@@ -258,12 +259,32 @@ describe('projects and keys', () => {
     const keysJson = await run<any>(KeysList, ['--json'])
     expect(keysJson.json.items.filter((k: any) => k.revokedAt === null)).toHaveLength(1)
     expect((await run(KeysList, [])).stdout).toContain('revoked')
+    // a list that does not show everything says so, as every paged list does
+    expect((await run(KeysList, ['--limit', '1'])).stdout).toMatch(new RegExp(`page 1, 1 of ${keysJson.json.total}\\n$`))
 
     const other = await run<any>(ProjectsCreate, ['other', '--json'])
     expect((await run(ProjectsUse, [other.json.id])).stdout).toContain(`default project: other (${other.json.id})`)
     const refused = await run(ProjectsDelete, [id])
     expect(refused.exitCode).toBe(2)
     expect(refused.stderr).toContain('refusing without --yes')
+    // on a terminal it asks, naming the project; "n" is an answer (exit 0), not an error
+    const stdin = Object.getOwnPropertyDescriptor(process, 'stdin')!
+    const stderrTty = process.stderr.isTTY
+    const terminal = Object.assign(new PassThrough(), { isTTY: true })
+    Object.defineProperty(process, 'stdin', { value: terminal, configurable: true })
+    process.stderr.isTTY = true
+    try {
+      const asked = run<any>(ProjectsDelete, [id])
+      await new Promise((r) => setTimeout(r, 200))
+      terminal.write('n\n')
+      const declined = await asked
+      expect(declined.exitCode).toBe(0)
+      expect(declined.stderr).toContain(`Delete project "shop" (${id}) and all its data?`)
+      expect(declined.stdout).toBe('not deleted\n')
+    } finally {
+      Object.defineProperty(process, 'stdin', stdin)
+      process.stderr.isTTY = stderrTty
+    }
     expect((await run<any>(ProjectsDelete, [id, '--yes', '--json'])).json).toEqual({ id, deleted: true })
     expect((await run<any>(ProjectsList, ['--json'])).json.items.map((p: any) => p.id)).toEqual([other.json.id])
   })

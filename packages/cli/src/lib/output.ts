@@ -60,6 +60,12 @@ export function keyValues(pairs: readonly [string, unknown][]): string {
 }
 
 /** "3m ago", "in 2h", "just now". */
+/** Under a list that does not show everything: which page, how many of how many. */
+export function pageNote(page: { page: number; items: readonly unknown[]; total: number; totalCapped: boolean }): string | undefined {
+  if (page.total <= page.items.length) return undefined
+  return c.dim(`page ${page.page}, ${page.items.length} of ${page.total}${page.totalCapped ? '+' : ''}`)
+}
+
 export function relativeTime(iso: string | number | null | undefined, now = Date.now()): string {
   if (iso === null || iso === undefined) return '-'
   const t = typeof iso === 'number' ? iso : Date.parse(iso)

@@ -3,7 +3,7 @@ import { INCIDENT_STATUSES, INCIDENT_TYPES, type Incident, type Page } from '@ll
 import { BaseCommand, pageFlags, projectFlag } from '../../base.js'
 import { parseTime } from '../../lib/duration.js'
 import { incidentTable } from '../../lib/incidents.js'
-import { c } from '../../lib/output.js'
+import { c, pageNote } from '../../lib/output.js'
 
 export default class IncidentsList extends BaseCommand<typeof IncidentsList> {
   static override summary = "List a project's incidents, most recently active first"
@@ -30,7 +30,8 @@ export default class IncidentsList extends BaseCommand<typeof IncidentsList> {
     if (!page.items.length) this.log(c.green('no incidents'))
     else {
       this.log(incidentTable(page.items))
-      if (page.total > page.items.length) this.log(c.dim(`page ${page.page}, ${page.items.length} of ${page.total}${page.totalCapped ? '+' : ''}`))
+      const note = pageNote(page)
+      if (note) this.log(note)
     }
     return page
   }

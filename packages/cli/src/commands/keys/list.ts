@@ -1,6 +1,6 @@
 import type { ApiKey, Page } from '@llmguard/shared'
 import { BaseCommand, pageFlags, projectFlag } from '../../base.js'
-import { c, relativeTime, table } from '../../lib/output.js'
+import { c, pageNote, relativeTime, table } from '../../lib/output.js'
 
 export default class KeysList extends BaseCommand<typeof KeysList> {
   static override summary = "List a project's API keys (the keys themselves are never shown again)"
@@ -21,6 +21,8 @@ export default class KeysList extends BaseCommand<typeof KeysList> {
           { header: 'CREATED', get: (k) => relativeTime(k.createdAt) },
         ]),
       )
+    const note = pageNote(page)
+    if (note) this.log(note)
     return page
   }
 }

@@ -1,7 +1,6 @@
 import { Args, Flags } from '@oclif/core'
 import { BaseCommand } from '../../base.js'
 import { updateConfig } from '../../lib/config.js'
-import { usage } from '../../lib/errors.js'
 import { confirm } from '../../lib/prompt.js'
 
 export default class ProjectsDelete extends BaseCommand<typeof ProjectsDelete> {
@@ -12,8 +11,16 @@ export default class ProjectsDelete extends BaseCommand<typeof ProjectsDelete> {
 
   async run(): Promise<{ id: string; deleted: boolean }> {
     const id = this.projectId(this.args.id)
-    const ok = this.flags.yes || (await confirm(`Delete project ${id} and all its data?`, 'yes'))
-    if (!ok) throw usage('not deleted')
+    if (!this.flags.yes) {
+      // name it: an id alone is easy to mistake for another
+      const project = await this.session.get<{ name: string }>(`/v1/projects/${id}`)
+      const ok = await confirm(`Delete project "${project.name}" (${id}) and all its data?`, 'yes')
+      // declining is an answer, not an error
+      if (!ok) {
+        this.log('not deleted')
+        return { id, deleted: false }
+      }
+    }
     await this.session.delete(`/v1/projects/${id}`)
     if (this.cliConfig.projectId === id) updateConfig(({ projectId: _p, ...rest }) => rest, this.configFile)
     this.log(`deleted project ${id}`)

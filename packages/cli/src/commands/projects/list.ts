@@ -1,6 +1,6 @@
 import type { Page, Project } from '@llmguard/shared'
 import { BaseCommand, pageFlags } from '../../base.js'
-import { c, relativeTime, table } from '../../lib/output.js'
+import { c, pageNote, relativeTime, table } from '../../lib/output.js'
 
 export default class ProjectsList extends BaseCommand<typeof ProjectsList> {
   static override summary = 'List your projects (newest first)'
@@ -20,7 +20,8 @@ export default class ProjectsList extends BaseCommand<typeof ProjectsList> {
           { header: 'CREATED', get: (p) => relativeTime(p.createdAt) },
         ]),
       )
-    if (page.total > page.items.length) this.log(c.dim(`page ${page.page}, ${page.items.length} of ${page.total}${page.totalCapped ? '+' : ''}`))
+    const note = pageNote(page)
+    if (note) this.log(note)
     return page
   }
 }
