@@ -31,6 +31,11 @@ describe('user settings', () => {
       expect([err.status, err.code]).toEqual([400, 'VALIDATION_ERROR'])
     }
     expect(await collector.client.get<UserSettings>('/v1/settings/user', as(user))).toEqual(cleared)
+    // an unknown or read-only field is the one issue, not followed by "give at least one setting"
+    const readOnly = await failure(collector.client.patch('/v1/settings/user', { role: 'user' }, as(user)))
+    expect(readOnly.details?.issues).toEqual([{ path: 'body', message: expect.stringContaining('role') }])
+    const unknown = await failure(collector.client.patch(`/v1/projects/${projectId}/settings`, { nosuch: 1 }, as(owner)))
+    expect(unknown.details?.issues).toHaveLength(1)
   })
 
   it("409 when the email is someone else's; nothing changes", async () => {

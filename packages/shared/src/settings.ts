@@ -65,7 +65,8 @@ export const projectSettingsPatchSchema = z
       Object.entries(projectSettingsFields).map(([name, field]) => [name, (field as z.ZodDefault<z.ZodType>).unwrap().optional()]),
     ) as { [K in keyof typeof projectSettingsFields]: z.ZodOptional<ReturnType<(typeof projectSettingsFields)[K]['unwrap']>> },
   )
-  .refine((v) => Object.keys(v).length > 0, 'give at least one setting to change')
+  // only when the rest is valid: after an unknown key it would only add a second, misleading issue
+  .refine((v) => Object.keys(v).length > 0, { message: 'give at least one setting to change', when: (payload) => payload.issues.length === 0 })
 export type ProjectSettingsPatch = z.input<typeof projectSettingsPatchSchema>
 
 /** Seed `UserSettings`: role and createdAt are read-only. */
@@ -92,5 +93,6 @@ export const userSettingsPatchSchema = z
       .transform((v) => v.toLowerCase())
       .optional(),
   })
-  .refine((v) => Object.keys(v).length > 0, 'give at least one setting to change')
+  // only when the rest is valid: after an unknown key it would only add a second, misleading issue
+  .refine((v) => Object.keys(v).length > 0, { message: 'give at least one setting to change', when: (payload) => payload.issues.length === 0 })
 export type UserSettingsPatch = z.input<typeof userSettingsPatchSchema>
