@@ -173,6 +173,17 @@ describe('rule triggers (after-store hook)', () => {
     expect(detail.relatedRequests.map((r) => r.id)).toEqual([res.id])
     expect(await count(collector, 'incident_analyses')).toBe(0)
   })
+
+  it('shows the requests that raised an incident also when they were made long before they arrived', async () => {
+    // an SDK shipping its backlog after an outage: calls made two days ago arrive now
+    const { project: p, key } = await setupProject(collector, owner)
+    const made = new Date(Date.now() - 2 * 86_400_000).toISOString()
+    const res = await collector.client.post<{ id: string }>('/v1/llm/requests', rec({ latency: 9000, model: 'gpt-4o-late', timestamp: made }), { token: key.key })
+    const [incident] = await incidentsOf(p)
+    expect(incident).toMatchObject({ type: 'latency', key: 'gpt-4o-late' })
+    const detail = await collector.client.get<IncidentDetail>(`/v1/incidents/${incident!.id}`, as(owner))
+    expect(detail.relatedRequests.map((r) => [r.id, r.timestamp])).toEqual([[res.id, made]])
+  })
 })
 
 describe('incidents API', () => {

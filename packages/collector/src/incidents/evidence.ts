@@ -36,6 +36,9 @@ export function relatedFilter(incident: Incident): RelatedFilter {
   const from = anomalyHour ?? new Date(Date.parse(incident.firstSeenAt) - HOUR_MS)
   const to = anomalyHour ? new Date(anomalyHour.getTime() + HOUR_MS) : new Date(Date.parse(incident.lastSeenAt) + 5 * 60_000)
   const filter: RelatedFilter = { projectId: incident.projectId, from, to, limit: RELATED_LIMIT }
+  // a rule fires on what arrives: the records that raised it arrived in this window, whenever
+  // they were made (an anomaly is a finding about one hour of call times: that hour alone)
+  if (!anomalyHour) filter.received = { from, to }
   const isModelKey = incident.type !== 'datadog' && incident.key !== ALL_MODELS_KEY
   if (isModelKey) filter.model = incident.key
   if (incident.type === 'latency') filter.minLatency = num(m.thresholdMs)

@@ -178,18 +178,29 @@ export interface RelatedFilter {
   minRisk?: number
   from: Date
   to: Date
+  /**
+   * Requests the collector received in this window count too, whatever their timestamp: the
+   * rules run on what arrives, and an SDK shipping its backlog after an outage sends calls made
+   * hours before (as `collector seed` does with its week of records).
+   */
+  received?: { from: Date; to: Date }
   limit: number
 }
 
 type RelatedRow = Omit<RelatedRequest, 'timestamp'> & { timestamp: Date }
 
 /**
- * The newest requests of the incident's window that match its filter. Walks the
- * (project_id, timestamp desc) index inside a bounded time window, so it never scans the
- * project's whole history.
+ * The newest requests of the incident's window (by call time, or by arrival) that match its
+ * filter. Reads the (project_id, timestamp desc) index and the BRIN on created_at inside bounded
+ * windows, so it never scans the project's whole history.
  */
 export async function relatedRequests(sql: Db, f: RelatedFilter): Promise<RelatedRequest[]> {
-  const where = [sql`r.project_id = ${f.projectId}`, sql`r."timestamp" >= ${f.from}`, sql`r."timestamp" <= ${f.to}`]
+  const called = sql`r."timestamp" >= ${f.from} and r."timestamp" <= ${f.to}`
+  const where = [
+    sql`r.project_id = ${f.projectId}`,
+    // by call time through the (project, timestamp) index, or by arrival through the BRIN on created_at
+    f.received ? sql`((${called}) or (r.created_at >= ${f.received.from} and r.created_at <= ${f.received.to}))` : called,
+  ]
   if (f.model) where.push(sql`r.model = ${f.model}`)
   if (f.minLatency !== undefined) where.push(sql`r.latency > ${f.minLatency}`)
   if (f.errorsOnly) where.push(sql`r.status = 'error'`)
