@@ -190,29 +190,39 @@ export interface RelatedFilter {
 type RelatedRow = Omit<RelatedRequest, 'timestamp'> & { timestamp: Date }
 
 /**
- * The newest requests of the incident's window (by call time, or by arrival) that match its
- * filter. Reads the (project_id, timestamp desc) index and the BRIN on created_at inside bounded
- * windows, so it never scans the project's whole history.
+ * The newest requests of the incident's window that match its filter: by call time through the
+ * (project_id, timestamp desc) index, and (with `received`) by arrival through the BRIN on
+ * created_at, as two bounded reads merged here. One statement with an OR of the two windows was
+ * planned as a walk of the project's whole newer history (194k rows for a five-day-old incident
+ * in a 270k-row project: 52 ms, against 6 ms for the window's blocks through the BRIN).
  */
 export async function relatedRequests(sql: Db, f: RelatedFilter): Promise<RelatedRequest[]> {
-  const called = sql`r."timestamp" >= ${f.from} and r."timestamp" <= ${f.to}`
-  const where = [
-    sql`r.project_id = ${f.projectId}`,
-    // by call time through the (project, timestamp) index, or by arrival through the BRIN on created_at
-    f.received ? sql`((${called}) or (r.created_at >= ${f.received.from} and r.created_at <= ${f.received.to}))` : called,
-  ]
-  if (f.model) where.push(sql`r.model = ${f.model}`)
-  if (f.minLatency !== undefined) where.push(sql`r.latency > ${f.minLatency}`)
-  if (f.errorsOnly) where.push(sql`r.status = 'error'`)
-  if (f.minRisk !== undefined) where.push(sql`r.risk_score > ${f.minRisk}`)
-  const condition = where.reduce((acc, part) => sql`${acc} and ${part}`)
-  const rows = await sql<RelatedRow[]>`
-    select r.id, r."timestamp", r.model, r.latency, r.status, r.risk_score::int as "riskScore", r.tokens, r.cost,
-      r.user_id as "userId", r.error, r.risk_reasons as "riskReasons", left(r.prompt, 200) as "promptPreview"
-    from llm_requests r where ${condition}
-    order by r."timestamp" desc, r.id desc
-    limit ${f.limit}`
-  return rows.map((r) => ({ ...r, timestamp: r.timestamp.toISOString() }))
+  const read = async (window: ReturnType<typeof sql>, order: 'timestamp' | 'created_at') => {
+    const where = [sql`r.project_id = ${f.projectId}`, window]
+    if (f.model) where.push(sql`r.model = ${f.model}`)
+    if (f.minLatency !== undefined) where.push(sql`r.latency > ${f.minLatency}`)
+    if (f.errorsOnly) where.push(sql`r.status = 'error'`)
+    if (f.minRisk !== undefined) where.push(sql`r.risk_score > ${f.minRisk}`)
+    const condition = where.reduce((acc, part) => sql`${acc} and ${part}`)
+    return sql<RelatedRow[]>`
+      select r.id, r."timestamp", r.model, r.latency, r.status, r.risk_score::int as "riskScore", r.tokens, r.cost,
+        r.user_id as "userId", r.error, r.risk_reasons as "riskReasons", left(r.prompt, 200) as "promptPreview"
+      from llm_requests r where ${condition}
+      order by r.${sql(order)} desc, r.id desc
+      limit ${f.limit}`
+  }
+  const [called, arrived] = await Promise.all([
+    read(sql`r."timestamp" >= ${f.from} and r."timestamp" <= ${f.to}`, 'timestamp'),
+    // the latest arrivals of the window: ordered by call time, the planner would walk the
+    // timestamp index through everything newer instead of reading the window's blocks
+    f.received ? read(sql`r.created_at >= ${f.received.from} and r.created_at <= ${f.received.to}`, 'created_at') : [],
+  ])
+  const byId = new Map<string, RelatedRow>()
+  for (const r of [...called, ...arrived]) byId.set(r.id, r)
+  return [...byId.values()]
+    .sort((a, b) => b.timestamp.getTime() - a.timestamp.getTime() || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0))
+    .slice(0, f.limit)
+    .map((r) => ({ ...r, timestamp: r.timestamp.toISOString() }))
 }
 
 // ---- pending analyses ----
