@@ -181,8 +181,12 @@ describe('rule triggers (after-store hook)', () => {
     const res = await collector.client.post<{ id: string }>('/v1/llm/requests', rec({ latency: 9000, model: 'gpt-4o-late', timestamp: made }), { token: key.key })
     const [incident] = await incidentsOf(p)
     expect(incident).toMatchObject({ type: 'latency', key: 'gpt-4o-late' })
+    await collector.app.incidents.rca.idle()
     const detail = await collector.client.get<IncidentDetail>(`/v1/incidents/${incident!.id}`, as(owner))
     expect(detail.relatedRequests.map((r) => [r.id, r.timestamp])).toEqual([[res.id, made]])
+    // and the analysis compares the hours the calls were made in, not the empty hour they arrived in
+    expect(detail.rca!.rootCause).toContain('rose to 9,000 ms')
+    expect(detail.rca!.metadata.window).toMatchObject({ requests: 1, avgLatency: 9000, from: `${made.slice(0, 13)}:00:00.000Z` })
   })
 })
 

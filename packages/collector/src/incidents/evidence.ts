@@ -81,11 +81,18 @@ async function aggregate(sql: Db, projectId: string, model: string | undefined, 
 export async function gatherEvidence(sql: Db, incident: Incident): Promise<Evidence> {
   const filter = relatedFilter(incident)
   const anomalyHour = typeof incident.metadata.hour === 'string' ? new Date(incident.metadata.hour) : undefined
-  const start = anomalyHour ?? hourOf(new Date(incident.firstSeenAt))
-  const end = new Date((anomalyHour ?? hourOf(new Date(incident.lastSeenAt))).getTime() + HOUR_MS)
+  let start = anomalyHour ?? hourOf(new Date(incident.firstSeenAt))
+  let end = new Date((anomalyHour ?? hourOf(new Date(incident.lastSeenAt))).getTime() + HOUR_MS)
+  const related = await relatedRequests(sql, filter)
+  // raised by calls made long before they arrived (an SDK's backlog after an outage): the
+  // rollups hold them at their call times, so compare those hours, not the hours of arrival
+  const times = related.map((r) => Date.parse(r.timestamp))
+  if (!anomalyHour && times.length && times.every((t) => t < start.getTime() || t >= end.getTime())) {
+    start = hourOf(new Date(Math.min(...times)))
+    end = new Date(hourOf(new Date(Math.max(...times))).getTime() + HOUR_MS)
+  }
   const baseFrom = new Date(start.getTime() - 24 * HOUR_MS)
-  const [related, window, baseline] = [
-    await relatedRequests(sql, filter),
+  const [window, baseline] = [
     await aggregate(sql, incident.projectId, filter.model, start, end),
     await aggregate(sql, incident.projectId, filter.model, baseFrom, start),
   ]
