@@ -142,6 +142,26 @@ describe('POST /v1/llm/requests/batch', () => {
     expect(await stored(projectA)).toBe(before + 2)
   })
 
+  it('rejects metadata nested thousands deep on its own (a few KB that would overflow a serialiser); the rest of the batch is stored', async () => {
+    // written by hand: JSON.stringify itself cannot serialise it
+    const nested = (depth: number) => `{"a":${'['.repeat(depth)}"bottom"${']'.repeat(depth)}}`
+    const withMetadata = (metadata: string) => JSON.stringify(rec()).replace(/}$/, `,"metadata":${metadata}}`)
+    const send = async (path: string, body: string) => {
+      const res = await request(`${collector.url}${path}`, { method: 'POST', body, headers: { authorization: `Bearer ${keyA}`, 'content-type': 'application/json' } })
+      return { status: res.statusCode, json: (await res.body.json()) as any }
+    }
+    const before = await stored(projectA)
+    const single = await send('/v1/llm/requests', withMetadata(nested(6000)))
+    expect([single.status, single.json.error.code]).toEqual([400, 'VALIDATION_ERROR'])
+    expect(JSON.stringify(single.json.error.details)).toContain('metadata must nest at most 32 levels deep')
+    const batch = await send('/v1/llm/requests/batch', `{"records":[${withMetadata('{}')},${withMetadata(nested(6000))},${withMetadata(nested(30))}]}`)
+    expect(batch.status).toBe(200)
+    const res = batch.json as BatchResult
+    expect(res.accepted).toBe(2)
+    expect(res.rejected).toEqual([{ index: 1, code: 'VALIDATION_ERROR', message: 'metadata: metadata must nest at most 32 levels deep' }])
+    expect(await stored(projectA)).toBe(before + 2)
+  })
+
   it('stores each id once when batches race', async () => {
     const ids = Array.from({ length: 60 }, () => randomUUID())
     const before = await stored(projectA)

@@ -1,3 +1,4 @@
+import { request } from 'undici'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { ProjectSettingsResponse, UserSettings } from '@llmguard/shared'
 import { startTestCollector, type TestCollector } from './helpers/collector.js'
@@ -36,6 +37,12 @@ describe('user settings', () => {
     expect(readOnly.details?.issues).toEqual([{ path: 'body', message: expect.stringContaining('role') }])
     const unknown = await failure(collector.client.patch(`/v1/projects/${projectId}/settings`, { nosuch: 1 }, as(owner)))
     expect(unknown.details?.issues).toHaveLength(1)
+    // metadata nested thousands deep: a 400, not a serialiser's stack overflow
+    // written by hand: JSON.stringify itself cannot serialise it
+    const deep = `{"metadata":${'{"d":'.repeat(6000)}{}${'}'.repeat(6000)}}`
+    const tooDeep = await request(`${collector.url}/v1/projects/${projectId}/settings`, { method: 'PATCH', body: deep, headers: { authorization: `Bearer ${owner.accessToken}`, 'content-type': 'application/json' } })
+    expect(tooDeep.statusCode).toBe(400)
+    expect(((await tooDeep.body.json()) as any).error.details.issues).toEqual([{ path: 'body.metadata', message: 'must nest at most 32 levels deep' }])
   })
 
   it("409 when the email is someone else's; nothing changes", async () => {

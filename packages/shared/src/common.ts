@@ -58,3 +58,22 @@ export const readinessSchema = z.object({
   version: z.string(),
 })
 export type Readiness = z.infer<typeof readinessSchema>
+
+/** How deep metadata (records, project settings) may nest: far beyond real use, well within what serialising it can take. */
+export const MAX_METADATA_DEPTH = 32
+
+/**
+ * Whether a JSON-like value nests objects and arrays no deeper than `max`, walked with a stack
+ * of its own: a value nested thousands deep (a few KB of JSON) would overflow the call stack of
+ * JSON.stringify and of anything recursive after it.
+ */
+export function nestedWithin(value: unknown, max: number): boolean {
+  const stack: [unknown, number][] = [[value, 0]]
+  while (stack.length) {
+    const [v, depth] = stack.pop()!
+    if (v === null || typeof v !== 'object') continue
+    if (depth >= max) return false
+    for (const key in v) stack.push([(v as Record<string, unknown>)[key], depth + 1])
+  }
+  return true
+}

@@ -1,5 +1,5 @@
 import { z } from 'zod'
-import { isoDateSchema, timeInRange } from './common.js'
+import { isoDateSchema, MAX_METADATA_DEPTH, nestedWithin, timeInRange } from './common.js'
 
 export const MAX_TEXT_BYTES = 1024 * 1024
 export const MAX_METADATA_BYTES = 16 * 1024
@@ -48,6 +48,7 @@ const llmRecordShape = {
   userId: z.string().min(1).max(256).optional(),
   metadata: z
     .record(z.string(), z.unknown())
+    .refine((m) => nestedWithin(m, MAX_METADATA_DEPTH), { message: `metadata must nest at most ${MAX_METADATA_DEPTH} levels deep`, abort: true })
     .refine((m) => withinBytes(JSON.stringify(m), MAX_METADATA_BYTES), { message: 'metadata must be at most 16 KB as JSON' })
     .optional(),
 }
@@ -108,6 +109,8 @@ function acceptMetadata(v: unknown): Record<string, unknown> | null {
   // Most metadata is a few short fields, far below the limit by a bound that needs no JSON text
   // (serialising it only to measure cost ~1 µs a record); the rest is measured exactly.
   if (jsonBytesBound(v, MAX_METADATA_BYTES) <= MAX_METADATA_BYTES) return v
+  // too deep to serialise safely: the schema says why
+  if (!nestedWithin(v, MAX_METADATA_DEPTH)) return null
   return withinBytes(JSON.stringify(v), MAX_METADATA_BYTES) ? v : null
 }
 

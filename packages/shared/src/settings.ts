@@ -1,4 +1,5 @@
 import { z } from 'zod'
+import { MAX_METADATA_DEPTH, nestedWithin } from './common.js'
 import { DEFAULT_POLICY } from './policy.js'
 import { priceOverridesSchema } from './prices.js'
 import { MAX_PROJECT_KEYWORDS } from './risk/keywords.js'
@@ -23,6 +24,7 @@ export const projectSettingsFields = {
   /** Free-form; at most 16 KB as JSON. */
   metadata: z
     .record(z.string(), z.unknown())
+    .refine((m) => nestedWithin(m, MAX_METADATA_DEPTH), { message: `must nest at most ${MAX_METADATA_DEPTH} levels deep`, abort: true })
     .refine((m) => JSON.stringify(m).length <= 16_384, 'must be at most 16 KB as JSON')
     .default({}),
   /** Words that count as sensitive content in risk scoring, besides the built-in list. */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { acceptLlmRecord, jsonBytesBound, llmRecordSchema, MAX_METADATA_BYTES, MAX_TEXT_BYTES, parseLlmRecord } from '@llmguard/shared'
+import { acceptLlmRecord, jsonBytesBound, llmRecordSchema, MAX_METADATA_BYTES, MAX_METADATA_DEPTH, MAX_TEXT_BYTES, nestedWithin, parseLlmRecord } from '@llmguard/shared'
 
 // parseLlmRecord's fast path must give the schema's answer for every record it accepts, and accept
 // the ordinary valid records (or ingest silently loses its speed). Inputs are JSON, as bodies are.
@@ -173,5 +173,29 @@ describe('parseLlmRecord: the schema, fast for valid records', () => {
     for (const timestamp of ['1970-01-01T00:00:00Z', '9999-12-31T11:59:59-12:00']) {
       expect(acceptLlmRecord({ prompt: 'p', model: 'gpt-4o', latency: 1, timestamp })?.timestamp).toBe(timestamp)
     }
+  })
+})
+
+describe('metadata depth', () => {
+  const nest = (levels: number) => {
+    let v: Record<string, unknown> = {}
+    for (let i = 1; i < levels; i++) v = { d: v }
+    return v
+  }
+  it('counts nested objects and arrays, without recursion', () => {
+    expect(nestedWithin({ a: 1, b: 'x' }, 1)).toBe(true)
+    expect(nestedWithin({ a: [1] }, 1)).toBe(false)
+    expect(nestedWithin(nest(MAX_METADATA_DEPTH), MAX_METADATA_DEPTH)).toBe(true)
+    expect(nestedWithin(nest(MAX_METADATA_DEPTH + 1), MAX_METADATA_DEPTH)).toBe(false)
+    expect(nestedWithin(nest(100_000), MAX_METADATA_DEPTH)).toBe(false)
+  })
+  it('a record with metadata one level too deep is refused by both validation paths, saying why', () => {
+    const base = { prompt: 'p', model: 'm', latency: 1 }
+    expect(parseLlmRecord({ ...base, metadata: nest(MAX_METADATA_DEPTH) }).success).toBe(true)
+    const deep = { ...base, metadata: nest(MAX_METADATA_DEPTH + 1) }
+    expect(acceptLlmRecord(deep)).toBeNull()
+    const parsed = llmRecordSchema.safeParse(deep)
+    expect(parsed.success).toBe(false)
+    expect(parsed.error!.issues.map((i) => i.message)).toEqual([`metadata must nest at most ${MAX_METADATA_DEPTH} levels deep`])
   })
 })

@@ -1,4 +1,4 @@
-import { MAX_METADATA_BYTES, MAX_TEXT_BYTES } from '@llmguard/shared'
+import { MAX_METADATA_BYTES, MAX_METADATA_DEPTH, MAX_TEXT_BYTES, nestedWithin } from '@llmguard/shared'
 
 /**
  * Cuts a string to at most `maxBytes` of UTF-8 without splitting a character. The collector
@@ -17,6 +17,8 @@ export function truncateUtf8(s: string, maxBytes = MAX_TEXT_BYTES): string {
 /** Metadata over the contract's limit would get the record rejected: keep a note instead. */
 export function boundMetadata(m: Record<string, unknown> | undefined): Record<string, unknown> | undefined {
   if (!m) return undefined
+  // the collector refuses deeper metadata (and serialising it may overflow the stack)
+  if (!nestedWithin(m, MAX_METADATA_DEPTH)) return { llmguardNote: `metadata nested over ${MAX_METADATA_DEPTH} levels deep was dropped` }
   let json: string
   try {
     json = JSON.stringify(m)
