@@ -13,6 +13,9 @@ export const LOGIN_LIMITS = {
   perAddress: 30,
 }
 
+const signupClosed = () => new AppError('SIGNUP_CLOSED', 'registration is closed on this instance')
+const emailTaken = () => new AppError('CONFLICT', 'an account with this email already exists')
+
 export interface AuthServiceDeps {
   sql: Sql
   signer: TokenSigner
@@ -40,11 +43,16 @@ export function createAuthService({ sql, signer, allowSignup }: AuthServiceDeps)
 
   return {
     async register(input: { email: string; password: string; name?: string }): Promise<Required<AuthResult>> {
+      // the answers that need no password hash come first: argon2id is the expensive part, and
+      // a flood of sign-ups to a closed instance (or for a taken email) must not buy any of it.
+      // The transaction below checks both again under the lock.
+      if (!allowSignup && (await store.anyUserExists(sql))) throw signupClosed()
+      if (await store.findUserByEmail(sql, input.email)) throw emailTaken()
       const passwordHash = await hashPassword(input.password)
       const user = await sql.begin(async (tx) => {
         await store.lockRegistrations(tx)
         const first = !(await store.anyUserExists(tx))
-        if (!first && !allowSignup) throw new AppError('SIGNUP_CLOSED', 'registration is closed on this instance')
+        if (!first && !allowSignup) throw signupClosed()
         const row = await store.insertUser(tx, {
           email: input.email,
           name: input.name ?? null,
@@ -52,7 +60,7 @@ export function createAuthService({ sql, signer, allowSignup }: AuthServiceDeps)
           // the first account of a fresh install administers it
           role: first ? 'admin' : 'user',
         })
-        if (!row) throw new AppError('CONFLICT', 'an account with this email already exists')
+        if (!row) throw emailTaken()
         return row
       })
       return { user: toUser(user), tokens: await issueTokens(sql, user) }
