@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { chmodSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { hostname, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createServer, Socket } from 'node:net'
@@ -128,6 +128,18 @@ describe('embedded data dir', () => {
       expect(new Set([secrets.jwtSecret, secrets.refreshTokenSecret, secrets.apiKeyPepper]).size).toBe(3)
     } finally {
       await second.close()
+    }
+  })
+
+  it.skipIf(process.platform === 'win32')('makes a data dir that others can read private before opening it (it holds the secrets)', async () => {
+    const dataDir = copyTemplateDataDir()
+    dirs.push(join(dataDir, '..'))
+    chmodSync(dataDir, 0o755)
+    const collector = await startTestCollector({ dataDir })
+    try {
+      expect(statSync(dataDir).mode & 0o777).toBe(0o700)
+    } finally {
+      await collector.close()
     }
   })
 

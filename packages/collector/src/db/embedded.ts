@@ -1,4 +1,4 @@
-import { mkdirSync, rmSync } from 'node:fs'
+import { chmodSync, mkdirSync, rmSync, statSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { PGlite } from '@electric-sql/pglite'
 import { pg_trgm } from '@electric-sql/pglite/contrib/pg_trgm'
@@ -13,6 +13,24 @@ export interface EmbeddedDatabase {
   close(): Promise<void>
 }
 
+/**
+ * The data dir holds the database files, the instance's secrets among them (JWT signing key,
+ * API key pepper): a dir that already existed (mkdir's mode applies only to a new one) and is
+ * open to other users is made 0700, or refused when that is not ours to do.
+ */
+function makePrivate(root: string, logger: Logger): void {
+  if (process.platform === 'win32') return
+  const mode = statSync(root).mode & 0o777
+  if ((mode & 0o077) === 0) return
+  const was = mode.toString(8).padStart(4, '0')
+  try {
+    chmodSync(root, 0o700)
+  } catch {
+    throw new Error(`the data dir ${root} is open to other users (mode ${was}) and cannot be made private: chmod 700 it, or set LLMGUARD_DATA_DIR to a directory of your own`)
+  }
+  logger.warn({ dataDir: root, was }, 'the data dir was open to other users: made it private (mode 0700)')
+}
+
 // sockaddr_un holds 108 bytes; beyond that the socket falls back to a loopback port.
 const MAX_SOCKET_PATH = 100
 
@@ -23,6 +41,7 @@ const MAX_SOCKET_PATH = 100
 export async function openEmbeddedDatabase(dataDir: string, logger: Logger): Promise<EmbeddedDatabase> {
   const root = resolve(dataDir)
   mkdirSync(root, { recursive: true, mode: 0o700 })
+  makePrivate(root, logger)
   const socketPath = join(root, 'pg.sock')
   const lock = await acquireDirLock(join(root, 'collector.lock'), socketPath)
   let db: PGlite | undefined
