@@ -148,7 +148,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
     ...logsRoutes({ sql }),
     ...metricsRoutes({ sql }),
   )
-  const incidents = createIncidents({ sql, logger, config, assertAccess: projects.assertAccess })
+  const incidents = createIncidents({ sql, logger, config, assertAccess: projects.assertAccess, verifyKey: (key) => keys.verify(key) })
   ingest.afterStore.push((stored, ctx) => incidents.service.afterStore(stored, ctx))
   http.register(...incidents.routes)
   http.register(...billing.routes)

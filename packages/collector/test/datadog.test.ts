@@ -9,10 +9,18 @@ const SECRET = 'dd-webhook-secret-0123456789abcdef'
 let collector: TestCollector
 let owner: TestUser
 let project: Project
+/** The project's API key: the webhook acts on the project whose key it carries. */
+let key: string
+/** Another user's project and key, on the same install (so with the same webhook secret). */
+let other: { project: Project; key: string }
 
 beforeAll(async () => {
   collector = await startTestCollector({ env: { DATADOG_WEBHOOK_SECRET: SECRET } })
-  ;({ user: owner, project } = await setupProject(collector))
+  const mine = await setupProject(collector)
+  ;({ user: owner, project } = mine)
+  key = mine.key.key
+  const theirs = await setupProject(collector)
+  other = { project: theirs.project, key: theirs.key.key }
 })
 afterAll(() => collector.close())
 
@@ -30,15 +38,15 @@ const alert = (over: Record<string, unknown> = {}) => ({
 })
 
 /** Posts a raw body with the HMAC signature header (t defaults to now). */
-const signed = (body: unknown, t?: number, secret = SECRET) => {
+const signed = (body: unknown, t?: number, secret = SECRET, apiKey: string | null = key) => {
   const raw = JSON.stringify(body)
   return collector.client.send<DatadogResult>('POST', '/v1/webhooks/datadog', {
-    headers: { 'x-llmguard-signature': signDatadogPayload(secret, raw, t), 'content-type': 'application/json' },
+    headers: { 'x-llmguard-signature': signDatadogPayload(secret, raw, t), 'content-type': 'application/json', ...(apiKey ? { 'x-api-key': apiKey } : {}) },
     body: JSON.parse(raw),
   })
 }
-const withSecret = (body: unknown, secret = SECRET) =>
-  collector.client.send<DatadogResult>('POST', '/v1/webhooks/datadog', { headers: { 'x-llmguard-webhook-secret': secret }, body })
+const withSecret = (body: unknown, secret = SECRET, apiKey: string | null = key) =>
+  collector.client.send<DatadogResult>('POST', '/v1/webhooks/datadog', { headers: { 'x-llmguard-webhook-secret': secret, ...(apiKey ? { 'x-api-key': apiKey } : {}) }, body })
 
 const incidents = async () =>
   (await collector.client.get<Page<Incident>>(`/v1/projects/${project.id}/incidents`, { token: owner.accessToken, query: { type: 'datadog' } })).items
@@ -67,7 +75,13 @@ describe('POST /v1/webhooks/datadog', () => {
       ['secret header without a date', () => withSecret(alert({ date: undefined })), 401, 'WEBHOOK_SIGNATURE_INVALID'],
       ['no project tag', () => signed(alert({ tags: 'env:prod' })), 400, 'VALIDATION_ERROR'],
       ['malformed project tag', () => signed(alert({ tags: 'llmguard_project:nope' })), 400, 'VALIDATION_ERROR'],
-      ['unknown project', () => signed(alert({ tags: `llmguard_project:${randomUUID()}` })), 404, 'NOT_FOUND'],
+      // the install's secret says the alert came through a configured webhook; which project it
+      // may act on takes that project's API key
+      ['no API key', () => signed(alert(), undefined, SECRET, null), 401, 'UNAUTHORIZED'],
+      ['unknown API key', () => signed(alert(), undefined, SECRET, `lg_${randomUUID()}`), 403, 'INVALID_API_KEY'],
+      ['unknown project', () => signed(alert({ tags: `llmguard_project:${randomUUID()}` })), 403, 'FORBIDDEN'],
+      ["another user's project tagged, with the secret and my key", () => withSecret(alert({ tags: `llmguard_project:${other.project.id}` })), 403, 'FORBIDDEN'],
+      ["another user's project tagged, signed, with my key", () => signed(alert({ tags: `llmguard_project:${other.project.id}`, transition: 'Recovered' })), 403, 'FORBIDDEN'],
       ['missing monitorId', () => signed(alert({ monitorId: undefined })), 400, 'VALIDATION_ERROR'],
       ['missing transition', () => signed(alert({ transition: '' })), 400, 'VALIDATION_ERROR'],
       ['date that is not a number', () => signed(alert({ date: 'today' })), 400, 'VALIDATION_ERROR'],

@@ -29,6 +29,8 @@ export function createIncidents(deps: {
   logger: Logger
   config: Pick<Config, 'openai' | 'datadog'>
   assertAccess(principal: Principal, projectId: string): Promise<void>
+  /** Tells which project an API key belongs to (the Datadog webhook names its project by key). */
+  verifyKey(key: string): Promise<{ projectId: string } | undefined>
 }): Incidents {
   const { sql, logger, config } = deps
   const client = config.openai.apiKey
@@ -41,7 +43,7 @@ export function createIncidents(deps: {
     service,
     rca,
     jobs,
-    routes: [...incidentRoutes({ incidents: service }), ...datadogRoutes({ sql, secret: config.datadog.webhookSecret, incidents: service })],
+    routes: [...incidentRoutes({ incidents: service }), ...datadogRoutes({ sql, secret: config.datadog.webhookSecret, incidents: service, verifyKey: deps.verifyKey })],
     start() {
       rca.start()
       jobs.start([{ name: 'incidents-anomaly', schedule: ANOMALY_SCHEDULE, run: (now) => service.runAnomalyJob(now) }])

@@ -1,7 +1,7 @@
 import { DATADOG_PROJECT_TAG, datadogPayloadSchema, datadogResultSchema, toIssues, type DatadogPayload, type DatadogResult, type IncidentSeverity } from '@llmguard/shared'
 import type { Sql } from '../db/connect.js'
 import { parseJson, refuseUnstorable } from '../http/body.js'
-import { AppError, notFound } from '../http/errors.js'
+import { AppError } from '../http/errors.js'
 import { defineRoute, type RouteDef } from '../http/route.js'
 import type { IncidentService, Raised } from '../incidents/service.js'
 import * as store from '../incidents/store.js'
@@ -78,7 +78,13 @@ async function processAlert(sql: Sql, projectId: string, p: DatadogPayload, now:
   }) as Promise<{ result: DatadogResult; raised: Raised[] }>
 }
 
-export function datadogRoutes(deps: { sql: Sql; secret?: string; incidents: IncidentService; now?: () => Date }): RouteDef[] {
+export function datadogRoutes(deps: {
+  sql: Sql
+  secret?: string
+  incidents: IncidentService
+  verifyKey: (key: string) => Promise<{ projectId: string } | undefined>
+  now?: () => Date
+}): RouteDef[] {
   const now = deps.now ?? (() => new Date())
   return [
     defineRoute({
@@ -115,8 +121,14 @@ export function datadogRoutes(deps: { sql: Sql; secret?: string; incidents: Inci
             issues: [{ path: 'tags', message: `missing or malformed ${DATADOG_PROJECT_TAG}:<project id>` }],
           })
         }
-        const [project] = await deps.sql`select 1 from projects where id = ${projectId}`
-        if (!project) throw notFound('project')
+        // the secret is the install's, shared by every user who sets up Datadog: it proves the
+        // alert comes through a configured webhook, not whose project it may act on. That takes
+        // an API key of the tagged project, which only that project's owner has
+        const key = headers['x-api-key']?.trim()
+        if (!key) throw new AppError('UNAUTHORIZED', "an X-API-Key header with an API key of the alert's project is required (see docs/datadog.md)")
+        const owner = await deps.verifyKey(key)
+        if (!owner) throw new AppError('INVALID_API_KEY', 'invalid or revoked API key')
+        if (owner.projectId !== projectId) throw new AppError('FORBIDDEN', `the API key belongs to another project than the alert's ${DATADOG_PROJECT_TAG} tag`)
         const { result, raised } = await processAlert(deps.sql, projectId, payload, at)
         await deps.incidents.notify(raised)
         return result
