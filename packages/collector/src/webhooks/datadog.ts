@@ -92,7 +92,7 @@ export function datadogRoutes(deps: {
       path: '/v1/webhooks/datadog',
       auth: 'none',
       rawBody: true,
-      summary: 'Datadog monitor alerts (signed with DATADOG_WEBHOOK_SECRET; see docs/datadog.md)',
+      summary: 'Datadog monitor alerts (signed with DATADOG_WEBHOOK_SECRET, carrying an API key of the tagged project; see docs/datadog.md)',
       tags: ['webhooks'],
       responses: { 200: datadogResultSchema },
       handler: async ({ headers, rawBody }) => {
