@@ -306,6 +306,20 @@ describe('incidents API', () => {
     expect(res.data.rca!.generatedAt >= before.rca!.generatedAt).toBe(true)
     expect(await count(collector, 'incident_analyses')).toBe(0)
   })
+
+  it('a user may ask for 10 analyses a minute (each may be a paid OpenAI call), then 429 with Retry-After', async () => {
+    const asker = await signUp(collector)
+    const { project: p, key } = await setupProject(collector, asker)
+    await collector.client.post('/v1/llm/requests', rec({ latency: 9000, model: 'gpt-rca-limit' }), { token: key.key })
+    const [incident] = (await collector.client.get<Page<Incident>>(`/v1/projects/${p.id}/incidents`, as(asker))).items
+    const ask = () => collector.client.send<Incident>('POST', `/v1/incidents/${incident!.id}/rca`, as(asker))
+    for (let i = 0; i < 10; i++) expect((await ask()).status).toBe(200)
+    const refused = await failure(ask())
+    expect([refused.status, refused.code]).toEqual([429, 'RATE_LIMITED'])
+    expect(Number(refused.details?.retryAfter)).toBeGreaterThan(0)
+    // another user is not held back by this one
+    expect((await collector.client.send<Incident>('POST', `/v1/incidents/${ids.c}/rca`, as(owner))).status).toBe(200)
+  })
 })
 
 describe('POST /v1/projects/:id/incidents/detect', () => {

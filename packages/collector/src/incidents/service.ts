@@ -23,6 +23,9 @@ import { readThresholds, ThresholdCache } from './thresholds.js'
 const HOUR_MS = 3_600_000
 export const ANOMALY_JOB = 'incidents:anomaly'
 
+/** Analyses a user may ask for again per minute (each may be a paid OpenAI call of the operator's). */
+export const RCA_REGENERATIONS_PER_MINUTE = 10
+
 /**
  * Runs after a new incident is committed (not on repeats): remediation's automatic rules hook
  * in here. Failures are logged and never undo the incident.
@@ -43,6 +46,19 @@ export function createIncidentService(deps: IncidentServiceDeps) {
   const { sql, logger, rca } = deps
   const thresholds = new ThresholdCache(sql)
   const onOpened: IncidentOpenedHook[] = []
+  // who asked for an analysis when, in the last minute (per instance)
+  const regenerations = new Map<string, number[]>()
+  const allowRegeneration = (who: string, now: number) => {
+    const recent = (regenerations.get(who) ?? []).filter((t) => t > now - 60_000)
+    if (recent.length >= RCA_REGENERATIONS_PER_MINUTE) {
+      const retryAfter = Math.max(1, Math.ceil((recent[0]! + 60_000 - now) / 1000))
+      throw new AppError('RATE_LIMITED', `at most ${RCA_REGENERATIONS_PER_MINUTE} analyses a minute; try again in ${retryAfter} s`, { retryAfter }, { 'retry-after': String(retryAfter) })
+    }
+    recent.push(now)
+    regenerations.set(who, recent)
+    // forget those who have not asked for a minute
+    if (regenerations.size > 1_000) for (const [k, ts] of regenerations) if (ts.every((t) => t <= now - 60_000)) regenerations.delete(k)
+  }
 
   /** Opens or counts each signal (inside the caller's transaction when given one). */
   async function raise(db: Db, signals: store.Signal[]): Promise<Raised[]> {
@@ -149,6 +165,7 @@ export function createIncidentService(deps: IncidentServiceDeps) {
     /** `POST /v1/incidents/:id/rca`: queue a new analysis and run it now when no other worker holds it. */
     async regenerate(principal: Principal, id: string): Promise<{ incident: Incident; done: boolean }> {
       await owned(principal, id)
+      allowRegeneration(principal.kind === 'user' ? principal.userId : JSON.stringify(principal), Date.now())
       await store.requestAnalysis(sql, id)
       const done = await rca.runNow(id)
       return { incident: (await store.findIncident(sql, id))!, done }
