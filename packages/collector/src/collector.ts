@@ -22,7 +22,16 @@ export interface Collector {
 
 export interface StartOptions {
   logger?: Logger
+  /** How long the first answer of a PostgreSQL server may take (tests shorten it). */
+  databaseAnswerMs?: number
 }
+
+/**
+ * A server at DATABASE_URL that is not PostgreSQL (an HTTP port, a proxy) answers the first
+ * message with something postgres.js drops the connection over, and it reconnects at once,
+ * hundreds of times a second, logging nothing: without a deadline start-up never ends.
+ */
+const DATABASE_ANSWER_MS = 30_000
 
 /** Starts a collector: database (or the embedded one), migrations, HTTP server, jobs. */
 export async function startCollector(config: Config, options: StartOptions = {}): Promise<Collector> {
@@ -33,7 +42,8 @@ export async function startCollector(config: Config, options: StartOptions = {})
   let http: HttpServer | undefined
   try {
     const migrations = loadMigrations()
-    // the first statement: where a database that cannot be reached shows
+    // the first statement: where a database that cannot be reached, or is not PostgreSQL, shows
+    if (config.database.url) await firstAnswer(db.sql, config.database.url, options.databaseAnswerMs ?? DATABASE_ANSWER_MS)
     const applied = await migrate(db.sql, migrations).catch((err: unknown) => {
       throw config.database.url ? unreachableDatabase(err, config.database.url) : err
     })
@@ -77,7 +87,9 @@ export async function startCollector(config: Config, options: StartOptions = {})
     }
   } catch (err) {
     if (http) await http.close(0).catch(() => undefined)
-    await db.close().catch(() => undefined)
+    // start-up failed: nothing under way is worth waiting for (a query to a server that never
+    // answers would hold the exit for the whole close timeout)
+    await db.close(0).catch(() => undefined)
     throw err
   }
 }
@@ -93,12 +105,32 @@ const UNREACHABLE = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOU
 function unreachableDatabase(err: unknown, url: string): unknown {
   const code = (err as { code?: unknown } | null)?.code
   if (typeof code !== 'string' || !UNREACHABLE.has(code)) return err
-  let where = ''
+  return new Error(`cannot reach the database${whereOf(url)} (DATABASE_URL): ${(err as Error).message}`, { cause: err })
+}
+
+/** ` at host:port` of a database URL, never its credentials. */
+function whereOf(url: string): string {
   try {
     const u = new URL(url)
-    where = ` at ${u.hostname}:${u.port || '5432'}`
+    return ` at ${u.hostname}:${u.port || '5432'}`
   } catch {
     // validated by the config already; without it the variable's name still says which
+    return ''
   }
-  return new Error(`cannot reach the database${where} (DATABASE_URL): ${(err as Error).message}`, { cause: err })
+}
+
+/** One trivial query within `ms`, or a start-up error saying the server did not answer as PostgreSQL. */
+async function firstAnswer(sql: Sql, url: string, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new Error(`the database${whereOf(url)} (DATABASE_URL) did not answer as PostgreSQL within ${Math.round(ms / 1000)} s: is it a PostgreSQL server, and the port its own?`)),
+      ms,
+    )
+  })
+  try {
+    await Promise.race([sql`select 1`.catch((err: unknown) => Promise.reject(unreachableDatabase(err, url))), deadline])
+  } finally {
+    clearTimeout(timer)
+  }
 }

@@ -1,6 +1,8 @@
 import { readFileSync } from 'node:fs'
+import { createServer, type AddressInfo } from 'node:net'
 import { describe, expect, it } from 'vitest'
 import { ConfigError, envSchema, loadConfig } from '../src/config.js'
+import { startCollector } from '../src/collector.js'
 import { spawnCollector } from './helpers/process.js'
 import { freePort } from './helpers/collector.js'
 
@@ -106,6 +108,34 @@ describe('configuration', () => {
     expect((await down.exited).code).toBe(1)
     expect(down.output()).toContain(`llmguard-collector: failed to start: cannot reach the database at 127.0.0.1:${port} (DATABASE_URL): connect ECONNREFUSED`)
     expect(down.output()).not.toContain('s3cret-pw')
+  })
+
+  it('gives up on a DATABASE_URL server that is not PostgreSQL, instead of reconnecting forever', async () => {
+    // an HTTP port by mistake: every connection is answered with a 400 and closed
+    let connections = 0
+    const notPostgres = createServer((socket) => {
+      connections++
+      socket.on('error', () => undefined)
+      socket.end('HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n')
+    })
+    await new Promise<void>((resolve) => notPostgres.listen(0, '127.0.0.1', resolve))
+    const port = (notPostgres.address() as AddressInfo).port
+    try {
+      const config = loadConfig({ DATABASE_URL: `postgres://llmguard:s3cret-pw@127.0.0.1:${port}/llmguard`, PORT: '0', LOG_LEVEL: 'silent' })
+      const err = await startCollector(config, { databaseAnswerMs: 1_500 }).then(
+        () => undefined,
+        (e: Error) => e,
+      )
+      expect(err?.message).toBe(`the database at 127.0.0.1:${port} (DATABASE_URL) did not answer as PostgreSQL within 2 s: is it a PostgreSQL server, and the port its own?`)
+      expect(connections).toBeGreaterThan(0)
+      // and it stopped trying (once what was under way settled)
+      await new Promise((r) => setTimeout(r, 300))
+      const after = connections
+      await new Promise((r) => setTimeout(r, 500))
+      expect(connections).toBe(after)
+    } finally {
+      notPostgres.close()
+    }
   })
 })
 

@@ -11,7 +11,8 @@ export interface Database {
   sql: Sql
   /** True on the embedded PGlite database: one connection, one instance, no LISTEN. */
   embedded: boolean
-  close(): Promise<void>
+  /** Waits up to `timeoutSeconds` (default 5) for queries under way, then closes. */
+  close(timeoutSeconds?: number): Promise<void>
 }
 
 const sharedOptions = {
@@ -44,8 +45,8 @@ export async function openDatabase(config: Config, logger: Logger): Promise<Data
     return {
       sql,
       embedded: false,
-      async close() {
-        await sql.end({ timeout: 5 })
+      async close(timeoutSeconds = 5) {
+        await sql.end({ timeout: timeoutSeconds })
       },
     }
   }
@@ -62,9 +63,9 @@ export async function openDatabase(config: Config, logger: Logger): Promise<Data
   return {
     sql,
     embedded: true,
-    async close() {
+    async close(timeoutSeconds = 5) {
       try {
-        await sql.end({ timeout: 5 })
+        await sql.end({ timeout: timeoutSeconds })
       } finally {
         await embedded.close()
       }
