@@ -1,7 +1,7 @@
 import type { Config, Secrets } from './config.js'
 import { createApp, type App } from './app.js'
 import { openDatabase, type Sql } from './db/connect.js'
-import { loadMigrations, migrate } from './db/migrate.js'
+import { appliedVersion, loadMigrations, migrate } from './db/migrate.js'
 import { resolveSecrets } from './db/secrets.js'
 import { assertCanListen, HttpServer } from './http/server.js'
 import { createLogger, type Logger } from './logger.js'
@@ -48,6 +48,11 @@ export async function startCollector(config: Config, options: StartOptions = {})
       throw config.database.url ? unreachableDatabase(err, config.database.url) : err
     })
     if (applied.length) logger.info({ applied }, 'migrations applied')
+    const latest = migrations.at(-1)?.version ?? 0
+    const schema = await appliedVersion(db.sql)
+    // a newer collector migrated this database (a rollback of the binary, not of the data):
+    // this one runs on a schema it does not know; going back means restoring a backup
+    if (schema > latest) logger.warn({ schema, latest }, 'the database was migrated by a newer collector: run that version, or restore the backup taken before the upgrade')
     const secrets = await resolveSecrets(db.sql, config.secrets)
     http = new HttpServer({ config, logger })
     const app = await createApp({

@@ -9,6 +9,7 @@ import { acquireDirLock, DataDirLockedError } from '../src/db/lock.js'
 import type { Sql } from '../src/db/connect.js'
 import { copyTemplateDataDir, createTestDatabase, onRealPostgres, startTestCollector } from './helpers/collector.js'
 import { spawnCollector } from './helpers/process.js'
+import { createLogger } from '../src/logger.js'
 
 const migrations = loadMigrations()
 const latest = migrations.at(-1)!.version
@@ -140,6 +141,23 @@ describe('embedded data dir', () => {
       expect(statSync(dataDir).mode & 0o777).toBe(0o700)
     } finally {
       await collector.close()
+    }
+  })
+
+  it('warns when the database was migrated by a newer collector (a rollback of the binary)', async () => {
+    const dataDir = copyTemplateDataDir()
+    dirs.push(join(dataDir, '..'))
+    const first = await startTestCollector({ dataDir })
+    await first.sql`insert into schema_migrations (version, name) values (999, 'from_the_future')`
+    await first.close()
+    const lines: string[] = []
+    const logger = createLogger('warn', { write: (line: string) => void lines.push(line) })
+    const second = await startTestCollector({ dataDir, logger })
+    try {
+      const warned = lines.map((l) => JSON.parse(l)).find((l) => l.schema === 999)
+      expect(warned).toMatchObject({ level: 40, latest: loadMigrations().at(-1)!.version, msg: expect.stringContaining('migrated by a newer collector') })
+    } finally {
+      await second.close()
     }
   })
 

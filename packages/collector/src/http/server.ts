@@ -345,7 +345,7 @@ function parseOr400(schema: z.ZodType, value: unknown, where: 'query' | 'body'):
 }
 
 const cannotListen = (host: string, port: number) =>
-  new Error(`cannot listen on ${host}:${port}: the port is in use (another collector?) or the address is not one of this machine's`)
+  new Error(`cannot listen on ${host}:${port}: the port is in use (another collector?) or the address is not one of this machine's (PORT, HOST)`)
 
 /**
  * Fails as `listen` would if host:port cannot be bound now: checked before the collector opens
