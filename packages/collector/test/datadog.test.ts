@@ -128,6 +128,16 @@ describe('POST /v1/webhooks/datadog', () => {
     expect(nothing.data).toEqual({ duplicate: false, incident: null })
   })
 
+  it("alert ids are per project: another user's alert with the same id is no replay of mine", async () => {
+    const id = randomUUID()
+    const mine = await withSecret(alert({ id, monitorId: 'shared-id' }))
+    expect(mine.data.duplicate).toBe(false)
+    // the other user's webhook: their key, their tag, the same alert id
+    const theirs = await withSecret(alert({ id, monitorId: 'shared-id', tags: `llmguard_project:${other.project.id}` }), SECRET, other.key)
+    expect(theirs.data).toMatchObject({ duplicate: false, incident: { projectId: other.project.id } })
+    expect((await withSecret(alert({ id, monitorId: 'shared-id' }))).data).toEqual({ duplicate: true })
+  })
+
   it('the secret header (what Datadog UI sends) with the payload date works too', async () => {
     const res = await withSecret(alert({ monitorId: '7', priority: 'P4' }))
     expect(res.data.incident).toMatchObject({ key: '7', severity: 'low' })

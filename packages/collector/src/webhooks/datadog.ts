@@ -43,7 +43,7 @@ const unauthorized = (message: string) => new AppError('WEBHOOK_SIGNATURE_INVALI
  */
 async function processAlert(sql: Sql, projectId: string, p: DatadogPayload, now: Date): Promise<{ result: DatadogResult; raised: Raised[] }> {
   return sql.begin(async (tx) => {
-    const claimed = await tx`insert into datadog_events (id, project_id) values (${p.id}, ${projectId}) on conflict (id) do nothing returning id`
+    const claimed = await tx`insert into datadog_events (id, project_id) values (${p.id}, ${projectId}) on conflict (project_id, id) do nothing returning id`
     if (!claimed.length) return { result: { duplicate: true }, raised: [] }
     const at = p.date ? new Date(p.date) : now
     const metadata = {
@@ -60,7 +60,7 @@ async function processAlert(sql: Sql, projectId: string, p: DatadogPayload, now:
       if (!open) return { result: { duplicate: false, incident: null }, raised: [] }
       await store.mergeMetadata(tx, open.id, { ...metadata, recoveredAt: at.toISOString() })
       const resolved = await store.setStatus(tx, open.id, 'resolved', at)
-      await tx`update datadog_events set incident_id = ${open.id} where id = ${p.id}`
+      await tx`update datadog_events set incident_id = ${open.id} where project_id = ${projectId} and id = ${p.id}`
       return { result: { duplicate: false, incident: resolved }, raised: [] }
     }
     const raised = await store.upsertIncident(tx, {
@@ -73,7 +73,7 @@ async function processAlert(sql: Sql, projectId: string, p: DatadogPayload, now:
       at,
       metadata,
     })
-    await tx`update datadog_events set incident_id = ${raised.incident.id} where id = ${p.id}`
+    await tx`update datadog_events set incident_id = ${raised.incident.id} where project_id = ${projectId} and id = ${p.id}`
     return { result: { duplicate: false, incident: raised.incident }, raised: [raised] }
   }) as Promise<{ result: DatadogResult; raised: Raised[] }>
 }
