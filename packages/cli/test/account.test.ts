@@ -108,6 +108,11 @@ describe('init, unattended', () => {
     expect(again.exitCode).toBe(0)
     expect(again.stdout).toContain('logged in as')
     expect(again.stdout).toContain('LLMGUARD_API_KEY updated')
+    // init for a project name the account has already reuses that project, not another of the name
+    const reused = await run<any>(Init, ['--collector', collector.url, '--email', email, '--password', 'correct horse battery', '--project-name', 'my-app', '--no-env', '--json'])
+    expect(reused.json.project).toEqual({ id: r.json.project.id, name: 'my-app', created: false })
+    const projects = await collector.client.get<{ items: { name: string }[] }>('/v1/projects', { token: readConfig(configFile()).accessToken })
+    expect(projects.items.filter((p) => p.name === 'my-app')).toHaveLength(1)
     const env2 = readFileSync(envFile, 'utf8')
     expect(env2.match(/LLMGUARD_API_KEY=/g)).toHaveLength(1)
     expect(env2).toContain('OPENAI_API_KEY=sk-keep-me')

@@ -1,7 +1,7 @@
 import { accessSync, constants, statSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'
 import { Flags } from '@oclif/core'
-import { ApiError, type AuthResult, type CreatedApiKey, type Project } from '@llmguard/shared'
+import { ApiError, type AuthResult, type CreatedApiKey, type Page, type Project } from '@llmguard/shared'
 import { BaseCommand } from '../base.js'
 import { updateConfig } from '../lib/config.js'
 import { upsertEnv } from '../lib/dotenv.js'
@@ -37,7 +37,7 @@ export default class Init extends BaseCommand<typeof Init> {
       allowNo: true,
     }),
     project: Flags.string({ char: 'p', description: 'use this existing project instead of creating one' }),
-    'project-name': Flags.string({ description: 'name of the project to create', default: 'default' }),
+    'project-name': Flags.string({ description: 'the project to use by name: yours of that name, else a new one', default: 'default' }),
     'key-name': Flags.string({ description: 'name of the API key to create', default: 'llmguard init' }),
     // not `--env-file`: Node.js reads that flag anywhere in its arguments and exits when the file
     // does not exist yet, before the CLI starts
@@ -64,10 +64,17 @@ export default class Init extends BaseCommand<typeof Init> {
       project = await session.get<Project>(`/v1/projects/${encodeURIComponent(this.projectId(this.flags.project))}`)
     } else {
       const name = await valueOrPrompt(undefined, 'project-name', 'Project name', { default: this.flags['project-name'] })
-      project = await session.post<Project>('/v1/projects', { name })
-      projectCreated = true
+      // running init again (another checkout, a lost .env) reuses the project of that name
+      // rather than adding one more "default" each time: the newest, when there are several
+      const mine = await session.get<Page<Project>>('/v1/projects', { limit: 100 })
+      const existing = mine.items.find((p) => p.name === name)
+      if (existing) project = existing
+      else {
+        project = await session.post<Project>('/v1/projects', { name })
+        projectCreated = true
+      }
     }
-    this.log(`${c.green('✓')} project ${c.bold(project.name)} (${project.id})${projectCreated ? ' created' : ''}`)
+    this.log(`${c.green('✓')} project ${c.bold(project.name)} (${project.id})${projectCreated ? ' created' : ' (yours already)'}`)
     updateConfig((cfg) => ({ ...cfg, projectId: project.id }), this.configFile)
 
     const key = await session.post<CreatedApiKey>(`/v1/projects/${project.id}/keys`, { name: this.flags['key-name'] })
