@@ -1,7 +1,7 @@
 import type { Config, Secrets } from './config.js'
 import { createApp, type App } from './app.js'
 import { openDatabase, type Sql } from './db/connect.js'
-import { appliedVersion, loadMigrations, migrate } from './db/migrate.js'
+import { loadMigrations, migrate } from './db/migrate.js'
 import { resolveSecrets } from './db/secrets.js'
 import { assertCanListen, HttpServer } from './http/server.js'
 import { createLogger, type Logger } from './logger.js'
@@ -44,15 +44,15 @@ export async function startCollector(config: Config, options: StartOptions = {})
     const migrations = loadMigrations()
     // the first statement: where a database that cannot be reached, or is not PostgreSQL, shows
     if (config.database.url) await firstAnswer(db.sql, config.database.url, options.databaseAnswerMs ?? DATABASE_ANSWER_MS)
-    const applied = await migrate(db.sql, migrations).catch((err: unknown) => {
+    const { applied, newer } = await migrate(db.sql, migrations).catch((err: unknown) => {
       throw config.database.url ? unreachableDatabase(err, config.database.url) : err
     })
     if (applied.length) logger.info({ applied }, 'migrations applied')
-    const latest = migrations.at(-1)?.version ?? 0
-    const schema = await appliedVersion(db.sql)
     // a newer collector migrated this database (a rollback of the binary, not of the data):
     // this one runs on a schema it does not know; going back means restoring a backup
-    if (schema > latest) logger.warn({ schema, latest }, 'the database was migrated by a newer collector: run that version, or restore the backup taken before the upgrade')
+    if (newer.length) {
+      logger.warn({ newer, latest: migrations.at(-1)?.version ?? 0 }, 'the database was migrated by a newer collector: run that version, or restore the backup taken before the upgrade')
+    }
     const secrets = await resolveSecrets(db.sql, config.secrets)
     http = new HttpServer({ config, logger })
     const app = await createApp({

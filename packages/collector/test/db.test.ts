@@ -23,7 +23,7 @@ describe('migrations', () => {
     const collector = await startTestCollector()
     try {
       expect(await appliedVersion(collector.sql)).toBe(latest)
-      expect(await migrate(collector.sql, migrations)).toEqual([])
+      expect(await migrate(collector.sql, migrations)).toEqual({ applied: [], newer: [] })
       const [row] = await collector.sql<{ n: number }[]>`select count(*)::int as n from schema_migrations`
       expect(row!.n).toBe(migrations.length)
     } finally {
@@ -37,7 +37,7 @@ describe('migrations', () => {
     const b = postgres(db.url, { max: 2, onnotice: () => undefined }) as unknown as Sql
     try {
       const [ra, rb] = await Promise.all([migrate(a, migrations), migrate(b, migrations)])
-      expect([...ra, ...rb].sort()).toEqual(migrations.map((m) => m.version))
+      expect([...ra.applied, ...rb.applied].sort()).toEqual(migrations.map((m) => m.version))
       const rows = await a<{ version: number }[]>`select version from schema_migrations order by version`
       expect(rows.map((r) => r.version)).toEqual(migrations.map((m) => m.version))
     } finally {
@@ -154,7 +154,7 @@ describe('embedded data dir', () => {
     const logger = createLogger('warn', { write: (line: string) => void lines.push(line) })
     const second = await startTestCollector({ dataDir, logger })
     try {
-      const warned = lines.map((l) => JSON.parse(l)).find((l) => l.schema === 999)
+      const warned = lines.map((l) => JSON.parse(l)).find((l) => l.newer?.includes(999))
       expect(warned).toMatchObject({ level: 40, latest: loadMigrations().at(-1)!.version, msg: expect.stringContaining('migrated by a newer collector') })
     } finally {
       await second.close()

@@ -37,9 +37,10 @@ export function loadMigrations(dir = migrationsDir()): Migration[] {
 /**
  * Applies pending migrations in one transaction under a transaction-scoped advisory lock:
  * a second instance starting at the same moment waits, then finds nothing left to do.
- * Returns the versions this call applied.
+ * Returns the versions this call applied, and those the database has that `migrations` does
+ * not know (a newer collector applied them).
  */
-export async function migrate(sql: Sql, migrations = loadMigrations()): Promise<number[]> {
+export async function migrate(sql: Sql, migrations = loadMigrations()): Promise<{ applied: number[]; newer: number[] }> {
   return sql.begin(async (tx) => {
     // a migration may take longer than the pool's 30 s statement_timeout (an index on a big table)
     await tx`set local statement_timeout = 0`
@@ -51,6 +52,7 @@ export async function migrate(sql: Sql, migrations = loadMigrations()): Promise<
     )`
     const rows = await tx<{ version: number }[]>`select version from schema_migrations`
     const applied = new Set(rows.map((r) => r.version))
+    const known = new Set(migrations.map((m) => m.version))
     const done: number[] = []
     for (const m of migrations) {
       if (applied.has(m.version)) continue
@@ -58,8 +60,8 @@ export async function migrate(sql: Sql, migrations = loadMigrations()): Promise<
       await tx`insert into schema_migrations (version, name) values (${m.version}, ${m.name})`
       done.push(m.version)
     }
-    return done
-  }) as Promise<number[]>
+    return { applied: done, newer: [...applied].filter((v) => !known.has(v)).sort((a, b) => a - b) }
+  }) as Promise<{ applied: number[]; newer: number[] }>
 }
 
 /** The highest applied version, or 0 on a database never migrated. */
