@@ -116,6 +116,15 @@ const ratio = lf.cpu > 0 ? lg.cpu / lf.cpu : NaN
 const load1 = loadavg()[0]!
 const verdict = (ok: boolean) => (ok ? 'met' : 'NOT met')
 
+const outboxText = explore
+  ? 'Outbox: not measured in this exploratory run (BENCH_DOCS=0, or only some modes).\n'
+  : `Outbox (shipping off, ${outbox.records.toLocaleString('en')} records enqueued in bursts of 100 per macrotask, \`guard.record\`
+with its schema check included): **${outbox.recordsPerSec.toLocaleString('en')} records/s** sustained into SQLite (WAL,
+synchronous=NORMAL); longest synchronous outbox transaction ${outbox.maxOutboxOpMs.toFixed(1)} ms; event-loop delay
+p99 ${outbox.p99StallMs.toFixed(1)} ms, max ${outbox.maxStallMs.toFixed(1)} ms (the bursts themselves included). Durability
+window: records reach SQLite by a 50 ms timer (default \`writeDelayMs\`) plus that transaction, within the ≤ 100 ms target.
+`
+
 const md = `## SDK
 
 \`pnpm bench:sdk\` — ${new Date().toISOString().slice(0, 10)}, Node ${process.versions.node}, ${cpus().length} × ${cpus()[0]?.model.trim()}.
@@ -143,15 +152,10 @@ move it (the cores share caches and memory): compare runs by their bare row too.
 sequential call tracks it.
 Added CPU µs per call round by round: LLMGuard ${lgRounds.rounds} (standard error of the mean ${lgRounds.se}); Langfuse ${lfRounds.rounds} (${lfRounds.se}).
 Targets (SPEC §6): LLMGuard adds ≤ 40 µs per call — **${verdict(lg.cpu <= 40)}** (${lg.cpu} µs CPU, ${lg.mean} µs wall mean); at
-most a third of what the Langfuse wrapper adds in the same run — **${verdict(ratio <= 1 / 3)}** (ratio ${ratio.toFixed(2)} on CPU).
+most a third of what the Langfuse wrapper adds in the same run — ${modes.includes('langfuse') ? `**${verdict(ratio <= 1 / 3)}** (ratio ${ratio.toFixed(2)} on CPU)` : 'not measured (Langfuse not run)'}.
 LLMGuard shipped ${lastStats?.sent ?? '?'} records in its last run (${lastStats?.queued ?? '?'} left queued, ${lastStats?.dropped ?? '?'} dropped); the OTLP sink received ${otlpSpans} export requests.
 
-Outbox (shipping off, ${outbox.records.toLocaleString('en')} records enqueued in bursts of 100 per macrotask, \`guard.record\`
-with its schema check included): **${outbox.recordsPerSec.toLocaleString('en')} records/s** sustained into SQLite (WAL,
-synchronous=NORMAL); longest synchronous outbox transaction ${outbox.maxOutboxOpMs.toFixed(1)} ms; event-loop delay
-p99 ${outbox.p99StallMs.toFixed(1)} ms, max ${outbox.maxStallMs.toFixed(1)} ms (the bursts themselves included). Durability
-window: records reach SQLite by a 50 ms timer (default \`writeDelayMs\`) plus that transaction, within the ≤ 100 ms target.
-`
+${outboxText}`
 
 process.stdout.write(md)
 if (explore) process.exit(0)
