@@ -2,7 +2,7 @@ import { performance } from 'node:perf_hooks'
 import { randomUUID } from 'node:crypto'
 import { DEFAULT_POLICY, llmRecordSchema, type LlmRecordInput, type Policy } from '@llmguard/shared'
 import { LLMGuardError } from './errors.js'
-import { resolveOptions, type LLMGuardOptions, type ResolvedOptions } from './options.js'
+import { keyTag, resolveOptions, type LLMGuardOptions, type ResolvedOptions } from './options.js'
 import { SqliteStore } from './outbox/sqlite.js'
 import { MemoryStore, type OutboxStore, type ParkedRow } from './outbox/store.js'
 import { Pipeline, type PipelineStats } from './pipeline.js'
@@ -94,6 +94,7 @@ export class LLMGuard {
     })
     this.policyCache = new PolicyCache(
       this.store,
+      keyTag(this.o.endpoint, this.o.apiKey),
       t && this.o.policy ? (etag) => t.fetchPolicy(etag) : undefined,
       (code, message) => {
         this.counters.lastError = { code, message, at: new Date().toISOString() }

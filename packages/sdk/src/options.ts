@@ -113,7 +113,11 @@ export function resolveOptions(o: LLMGuardOptions = {}): ResolvedOptions {
   }
 }
 
+/** A short tag of the endpoint and API key: names the default outbox file and the saved policy's row. */
+export function keyTag(endpoint: string, apiKey: string | undefined): string {
+  return createHash('sha256').update(`${endpoint}\n${apiKey ?? ''}`).digest('hex').slice(0, 16)
+}
+
 export function defaultOutboxPath(endpoint: string, apiKey: string | undefined): string {
-  const tag = createHash('sha256').update(`${endpoint}\n${apiKey ?? ''}`).digest('hex').slice(0, 16)
-  return join(homedir(), '.llmguard', `outbox-${tag}.sqlite`)
+  return join(homedir(), '.llmguard', `outbox-${keyTag(endpoint, apiKey)}.sqlite`)
 }

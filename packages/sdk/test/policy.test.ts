@@ -181,6 +181,30 @@ describe('policy from the collector', () => {
     expect(fake.requests.at(-1)!.body.model).toBe('gpt-4o-mini')
   })
 
+  it("a saved policy belongs to its key and endpoint: an outbox shared with another project's app neither applies it nor sends its ETag", async () => {
+    await withPolicy({ disabledEndpoints: ['chat.completions'] })
+    await guard.shutdown()
+    const ask = { model: 'gpt-4', messages: [{ role: 'user' as const, content: 'q' }] }
+    // another project's key on the same file, its collector down: nothing saved for this key
+    await collector.stop()
+    ;({ guard } = makeGuard(collector, tmp.dir, { apiKey: 'lg_00000000-0000-4000-8000-000000000000' }))
+    await guard.wrap(openaiClient(fake)).chat.completions.create(ask)
+    expect(fake.requests).toHaveLength(1)
+    await guard.shutdown()
+    // the same collector under another endpoint spelling: a first fetch, not a revalidation
+    // (the collector's ETag is the version alone, so another project's could match)
+    await collector.start()
+    const before = collector.policyRequests.length
+    ;({ guard } = makeGuard(collector, tmp.dir, { endpoint: collector.url.replace('127.0.0.1', 'localhost') }))
+    expect(guard.policy.disabledEndpoints).toEqual([])
+    await guard.refreshPolicy()
+    expect(collector.policyRequests.slice(before)).toEqual([{ ifNoneMatch: undefined, status: 200 }])
+    // and the guard that saved it still finds its own
+    await guard.shutdown()
+    ;({ guard } = makeGuard(collector, tmp.dir))
+    expect(guard.policy.disabledEndpoints).toEqual(['chat.completions'])
+  })
+
   it('a block the caller catches from withResponse(), asResponse() or a helper leaves no unhandled rejection behind', async () => {
     const unhandled: unknown[] = []
     const onUnhandled = (reason: unknown) => unhandled.push(reason)

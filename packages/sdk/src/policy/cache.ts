@@ -3,11 +3,14 @@ import type { OutboxStore } from '../outbox/store.js'
 import type { PolicyFetch } from '../transport/types.js'
 import { isNoop } from './apply.js'
 
-const META_KEY = 'policy'
-
 /**
  * The project's policy as last seen. Kept in the outbox database, so a restart while the
  * collector is down still applies the last known policy. Calls never wait for a fetch.
+ *
+ * The saved row belongs to the endpoint and API key that fetched it (`scope`, their tag): an
+ * outbox path shared by apps of other projects, or kept after switching key, must never apply
+ * another project's policy — nor send its ETag, which the collector (ETag = version) would
+ * answer with a 304 whenever the two versions happen to be equal.
  */
 export class PolicyCache {
   current: Policy = DEFAULT_POLICY
@@ -16,20 +19,24 @@ export class PolicyCache {
   private etag: string | undefined
   private inflight: Promise<void> | null = null
 
+  private readonly metaKey: string
+
   constructor(
     private readonly store: OutboxStore,
+    scope: string,
     private readonly fetch: ((etag: string | undefined) => Promise<PolicyFetch>) | undefined,
     private readonly onError: (code: string, message: string) => void,
     /** False with the policy off (`policy: false`): the saved policy is not applied either. */
     enabled = true,
   ) {
+    this.metaKey = `policy:${scope}`
     if (enabled) this.load()
   }
 
   private load(): void {
     let raw: string | undefined
     try {
-      raw = this.store.getMeta(META_KEY)
+      raw = this.store.getMeta(this.metaKey)
     } catch {
       return
     }
@@ -68,7 +75,7 @@ export class PolicyCache {
     const etag = res.etag ?? `"${res.policy.version}"`
     this.set(res.policy, etag)
     try {
-      this.store.setMeta(META_KEY, JSON.stringify({ policy: res.policy, etag, savedAt: new Date().toISOString() }))
+      this.store.setMeta(this.metaKey, JSON.stringify({ policy: res.policy, etag, savedAt: new Date().toISOString() }))
     } catch {
       // a busy file: the policy is still applied from memory, and saved on the next change
     }
