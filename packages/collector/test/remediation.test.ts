@@ -322,4 +322,26 @@ describe('concurrency', () => {
     expect(p.userRateLimits).toEqual({ c0: 1, c1: 2, c2: 3, c3: 4, c4: 5, c5: 6 })
     expect(p).toMatchObject({ safetyThreshold: 61, blockOnRisk: true, version: v0 + 8 })
   })
+
+  it('a project deleted while its actions are applied and rolled back and its settings change: each request succeeds or is a 404, never a 500 or a deadlock', async () => {
+    const outcomes = new Map<string, number>()
+    for (let round = 0; round < 6; round++) {
+      const s = await setup()
+      const applied = await Promise.all(Array.from({ length: 4 }, (_, i) => apply(s, { actionType: 'rate_limit_user', parameters: { userId: `d${i}`, limitPerMinute: 3 } })))
+      const results = await Promise.allSettled([
+        ...applied.map((a) => rollback(a.id)),
+        collector.client.delete(`/v1/projects/${s.project.id}`, as(owner)),
+        ...Array.from({ length: 2 }, (_, i) => apply(s, { actionType: 'rate_limit_user', parameters: { userId: `e${i}`, limitPerMinute: 3 } })),
+        collector.client.patch(`/v1/projects/${s.project.id}/settings`, { safetyThreshold: 55 }, as(owner)),
+      ])
+      for (const r of results) {
+        const status = r.status === 'fulfilled' ? 200 : (r.reason as { status?: number }).status ?? 0
+        const label = r.status === 'fulfilled' ? 'ok' : `${status} ${(r.reason as Error).message}`
+        outcomes.set(label, (outcomes.get(label) ?? 0) + 1)
+      }
+      expect(await count(collector, `projects where id = '${s.project.id}'`)).toBe(0)
+    }
+    // every failure is the project (or its action) found gone
+    for (const label of outcomes.keys()) expect(label).toMatch(/^(ok|404 (project|remediation|incident) not found)$/)
+  })
 })

@@ -95,9 +95,12 @@ export function createRemediationService(deps: RemediationServiceDeps) {
    */
   async function endIn(db: Db, id: string, how: 'rolled_back' | 'expired', actor: RemediationActor, now: Date): Promise<store.RemediationRow | undefined> {
     const peek = await store.findRemediation(db, id)
-    if (!peek) throw notFound('remediation')
-    await store.lockProject(db, peek.projectId)
-    const row = (await store.findRemediation(db, id, true))!
+    // the project (and with it the action) deleted meanwhile: nothing is left to end
+    const row = peek && (await store.lockProject(db, peek.projectId)) ? await store.findRemediation(db, id, true) : undefined
+    if (!row) {
+      if (how === 'expired') return undefined
+      throw notFound('remediation')
+    }
     if (row.state !== 'active') {
       if (how === 'expired') return undefined
       throw new AppError('CONFLICT', `this remediation is already ${row.state.replace('_', ' ')}`, { state: row.state })

@@ -59,15 +59,12 @@ export function toRemediation(row: RemediationRow, audit: AuditRow[]): Remediati
 }
 
 /**
- * Serialises policy changes of one project: remediation changes with each other and with
- * settings changes, which lock the settings row first and then bump the version on the projects
- * row; taking the locks in that same order cannot deadlock. False when the project is gone.
+ * Serialises policy changes of one project: remediation changes with each other, with settings
+ * changes and with the project's deletion, all of which lock the project row and then the
+ * settings row (see lockProjectSettings). False when the project is gone.
  */
 export async function lockProject(sql: Db, projectId: string): Promise<boolean> {
-  if (!(await sql`select 1 from projects where id = ${projectId}`).length) return false
-  await lockProjectSettings(sql, projectId)
-  const rows = await sql`select id from projects where id = ${projectId} for update`
-  return rows.length > 0
+  return (await lockProjectSettings(sql, projectId)) !== undefined
 }
 
 /** The active layers of a project, in apply order. */

@@ -8,7 +8,7 @@ import {
 } from '@llmguard/shared'
 import { findUserById, updateUser, type UserRow } from '../auth/store.js'
 import type { Db, Sql } from '../db/connect.js'
-import { AppError } from '../http/errors.js'
+import { AppError, notFound } from '../http/errors.js'
 import * as store from './store.js'
 
 /** Runs inside the transaction that changes a project's settings (e.g. bumping the policy version). */
@@ -60,6 +60,7 @@ export function createSettingsService({ sql, onChange = [], afterCommit = [] }: 
     async patchProject(projectId: string, patch: ProjectSettingsPatch): Promise<ProjectSettingsResponse> {
       const { before, after, row } = await sql.begin(async (tx) => {
         const locked = await store.lockProjectSettings(tx, projectId)
+        if (!locked) throw notFound('project')
         const before = parseStoredSettings(locked.settings)
         const after = projectSettingsSchema.parse({ ...before, ...patch })
         const row = await store.saveProjectSettings(tx, projectId, after)

@@ -24,8 +24,15 @@ export async function projectSettingsView(sql: Db, projectId: string): Promise<{
   return row && { settings: row.settings ?? undefined, updatedAt: row.updatedAt }
 }
 
-/** Locks the project's settings row for a read-modify-write, creating it (empty) first if needed. */
-export async function lockProjectSettings(sql: Db, projectId: string): Promise<SettingsRow> {
+/**
+ * Locks the project's settings row for a read-modify-write, creating it (empty) first if needed;
+ * undefined when the project is gone. The project row is locked first, the order a project's
+ * deletion takes them in (its cascade reaches the settings row after the project row): a change
+ * racing a deletion waits for it and then finds no project, instead of failing on the foreign
+ * key or deadlocking. `for no key update`, so ingest's foreign-key checks on the row never wait.
+ */
+export async function lockProjectSettings(sql: Db, projectId: string): Promise<SettingsRow | undefined> {
+  if (!(await sql`select 1 from projects where id = ${projectId} for no key update`).length) return undefined
   await sql`insert into project_settings (project_id) values (${projectId}) on conflict (project_id) do nothing`
   const [row] = await sql<SettingsRow[]>`
     select settings, updated_at from project_settings where project_id = ${projectId} for update`
