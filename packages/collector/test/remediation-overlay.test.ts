@@ -3,7 +3,7 @@ import { DEFAULT_POLICY, type Policy } from '@llmguard/shared'
 import type { ScoredRecord } from '../src/ingest/pipeline.js'
 import type { PolicyBody } from '../src/policy/service.js'
 import { applyFields, conflicts, differences, fold, read, targetOf, type Layer } from '../src/remediation/overlay.js'
-import { POLICY_CACHE_MS, policyViolationAnnotator } from '../src/remediation/violations.js'
+import { POLICY_CACHE_MS, policyViolationAnnotator, violationOf } from '../src/remediation/violations.js'
 
 const { version: _v, ...base } = DEFAULT_POLICY
 const settings: PolicyBody = { ...base, systemPrompt: 'Settings.' }
@@ -70,5 +70,15 @@ describe('the violation annotator cache', () => {
     invalidate('p')
     expect(await flag()).toEqual({ switchedModel: { model: 'gpt-4o', expected: 'gpt-4o-mini' } })
     expect(reads).toBe(3)
+  })
+})
+
+describe('violation flags', () => {
+  it('judge a model by the overrides the policy has, not by what every object inherits', () => {
+    const policy = { ...DEFAULT_POLICY, modelOverrides: { 'gpt-4o': 'gpt-4o-mini' } }
+    for (const model of ['constructor', 'toString', 'hasOwnProperty']) {
+      expect(violationOf(policy, { model, endpoint: 'chat.completions' } as ScoredRecord)).toBeNull()
+    }
+    expect(violationOf(policy, { model: 'gpt-4o', endpoint: 'chat.completions' } as ScoredRecord)).toEqual({ switchedModel: { model: 'gpt-4o', expected: 'gpt-4o-mini' } })
   })
 })

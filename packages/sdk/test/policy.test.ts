@@ -30,6 +30,18 @@ describe('applying a policy (pure)', () => {
     expect(c.body).toBe(body)
   })
 
+  it('reads only the entries the policy has: an end user or model named like an Object method is neither limited nor switched', () => {
+    const p = policy({ modelOverrides: { 'gpt-4': 'gpt-4o-mini' }, userRateLimits: { u1: 1 } })
+    const d = deps()
+    for (const name of ['constructor', 'toString', '__proto__', 'hasOwnProperty']) {
+      for (let i = 0; i < 3; i++) {
+        const a = applyPolicy(p, 'chat.completions', chat('x', name), name, d)
+        expect(a.body.model).toBe(name)
+        expect(a.requestedModel).toBeUndefined()
+      }
+    }
+  })
+
   it('replaces or injects the system prompt', () => {
     expect(withSystemPrompt('chat.completions', chat('q'), 'S').messages).toEqual([{ role: 'system', content: 'S' }, { role: 'user', content: 'q' }])
     expect(withSystemPrompt('chat.completions', { messages: [{ role: 'user', content: 'q' }] }, 'S').messages).toEqual([{ role: 'system', content: 'S' }, { role: 'user', content: 'q' }])

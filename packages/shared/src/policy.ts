@@ -36,3 +36,12 @@ export const DEFAULT_POLICY: Policy = {
   blockOnRisk: false,
   rateLimit: 600,
 }
+
+/**
+ * The model a policy's overrides send `model` to: its own entry, else the "*" entry. Own
+ * entries only: a model called "constructor" or "toString" is not switched to a function.
+ */
+export function modelOverrideOf(overrides: Readonly<Record<string, string>>, model: string): string | undefined {
+  if (Object.hasOwn(overrides, model)) return overrides[model]
+  return Object.hasOwn(overrides, '*') ? overrides['*'] : undefined
+}

@@ -18,23 +18,32 @@ export const REMEDIATION_ACTIONS = [
 export const remediationActionSchema = z.enum(REMEDIATION_ACTIONS)
 export type RemediationAction = z.infer<typeof remediationActionSchema>
 
-const model = z.string().trim().min(1).max(200)
+/**
+ * A name the policy keys a map by (a model, an end user, an endpoint). Never `__proto__`: as an
+ * object key it would set the object's prototype instead, so the action would silently do nothing.
+ */
+const policyKey = (s: z.ZodString) => s.refine((k) => k !== '__proto__', { message: 'cannot be "__proto__"' })
+const model = policyKey(z.string().trim().min(1).max(200))
 
 /** Parameters per action, strict: an unknown parameter is a 400 rather than silently ignored. */
 export const remediationParameterSchemas = {
   /** No `from` (or "*") = every model. */
   switch_model: z
-    .strictObject({ to: model, from: model.optional() })
+    .strictObject({
+      // "*" means every model on the `from` side only: as a target it would be sent to the provider
+      to: model.refine((m) => m !== '*', { message: 'must name a model ("*" means every model, and only in from)' }),
+      from: model.optional(),
+    })
     .refine((p) => p.from !== p.to, { message: 'from and to name the same model', path: ['to'] }),
   /** Sets the threshold and turns blockOnRisk on. */
   increase_safety_threshold: z.strictObject({ threshold: z.number().int().min(0).max(100) }),
   /** e.g. "chat.completions", "responses", "embeddings", "completions". */
-  disable_endpoint: z.strictObject({ endpoint: z.string().trim().min(1).max(100) }),
+  disable_endpoint: z.strictObject({ endpoint: policyKey(z.string().trim().min(1).max(100)) }),
   /** The policy back to the project's settings. */
   reset_settings: z.strictObject({}),
   change_system_prompt: z.strictObject({ systemPrompt: z.string().min(1).max(32_768) }),
   rate_limit_user: z.strictObject({
-    userId: z.string().min(1).max(256),
+    userId: policyKey(z.string().min(1).max(256)),
     limitPerMinute: z.number().int().min(1).max(1_000_000),
   }),
 } as const satisfies Record<RemediationAction, z.ZodType>

@@ -1,6 +1,5 @@
-import type { Policy } from '@llmguard/shared'
+import { modelOverrideOf, type Policy } from '@llmguard/shared'
 import type { Annotator, ScoredRecord } from '../ingest/pipeline.js'
-import { ANY_MODEL } from './overlay.js'
 
 /**
  * What the active policy forbade about a call that was made anyway, e.g. by a client that does
@@ -15,7 +14,7 @@ export function violationOf(policy: Pick<Policy, 'disabledEndpoints' | 'modelOve
   // the SDK never switches embeddings models (the vectors would change shape)
   if (record.endpoint !== 'embeddings') {
     const asked = record.requestedModel ?? record.model
-    const target = policy.modelOverrides[asked] ?? policy.modelOverrides[ANY_MODEL]
+    const target = modelOverrideOf(policy.modelOverrides, asked)
     if (target !== undefined && target !== record.model) out.switchedModel = { model: record.model, expected: target }
   }
   return Object.keys(out).length ? out : null

@@ -1,4 +1,4 @@
-import type { Policy } from '@llmguard/shared'
+import { modelOverrideOf, type Policy } from '@llmguard/shared'
 import { LLMGuardBlockedError, LLMGuardRateLimitedError } from '../errors.js'
 import { promptOf } from '../record/build.js'
 import type { UserRateLimiter } from './rate-limit.js'
@@ -56,7 +56,8 @@ export function applyPolicy(policy: Policy, endpoint: string, body: Obj, userId:
     }
   }
   if (userId !== undefined) {
-    const limit = policy.userRateLimits[userId]
+    // own entries only: an end user called "constructor" has no limit unless the policy names one
+    const limit = Object.hasOwn(policy.userRateLimits, userId) ? policy.userRateLimits[userId] : undefined
     if (limit !== undefined) {
       const taken = deps.limiter.take(userId, limit, deps.now)
       if (!taken.ok) throw new LLMGuardRateLimitedError(userId, limit, taken.retryAfterMs)
@@ -64,7 +65,7 @@ export function applyPolicy(policy: Policy, endpoint: string, body: Obj, userId:
   }
   let out = body
   const applied: Applied = { body }
-  const target = policy.modelOverrides[model] ?? policy.modelOverrides['*']
+  const target = modelOverrideOf(policy.modelOverrides, model)
   if (target !== undefined && target !== model && endpoint !== 'embeddings') {
     out = { ...out, model: target }
     applied.requestedModel = model
