@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto'
+import postgres from 'postgres'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { ApiKey, CreatedApiKey, Page } from '@llmguard/shared'
 import { createTestDatabase, onRealPostgres, startTestCollector, type TestCollector } from './helpers/collector.js'
@@ -127,6 +128,55 @@ describe.runIf(onRealPostgres())('two instances on one database', () => {
       await a.close()
       await b.close()
       await db.drop()
+    }
+  })
+
+  it("still within 1 s when the other instance's LISTEN connection is lost and cannot come back", async () => {
+    const db = await createTestDatabase()
+    const role = `llmguard_t_role_${randomUUID().slice(0, 8)}`
+    const admin = postgres(db.url, { max: 1, onnotice: () => undefined })
+    const a = await startTestCollector({ databaseUrl: db.url, keepData: true })
+    let b: TestCollector | undefined
+    try {
+      // b connects as a role of its own, so its connections can be capped
+      await admin.unsafe(`create role ${role} login`)
+      await admin.unsafe(`grant all on schema public to ${role}; grant all on all tables in schema public to ${role}; grant all on all sequences in schema public to ${role}`)
+      const url = new URL(db.url)
+      url.username = role
+      b = await startTestCollector({ databaseUrl: url.toString(), keepData: true })
+      const user = await signUp(a)
+      const { key } = await setupProject(a, user)
+      expect((await b.client.send('GET', '/v1/llm/policy', { token: key.key })).status).toBe(200)
+      await new Promise((r) => setTimeout(r, 500))
+      // b's LISTEN connection dies, and the role's cap refuses it a new one
+      const n = (await admin<{ n: number }[]>`select count(*)::int as n from pg_stat_activity where usename = ${role}`)[0]!.n
+      await admin.unsafe(`alter role ${role} connection limit ${n - 1}`)
+      const killed = await admin`select pg_terminate_backend(pid) from pg_stat_activity where usename = ${role} and query ilike 'listen%'`
+      expect(killed.length).toBe(1)
+      // b caches the key again with its pool, and only then is it revoked
+      await new Promise((r) => setTimeout(r, 1_100))
+      expect((await b.client.send('GET', '/v1/llm/policy', { token: key.key })).status).toBe(200)
+      const project = (await a.sql<{ project_id: string }[]>`select project_id from api_keys where id = ${key.id}`)[0]!.project_id
+      await a.client.delete(`/v1/projects/${project}/keys/${key.id}`, { token: user.accessToken })
+      const revokedAt = Date.now()
+      let refusedAfter = Infinity
+      while (Date.now() - revokedAt < 3_000) {
+        const res = await b.client.send('GET', '/v1/llm/policy', { token: key.key }).catch((err: { status: number }) => err)
+        if ('status' in res && res.status === 403) {
+          refusedAfter = Date.now() - revokedAt
+          break
+        }
+        await new Promise((r) => setTimeout(r, 20))
+      }
+      expect(refusedAfter).toBeLessThan(1_000)
+    } finally {
+      await a.close()
+      await b?.close()
+      await db.drop()
+      await admin.end({ timeout: 0 }).catch(() => undefined)
+      const s = postgres(process.env.TEST_DATABASE_URL!, { max: 1, onnotice: () => undefined })
+      await s.unsafe(`drop role if exists ${role}`)
+      await s.end()
     }
   })
 })

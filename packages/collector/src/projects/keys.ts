@@ -21,13 +21,24 @@ export const hashApiKey = (pepper: string, key: string): string => createHmac('s
 const CHANNEL = 'llmguard_api_keys'
 /** With LISTEN, an entry is dropped by the notification of any change; the TTL is a backstop. */
 const TTL_LISTENING_MS = 60_000
-/** Without LISTEN (a transaction-mode pooler), entries live under the 1 s revocation bound. */
+/** Without LISTEN (a transaction-mode pooler, or a lost connection), entries live under the 1 s revocation bound. */
 const TTL_POLLING_MS = 900
 const MAX_ENTRIES = 10_000
+/**
+ * A listening instance notifies itself this often and expects the echo on its LISTEN connection:
+ * a connection lost without a word (killed backend, a NAT or firewall dropping it, a reconnect
+ * refused) would otherwise leave entries cached for the long TTL while revocations go unheard.
+ */
+const ECHO_INTERVAL_MS = 400
+/** No echo for this long: entries older than TTL_POLLING_MS no longer count, and LISTEN is set up again. */
+const ECHO_GRACE_MS = 1_000
+/** Between attempts to set LISTEN up again while no echo comes back. */
+const RELISTEN_AFTER_MS = 5_000
+const ECHO_PREFIX = 'echo:'
 
 interface Entry {
   key: VerifiedKey
-  expires: number
+  cachedAt: number
 }
 
 export interface KeyVerifierDeps {
@@ -36,12 +47,15 @@ export interface KeyVerifierDeps {
   logger: Logger
   /** The embedded database is one instance: invalidation stays in-process, no LISTEN. */
   embedded: boolean
+  now?: () => number
 }
 
 /**
  * Verifies API keys with a per-instance cache. Any change that can make a cached key wrong
  * (revoke, rotate, project deletion, a new rate limit) calls `invalidate()`: this instance drops
  * its cache at once and, on real Postgres, NOTIFY tells every other instance to do the same.
+ * An entry outlives the 1 s revocation bound only while this instance's LISTEN connection is
+ * known to work: it hears its own echo at least every ECHO_GRACE_MS.
  */
 export class KeyVerifier {
   private readonly cache = new Map<string, Entry>()
@@ -49,26 +63,41 @@ export class KeyVerifier {
   private readonly limits = new Map<string, number>()
   /** Bumped by every invalidation: a lookup that started before one must not fill the cache. */
   private generation = 0
-  private ttlMs: number
   private listener: { unlisten(): Promise<void> } | undefined
   private listening: Promise<void> | undefined
   private stopped = false
+  private readonly echoToken = `${ECHO_PREFIX}${randomUUID()}`
+  /** When this instance last heard its own echo (0: never). */
+  private lastEcho = 0
+  private listenedAt = 0
+  private echoTimer: NodeJS.Timeout | undefined
+  private readonly now: () => number
 
   constructor(private readonly deps: KeyVerifierDeps) {
-    // the embedded database is one instance: every invalidation happens in this process
-    this.ttlMs = deps.embedded ? TTL_LISTENING_MS : TTL_POLLING_MS
+    this.now = deps.now ?? Date.now
+  }
+
+  /** How long an entry cached now may be served: long while invalidations are sure to arrive. */
+  private ttl(now: number): number {
+    if (this.deps.embedded) return TTL_LISTENING_MS // one instance: every invalidation happens in this process
+    return now - this.lastEcho < ECHO_GRACE_MS ? TTL_LISTENING_MS : TTL_POLLING_MS
   }
 
   /**
    * Subscribes to invalidations on real Postgres, lazily on the first key verified: LISTEN holds
    * a connection of its own, which an instance that never sees a key need not spend. Until it is
-   * established (or when it fails, e.g. behind a transaction-mode pooler) entries live < 1 s.
+   * established and echoing (or when it fails, e.g. behind a transaction-mode pooler) entries
+   * live < 1 s.
    */
   private listen(): Promise<void> {
+    this.listenedAt = this.now()
     return this.deps.sql
       .listen(
         CHANNEL,
-        () => this.clear(),
+        (payload) => {
+          if (payload === this.echoToken) this.lastEcho = this.now()
+          else if (!payload.startsWith(ECHO_PREFIX)) this.clear() // other instances' echoes change nothing
+        },
         // (re)connected: notifications may have been missed meanwhile
         () => this.clear(),
       )
@@ -76,7 +105,9 @@ export class KeyVerifier {
         (listener) => {
           if (this.stopped) return void listener.unlisten().catch(() => undefined)
           this.listener = listener
-          this.ttlMs = TTL_LISTENING_MS
+          this.echoTimer ??= setInterval(() => this.echo(), ECHO_INTERVAL_MS)
+          this.echoTimer.unref()
+          this.echo()
         },
         (err: Error) => {
           this.deps.logger.warn({ err: err.message }, 'LISTEN unavailable: API key cache entries live under 1 s')
@@ -84,8 +115,23 @@ export class KeyVerifier {
       )
   }
 
+  /** Notifies this instance's own token; when echoes have stopped for long, sets LISTEN up again. */
+  private echo(): void {
+    if (this.stopped) return
+    const now = this.now()
+    if (now - Math.max(this.lastEcho, this.listenedAt) >= RELISTEN_AFTER_MS) {
+      this.deps.logger.warn({ silentForMs: now - this.lastEcho }, 'API key invalidations unheard (LISTEN connection lost): listening again; cache entries live under 1 s meanwhile')
+      const old = this.listener
+      this.listener = undefined
+      void old?.unlisten().catch(() => undefined)
+      this.listening = this.listen()
+    }
+    this.deps.sql`select pg_notify(${CHANNEL}, ${this.echoToken})`.catch(() => undefined)
+  }
+
   async stop(): Promise<void> {
     this.stopped = true
+    if (this.echoTimer) clearInterval(this.echoTimer)
     await this.listening
     const listener = this.listener
     this.listener = undefined
@@ -97,16 +143,16 @@ export class KeyVerifier {
     if (!API_KEY_PATTERN.test(key)) return undefined
     if (!this.deps.embedded && !this.stopped) this.listening ??= this.listen()
     const hash = hashApiKey(this.deps.pepper, key)
-    const now = Date.now()
+    const now = this.now()
     const hit = this.cache.get(hash)
-    if (hit && hit.expires > now) return this.seen(hit.key)
+    if (hit && now - hit.cachedAt < this.ttl(now)) return this.seen(hit.key)
     const generation = this.generation
     const row = await findActiveKeyByHash(this.deps.sql, hash, DEFAULT_POLICY.rateLimit)
     if (!row) return undefined
     const verified: VerifiedKey = { keyId: row.key_id, projectId: row.project_id, userId: row.user_id, rateLimit: row.rate_limit }
     if (generation === this.generation) {
       if (this.cache.size >= MAX_ENTRIES) this.cache.clear()
-      this.cache.set(hash, { key: verified, expires: now + this.ttlMs })
+      this.cache.set(hash, { key: verified, cachedAt: now })
     }
     return this.seen(verified)
   }
