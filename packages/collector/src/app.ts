@@ -18,7 +18,7 @@ import { RateLimiter } from './ratelimit/service.js'
 import { policyRoutes } from './policy/routes.js'
 import { createPolicyService } from './policy/service.js'
 import { settingsRoutes } from './settings/routes.js'
-import { createSettingsService } from './settings/service.js'
+import { createSettingsService, type SettingsCommitHook } from './settings/service.js'
 import { VERSION } from './version.js'
 import { ProjectContextCache } from './ingest/context.js'
 import { IngestPipeline } from './ingest/pipeline.js'
@@ -110,18 +110,16 @@ export async function createApp(deps: AppDeps): Promise<App> {
   })
   const policy = createPolicyService({ sql })
   const projectContexts = new ProjectContextCache(sql)
-  const settings = createSettingsService({
-    sql,
-    onChange: [policy.settingsChanged],
+  // features created further down add their own (the incident thresholds)
+  const settingsAfterCommit: SettingsCommitHook[] = [
     // cached keys carry their project's rate limit
-    afterCommit: [
-      async (_projectId, before, after) => void (before.rateLimit !== after.rateLimit && (await keys.invalidate())),
-      // scoring keywords and price overrides apply from the next record on this instance (others within 1 s)
-      async (projectId) => projectContexts.invalidate(projectId),
-      // the in-transaction invalidation may be refilled before the commit: drop it again after
-      async (projectId) => policy.invalidate(projectId),
-    ],
-  })
+    async (_projectId, before, after) => void (before.rateLimit !== after.rateLimit && (await keys.invalidate())),
+    // scoring keywords and price overrides apply from the next record on this instance (others within 1 s)
+    async (projectId) => projectContexts.invalidate(projectId),
+    // the in-transaction invalidation may be refilled before the commit: drop it again after
+    async (projectId) => policy.invalidate(projectId),
+  ]
+  const settings = createSettingsService({ sql, onChange: [policy.settingsChanged], afterCommit: settingsAfterCommit })
   http.register(
     ...authRoutes({ auth, corsOrigins: config.corsOrigins }),
     ...projectRoutes({ projects }),
@@ -150,6 +148,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
   )
   const incidents = createIncidents({ sql, logger, config, assertAccess: projects.assertAccess, verifyKey: (key) => keys.verify(key) })
   ingest.afterStore.push((stored, ctx) => incidents.service.afterStore(stored, ctx))
+  settingsAfterCommit.push(async (projectId) => incidents.service.invalidateThresholds(projectId))
   http.register(...incidents.routes)
   http.register(...billing.routes)
   const remediation = createRemediations({ sql, logger, policy, incidents: incidents.service, ingest, assertAccess: projects.assertAccess })

@@ -66,6 +66,14 @@ describe('rule triggers (after-store hook)', () => {
     expect((await incidentsOf(p)).map((i) => i.type)).toEqual(['latency'])
   })
 
+  it('a threshold changed through this instance applies from the very next batch', async () => {
+    const p = await project()
+    await ingest(p, [rec({ latency: 100 })]) // the thresholds are now cached
+    await collector.client.patch(`/v1/projects/${p.id}/settings`, { incidentLatencyMs: 20_000 }, as(owner))
+    await ingest(p, [rec({ latency: 9_000 })])
+    expect(await incidentsOf(p)).toEqual([])
+  })
+
   it('error rate: over 10 % of the last hour fires, exactly 10 % does not, and too few requests never do', async () => {
     const p = await project()
     const ok = (n: number) => Array.from({ length: n }, (_, i) => rec({ timestamp: at(-60_000 + i) }))

@@ -113,6 +113,9 @@ export function createIncidentService(deps: IncidentServiceDeps) {
     raise,
     notify,
 
+    /** After a settings change commits on this instance: the rules use the new thresholds from the next batch. */
+    invalidateThresholds: (projectId: string) => thresholds.invalidate(projectId),
+
     list(projectId: string, q: IncidentQuery): Promise<Page<Incident>> {
       return store.listIncidents(sql, projectId, q)
     },

@@ -19,7 +19,8 @@ export async function readThresholds(sql: Db, projectId: string): Promise<Thresh
 
 /**
  * The incident thresholds of each project, cached for a second: the rules run on every
- * ingested batch, and a settings change applying a second later is fine.
+ * ingested batch. A settings change made through this instance applies from the next batch
+ * (`invalidate`); one made through another instance within the second.
  */
 export class ThresholdCache {
   private readonly cache = new Map<string, { at: number; value: Thresholds }>()
@@ -36,5 +37,9 @@ export class ThresholdCache {
     if (this.cache.size > 10_000) this.cache.clear()
     this.cache.set(projectId, { at: Date.now(), value })
     return value
+  }
+
+  invalidate(projectId: string): void {
+    this.cache.delete(projectId)
   }
 }
