@@ -146,7 +146,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
     ...logsRoutes({ sql }),
     ...metricsRoutes({ sql }),
   )
-  const incidents = createIncidents({ sql, logger, config, assertAccess: projects.assertAccess, verifyKey: (key) => keys.verify(key) })
+  const incidents = createIncidents({ sql, logger, config, assertAccess: projects.assertAccess, verifyKey: (key) => keys.verify(key), rateLimit: (subject, perMinute) => limiter.check(subject, perMinute) })
   ingest.afterStore.push((stored, ctx) => incidents.service.afterStore(stored, ctx))
   settingsAfterCommit.push(async (projectId) => incidents.service.invalidateThresholds(projectId))
   http.register(...incidents.routes)

@@ -110,4 +110,30 @@ describe('root-cause analysis', () => {
     expect(res.data.rca).toMatchObject({ source: 'openai', rootCause: 'a second opinion', severity: 'critical' })
     fake.answer = VALID_ANSWER
   })
+
+  it('a regenerate while an analysis runs waits for it (202) and its newer answer is the one kept', async () => {
+    const calls = fake.requests.length
+    const regenerate = () => collector.client.send<Incident>('POST', `/v1/incidents/${incident.id}/rca`, { token: owner.accessToken })
+    try {
+      fake.answer = { ...VALID_ANSWER, rootCause: 'the slow first answer' }
+      fake.delayMs = 800
+      const first = regenerate()
+      await new Promise((r) => setTimeout(r, 200)) // the first analysis is with OpenAI now
+      fake.answer = { ...VALID_ANSWER, rootCause: 'the answer to the latest request' }
+      fake.delayMs = 0
+      const second = await regenerate()
+      expect(second.status).toBe(202)
+      expect(second.data.rcaPending).toBe(true)
+      // the first one finds itself superseded: not stored, and it says so
+      expect((await first).status).toBe(202)
+      await collector.app.incidents.rca.idle()
+      const after = (await findIncident(collector.sql, incident.id))!
+      expect(after.rca).toMatchObject({ rootCause: 'the answer to the latest request' })
+      expect(after.rcaPending).toBe(false)
+      expect(fake.requests.length - calls).toBe(2) // never two at once for one incident
+    } finally {
+      fake.answer = VALID_ANSWER
+      fake.delayMs = 0
+    }
+  })
 })

@@ -7,7 +7,7 @@ import type { Logger } from '../logger.js'
 import { datadogRoutes } from '../webhooks/datadog.js'
 import { RcaWorker } from './rca.js'
 import { incidentRoutes } from './routes.js'
-import { createIncidentService, type IncidentService } from './service.js'
+import { createIncidentService, type IncidentService, type IncidentServiceDeps } from './service.js'
 
 /** How long the RCA model may take before the heuristic analysis is stored instead. */
 export const RCA_TIMEOUT_MS = 30_000
@@ -31,13 +31,14 @@ export function createIncidents(deps: {
   assertAccess(principal: Principal, projectId: string): Promise<void>
   /** Tells which project an API key belongs to (the Datadog webhook names its project by key). */
   verifyKey(key: string): Promise<{ projectId: string } | undefined>
+  rateLimit: IncidentServiceDeps['rateLimit']
 }): Incidents {
   const { sql, logger, config } = deps
   const client = config.openai.apiKey
     ? createRcaClient({ apiKey: config.openai.apiKey, baseUrl: config.openai.baseUrl, model: config.openai.rcaModel, timeoutMs: RCA_TIMEOUT_MS })
     : undefined
   const rca = new RcaWorker({ sql, logger, client })
-  const service = createIncidentService({ sql, logger, rca, assertAccess: deps.assertAccess })
+  const service = createIncidentService({ sql, logger, rca, assertAccess: deps.assertAccess, rateLimit: deps.rateLimit })
   const jobs = new JobScheduler(logger)
   return {
     service,

@@ -84,12 +84,16 @@ export class RcaWorker {
     while (this.loop) await this.loop
   }
 
-  /** Claims and analyses one incident now (the regenerate route); false when another worker holds it. */
+  /**
+   * Claims and analyses one incident now (the regenerate route); false when another worker holds
+   * it, or a newer request came in meanwhile (the queue then runs that one).
+   */
   async runNow(incidentId: string): Promise<boolean> {
     const claim = await claimAnalysis(this.options.sql, this.leaseMs, incidentId)
     if (!claim) return false
-    await this.process(claim)
-    return true
+    const stored = await this.process(claim)
+    if (!stored) this.kick()
+    return stored
   }
 
   private async drain(): Promise<void> {
@@ -104,21 +108,24 @@ export class RcaWorker {
     }
   }
 
-  private async process(claim: Claim): Promise<void> {
+  /** True when the analysis was stored (it answered the incident's latest request). */
+  private async process(claim: Claim): Promise<boolean> {
     const { sql, logger, client } = this.options
     const incident = await findIncident(sql, claim.incidentId)
-    if (!incident) return // deleted with its project: the pending row went with it
+    if (!incident) return false // deleted with its project: the pending row went with it
     try {
       const rca = await analyzeIncident(sql, incident, client, this.now(), this.abort.signal)
-      await storeAnalysis(sql, claim, rca)
-      logger.info({ incidentId: incident.id, source: rca.source, fallbackReason: rca.metadata.fallbackReason }, 'incident analysed')
+      const stored = await storeAnalysis(sql, claim, rca)
+      logger.info({ incidentId: incident.id, source: rca.source, fallbackReason: rca.metadata.fallbackReason, stored }, stored ? 'incident analysed' : 'incident analysed, but a newer analysis was asked for meanwhile: running that one')
+      return stored
     } catch (err) {
       if (this.stopped) {
         await releaseAnalysis(sql, claim.incidentId).catch(() => undefined)
-        return
+        return false
       }
       // the claim expires after leaseMs and the analysis is tried again
       logger.error({ err, incidentId: incident.id }, 'incident analysis failed')
+      return false
     }
   }
 

@@ -15,6 +15,7 @@ import { runOncePerPeriod } from '../jobs/leader.js'
 import type { Logger } from '../logger.js'
 import { activeProjects, anomalySignals } from './anomaly.js'
 import { relatedFilter } from './evidence.js'
+import type { Decision } from '../ratelimit/window.js'
 import type { RcaWorker } from './rca.js'
 import { highRiskSignals, hourOf, latencySignals, rollupSignals } from './rules.js'
 import * as store from './store.js'
@@ -38,6 +39,8 @@ export interface IncidentServiceDeps {
   rca: RcaWorker
   /** Ownership check of the projects service (404 unknown, 403 another user's). */
   assertAccess(principal: Principal, projectId: string): Promise<void>
+  /** The collector's rate limiter (shared by every instance on real Postgres). */
+  rateLimit(subject: string, perMinute: number): Decision | Promise<Decision>
 }
 
 export type Raised = Awaited<ReturnType<typeof store.upsertIncident>>
@@ -46,18 +49,12 @@ export function createIncidentService(deps: IncidentServiceDeps) {
   const { sql, logger, rca } = deps
   const thresholds = new ThresholdCache(sql)
   const onOpened: IncidentOpenedHook[] = []
-  // who asked for an analysis when, in the last minute (per instance)
-  const regenerations = new Map<string, number[]>()
-  const allowRegeneration = (who: string, now: number) => {
-    const recent = (regenerations.get(who) ?? []).filter((t) => t > now - 60_000)
-    if (recent.length >= RCA_REGENERATIONS_PER_MINUTE) {
-      const retryAfter = Math.max(1, Math.ceil((recent[0]! + 60_000 - now) / 1000))
-      throw new AppError('RATE_LIMITED', `at most ${RCA_REGENERATIONS_PER_MINUTE} analyses a minute; try again in ${retryAfter} s`, { retryAfter }, { 'retry-after': String(retryAfter) })
-    }
-    recent.push(now)
-    regenerations.set(who, recent)
-    // forget those who have not asked for a minute
-    if (regenerations.size > 1_000) for (const [k, ts] of regenerations) if (ts.every((t) => t <= now - 60_000)) regenerations.delete(k)
+  /** At most RCA_REGENERATIONS_PER_MINUTE analyses a minute per user, counted across instances. */
+  const allowRegeneration = async (who: string) => {
+    const decision = await deps.rateLimit(`rca:${who}`, RCA_REGENERATIONS_PER_MINUTE)
+    if (decision.allowed) return
+    const retryAfter = decision.resetSeconds
+    throw new AppError('RATE_LIMITED', `at most ${RCA_REGENERATIONS_PER_MINUTE} analyses a minute; try again in ${retryAfter} s`, { retryAfter }, { 'retry-after': String(retryAfter) })
   }
 
   /** Opens or counts each signal (inside the caller's transaction when given one). */
@@ -168,7 +165,7 @@ export function createIncidentService(deps: IncidentServiceDeps) {
     /** `POST /v1/incidents/:id/rca`: queue a new analysis and run it now when no other worker holds it. */
     async regenerate(principal: Principal, id: string): Promise<{ incident: Incident; done: boolean }> {
       await owned(principal, id)
-      allowRegeneration(principal.kind === 'user' ? principal.userId : JSON.stringify(principal), Date.now())
+      await allowRegeneration(principal.kind === 'user' ? `user:${principal.userId}` : JSON.stringify(principal))
       await store.requestAnalysis(sql, id)
       const done = await rca.runNow(id)
       return { incident: (await store.findIncident(sql, id))!, done }

@@ -227,10 +227,15 @@ export async function relatedRequests(sql: Db, f: RelatedFilter): Promise<Relate
 
 // ---- pending analyses ----
 
+/**
+ * Asks for a (new) analysis. A claim in force stays: one analysis of an incident runs at a time,
+ * and its worker, finding this newer request when it finishes, hands it on (storeAnalysis).
+ */
 export async function requestAnalysis(sql: Db, incidentId: string): Promise<void> {
   await sql`
     insert into incident_analyses (incident_id) values (${incidentId})
-    on conflict (incident_id) do update set requested_at = now(), attempts = 0, claimed_until = null`
+    on conflict (incident_id) do update set requested_at = now(), attempts = 0,
+      claimed_until = case when incident_analyses.claimed_until > now() then incident_analyses.claimed_until end`
 }
 
 /**
@@ -259,11 +264,24 @@ export async function claimAnalysis(sql: Db, leaseMs: number, incidentId?: strin
   return row
 }
 
-/** Stores the analysis and clears the pending row, unless a newer request arrived meanwhile. */
-export async function storeAnalysis(sql: Db, claim: Claim, rca: IncidentRca): Promise<void> {
-  await sql`update incidents set rca = ${sql.json(rca as never)}, updated_at = now() where id = ${claim.incidentId}`
-  // compared as text: a timestamptz parameter would go through a JS Date and lose the microseconds
-  await sql`delete from incident_analyses where incident_id = ${claim.incidentId} and requested_at::text = ${claim.requestedAt}`
+/**
+ * Stores the analysis and clears the pending row, when it answers the latest request. False
+ * when a newer request arrived meanwhile (the claim is given back, so that one runs next: an
+ * older analysis never replaces a newer one) or another worker answered this one already.
+ */
+export async function storeAnalysis(sql: Db, claim: Claim, rca: IncidentRca): Promise<boolean> {
+  // requested_at compared as text: a timestamptz parameter would go through a JS Date and lose the microseconds
+  const stored = await sql`
+    with answered as (
+      delete from incident_analyses where incident_id = ${claim.incidentId} and requested_at::text = ${claim.requestedAt}
+      returning incident_id
+    )
+    update incidents set rca = ${sql.json(rca as never)}, updated_at = now()
+    where id in (select incident_id from answered)
+    returning id`
+  if (stored.length) return true
+  await releaseAnalysis(sql, claim.incidentId)
+  return false
 }
 
 /** Gives a claim back (shutdown): the next worker takes it at once. */

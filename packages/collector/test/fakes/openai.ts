@@ -9,6 +9,8 @@ export interface FakeOpenAI {
   mode: FakeMode
   /** The JSON the model "answers" in valid mode. */
   answer: Record<string, unknown>
+  /** Valid mode: answer this long after the request (the answer as it was when the request came). */
+  delayMs: number
   /** Every chat completion request body received. */
   requests: { model: string; messages: { role: string; content: string }[]; authorization?: string }[]
   close(): Promise<void>
@@ -41,7 +43,7 @@ function completion(model: string, content: string) {
  */
 export async function startFakeOpenAI(mode: FakeMode = 'valid'): Promise<FakeOpenAI> {
   const sockets = new Set<Socket>()
-  const fake: FakeOpenAI = { url: '', mode, answer: VALID_ANSWER, requests: [], close: async () => undefined }
+  const fake: FakeOpenAI = { url: '', mode, answer: VALID_ANSWER, delayMs: 0, requests: [], close: async () => undefined }
   const server = createServer(async (req: IncomingMessage, res: ServerResponse) => {
     const chunks: Buffer[] = []
     for await (const chunk of req) chunks.push(chunk as Buffer)
@@ -53,8 +55,11 @@ export async function startFakeOpenAI(mode: FakeMode = 'valid'): Promise<FakeOpe
     fake.requests.push({ ...body, authorization: req.headers.authorization })
     const json = (status: number, payload: unknown) => res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(payload))
     switch (fake.mode) {
-      case 'valid':
-        return json(200, completion(body.model, '```json\n' + JSON.stringify(fake.answer) + '\n```'))
+      case 'valid': {
+        const answer = fake.answer
+        if (fake.delayMs) await new Promise((r) => setTimeout(r, fake.delayMs))
+        return json(200, completion(body.model, '```json\n' + JSON.stringify(answer) + '\n```'))
+      }
       case 'invalid_json':
         return json(200, completion(body.model, 'The root cause is probably the provider. {not json'))
       case 'wrong_shape':
