@@ -34,6 +34,17 @@ describe('SubjectWindow (sliding window bookkeeping)', () => {
     // remote counts expire with the window like local ones
     expect(w.used(now + 61_000)).toBe(0)
   })
+
+  it('a lowered limit cuts the share at once, not at the next sync', () => {
+    const w = new SubjectWindow()
+    const now = 3_000_000
+    w.limit = 600
+    w.synced(now, new Map(), 3) // a share of 600 / 9 = 66 until the next sync
+    let allowed = 0
+    for (let i = 0; i < 100; i++) if (w.take(now + i, 20).allowed) allowed++
+    // of the new 20, this instance (one of three) spends 20 / 9 = 2 before the next sync
+    expect(allowed).toBe(2)
+  })
 })
 
 describe('rate limits on one instance', () => {

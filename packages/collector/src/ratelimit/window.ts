@@ -29,6 +29,8 @@ export class SubjectWindow {
   share = Infinity
   limit = 0
   lastUsed = 0
+  /** The instance count of the last sync (1 until one). */
+  private instances = 1
 
   private expire(now: number): void {
     const from = now - WINDOW_MS
@@ -59,9 +61,12 @@ export class SubjectWindow {
 
   /** Admits or refuses one request at `now` under `limit` requests per window. */
   take(now: number, limit: number): Decision {
+    const used = this.used(now)
+    // a lower limit (the project's rateLimit just lowered): the share computed from the old one
+    // would let each instance spend far past the new limit until the next sync
+    if (limit < this.limit) this.share = Math.min(this.share, this.shareOf(limit, used))
     this.limit = limit
     this.lastUsed = now
-    const used = this.used(now)
     if (used >= limit || this.sinceSync >= this.share) {
       // over the shared budget until the next sync: capacity may come back within a second
       const reset = used >= limit ? this.resetSeconds(now) : 1
@@ -92,9 +97,15 @@ export class SubjectWindow {
     // late, and each of them may have spent up to its own share meanwhile; spending only 1/N² of
     // what is left per interval keeps the sum within the limit despite that (a burst on a
     // single instance then ramps up over a few intervals instead of overshooting).
-    this.share = instances <= 1 ? Infinity : Math.max(0, Math.floor((this.limit - this.used(now)) / (instances * instances)))
+    this.instances = instances
+    this.share = this.shareOf(this.limit, this.used(now))
     const first = Math.floor((now - WINDOW_MS) / 1000) - 1
     for (const second of this.localSeconds.keys()) if (second < first) this.localSeconds.delete(second)
+  }
+
+  private shareOf(limit: number, used: number): number {
+    const n = this.instances
+    return n <= 1 ? Infinity : Math.max(0, Math.floor((limit - used) / (n * n)))
   }
 
   /** Nothing of this subject left in the window and not used lately: it can be forgotten. */
