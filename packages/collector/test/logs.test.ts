@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { BatchResult, LogDetail, LogQueryInput, LogResult, Page } from '@llmguard/shared'
-import { startTestCollector, type TestCollector } from './helpers/collector.js'
+import { onRealPostgres, startTestCollector, type TestCollector } from './helpers/collector.js'
 import { failure, setupProject, signUp, type TestUser } from './helpers/accounts.js'
 
 let collector: TestCollector
@@ -228,5 +228,33 @@ describe('GET /v1/projects/:id/logs', () => {
     // … and with another filter the capped count is taken for real
     const filtered = await search({ search: 'bulk', model: 'gpt-4o', limit: 1 })
     expect(filtered).toMatchObject({ total: 0, totalCapped: false, items: [] })
+  })
+})
+
+describe.runIf(onRealPostgres())('the search indexer and a transaction still open', () => {
+  it('never moves its watermark past the start of a collector transaction still open: rows it commits late are found', async () => {
+    const c = await startTestCollector({ env: { SEARCH_INDEX_LAG_MS: '0' } })
+    try {
+      const { project, user } = await setupProject(c)
+      // a slow ingest: its rows carry the transaction's start time and show only at its commit
+      const conn = await c.sql.reserve()
+      const id = randomUUID()
+      try {
+        await conn`begin`
+        await conn`
+          insert into llm_requests (project_id, id, prompt, response, model, latency, tokens, status, risk_score, risk_reasons, "timestamp")
+          values (${project.id}, ${id}, 'a slow wombat question', 'ok', 'gpt-4o', 1, 0, 'success', 0, '[]', now())`
+        await new Promise((r) => setTimeout(r, 50))
+        await c.app.searchIndexer.runOnce(0) // no lag at all: only the open transaction holds it back
+        await conn`commit`
+      } finally {
+        conn.release()
+      }
+      await c.app.searchIndexer.runOnce(0)
+      const page = await c.client.get<Page<LogResult>>(`/v1/projects/${project.id}/logs`, { token: user.accessToken, query: { search: 'wombat' } })
+      expect(page.items.map((r) => r.id)).toEqual([id])
+    } finally {
+      await c.close()
+    }
   })
 })

@@ -6,9 +6,8 @@ const INDEXER_LOCK = 7_400_010
 
 export interface SearchIndexerOptions {
   /**
-   * How far behind the present the indexer stays. An ingest statement runs under a 30 s
-   * statement_timeout, so a row created more than 60 s ago is committed or gone: everything
-   * before the watermark is then final, and no late commit can slip behind it.
+   * How far behind the present the indexer stays (a margin: the watermark also stays behind the
+   * start of every collector transaction still open, see step()).
    */
   lagMs?: number
   /** Time spent indexing per run; on the embedded database every query waits meanwhile. */
@@ -79,8 +78,17 @@ export class SearchIndexer {
     return this.sql.begin(async (tx) => {
       const [lock] = await tx<{ ok: boolean }[]>`select pg_try_advisory_xact_lock(${INDEXER_LOCK}) as ok`
       if (!lock!.ok) return null
+      // rows are stamped with their transaction's start (created_at default now()) but show only
+      // at its commit: the watermark never passes the start of a collector transaction still
+      // open, whatever the lag, or rows it commits later would fall behind it for good
       const [state] = await tx<{ from: Date; due: Date }[]>`
-        select indexed_before as "from", clock_timestamp() - ${lagMs} * interval '1 millisecond' as due
+        select indexed_before as "from",
+          least(
+            clock_timestamp() - ${lagMs} * interval '1 millisecond',
+            (select min(xact_start) from pg_stat_activity
+              where datname = current_database() and application_name = 'llmguard-collector'
+                and pid <> pg_backend_pid() and xact_start is not null)
+          ) as due
         from search_index_state for update`
       const from = state!.from
       const due = state!.due
