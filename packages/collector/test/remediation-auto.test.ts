@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { BatchResult, Incident, LlmRecordInput, LogResult, Page, Policy, Project, Remediation } from '@llmguard/shared'
 import type { IngestContext } from '../src/ingest/pipeline.js'
+import { POLICY_GRACE_MS } from '../src/remediation/violations.js'
 import { onRealPostgres, startTestCollector, type TestCollector } from './helpers/collector.js'
 import { count, createKey, createProject, failure, signUp, type TestUser } from './helpers/accounts.js'
 
@@ -145,13 +146,17 @@ describe('policy violations at ingest', () => {
     ]) {
       await collector.client.post(`/v1/incidents/${incident.id}/remediations`, body, as(owner))
     }
+    // calls made once SDKs have had time to hear of the change (the grace after it)
+    const timestamp = new Date(Date.now() + POLICY_GRACE_MS + 1_000).toISOString()
     const records = [
-      rec({ prompt: 'pv disabled endpoint', endpoint: 'completions', model: 'gpt-3.5-turbo-instruct' }),
-      rec({ prompt: 'pv old model', endpoint: 'chat.completions', model: 'gpt-4' }),
-      rec({ prompt: 'pv switched by the sdk', endpoint: 'chat.completions', model: 'gpt-4o-mini', requestedModel: 'gpt-4' }),
-      rec({ prompt: 'pv other model', endpoint: 'chat.completions', model: 'gpt-4o' }),
-      rec({ prompt: 'pv embeddings are never switched', endpoint: 'embeddings', model: 'gpt-4' }),
-      rec({ prompt: 'pv blocked by the sdk', endpoint: 'completions', model: 'gpt-4', status: 'error', error: { type: 'ENDPOINT_DISABLED', message: 'off' }, metadata: { llmguardBlocked: 'ENDPOINT_DISABLED' } }),
+      rec({ prompt: 'pv disabled endpoint', endpoint: 'completions', model: 'gpt-3.5-turbo-instruct', timestamp }),
+      rec({ prompt: 'pv old model', endpoint: 'chat.completions', model: 'gpt-4', timestamp }),
+      rec({ prompt: 'pv switched by the sdk', endpoint: 'chat.completions', model: 'gpt-4o-mini', requestedModel: 'gpt-4', timestamp }),
+      rec({ prompt: 'pv other model', endpoint: 'chat.completions', model: 'gpt-4o', timestamp }),
+      rec({ prompt: 'pv embeddings are never switched', endpoint: 'embeddings', model: 'gpt-4', timestamp }),
+      rec({ prompt: 'pv blocked by the sdk', endpoint: 'completions', model: 'gpt-4', status: 'error', error: { type: 'ENDPOINT_DISABLED', message: 'off' }, metadata: { llmguardBlocked: 'ENDPOINT_DISABLED' }, timestamp }),
+      // made before the change, shipped now (an outbox catching up): it broke no rule
+      rec({ prompt: 'pv made before the change', endpoint: 'completions', model: 'gpt-4', timestamp: new Date(Date.now() - 600_000).toISOString() }),
     ]
     const result = await collector.client.post<BatchResult>('/v1/llm/requests/batch', { records }, { token: key })
     expect(result.accepted).toBe(records.length)
@@ -163,7 +168,7 @@ describe('policy violations at ingest', () => {
       'pv old model': { switchedModel: { model: 'gpt-4', expected: 'gpt-4o-mini' } },
     })
     expect((await search('false')).map((r) => r.prompt).sort()).toEqual(
-      ['pv blocked by the sdk', 'pv embeddings are never switched', 'pv other model', 'pv switched by the sdk'].sort(),
+      ['pv blocked by the sdk', 'pv embeddings are never switched', 'pv made before the change', 'pv other model', 'pv switched by the sdk'].sort(),
     )
   })
 })

@@ -3,7 +3,7 @@ import { DEFAULT_POLICY, type Policy } from '@llmguard/shared'
 import type { ScoredRecord } from '../src/ingest/pipeline.js'
 import type { PolicyBody } from '../src/policy/service.js'
 import { applyFields, conflicts, differences, fold, read, targetOf, type Layer } from '../src/remediation/overlay.js'
-import { POLICY_CACHE_MS, policyViolationAnnotator, violationOf } from '../src/remediation/violations.js'
+import { POLICY_CACHE_MS, POLICY_GRACE_MS, policyViolationAnnotator, violationOf } from '../src/remediation/violations.js'
 
 const { version: _v, ...base } = DEFAULT_POLICY
 const settings: PolicyBody = { ...base, systemPrompt: 'Settings.' }
@@ -50,8 +50,8 @@ describe('the violation annotator cache', () => {
     let t = 1_000_000
     let reads = 0
     let policy: Policy = { ...DEFAULT_POLICY, disabledEndpoints: ['completions'] }
-    const { annotate, invalidate } = policyViolationAnnotator(async () => (reads++, policy), () => t)
-    const record = () => ({ model: 'gpt-4o', endpoint: 'completions', policyViolation: null }) as unknown as ScoredRecord
+    const { annotate, invalidate } = policyViolationAnnotator(async () => (reads++, { policy, changedAt: -Infinity }), () => t)
+    const record = () => ({ model: 'gpt-4o', endpoint: 'completions', timestamp: new Date(t).toISOString(), policyViolation: null }) as unknown as ScoredRecord
     const ctx = { projectId: 'p' } as never
     const flag = async () => {
       const r = record()
@@ -74,6 +74,17 @@ describe('the violation annotator cache', () => {
 })
 
 describe('violation flags', () => {
+  it('judge only calls made after the policy changed, and the SDK had time to hear of it', async () => {
+    const changedAt = Date.parse('2026-12-06T12:00:00Z')
+    const policy: Policy = { ...DEFAULT_POLICY, disabledEndpoints: ['completions'] }
+    const { annotate } = policyViolationAnnotator(async () => ({ policy, changedAt }), () => changedAt + 3_600_000)
+    const made = (ms: number) => ({ model: 'gpt-4o', endpoint: 'completions', timestamp: new Date(changedAt + ms).toISOString(), policyViolation: null }) as unknown as ScoredRecord
+    // made before the change (shipped late from an outbox), or before the SDK's next refresh: no violation
+    const records = [made(-600_000), made(0), made(POLICY_GRACE_MS - 1), made(POLICY_GRACE_MS), made(3_000_000)]
+    await annotate(records, { projectId: 'p' } as never)
+    expect(records.map((r) => r.policyViolation)).toEqual([null, null, null, { disabledEndpoint: 'completions' }, { disabledEndpoint: 'completions' }])
+  })
+
   it('judge a model by the overrides the policy has, not by what every object inherits', () => {
     const policy = { ...DEFAULT_POLICY, modelOverrides: { 'gpt-4o': 'gpt-4o-mini' } }
     for (const model of ['constructor', 'toString', 'hasOwnProperty']) {

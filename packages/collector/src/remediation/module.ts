@@ -8,6 +8,7 @@ import type { PolicyService } from '../policy/service.js'
 import type { IncidentService } from '../incidents/service.js'
 import { remediationRoutes } from './routes.js'
 import { createRemediationService, type RemediationService } from './service.js'
+import { lastChange } from './store.js'
 import { policyViolationAnnotator } from './violations.js'
 
 /** Every minute: automatic actions end within a minute of their time. */
@@ -39,7 +40,12 @@ export function createRemediations(deps: {
   const { sql, logger, policy } = deps
   const service = createRemediationService({ sql, logger, policy, assertAccess: deps.assertAccess })
   policy.addOverlay(service.overlay)
-  const violations = policyViolationAnnotator((projectId) => policy.get(projectId))
+  const violations = policyViolationAnnotator(async (projectId) => {
+    const current = await policy.get(projectId)
+    // only a policy with something to break needs to know since when it holds
+    const restricts = current.disabledEndpoints.length > 0 || Object.keys(current.modelOverrides).length > 0
+    return { policy: current, changedAt: restricts ? await lastChange(sql, projectId) : -Infinity }
+  })
   service.listeners.push(violations.invalidate)
   deps.ingest.annotators.push(violations.annotate)
   deps.incidents.onOpened.push(async (incident) => void (await service.autoApply(incident)))

@@ -67,6 +67,16 @@ export async function lockProject(sql: Db, projectId: string): Promise<boolean> 
   return (await lockProjectSettings(sql, projectId)) !== undefined
 }
 
+/**
+ * When the project's remediations last changed its policy (an action applied or ended), as epoch
+ * ms; -Infinity when it never had one. Settings never set the fields violations are about.
+ */
+export async function lastChange(sql: Db, projectId: string): Promise<number> {
+  const [row] = await sql<{ at: Date | null }[]>`
+    select max(greatest(applied_at, ended_at)) as at from remediations where project_id = ${projectId}`
+  return row?.at ? row.at.getTime() : -Infinity
+}
+
 /** The active layers of a project, in apply order. */
 export async function activeLayers(sql: Db, projectId: string): Promise<RemediationRow[]> {
   return sql<RemediationRow[]>`

@@ -24,12 +24,25 @@ export function violationOf(policy: Pick<Policy, 'disabledEndpoints' | 'modelOve
 export const POLICY_CACHE_MS = 1_000
 
 /**
+ * A call made within this long after the policy changed is never flagged: an SDK applies a change
+ * only at its next policy refresh (every 30 s by default), and a call made before the change (an
+ * outbox shipping late, say) broke no rule. Judged on the record's own `timestamp`.
+ */
+export const POLICY_GRACE_MS = 30_000
+
+/** The effective policy and when the fields violations are about last changed (epoch ms). */
+export interface PolicyInForce {
+  policy: Policy
+  changedAt: number
+}
+
+/**
  * The ingest annotator: flags each record against the project's effective policy. The policy is
  * cached per project for a second (a batch must not cost a policy read), and dropped at once
  * when this instance changes it.
  */
-export function policyViolationAnnotator(getPolicy: (projectId: string) => Promise<Policy>, now = () => Date.now()) {
-  const cache = new Map<string, { policy: Promise<Policy>; at: number }>()
+export function policyViolationAnnotator(getPolicy: (projectId: string) => Promise<PolicyInForce>, now = () => Date.now()) {
+  const cache = new Map<string, { policy: Promise<PolicyInForce>; at: number }>()
   const annotate: Annotator = async (records, ctx) => {
     let hit = cache.get(ctx.projectId)
     if (!hit || now() - hit.at >= POLICY_CACHE_MS) {
@@ -39,9 +52,10 @@ export function policyViolationAnnotator(getPolicy: (projectId: string) => Promi
       // bounded: entries older than the window are useless anyway
       if (cache.size > 10_000) for (const [id, e] of cache) if (now() - e.at >= POLICY_CACHE_MS) cache.delete(id)
     }
-    const policy = await hit.policy
+    const { policy, changedAt } = await hit.policy
     if (policy.disabledEndpoints.length === 0 && Object.keys(policy.modelOverrides).length === 0) return
-    for (const record of records) record.policyViolation = violationOf(policy, record)
+    const from = changedAt + POLICY_GRACE_MS
+    for (const record of records) if (Date.parse(record.timestamp) >= from) record.policyViolation = violationOf(policy, record)
   }
   return { annotate, invalidate: (projectId: string) => void cache.delete(projectId) }
 }
