@@ -277,8 +277,19 @@ describe('incidents', () => {
     const listed = await run<any>(RemediateList, [incident.id, '--json'])
     expect(listed.json.items).toHaveLength(2)
     expect((await run(RemediateList, [incident.id])).stdout).toMatch(/ID\s+ACTION\s+PARAMETERS\s+STATE/)
+    // a later action on the same field: the refusal names it
+    const later = await run<any>(RemediateApply, [incident.id, 'switch_model', 'to=gpt-4.1-mini', 'from=gpt-slow-test', '--json'])
+    const conflict = await run(RemediateRollback, [applied.json.id])
+    expect(conflict.exitCode).toBe(1)
+    expect(conflict.stderr).toContain(`(later: ${later.json.id}) [ROLLBACK_CONFLICT]`)
+    expect((await run<any>(RemediateRollback, [later.json.id, '--json'])).json.state).toBe('rolled_back')
     const rolled = await run<any>(RemediateRollback, [applied.json.id, '--json'])
     expect(rolled.json).toMatchObject({ id: applied.json.id, state: 'rolled_back' })
+    // an ended action shows when it ended, not when it would have expired
+    expect((await run(RemediateList, [incident.id])).stdout).toMatch(/rolled_back\s+user\s+just now\s+ended just now/)
+    // a page past the end is not "none"
+    const past = await run(RemediateList, [incident.id, '--page', '99'])
+    expect(past.stdout).toBe('nothing on page 99: 3 in all, on pages 1–1\n')
     const badParam = await run(RemediateApply, [incident.id, 'increase_safety_threshold', 'threshold=high'])
     expect(badParam.exitCode).toBe(2)
     expect(badParam.stderr).toMatch(/^Error: threshold: /)

@@ -37,6 +37,9 @@ export function toFailure(err: unknown): Failure {
     const issues = ((err.details?.issues as { path: string; message: string }[] | undefined) ?? [])
       .map((i) => `${i.path}: ${i.message}`)
       .filter((text) => !err.message.includes(text))
+    // a rollback refused for later actions names them (the ids are in details, shown by --json)
+    const later = err.details?.conflictingRemediationIds
+    if (Array.isArray(later) && later.length) issues.push(`later: ${later.join(', ')}`)
     const detail = issues.length ? ` (${issues.join('; ')})` : ''
     // a value the collector refused as invalid is bad usage, as one the CLI refuses itself
     const exitCode = err.code === 'VALIDATION_ERROR' ? EXIT_USAGE : 1

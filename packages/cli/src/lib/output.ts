@@ -60,9 +60,19 @@ export function keyValues(pairs: readonly [string, unknown][]): string {
 }
 
 /** "3m ago", "in 2h", "just now". */
+/**
+ * What an empty page says: `nothing` when there is nothing at all, else that the page is past
+ * the end of what there is (`--page 99` of 49 items is not "none").
+ */
+export function emptyPage(page: { page: number; limit: number; total: number; totalCapped: boolean }, nothing: string): string {
+  if (page.total === 0) return nothing
+  const more = page.totalCapped ? '+' : ''
+  return `nothing on page ${page.page}: ${page.total}${more} in all, on pages 1–${Math.ceil(page.total / page.limit)}${more}`
+}
+
 /** Under a list that does not show everything: which page, how many of how many. */
 export function pageNote(page: { page: number; items: readonly unknown[]; total: number; totalCapped: boolean }): string | undefined {
-  if (page.total <= page.items.length) return undefined
+  if (page.total <= page.items.length || page.items.length === 0) return undefined
   return c.dim(`page ${page.page}, ${page.items.length} of ${page.total}${page.totalCapped ? '+' : ''}`)
 }
 

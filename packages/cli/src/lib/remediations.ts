@@ -11,6 +11,7 @@ export function remediationTable(items: readonly Remediation[]): string {
     { header: 'STATE', get: (r) => state(r.state) },
     { header: 'BY', get: (r) => (r.automatic ? 'automatic' : r.appliedBy.kind) },
     { header: 'APPLIED', get: (r) => relativeTime(r.appliedAt) },
-    { header: 'EXPIRES', get: (r) => (r.expiresAt ? relativeTime(r.expiresAt) : '-') },
+    // an action that ended (rolled back, expired) no longer expires: when it ended instead
+    { header: 'EXPIRES', get: (r) => (r.state !== 'active' ? (r.endedAt ? `ended ${relativeTime(r.endedAt)}` : '-') : r.expiresAt ? relativeTime(r.expiresAt) : '-') },
   ])
 }

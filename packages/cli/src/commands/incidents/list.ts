@@ -3,7 +3,7 @@ import { INCIDENT_STATUSES, INCIDENT_TYPES, type Incident, type Page } from '@ll
 import { BaseCommand, pageFlags, projectFlag } from '../../base.js'
 import { parseTime } from '../../lib/duration.js'
 import { incidentTable } from '../../lib/incidents.js'
-import { c, pageNote } from '../../lib/output.js'
+import { c, emptyPage, pageNote } from '../../lib/output.js'
 
 export default class IncidentsList extends BaseCommand<typeof IncidentsList> {
   static override summary = "List a project's incidents, most recently active first"
@@ -27,7 +27,7 @@ export default class IncidentsList extends BaseCommand<typeof IncidentsList> {
       page: this.flags.page,
       limit: this.flags.limit,
     })
-    if (!page.items.length) this.log(c.green('no incidents'))
+    if (!page.items.length) this.log(page.total ? emptyPage(page, '') : c.green('no incidents'))
     else {
       this.log(incidentTable(page.items))
       const note = pageNote(page)

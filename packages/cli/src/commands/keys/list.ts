@@ -1,6 +1,6 @@
 import type { ApiKey, Page } from '@llmguard/shared'
 import { BaseCommand, pageFlags, projectFlag } from '../../base.js'
-import { c, pageNote, relativeTime, table } from '../../lib/output.js'
+import { c, emptyPage, pageNote, relativeTime, table } from '../../lib/output.js'
 
 export default class KeysList extends BaseCommand<typeof KeysList> {
   static override summary = "List a project's API keys (the keys themselves are never shown again)"
@@ -10,7 +10,7 @@ export default class KeysList extends BaseCommand<typeof KeysList> {
   async run(): Promise<Page<ApiKey>> {
     const id = this.projectId(this.flags.project)
     const page = await this.session.get<Page<ApiKey>>(`/v1/projects/${id}/keys`, { page: this.flags.page, limit: this.flags.limit })
-    if (!page.items.length) this.log('no API keys: create one with `llmguard keys create`')
+    if (!page.items.length) this.log(emptyPage(page, 'no API keys: create one with `llmguard keys create`'))
     else
       this.log(
         table(page.items, [

@@ -2,7 +2,7 @@ import { Flags } from '@oclif/core'
 import type { LogResult, Page } from '@llmguard/shared'
 import { BaseCommand, projectFlag } from '../../base.js'
 import { logFilterFlags, logTable, toLogQuery } from '../../lib/logs.js'
-import { c } from '../../lib/output.js'
+import { c, emptyPage } from '../../lib/output.js'
 
 export default class LogsSearch extends BaseCommand<typeof LogsSearch> {
   static override summary = 'Search logged LLM requests'
@@ -23,7 +23,7 @@ export default class LogsSearch extends BaseCommand<typeof LogsSearch> {
     const id = this.projectId(this.flags.project)
     const query = toLogQuery(this.flags)
     const page = await this.session.get<Page<LogResult>>(`/v1/projects/${id}/logs`, query as Record<string, string | number>)
-    if (!page.items.length) this.log('no matching records')
+    if (!page.items.length) this.log(emptyPage(page, 'no matching records'))
     else {
       this.log(logTable(page.items))
       const first = (page.page - 1) * page.limit + 1

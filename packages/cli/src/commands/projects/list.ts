@@ -1,6 +1,6 @@
 import type { Page, Project } from '@llmguard/shared'
 import { BaseCommand, pageFlags } from '../../base.js'
-import { c, pageNote, relativeTime, table } from '../../lib/output.js'
+import { c, emptyPage, pageNote, relativeTime, table } from '../../lib/output.js'
 
 export default class ProjectsList extends BaseCommand<typeof ProjectsList> {
   static override summary = 'List your projects (newest first)'
@@ -10,7 +10,7 @@ export default class ProjectsList extends BaseCommand<typeof ProjectsList> {
   async run(): Promise<Page<Project>> {
     const page = await this.session.get<Page<Project>>('/v1/projects', { page: this.flags.page, limit: this.flags.limit })
     const current = this.cliConfig.projectId
-    if (!page.items.length) this.log('no projects yet: create one with `llmguard projects create NAME`')
+    if (!page.items.length) this.log(emptyPage(page, 'no projects yet: create one with `llmguard projects create NAME`'))
     else
       this.log(
         table(page.items, [
