@@ -48,6 +48,15 @@ describe('heuristic root cause: the comparison with the previous 24 hours', () =
     expect(rootCause('cost_spike', { requests: 10, avgCostPerRequest: 0.02 }, { requests: 100, avgCostPerRequest: 0.005 })).toContain("4.0× the previous 24 hours' $0.00500")
   })
 
+  it('says "rose to" only when the average did rise', () => {
+    expect(rootCause('latency', { requests: 4, avgLatency: 4000 }, { requests: 100, avgLatency: 800 })).toContain('Average latency on gpt-4o rose to 4,000 ms')
+    // one slow request fires the latency rule with the average below the day before's
+    const calmer = rootCause('latency', { requests: 40, avgLatency: 3861 }, { requests: 100, avgLatency: 4159 })
+    expect(calmer).toContain('Average latency on gpt-4o was 3,861 ms')
+    expect(calmer).not.toContain('rose')
+    expect(rootCause('error_rate', { requests: 10, errors: 1, errorRate: 0.1 }, { requests: 100, errors: 20, errorRate: 0.2 })).toContain('Error rate on gpt-4o was 10.0 %')
+  })
+
   it('says there was nothing to compare with when the previous 24 hours had no requests', () => {
     for (const type of ['latency', 'error_rate', 'cost_spike'] as const) {
       const text = rootCause(type, { requests: 2, errors: 1, errorRate: 0.5, avgLatency: 22550, avgCostPerRequest: 0.01 }, {})

@@ -17,6 +17,9 @@ function versus(now: number | null, before: number | null, baselineRequests: num
 }
 const num = (v: unknown, fallback = 0) => (typeof v === 'number' && Number.isFinite(v) ? v : fallback)
 
+/** "rose to" only when it did: one slow request fires the latency rule while the average may not have moved. */
+const movedTo = (now: number, before: number, baselineRequests: number) => (baselineRequests === 0 || now > before ? 'rose to' : 'was')
+
 function topCounts(values: string[], n = 3): string {
   const counts = new Map<string, number>()
   for (const v of values) counts.set(v, (counts.get(v) ?? 0) + 1)
@@ -69,7 +72,7 @@ export function heuristicRca(incident: Incident, ev: Evidence, now: Date, metada
       const max = slow.length ? Math.max(...slow) : num(m.maxLatencyMs)
       const tokens = rel.length ? rel.reduce((a, r) => a + r.tokens, 0) / rel.length : 0
       rootCause =
-        `Average latency on ${model} rose to ${ms(w.avgLatency)} (max ${ms(max)}) since ${since}, ` +
+        `Average latency on ${model} ${movedTo(w.avgLatency, b.avgLatency, b.requests)} ${ms(w.avgLatency)} (max ${ms(max)}) since ${since}, ` +
         versus(w.avgLatency, b.avgLatency, b.requests, ms) +
         (incident.type === 'latency' ? `; ${incident.occurrences} request(s) exceeded the ${ms(num(m.thresholdMs, 5000))} threshold` : '') +
         (tokens ? `; the slow requests averaged ${Math.round(tokens)} tokens against ${Math.round(b.avgTokens)} normally.` : '.')
@@ -84,7 +87,7 @@ export function heuristicRca(incident: Incident, ev: Evidence, now: Date, metada
     case 'anomaly_error_rate': {
       const kinds = topCounts(rel.map((r) => (r.error ? `${r.error.type}${r.error.status ? ` (${r.error.status})` : ''}` : 'error')))
       rootCause =
-        `Error rate on ${model} rose to ${pct(w.errorRate)} (${w.errors} of ${w.requests} requests) since ${since}, ` +
+        `Error rate on ${model} ${movedTo(w.errorRate, b.errorRate, b.requests)} ${pct(w.errorRate)} (${w.errors} of ${w.requests} requests) since ${since}, ` +
         versus(w.errorRate, b.errorRate, b.requests, pct) +
         (kinds ? `; most frequent errors among the last ${rel.length}: ${kinds}.` : '.')
       recommendedFix = errorFix(rel)
