@@ -373,6 +373,10 @@ describe('outbox and doctor', () => {
 
     const noKey = await run(OutboxFlush, ['--outbox', file])
     expect(noKey.exitCode).toBe(2)
+    // a collector that is not there: the reason once, not the code and then the code again
+    const unreachable = await run(OutboxFlush, ['--outbox', file, '--api-key', seed.apiKey, '--collector', 'http://127.0.0.1:9', '--timeout', '1'])
+    expect(unreachable.exitCode).toBe(1)
+    expect(unreachable.stderr).toMatch(/^Error: 2 records are still queued: connect ECONNREFUSED 127\.0\.0\.1:9 \[OUTBOX_NOT_DRAINED\]\n$/)
     // a file that is not an outbox is an error for flush and replay (as for status), never "0 sent"
     const notAnOutbox = join(tmp.dir, 'not-an-outbox.sqlite')
     writeFileSync(notAnOutbox, 'plain text, not SQLite')
@@ -424,6 +428,9 @@ describe('outbox and doctor', () => {
       ['project', 'ok'],
       ['outbox', 'ok'],
     ])
+    // an outbox named but not there is worth a warning, not "no local outbox files"
+    const missing = await run<any>(Doctor, ['--outbox', join(tmp.dir, 'nope.sqlite'), '--json'])
+    expect(missing.json.checks.at(-1)).toMatchObject({ name: 'outbox', status: 'warn', detail: `no outbox at ${join(tmp.dir, 'nope.sqlite')}` })
     const down = await run(Doctor, ['--collector', 'http://127.0.0.1:9', '--outbox', file])
     expect(down.exitCode).toBe(1)
     expect(down.stdout).toMatch(/✗ collector\s+collector at http:\/\/127\.0\.0\.1:9 is unreachable/)

@@ -8,10 +8,10 @@ export class ConfigError extends Error {
 
 const bool = (fallback: boolean) =>
   z
-    .enum(['true', 'false', '1', '0', 'yes', 'no', 'on', 'off'], {
-      error: 'expected true or false',
-    })
-    .optional()
+    .preprocess(
+      (v) => (typeof v === 'string' ? v.trim().toLowerCase() : v),
+      z.enum(['true', 'false', '1', '0', 'yes', 'no', 'on', 'off'], { error: 'expected true or false (also 1/0, yes/no, on/off; any case)' }).optional(),
+    )
     .transform((v) => (v === undefined ? fallback : ['true', '1', 'yes', 'on'].includes(v)))
 
 const optionalString = z

@@ -56,6 +56,11 @@ describe('configuration', () => {
     expect(() => loadConfig({ [name]: value })).toThrow(expected)
   })
 
+  it('reads booleans in any case and spelling it lists', () => {
+    for (const [value, want] of [['TRUE', true], [' Off ', false], ['Yes', true], ['0', false]] as const) expect(loadConfig({ ALLOW_SIGNUP: value }).allowSignup).toBe(want)
+    expect(() => loadConfig({ ALLOW_SIGNUP: 'maybe' })).toThrow('ALLOW_SIGNUP: expected true or false (also 1/0, yes/no, on/off; any case)')
+  })
+
   it('treats an empty value as unset, so the default applies', () => {
     const config = loadConfig({ PORT: '', LOG_LEVEL: ' ', ALLOW_SIGNUP: '', DATABASE_URL: '' })
     expect(config.port).toBe(3000)

@@ -66,7 +66,8 @@ export default class Doctor extends BaseCommand<typeof Doctor> {
 
     const one = resolveOutbox(this.flags)
     const paths = one ? (existsSync(one) ? [one] : []) : knownOutboxes()
-    if (!paths.length) add('outbox', 'ok', 'no local outbox files')
+    if (one && !paths.length) add('outbox', 'warn', `no outbox at ${one}`)
+    else if (!paths.length) add('outbox', 'ok', 'no local outbox files')
     for (const path of paths) {
       try {
         const o = readOutbox(path, 0)

@@ -40,5 +40,9 @@ export async function shipOutbox(opts: { outbox: string; apiKey?: string; endpoi
 /** One summary line; records left queued with an error are a failure (exit 1). */
 export function report(cmd: { log(m: string): void }, r: ShipResult): void {
   cmd.log(`${r.replayed ? `${r.replayed} parked records moved back; ` : ''}${r.sent} sent, ${r.queued} still queued, ${r.parked} parked`)
-  if (r.queued && r.lastError) throw new CliError('OUTBOX_NOT_DRAINED', `${r.queued} records are still queued: ${r.lastError.code}: ${r.lastError.message}`)
+  if (r.queued && r.lastError) {
+    // the SDK's message often names the code already ("Error: connect ECONNREFUSED …")
+    const message = r.lastError.message.replace(/^Error: /, '')
+    throw new CliError('OUTBOX_NOT_DRAINED', `${r.queued} records are still queued: ${message.includes(r.lastError.code) ? message : `${r.lastError.code}: ${message}`}`)
+  }
 }
