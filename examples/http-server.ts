@@ -3,7 +3,8 @@
  * record (`withContext`), so the project's per-user rate limits apply; policy blocks become
  * 403/429 answers; SIGTERM drains the outbox before exit.
  *
- *   LLMGUARD_API_KEY=lg_… npx tsx examples/http-server.ts
+ *   LLMGUARD_API_KEY=lg_… npx tsx examples/http-server.ts     (EXAMPLE_PORT=… for another port than 8787;
+ *                                                           or `node --env-file=.env --import tsx …` with the .env `llmguard init` wrote)
  *   curl -s localhost:8787/ask -H 'x-user: alice' -d 'What is an outbox?'
  */
 import { createServer, type Server } from 'node:http'
@@ -12,7 +13,7 @@ import OpenAI from 'openai'
 import { LLMGuard, LLMGuardBlockedError, LLMGuardRateLimitedError, withContext, type LLMGuardOptions } from '@llmguard/sdk'
 import { isMain, openaiTarget } from './_fake.js'
 
-export async function start(options: LLMGuardOptions = {}, port = Number(process.env.PORT ?? 8787)): Promise<{ url: string; stop: () => Promise<void>; guard: LLMGuard }> {
+export async function start(options: LLMGuardOptions = {}, port = Number(process.env.EXAMPLE_PORT || 8787)): Promise<{ url: string; stop: () => Promise<void>; guard: LLMGuard }> {
   const target = await openaiTarget()
   const guard = new LLMGuard({ metadata: { service: 'ask-api' }, ...options })
   const openai = guard.wrap(new OpenAI({ apiKey: target.apiKey, baseURL: target.baseURL }))

@@ -22,7 +22,8 @@ const stale = (pkg, output) => {
   return Math.max(newest(join(dir, 'src')), statSync(join(dir, 'package.json')).mtimeMs) > statSync(built).mtimeMs
 }
 
-// build output goes to stderr: `pnpm llmguard … --json` keeps a clean stdout
+// build output goes to stderr, so `pnpm -s llmguard … --json` keeps a clean stdout (without -s, pnpm
+// prints its own banner there)
 if (stale('shared', 'index.js') || stale('sdk', 'index.js') || stale('collector', 'index.js') || stale('cli', 'base.js')) {
   process.stderr.write('building the CLI (first run, or sources changed)…\n')
   const execpath = process.env.npm_execpath

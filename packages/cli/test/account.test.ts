@@ -108,6 +108,8 @@ describe('init, unattended', () => {
     expect(again.exitCode).toBe(0)
     expect(again.stdout).toContain('logged in as')
     expect(again.stdout).toContain('LLMGUARD_API_KEY updated')
+    // and says how the app gets the values: the SDK reads the environment, not the file
+    expect(again.stdout).toContain(`node --env-file=${envFile} app.js`)
     // init for a project name the account has already reuses that project, not another of the name
     const reused = await run<any>(Init, ['--collector', collector.url, '--email', email, '--password', 'correct horse battery', '--project-name', 'my-app', '--no-env', '--json'])
     expect(reused.json.project).toEqual({ id: r.json.project.id, name: 'my-app', created: false })

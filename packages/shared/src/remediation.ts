@@ -114,7 +114,7 @@ export const remediationSchema = z
     state: remediationStateSchema,
     /** Applied by an automatic-remediation rule (then `expiresAt` is when the job reverts it). */
     automatic: z.boolean(),
-    /** The touched fields before the action (what rollback restores) and after it. */
+    /** The touched fields before the action and after it. A rollback removes the action's layer: the fields then show what is under it now (its `before`, unless that changed since). */
     before: policyFieldsSchema,
     after: policyFieldsSchema,
     appliedAt: z.string(),

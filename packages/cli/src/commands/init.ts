@@ -1,5 +1,5 @@
 import { accessSync, constants, statSync } from 'node:fs'
-import { dirname, resolve } from 'node:path'
+import { dirname, isAbsolute, relative, resolve } from 'node:path'
 import { Flags } from '@oclif/core'
 import { ApiError, type AuthResult, type CreatedApiKey, type Page, type Project } from '@llmguard/shared'
 import { BaseCommand } from '../base.js'
@@ -96,7 +96,9 @@ export default class Init extends BaseCommand<typeof Init> {
     } else {
       printValues()
     }
-    this.log(`\nNext: wrap your OpenAI client with @llmguard/sdk, then \`${this.config.bin} logs tail\` to watch requests arrive.`)
+    // the SDK reads process.env only: say how the file gets there
+    const load = envFile ? ` (it reads LLMGUARD_API_KEY and LLMGUARD_ENDPOINT from the environment: e.g. \`node --env-file=${relativeOrAbsolute(envFile)} app.js\`)` : ''
+    this.log(`\nNext: wrap your OpenAI client with @llmguard/sdk${load}, then \`${this.config.bin} logs tail\` to watch requests arrive.`)
     return {
       collector,
       user: { id: auth.user.id, email: auth.user.email, created },
@@ -161,4 +163,10 @@ function writableEnvFile(path: string): string {
     throw refused(`${target === path ? 'the file' : `the directory ${target}`} is not writable`)
   }
   return path
+}
+
+/** A path as short as it can be said from the current directory. */
+function relativeOrAbsolute(path: string): string {
+  const rel = relative(process.cwd(), path)
+  return rel && !rel.startsWith('..') && !isAbsolute(rel) ? rel : path
 }
