@@ -96,6 +96,14 @@ describe('the built llmguard binary', () => {
     const bad = await llmguard(['logs', 'search', '--limit', 'lots'])
     expect(bad.code).toBe(2)
     expect(bad.stderr.trim().split('\n')).toHaveLength(1)
+    // an unknown command is an error like any other, in --json too
+    const unknown = await llmguard(['logs', 'serch'])
+    expect([unknown.code, unknown.stderr]).toEqual([2, 'Error: unknown command "logs serch" (see `llmguard --help` for the commands)\n'])
+    const unknownJson = await llmguard(['frobnicate', '--json'])
+    expect(unknownJson.code).toBe(2)
+    expect(JSON.parse(unknownJson.stdout)).toEqual({ error: { code: 'USAGE', message: 'unknown command "frobnicate" (see `llmguard --help` for the commands)' } })
+    // the NAME=VALUE pairs do not make the incident and the action repeatable
+    expect((await llmguard(['remediate', 'apply', '--help'])).stdout).toContain('$ llmguard remediate apply INCIDENT ACTION [NAME=VALUE...]\n')
   })
 
   it('has no flag Node.js takes for its own', async () => {

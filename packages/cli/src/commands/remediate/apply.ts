@@ -18,6 +18,9 @@ export default class RemediateApply extends BaseCommand<typeof RemediateApply> {
     '<%= config.bin %> remediate apply 5a7e… change_system_prompt systemPrompt="Answer briefly."',
     '<%= config.bin %> remediate apply 5a7e… reset_settings',
   ]
+  // strict = false takes the NAME=VALUE pairs; without its own usage line oclif would show both
+  // arguments as repeatable
+  static override usage = 'remediate apply INCIDENT ACTION [NAME=VALUE...]'
   static override strict = false
   static override args = {
     incident: idArg('incident'),
