@@ -99,7 +99,7 @@ export async function acquireDirLock(path: string, probeSocket?: string): Promis
     if (owner && (await isAlive(owner, probeSocket))) {
       throw new DataDirLockedError(
         `the data dir is in use by another collector (pid ${owner.pid} on ${owner.host}); ` +
-          `stop it, or use another LLMGUARD_DATA_DIR. If no collector is running, delete ${path}.`,
+          `stop it, or use another data dir (LLMGUARD_DATA_DIR, or --data-dir of \`llmguard collector start\`). If no collector is running, delete ${path}.`,
       )
     }
     try {
