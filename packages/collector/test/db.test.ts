@@ -37,7 +37,7 @@ describe('migrations', () => {
     const b = postgres(db.url, { max: 2, onnotice: () => undefined }) as unknown as Sql
     try {
       const [ra, rb] = await Promise.all([migrate(a, migrations), migrate(b, migrations)])
-      expect([...ra.applied, ...rb.applied].sort()).toEqual(migrations.map((m) => m.version))
+      expect([...ra.applied, ...rb.applied].sort((x, y) => x - y)).toEqual(migrations.map((m) => m.version))
       const rows = await a<{ version: number }[]>`select version from schema_migrations order by version`
       expect(rows.map((r) => r.version)).toEqual(migrations.map((m) => m.version))
     } finally {
