@@ -92,6 +92,25 @@ describe('rule triggers (after-store hook)', () => {
     expect(await incidentsOf(small)).toEqual([])
   })
 
+  it("error rate: calls the SDK blocked itself are not the provider's errors", async () => {
+    const p = await project()
+    const blocked = (n: number) => Array.from({ length: n }, (_, i) => rec({ status: 'error', error: { type: 'ENDPOINT_DISABLED', message: 'off' }, metadata: { llmguardBlocked: 'ENDPOINT_DISABLED' }, latency: 0, timestamp: at(-20_000 + i) }))
+    const ok = (n: number) => Array.from({ length: n }, (_, i) => rec({ timestamp: at(-60_000 + i) }))
+    const err = (n: number) => Array.from({ length: n }, (_, i) => rec({ status: 'error', error: { type: 'APIError', message: 'boom', status: 500 }, timestamp: at(-30_000 + i) }))
+    // a disabled endpoint: every call blocked, none failed at the provider
+    await ingest(p, [...ok(10), ...blocked(30)])
+    expect(await incidentsOf(p)).toEqual([])
+    // a real error among them is judged over the real calls: 1 of 11, not 31 of 41
+    await ingest(p, err(1))
+    expect(await incidentsOf(p)).toEqual([])
+    await ingest(p, err(1)) // 2 of 12 = 16.7 %
+    expect((await incidentsOf(p, 'error_rate'))[0]!.metadata).toMatchObject({ requests: 12, errors: 2 })
+    // the rollups (and so the metrics) still count them as the app saw them: failed calls
+    const [roll] = await collector.sql<{ requests: number; errors: number; blocked: number }[]>`
+      select sum(requests)::int as requests, sum(errors)::int as errors, sum(blocked)::int as blocked from request_rollups where project_id = ${p.id}`
+    expect(roll).toEqual({ requests: 42, errors: 32, blocked: 30 })
+  })
+
   it('error rate: errors stamped long ago do not count as the last hour', async () => {
     const p = await project()
     await ingest(p, Array.from({ length: 12 }, () => rec({ status: 'error', timestamp: at(-5 * HOUR) })))

@@ -79,7 +79,8 @@ const LABEL: Record<AnomalyFinding['metric'], (v: number) => string> = {
 export async function hourSeries(sql: Db, projectId: string, hour: Date): Promise<{ hour: HourPoint; baseline: HourPoint[] }> {
   const from = new Date(hour.getTime() - BASELINE_HOURS * HOUR_MS)
   const rows = await sql<(HourPoint & { at: Date })[]>`
-    select hour as at, sum(requests)::float8 as requests, sum(errors)::float8 as errors,
+    -- the SDK's own blocks never reached the provider (migration 0011)
+    select hour as at, sum(requests - blocked)::float8 as requests, sum(errors - blocked)::float8 as errors,
       sum(latency_sum)::float8 as "latencySum", sum(cost_sum)::float8 as cost
     from request_rollups
     where project_id = ${projectId} and hour >= ${from} and hour <= ${hour}

@@ -9,6 +9,9 @@ const STREAK_LOOKBACK_MS = HOUR_MS
 
 export const hourOf = (d: Date) => new Date(Math.floor(d.getTime() / HOUR_MS) * HOUR_MS)
 
+/** A call the SDK refused itself (recorded as an error with metadata.llmguardBlocked). */
+export const blockedBySdk = (r: Pick<ScoredRecord, 'metadata'>) => r.metadata !== undefined && r.metadata !== null && 'llmguardBlocked' in r.metadata
+
 const byModel = (records: ScoredRecord[]) => {
   const groups = new Map<string, ScoredRecord[]>()
   for (const r of records) {
@@ -136,7 +139,8 @@ export async function rollupSignals(sql: Db, projectId: string, records: ScoredR
   const pricedInBatch = new Map<string, number>()
   for (const r of records) {
     const at = Date.parse(r.timestamp)
-    if (r.status === 'error' && at > now.getTime() - HOUR_MS) {
+    // a call the SDK blocked never reached the provider: not the provider's error (see migration 0011)
+    if (r.status === 'error' && !blockedBySdk(r) && at > now.getTime() - HOUR_MS) {
       errorModels.add(r.model)
       errorsInBatch.set(r.model, (errorsInBatch.get(r.model) ?? 0) + 1)
     }
@@ -150,10 +154,10 @@ export async function rollupSignals(sql: Db, projectId: string, records: ScoredR
   const rows = await sql<RollupRow[]>`
     with r as (
       select model,
-        coalesce(sum(requests) filter (where hour = ${cur}), 0) as cur_requests,
-        coalesce(sum(errors) filter (where hour = ${cur}), 0) as cur_errors,
-        coalesce(sum(requests) filter (where hour = ${prev}), 0) as prev_requests,
-        coalesce(sum(errors) filter (where hour = ${prev}), 0) as prev_errors,
+        coalesce(sum(requests - blocked) filter (where hour = ${cur}), 0) as cur_requests,
+        coalesce(sum(errors - blocked) filter (where hour = ${cur}), 0) as cur_errors,
+        coalesce(sum(requests - blocked) filter (where hour = ${prev}), 0) as prev_requests,
+        coalesce(sum(errors - blocked) filter (where hour = ${prev}), 0) as prev_errors,
         coalesce(sum(cost_sum) filter (where hour = ${cur}), 0) as cur_cost,
         coalesce(sum(requests - unpriced) filter (where hour = ${cur}), 0) as cur_priced,
         coalesce(sum(cost_sum) filter (where hour < ${cur}), 0) as base_cost,
