@@ -64,10 +64,11 @@ USER node
 EXPOSE 3000
 STOPSIGNAL SIGTERM
 
-# Liveness: GET /healthz on PORT (default 3000), over https when native TLS is configured.
+# Liveness: GET /healthz on PORT (default 3000) at HOST when it names one address (else loopback),
+# over https when native TLS is configured.
 # No curl in the slim image, so node makes the request.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
-  CMD node -e "const m=require(process.env.TLS_CERT_FILE?'https':'http');m.get({host:'127.0.0.1',port:process.env.PORT||3000,path:'/healthz',rejectUnauthorized:false,timeout:4000},r=>process.exit(r.statusCode===200?0:1)).on('timeout',()=>process.exit(1)).on('error',()=>process.exit(1))"
+  CMD node -e "const m=require(process.env.TLS_CERT_FILE?'https':'http');const h=process.env.HOST;m.get({host:h&&!['0.0.0.0','::'].includes(h)?h:'127.0.0.1',port:process.env.PORT||3000,path:'/healthz',rejectUnauthorized:false,timeout:4000},r=>process.exit(r.statusCode===200?0:1)).on('timeout',()=>process.exit(1)).on('error',()=>process.exit(1))"
 
 # node runs as PID 1 and handles SIGTERM/SIGINT itself (graceful stop).
 CMD ["node", "dist/main.js"]
