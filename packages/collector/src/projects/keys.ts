@@ -70,6 +70,9 @@ export class KeyVerifier {
   /** When this instance last heard its own echo (0: never). */
   private lastEcho = 0
   private listenedAt = 0
+  /** When this instance's latest self-notification was sent (its query done), and whether one is on its way. */
+  private lastNotified = 0
+  private notifying = false
   private echoTimer: NodeJS.Timeout | undefined
   private readonly now: () => number
 
@@ -119,14 +122,25 @@ export class KeyVerifier {
   private echo(): void {
     if (this.stopped) return
     const now = this.now()
-    if (now - Math.max(this.lastEcho, this.listenedAt) >= RELISTEN_AFTER_MS) {
+    // judged on echoes this instance did send: a pool too busy to send one is no lost connection
+    if (this.lastNotified - Math.max(this.lastEcho, this.listenedAt) >= RELISTEN_AFTER_MS) {
       this.deps.logger.warn({ silentForMs: now - this.lastEcho }, 'API key invalidations unheard (LISTEN connection lost): listening again; cache entries live under 1 s meanwhile')
       const old = this.listener
       this.listener = undefined
       void old?.unlisten().catch(() => undefined)
       this.listening = this.listen()
     }
-    this.deps.sql`select pg_notify(${CHANNEL}, ${this.echoToken})`.catch(() => undefined)
+    if (this.notifying) return
+    this.notifying = true
+    this.deps.sql`select pg_notify(${CHANNEL}, ${this.echoToken})`.then(
+      () => {
+        this.notifying = false
+        this.lastNotified = this.now()
+      },
+      () => {
+        this.notifying = false
+      },
+    )
   }
 
   async stop(): Promise<void> {
