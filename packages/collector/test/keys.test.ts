@@ -169,7 +169,7 @@ describe.runIf(onRealPostgres())('two instances on one database', () => {
         await new Promise((r) => setTimeout(r, 20))
       }
       expect(refusedAfter).toBeLessThan(1_000)
-      // once connections are allowed again, b listens again by itself (every 5 s while unheard)
+      // once connections are allowed again, b listens again by itself (postgres.js reconnects it)
       await admin.unsafe(`alter role ${role} connection limit -1`)
       const listening = async () => (await admin`select 1 from pg_stat_activity where usename = ${role} and query ilike 'listen%'`).length > 0
       const until = Date.now() + 12_000

@@ -30,10 +30,10 @@ const MAX_ENTRIES = 10_000
  * refused) would otherwise leave entries cached for the long TTL while revocations go unheard.
  */
 const ECHO_INTERVAL_MS = 400
-/** No echo for this long: entries older than TTL_POLLING_MS no longer count, and LISTEN is set up again. */
+/** No echo for this long: entries older than TTL_POLLING_MS no longer count. */
 const ECHO_GRACE_MS = 1_000
-/** Between attempts to set LISTEN up again while no echo comes back. */
-const RELISTEN_AFTER_MS = 5_000
+/** No echo for this long (while this instance's own notifications do go out): worth a warning. */
+const SILENT_WARN_MS = 5_000
 const ECHO_PREFIX = 'echo:'
 
 interface Entry {
@@ -73,6 +73,8 @@ export class KeyVerifier {
   /** When this instance's latest self-notification was sent (its query done), and whether one is on its way. */
   private lastNotified = 0
   private notifying = false
+  /** A warning about unheard echoes was given and no echo came since (one warning per outage). */
+  private warnedSilent = false
   private echoTimer: NodeJS.Timeout | undefined
   private readonly now: () => number
 
@@ -98,7 +100,13 @@ export class KeyVerifier {
       .listen(
         CHANNEL,
         (payload) => {
-          if (payload === this.echoToken) this.lastEcho = this.now()
+          if (payload === this.echoToken) {
+            this.lastEcho = this.now()
+            if (this.warnedSilent) {
+              this.warnedSilent = false
+              this.deps.logger.info('API key invalidations heard again: cached keys live long again')
+            }
+          }
           else if (!payload.startsWith(ECHO_PREFIX)) this.clear() // other instances' echoes change nothing
         },
         // (re)connected: notifications may have been missed meanwhile
@@ -118,17 +126,19 @@ export class KeyVerifier {
       )
   }
 
-  /** Notifies this instance's own token; when echoes have stopped for long, sets LISTEN up again. */
+  /**
+   * Notifies this instance's own token. postgres.js sets a lost LISTEN connection up again by
+   * itself (and `onlisten` then drops the cache); until the echo returns, entries live < 1 s.
+   */
   private echo(): void {
     if (this.stopped) return
-    const now = this.now()
     // judged on echoes this instance did send: a pool too busy to send one is no lost connection
-    if (this.lastNotified - Math.max(this.lastEcho, this.listenedAt) >= RELISTEN_AFTER_MS) {
-      this.deps.logger.warn({ silentForMs: now - this.lastEcho }, 'API key invalidations unheard (LISTEN connection lost): listening again; cache entries live under 1 s meanwhile')
-      const old = this.listener
-      this.listener = undefined
-      void old?.unlisten().catch(() => undefined)
-      this.listening = this.listen()
+    if (!this.warnedSilent && this.lastNotified - Math.max(this.lastEcho, this.listenedAt) >= SILENT_WARN_MS) {
+      this.warnedSilent = true
+      this.deps.logger.warn(
+        { silentForMs: this.now() - Math.max(this.lastEcho, this.listenedAt) },
+        'API key invalidations unheard (LISTEN connection lost, or a pooler that does not pass notifications): cached keys live under 1 s meanwhile',
+      )
     }
     if (this.notifying) return
     this.notifying = true
