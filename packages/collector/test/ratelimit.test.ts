@@ -35,6 +35,18 @@ describe('SubjectWindow (sliding window bookkeeping)', () => {
     expect(w.used(now + 61_000)).toBe(0)
   })
 
+  it('a small limit on many instances still admits: a share of at least one while anything is left', () => {
+    const now = 4_000_000
+    // four instances, a limit of 10: 10 / 16 rounds to 0
+    const w = new SubjectWindow()
+    w.limit = 10
+    w.synced(now, new Map(), 4)
+    expect([w.take(now, 10).allowed, w.take(now + 1, 10).allowed]).toEqual([true, false])
+    // the others used it all meanwhile: none left, none admitted
+    w.synced(now + 250, new Map([[Math.floor(now / 1000), 9]]), 4)
+    expect(w.take(now + 251, 10).allowed).toBe(false)
+  })
+
   it('a lowered limit cuts the share at once, not at the next sync', () => {
     const w = new SubjectWindow()
     const now = 3_000_000

@@ -103,9 +103,15 @@ export class SubjectWindow {
     for (const second of this.localSeconds.keys()) if (second < first) this.localSeconds.delete(second)
   }
 
+  /**
+   * At least one while anything is left: with a small limit and several instances, 1/N² of what
+   * is left rounds to 0 and every instance would refuse everything (a limit of 10 on 4 instances
+   * admitted nothing). The price is an overshoot of at most N − 1 near the limit.
+   */
   private shareOf(limit: number, used: number): number {
     const n = this.instances
-    return n <= 1 ? Infinity : Math.max(0, Math.floor((limit - used) / (n * n)))
+    if (n <= 1) return Infinity
+    return limit - used >= 1 ? Math.max(1, Math.floor((limit - used) / (n * n))) : 0
   }
 
   /** Nothing of this subject left in the window and not used lately: it can be forgotten. */
