@@ -164,6 +164,18 @@ describe('rule triggers (after-store hook)', () => {
     expect(incident!.metadata.dailyAvgCostPerRequest as number).toBeCloseTo(0.03, 10)
   })
 
+  it("cost spike: the SDK's own blocks ($0 failed calls) do not pull the daily average down", async () => {
+    const p = await project()
+    const priced = (n: number, offset: number) => Array.from({ length: n }, (_, i) => rec({ model: 'gpt-4', tokens: 1000, timestamp: at(offset + i) }))
+    const blocked = Array.from({ length: 30 }, (_, i) =>
+      rec({ model: 'gpt-4', tokens: 0, latency: 0, status: 'error', error: { type: 'ENDPOINT_DISABLED', message: 'off' }, metadata: { llmguardBlocked: 'ENDPOINT_DISABLED' }, timestamp: at(-2 * HOUR + 100 + i) }))
+    expect((await ingest(p, blocked)).stored[0]!.cost).toBe(0)
+    await ingest(p, priced(10, -2 * HOUR))
+    // the same $0.03 a call as the day before: no spike (with the blocks averaged in, +300 %)
+    await ingest(p, priced(10, -60_000))
+    expect(await incidentsOf(p, 'cost_spike')).toEqual([])
+  })
+
   it('raises several signals in one statement: repeats of one incident merge, severity only rises', async () => {
     const p = await project()
     const signal = (over: Partial<Signal>): Signal => ({

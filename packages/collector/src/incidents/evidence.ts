@@ -51,7 +51,7 @@ async function aggregate(sql: Db, projectId: string, model: string | undefined, 
   const rows = await sql<{ model: string; requests: number; errors: number; latencySum: number; tokens: number; cost: number; priced: number }[]>`
     -- as the rules judge them: without the calls the SDK blocked itself (migration 0011)
     select model, sum(requests - blocked)::float8 as requests, sum(errors - blocked)::float8 as errors, sum(latency_sum)::float8 as "latencySum",
-      sum(tokens)::float8 as tokens, sum(cost_sum)::float8 as cost, sum(requests - unpriced)::float8 as priced
+      sum(tokens)::float8 as tokens, sum(cost_sum)::float8 as cost, sum(requests - unpriced - blocked_priced)::float8 as priced
     from request_rollups
     where project_id = ${projectId} and hour >= ${from} and hour < ${to} ${model ? sql`and model = ${model}` : sql``}
     group by model

@@ -159,9 +159,9 @@ export async function rollupSignals(sql: Db, projectId: string, records: ScoredR
         coalesce(sum(requests - blocked) filter (where hour = ${prev}), 0) as prev_requests,
         coalesce(sum(errors - blocked) filter (where hour = ${prev}), 0) as prev_errors,
         coalesce(sum(cost_sum) filter (where hour = ${cur}), 0) as cur_cost,
-        coalesce(sum(requests - unpriced) filter (where hour = ${cur}), 0) as cur_priced,
+        coalesce(sum(requests - unpriced - blocked_priced) filter (where hour = ${cur}), 0) as cur_priced,
         coalesce(sum(cost_sum) filter (where hour < ${cur}), 0) as base_cost,
-        coalesce(sum(requests - unpriced) filter (where hour < ${cur}), 0) as base_priced
+        coalesce(sum(requests - unpriced - blocked_priced) filter (where hour < ${cur}), 0) as base_priced
       from request_rollups
       where project_id = ${projectId} and model = any(${models}) and hour >= ${dayBefore} and hour <= ${cur}
       group by model
