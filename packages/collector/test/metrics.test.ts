@@ -115,6 +115,14 @@ describe('GET /v1/projects/:id/metrics', () => {
     expect(none.dailySummary.every((d) => d.requests === 0 && d.cost === 0)).toBe(true)
   })
 
+  it('counts models named like Object methods as models', async () => {
+    const other = await setupProject(collector, owner)
+    const names = ['constructor', 'toString', 'hasOwnProperty', 'gpt-4o']
+    await collector.client.post('/v1/llm/requests/batch', { records: names.map((model) => ({ prompt: 'p', model, latency: 1 })) }, { token: other.key.key })
+    const m = await collector.client.get<ProjectMetrics>(`/v1/projects/${other.project.id}/metrics`, { token: owner.accessToken })
+    expect(m.modelBreakdown).toEqual({ constructor: 1, toString: 1, hasOwnProperty: 1, 'gpt-4o': 1 })
+  })
+
   it('answers the project API key, and rejects bad days with a 400', async () => {
     expect((await metrics(7, key)).totalRequests).toBe(bruteForce(records, 7, NOW).totalRequests)
     for (const days of [0, 366, 1.5, 'x']) {

@@ -34,7 +34,8 @@ export async function projectMetrics(sql: Sql, projectId: string, days: number, 
   for (let t = start.getTime(); t < end.getTime(); t += DAY_MS) {
     daily.set(utcDay(t), { requests: 0, errors: 0, latencySum: 0, tokens: 0, cost: 0 })
   }
-  const modelBreakdown: Record<string, number> = {}
+  // a Map: model names come from ingest, and "constructor" or "__proto__" must count like any other
+  const byModel = new Map<string, number>()
   let requests = 0
   let errors = 0
   let latencySum = 0
@@ -48,7 +49,7 @@ export async function projectMetrics(sql: Sql, projectId: string, days: number, 
     tokens += r.tokens
     cost += r.cost
     unpriced += r.unpriced
-    modelBreakdown[r.model] = (modelBreakdown[r.model] ?? 0) + r.requests
+    byModel.set(r.model, (byModel.get(r.model) ?? 0) + r.requests)
     const d = daily.get(r.day)!
     d.requests += r.requests
     d.errors += r.errors
@@ -64,7 +65,7 @@ export async function projectMetrics(sql: Sql, projectId: string, days: number, 
     averageLatency: requests ? latencySum / requests : 0,
     totalTokens: tokens,
     estimatedCost: round(cost),
-    modelBreakdown,
+    modelBreakdown: Object.fromEntries(byModel),
     dailySummary: [...daily].map(([date, d]) => ({
       date,
       requests: d.requests,
