@@ -24,6 +24,8 @@ export async function readThresholds(sql: Db, projectId: string): Promise<Thresh
  */
 export class ThresholdCache {
   private readonly cache = new Map<string, { at: number; value: Thresholds }>()
+  /** Bumped by every invalidation: a read that started before one must not fill the cache. */
+  private generation = 0
 
   constructor(
     private readonly sql: Sql,
@@ -33,13 +35,17 @@ export class ThresholdCache {
   async get(projectId: string): Promise<Thresholds> {
     const hit = this.cache.get(projectId)
     if (hit && Date.now() - hit.at < this.ttlMs) return hit.value
+    const generation = this.generation
     const value = await readThresholds(this.sql, projectId)
-    if (this.cache.size > 10_000) this.cache.clear()
-    this.cache.set(projectId, { at: Date.now(), value })
+    if (generation === this.generation) {
+      if (this.cache.size > 10_000) this.cache.clear()
+      this.cache.set(projectId, { at: Date.now(), value })
+    }
     return value
   }
 
   invalidate(projectId: string): void {
+    this.generation++
     this.cache.delete(projectId)
   }
 }
