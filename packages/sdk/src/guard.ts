@@ -2,7 +2,7 @@ import { performance } from 'node:perf_hooks'
 import { randomUUID } from 'node:crypto'
 import { DEFAULT_POLICY, llmRecordSchema, type LlmRecordInput, type Policy } from '@llmguard/shared'
 import { LLMGuardError } from './errors.js'
-import { keyTag, resolveOptions, type LLMGuardOptions, type ResolvedOptions } from './options.js'
+import { defaultOutboxPath, keyTag, resolveOptions, type LLMGuardOptions, type ResolvedOptions } from './options.js'
 import { SqliteStore } from './outbox/sqlite.js'
 import { MemoryStore, type OutboxStore, type ParkedRow } from './outbox/store.js'
 import { Pipeline, type PipelineStats } from './pipeline.js'
@@ -100,6 +100,7 @@ export class LLMGuard {
         this.counters.lastError = { code, message, at: new Date().toISOString() }
       },
       this.o.policy && !this.o.disabled,
+      this.o.outbox === defaultOutboxPath(this.o.endpoint, this.o.apiKey),
     )
     this.riskScorer = this.o.riskScorer ?? sharedRiskScorer()
     if (t && this.o.policy) {

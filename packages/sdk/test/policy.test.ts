@@ -4,9 +4,11 @@ import { DEFAULT_POLICY, type Policy } from '@llmguard/shared'
 import { applyPolicy, isNoop, withSystemPrompt } from '../src/policy/apply.js'
 import { UserRateLimiter } from '../src/policy/rate-limit.js'
 import { LLMGuardBlockedError, LLMGuardRateLimitedError, type LLMGuard } from '../src/index.js'
-import { startFakeCollector, type FakeCollector } from './fakes/collector-server.js'
+import { startFakeCollector, TEST_KEY, type FakeCollector } from './fakes/collector-server.js'
 import { startFakeOpenAI, type FakeOpenAI } from './fakes/openai-server.js'
 import { makeGuard, openaiClient, storedRecords, tempDir } from './helpers.js'
+import { SqliteStore } from '../src/outbox/sqlite.js'
+import { defaultOutboxPath } from '../src/options.js'
 
 const policy = (p: Partial<Policy>): Policy => ({ ...DEFAULT_POLICY, ...p })
 const deps = (now = 0, scoreRisk?: (p: string, m: string) => number) => ({ limiter: new UserRateLimiter(), now, scoreRisk })
@@ -215,6 +217,30 @@ describe('policy from the collector', () => {
     await guard.shutdown()
     ;({ guard } = makeGuard(collector, tmp.dir))
     expect(guard.policy.disabledEndpoints).toEqual(['chat.completions'])
+  })
+
+  it("takes over the policy an older SDK saved untagged in this key's own default outbox, and only there", async () => {
+    const home = process.env.HOME
+    process.env.HOME = tmp.dir // the default outbox lives under the home dir
+    try {
+      const saved = JSON.stringify({ policy: { ...DEFAULT_POLICY, version: 6, disabledEndpoints: ['embeddings'] }, etag: '"6"' })
+      const old = new SqliteStore(defaultOutboxPath(collector.url, TEST_KEY))
+      old.setMeta('policy', saved)
+      old.close()
+      await collector.stop()
+      // the default file: the old row is this key's (its name is the key's tag)
+      ;({ guard } = makeGuard(collector, tmp.dir, { outbox: undefined }))
+      expect(guard.policy).toMatchObject({ version: 6, disabledEndpoints: ['embeddings'] })
+      await guard.shutdown()
+      // a file named by the app may be shared by keys: the untagged row is not taken there
+      const shared = new SqliteStore(join(tmp.dir, 'shared.sqlite'))
+      shared.setMeta('policy', saved)
+      shared.close()
+      ;({ guard } = makeGuard(collector, tmp.dir, { outbox: join(tmp.dir, 'shared.sqlite') }))
+      expect(guard.policy.disabledEndpoints).toEqual([])
+    } finally {
+      process.env.HOME = home
+    }
   })
 
   it('a block the caller catches from withResponse(), asResponse() or a helper leaves no unhandled rejection behind', async () => {

@@ -3,6 +3,9 @@ import type { OutboxStore } from '../outbox/store.js'
 import type { PolicyFetch } from '../transport/types.js'
 import { isNoop } from './apply.js'
 
+/** Where SDKs before the tagged rows saved the policy. */
+const UNTAGGED_KEY = 'policy'
+
 /**
  * The project's policy as last seen. Kept in the outbox database, so a restart while the
  * collector is down still applies the last known policy. Calls never wait for a fetch.
@@ -28,6 +31,11 @@ export class PolicyCache {
     private readonly onError: (code: string, message: string) => void,
     /** False with the policy off (`policy: false`): the saved policy is not applied either. */
     enabled = true,
+    /**
+     * The outbox is this key's own default file (its name is the same tag): a policy saved by an
+     * SDK from before the rows were tagged (under `policy`) is this key's, and is taken over.
+     */
+    private readonly adoptUntagged = false,
   ) {
     this.metaKey = `policy:${scope}`
     if (enabled) this.load()
@@ -37,6 +45,10 @@ export class PolicyCache {
     let raw: string | undefined
     try {
       raw = this.store.getMeta(this.metaKey)
+      if (!raw && this.adoptUntagged) {
+        raw = this.store.getMeta(UNTAGGED_KEY)
+        if (raw) this.store.setMeta(this.metaKey, raw)
+      }
     } catch {
       return
     }
