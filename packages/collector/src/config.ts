@@ -71,9 +71,11 @@ export const envSchema = z
     TRUST_PROXY: z
       .string()
       .optional()
-      .transform((v, ctx) => {
-        if (v === undefined || v === '' || v === 'false' || v === '0') return 0
-        if (v === 'true') return 1
+      .transform((raw, ctx) => {
+        // booleans as ALLOW_SIGNUP takes them (any case), or a number of hops
+        const v = raw?.trim().toLowerCase()
+        if (v === undefined || v === '' || ['false', '0', 'no', 'off'].includes(v)) return 0
+        if (['true', 'yes', 'on'].includes(v)) return 1
         const hops = Number(v)
         if (!Number.isInteger(hops) || hops < 0 || hops > 10) {
           ctx.addIssue({ code: 'custom', message: 'must be true, false or a number of proxy hops (0–10)' })
@@ -92,7 +94,7 @@ export const envSchema = z
     STRIPE_API_BASE: url(['http:', 'https:']),
     DATADOG_WEBHOOK_SECRET: optionalString,
     ALLOW_SIGNUP: bool(true),
-    PLAN_LIMITS: z.enum(['on', 'off'], { error: 'must be on or off' }).default('on'),
+    PLAN_LIMITS: z.preprocess((v) => (typeof v === 'string' ? v.trim().toLowerCase() : v), z.enum(['on', 'off'], { error: 'must be on or off' }).default('on')),
     SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(5_000),
     SEARCH_INDEX_LAG_MS: z.coerce.number().int().min(0).max(3_600_000).default(60_000),
   })

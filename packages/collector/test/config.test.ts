@@ -59,6 +59,8 @@ describe('configuration', () => {
   it('reads booleans in any case and spelling it lists', () => {
     for (const [value, want] of [['TRUE', true], [' Off ', false], ['Yes', true], ['0', false]] as const) expect(loadConfig({ ALLOW_SIGNUP: value }).allowSignup).toBe(want)
     expect(() => loadConfig({ ALLOW_SIGNUP: 'maybe' })).toThrow('ALLOW_SIGNUP: expected true or false (also 1/0, yes/no, on/off; any case)')
+    for (const [value, hops] of [['TRUE', 1], ['yes', 1], ['Off', 0], ['2', 2]] as const) expect(loadConfig({ TRUST_PROXY: value }).trustProxyHops).toBe(hops)
+    expect(loadConfig({ PLAN_LIMITS: 'OFF' }).planLimits).toBe(false)
   })
 
   it('treats an empty value as unset, so the default applies', () => {
