@@ -28,7 +28,8 @@ const sharedOptions = {
   transform: { undefined: null },
   onnotice: () => undefined,
   // date_trunc and ::date on timestamptz follow the session time zone: rollups are UTC
-  // statement_timeout bounds every statement; the search indexer relies on it (logs/indexer.ts)
+  // statement_timeout bounds every statement; the search indexer finds the collector's open
+  // transactions by this application_name or the role (logs/indexer.ts)
   connection: { application_name: 'llmguard-collector', TimeZone: 'UTC', statement_timeout: 30_000 },
 } satisfies postgres.Options<{}>
 
