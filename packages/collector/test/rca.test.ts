@@ -118,7 +118,8 @@ describe('root-cause analysis', () => {
       fake.answer = { ...VALID_ANSWER, rootCause: 'the slow first answer' }
       fake.delayMs = 800
       const first = regenerate()
-      await new Promise((r) => setTimeout(r, 200)) // the first analysis is with OpenAI now
+      // the first analysis is with OpenAI now
+      while (fake.requests.length === calls) await new Promise((r) => setTimeout(r, 10))
       fake.answer = { ...VALID_ANSWER, rootCause: 'the answer to the latest request' }
       fake.delayMs = 0
       const second = await regenerate()

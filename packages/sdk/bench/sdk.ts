@@ -136,15 +136,13 @@ total, and the shipping (LLMGuard → fake collector, Langfuse → OTLP sink) ha
 | --- | ---: | ---: | ---: | ---: | ---: |
 | bare \`openai\` | ${res.bare.cpu} | ${res.bare.mean} | ${res.bare.roundMedian} | ${res.bare.p50} | ${res.bare.p99} |
 | LLMGuard \`guard.wrap\` | ${res.llmguard.cpu} | ${res.llmguard.mean} | ${res.llmguard.roundMedian} | ${res.llmguard.p50} | ${res.llmguard.p99} |
-| Langfuse \`observeOpenAI\` + \`LangfuseSpanProcessor\` | ${res.langfuse.cpu} | ${res.langfuse.mean} | ${res.langfuse.roundMedian} | ${res.langfuse.p50} | ${res.langfuse.p99} |
-
+${modes.includes('langfuse') ? `| Langfuse \`observeOpenAI\` + \`LangfuseSpanProcessor\` | ${res.langfuse.cpu} | ${res.langfuse.mean} | ${res.langfuse.roundMedian} | ${res.langfuse.p50} | ${res.langfuse.p99} |\n` : ''}
 Added per call over the bare client:
 
 | wrapper | CPU µs | mean µs | median of round means µs | p50 µs | p99 µs |
 | --- | ---: | ---: | ---: | ---: | ---: |
 | LLMGuard | ${lg.cpu} | ${lg.mean} | ${lg.roundMedian} | ${lg.p50} | ${lg.p99} |
-| Langfuse | ${lf.cpu} | ${lf.mean} | ${lf.roundMedian} | ${lf.p50} | ${lf.p99} |
-
+${modes.includes('langfuse') ? `| Langfuse | ${lf.cpu} | ${lf.mean} | ${lf.roundMedian} | ${lf.p50} | ${lf.p99} |\n` : ''}
 Load average (1 min) ${load0.toFixed(1)} at the start and ${load1.toFixed(1)} at the end of the run: wall-clock figures on a
 shared 2-core machine move by ±100 µs between rounds, so the targets are judged on the client process's CPU time per call
 (user + system, every thread, the background writer and shipper included), which other load moves less, though it does

@@ -59,7 +59,6 @@ export function keyValues(pairs: readonly [string, unknown][]): string {
   return pairs.map(([k, v]) => `${c.dim(k.padEnd(w))}  ${cell(v)}`).join('\n')
 }
 
-/** "3m ago", "in 2h", "just now". */
 /**
  * What an empty page says: `nothing` when there is nothing at all, else that the page is past
  * the end of what there is (`--page 99` of 49 items is not "none").
@@ -76,6 +75,7 @@ export function pageNote(page: { page: number; items: readonly unknown[]; total:
   return c.dim(`page ${page.page}, ${page.items.length} of ${page.total}${page.totalCapped ? '+' : ''}`)
 }
 
+/** "3m ago", "in 2h", "just now". */
 export function relativeTime(iso: string | number | null | undefined, now = Date.now()): string {
   if (iso === null || iso === undefined) return '-'
   const t = typeof iso === 'number' ? iso : Date.parse(iso)
