@@ -66,6 +66,57 @@ describe('migrations', () => {
     }
   })
 
+  it.runIf(onRealPostgres())('0011 fills in the blocked counts of the last day from the rows', async () => {
+    const db = await createTestDatabase()
+    const sql = postgres(db.url, { max: 1, onnotice: () => undefined }) as unknown as Sql
+    try {
+      await migrate(sql, migrations.filter((m) => m.version < 11))
+      const [user] = await sql<{ id: string }[]>`insert into users (email, password_hash) values ('blk@example.com', 'x') returning id`
+      const [project] = await sql<{ id: string }[]>`insert into projects (user_id, name) values (${user!.id}, 'blk') returning id`
+      // blocked calls (half of them priced at $0), a real error, and a blocked call from three days ago
+      await sql`
+        insert into llm_requests (project_id, id, prompt, response, model, latency, tokens, status, risk_score, risk_reasons, cost, metadata, "timestamp")
+        select ${project!.id}, gen_random_uuid(), 'p', '', 'gpt-4', 0, 0, 'error', 0, '[]', case when i % 2 = 0 then 0 end,
+          case when i <= 10 then '{"llmguardBlocked": "ENDPOINT_DISABLED"}'::jsonb else '{}'::jsonb end,
+          case when i = 12 then now() - interval '3 days' else now() - interval '1 hour' end
+        from generate_series(1, 12) i`
+      await migrate(sql, migrations)
+      const rows = await sql<{ errors: number; blocked: number; priced: number }[]>`
+        select errors::int, blocked::int, blocked_priced::int as priced from request_rollups order by hour desc`
+      expect(rows).toEqual([{ errors: 11, blocked: 10, priced: 5 }, { errors: 1, blocked: 0, priced: 0 }])
+    } finally {
+      await sql.end()
+      await db.drop()
+    }
+  })
+
+  it.runIf(onRealPostgres())('wait for a table lock a bounded time per attempt, saying so, and finish once it is free', async () => {
+    const db = await createTestDatabase()
+    const sql = postgres(db.url, { max: 2, onnotice: () => undefined }) as unknown as Sql
+    const holder = postgres(db.url, { max: 1, onnotice: () => undefined })
+    try {
+      await migrate(sql, migrations.filter((m) => m.version < 11))
+      // a long reader (a backup, a report) holds the table 0011 alters
+      const reserved = await holder.reserve()
+      await reserved`begin`
+      await reserved`lock table request_rollups in access share mode`
+      const waits: number[] = []
+      const running = migrate(sql, migrations, { lockTimeoutMs: 100, retryMs: 20, onLockWait: (attempt) => waits.push(attempt) })
+      while (waits.length < 2) await new Promise((r) => setTimeout(r, 20))
+      // between attempts the queue behind the migration moves: a read of the table is not stuck
+      const t = Date.now()
+      await sql`select count(*) from request_rollups`
+      expect(Date.now() - t).toBeLessThan(1_000)
+      await reserved`commit`
+      reserved.release()
+      expect((await running).applied).toEqual([11])
+    } finally {
+      await holder.end({ timeout: 0 })
+      await sql.end()
+      await db.drop()
+    }
+  })
+
   it('a failing migration leaves nothing half-applied', async () => {
     const collector = await startTestCollector()
     try {

@@ -34,17 +34,46 @@ export function loadMigrations(dir = migrationsDir()): Migration[] {
   return migrations
 }
 
+/** The SQLSTATE of a lock wait cut short by lock_timeout. */
+const LOCK_NOT_AVAILABLE = '55P03'
+
+export interface MigrateOptions {
+  /**
+   * How long one attempt waits for a table lock (a migration altering a table waits for every
+   * transaction using it, and every query on the table then queues behind it): the attempt then
+   * gives up, letting the queue through, and the next one starts after `retryMs`.
+   */
+  lockTimeoutMs?: number
+  retryMs?: number
+  /** Told of each attempt that gave up waiting (the caller logs it). */
+  onLockWait?: (attempt: number, err: Error) => void
+}
+
 /**
  * Applies pending migrations in one transaction under a transaction-scoped advisory lock:
  * a second instance starting at the same moment waits, then finds nothing left to do.
  * Returns the versions this call applied, and those the database has that `migrations` does
  * not know (a newer collector applied them).
  */
-export async function migrate(sql: Sql, migrations = loadMigrations()): Promise<{ applied: number[]; newer: number[] }> {
+export async function migrate(sql: Sql, migrations = loadMigrations(), options: MigrateOptions = {}): Promise<{ applied: number[]; newer: number[] }> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await migrateOnce(sql, migrations, options.lockTimeoutMs ?? 5_000)
+    } catch (err) {
+      if ((err as { code?: string }).code !== LOCK_NOT_AVAILABLE) throw err
+      options.onLockWait?.(attempt, err as Error)
+      await new Promise((r) => setTimeout(r, options.retryMs ?? 2_000))
+    }
+  }
+}
+
+async function migrateOnce(sql: Sql, migrations: Migration[], lockTimeoutMs: number): Promise<{ applied: number[]; newer: number[] }> {
   return sql.begin(async (tx) => {
     // a migration may take longer than the pool's 30 s statement_timeout (an index on a big table)
     await tx`set local statement_timeout = 0`
     await tx`select pg_advisory_xact_lock(${MIGRATION_LOCK})`
+    // once it is this instance's turn: a table lock is waited for a bounded time only
+    await tx.unsafe(`set local lock_timeout = ${Math.max(1, Math.round(lockTimeoutMs))}`)
     await tx`create table if not exists schema_migrations (
       version integer primary key,
       name text not null,
