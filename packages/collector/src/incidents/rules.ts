@@ -144,7 +144,7 @@ export async function rollupSignals(sql: Db, projectId: string, records: ScoredR
       errorModels.add(r.model)
       errorsInBatch.set(r.model, (errorsInBatch.get(r.model) ?? 0) + 1)
     }
-    if (r.cost !== null && at >= cur.getTime() && at < cur.getTime() + HOUR_MS) {
+    if (r.cost !== null && !blockedBySdk(r) && at >= cur.getTime() && at < cur.getTime() + HOUR_MS) {
       costModels.add(r.model)
       pricedInBatch.set(r.model, (pricedInBatch.get(r.model) ?? 0) + 1)
     }

@@ -5,6 +5,10 @@
 -- error_rate incident (and its automatic action) of their own. A blocked call costs $0 (a
 -- failed call with no usage), so `blocked_priced` takes them out of the cost rule's priced
 -- requests too: a long disable_endpoint would otherwise fill the daily baseline with $0 calls.
+-- Inserts of instances still on the old trigger wait from here to the commit: in flight ones
+-- commit first (the backfill below sees their rows), later ones fire the new trigger. Ingest
+-- waits for the backfill meanwhile (one day of rows, read through the BRIN index).
+lock table llm_requests in share row exclusive mode;
 alter table request_rollups add column blocked bigint not null default 0;
 alter table request_rollups add column blocked_priced bigint not null default 0;
 
