@@ -73,17 +73,19 @@ describe('migrations', () => {
       await migrate(sql, migrations.filter((m) => m.version < 11))
       const [user] = await sql<{ id: string }[]>`insert into users (email, password_hash) values ('blk@example.com', 'x') returning id`
       const [project] = await sql<{ id: string }[]>`insert into projects (user_id, name) values (${user!.id}, 'blk') returning id`
-      // blocked calls (half of them priced at $0), a real error, and a blocked call from three days ago
+      // an hour ago: 10 blocked calls (half priced at $0), a real error, and a blocked call that
+      // arrived three days ago; three days ago: a blocked call (outside the day the rules read)
       await sql`
-        insert into llm_requests (project_id, id, prompt, response, model, latency, tokens, status, risk_score, risk_reasons, cost, metadata, "timestamp")
+        insert into llm_requests (project_id, id, prompt, response, model, latency, tokens, status, risk_score, risk_reasons, cost, metadata, "timestamp", created_at)
         select ${project!.id}, gen_random_uuid(), 'p', '', 'gpt-4', 0, 0, 'error', 0, '[]', case when i % 2 = 0 then 0 end,
-          case when i <= 10 then '{"llmguardBlocked": "ENDPOINT_DISABLED"}'::jsonb else '{}'::jsonb end,
-          case when i = 12 then now() - interval '3 days' else now() - interval '1 hour' end
-        from generate_series(1, 12) i`
+          case when i = 11 then '{}'::jsonb else '{"llmguardBlocked": "ENDPOINT_DISABLED"}'::jsonb end,
+          case when i = 13 then now() - interval '3 days' else now() - interval '1 hour' end,
+          case when i >= 12 then now() - interval '3 days' else now() end
+        from generate_series(1, 13) i`
       await migrate(sql, migrations)
       const rows = await sql<{ errors: number; blocked: number; priced: number }[]>`
         select errors::int, blocked::int, blocked_priced::int as priced from request_rollups order by hour desc`
-      expect(rows).toEqual([{ errors: 11, blocked: 10, priced: 5 }, { errors: 1, blocked: 0, priced: 0 }])
+      expect(rows).toEqual([{ errors: 12, blocked: 10, priced: 5 }, { errors: 1, blocked: 0, priced: 0 }])
     } finally {
       await sql.end()
       await db.drop()
@@ -132,6 +134,23 @@ describe('migrations', () => {
 })
 
 describe('database connections', () => {
+  it.runIf(onRealPostgres())("keep the collector's own session settings whatever DATABASE_URL asks for", async () => {
+    const db = await createTestDatabase()
+    const url = new URL(db.url)
+    url.searchParams.set('application_name', 'renamed')
+    url.searchParams.set('TimeZone', 'Europe/Berlin')
+    url.searchParams.set('statement_timeout', '0')
+    const collector = await startTestCollector({ databaseUrl: url.toString(), keepData: true })
+    try {
+      const [row] = await collector.sql<{ name: string; tz: string; timeout: string }[]>`
+        select current_setting('application_name') as name, current_setting('TimeZone') as tz, current_setting('statement_timeout') as timeout`
+      expect(row).toEqual({ name: 'llmguard-collector', tz: 'UTC', timeout: '30s' })
+    } finally {
+      await collector.close()
+      await db.drop()
+    }
+  })
+
   it('send each write at once (TCP_NODELAY, from the postgres.js patch)', async () => {
     // with Nagle's algorithm on, a query written while earlier bytes were unacknowledged waited
     // for the server's delayed ACK: ingest's round trips had a p90 of ~40 ms

@@ -29,14 +29,32 @@ const sharedOptions = {
   onnotice: () => undefined,
   // date_trunc and ::date on timestamptz follow the session time zone: rollups are UTC
   // statement_timeout bounds every statement; the search indexer finds the collector's open
-  // transactions by this application_name or the role (logs/indexer.ts)
+  // transactions by this application_name (logs/indexer.ts). A DATABASE_URL cannot override
+  // these (withOwnSessionSettings)
   connection: { application_name: 'llmguard-collector', TimeZone: 'UTC', statement_timeout: 30_000 },
 } satisfies postgres.Options<{}>
+
+/**
+ * DATABASE_URL without the session settings the collector fixes itself: postgres.js lets the
+ * URL's query override `connection`, and UTC rollups, the statement timeout and the
+ * application_name the search indexer finds the collector's sessions by must hold.
+ */
+export function withOwnSessionSettings(url: string): string {
+  let u: URL
+  try {
+    u = new URL(url)
+  } catch {
+    return url
+  }
+  const own = new Set(Object.keys(sharedOptions.connection).map((k) => k.toLowerCase()))
+  for (const key of [...u.searchParams.keys()]) if (own.has(key.toLowerCase())) u.searchParams.delete(key)
+  return u.toString()
+}
 
 /** Connects to DATABASE_URL, or opens the embedded database in the data dir when it is unset. */
 export async function openDatabase(config: Config, logger: Logger): Promise<Database> {
   if (config.database.url) {
-    const sql = postgres(config.database.url, {
+    const sql = postgres(withOwnSessionSettings(config.database.url), {
       ...sharedOptions,
       max: config.database.poolSize,
       prepare: config.database.prepare,

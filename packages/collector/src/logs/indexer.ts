@@ -87,8 +87,8 @@ export class SearchIndexer {
             clock_timestamp() - ${lagMs} * interval '1 millisecond',
             (select min(xact_start) from pg_stat_activity
               where datname = current_database() and pid <> pg_backend_pid() and xact_start is not null
-                -- the collector's sessions: by name, or by role when DATABASE_URL renames them
-                and (application_name = 'llmguard-collector' or usename = current_user))
+                -- the collector's sessions (a DATABASE_URL cannot rename them: db/connect.ts)
+                and application_name = 'llmguard-collector')
           ) as due
         from search_index_state for update`
       const from = state!.from
