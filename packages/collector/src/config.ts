@@ -94,7 +94,7 @@ export const envSchema = z
     STRIPE_API_BASE: url(['http:', 'https:']),
     DATADOG_WEBHOOK_SECRET: optionalString,
     ALLOW_SIGNUP: bool(true),
-    PLAN_LIMITS: z.preprocess((v) => (typeof v === 'string' ? v.trim().toLowerCase() : v), z.enum(['on', 'off'], { error: 'must be on or off' }).default('on')),
+    PLAN_LIMITS: bool(true),
     SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(5_000),
     SEARCH_INDEX_LAG_MS: z.coerce.number().int().min(0).max(3_600_000).default(60_000),
   })
@@ -199,7 +199,7 @@ export function loadConfig(raw: NodeJS.ProcessEnv | Record<string, string | unde
     },
     datadog: { webhookSecret: e.DATADOG_WEBHOOK_SECRET },
     allowSignup: e.ALLOW_SIGNUP,
-    planLimits: e.PLAN_LIMITS === 'on',
+    planLimits: e.PLAN_LIMITS,
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
     searchIndexLagMs: e.SEARCH_INDEX_LAG_MS,
     bodyLimitBytes: BODY_LIMIT_BYTES,

@@ -60,7 +60,7 @@ describe('configuration', () => {
     for (const [value, want] of [['TRUE', true], [' Off ', false], ['Yes', true], ['0', false]] as const) expect(loadConfig({ ALLOW_SIGNUP: value }).allowSignup).toBe(want)
     expect(() => loadConfig({ ALLOW_SIGNUP: 'maybe' })).toThrow('ALLOW_SIGNUP: expected true or false (also 1/0, yes/no, on/off; any case)')
     for (const [value, hops] of [['TRUE', 1], ['yes', 1], ['Off', 0], ['2', 2]] as const) expect(loadConfig({ TRUST_PROXY: value }).trustProxyHops).toBe(hops)
-    expect(loadConfig({ PLAN_LIMITS: 'OFF' }).planLimits).toBe(false)
+    expect([loadConfig({ PLAN_LIMITS: 'OFF' }).planLimits, loadConfig({ PLAN_LIMITS: 'false' }).planLimits, loadConfig({ PLAN_LIMITS: 'on' }).planLimits]).toEqual([false, false, true])
   })
 
   it('treats an empty value as unset, so the default applies', () => {
