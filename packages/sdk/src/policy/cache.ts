@@ -45,10 +45,7 @@ export class PolicyCache {
     let raw: string | undefined
     try {
       raw = this.store.getMeta(this.metaKey)
-      if (!raw && this.adoptUntagged) {
-        raw = this.store.getMeta(UNTAGGED_KEY)
-        if (raw) this.store.setMeta(this.metaKey, raw)
-      }
+      if (!raw && this.adoptUntagged) raw = this.store.getMeta(UNTAGGED_KEY)
     } catch {
       return
     }
