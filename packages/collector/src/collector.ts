@@ -44,8 +44,8 @@ export async function startCollector(config: Config, options: StartOptions = {})
     const migrations = loadMigrations()
     // the first statement: where a database that cannot be reached, or is not PostgreSQL, shows
     if (config.database.url) await firstAnswer(db.sql, config.database.url, options.databaseAnswerMs ?? DATABASE_ANSWER_MS)
-    const onLockWait = (attempt: number, err: Error) =>
-      logger.warn({ attempt, err: err.message }, 'migrations wait for a table lock held by another session (a long transaction, a backup?); retrying, with queries on the table let through meanwhile')
+    const onLockWait = (attempt: number, err: Error, migration: number | undefined) =>
+      logger.warn({ attempt, migration, err: err.message }, 'migrations wait for a table lock held by another session (a long transaction, a backup?); retrying, with queries on the table let through meanwhile')
     const { applied, newer } = await migrate(db.sql, migrations, { onLockWait }).catch((err: unknown) => {
       throw config.database.url ? unreachableDatabase(err, config.database.url) : err
     })

@@ -102,8 +102,8 @@ describe('migrations', () => {
       const reserved = await holder.reserve()
       await reserved`begin`
       await reserved`lock table request_rollups in access share mode`
-      const waits: number[] = []
-      const running = migrate(sql, migrations, { lockTimeoutMs: 100, retryMs: 20, onLockWait: (attempt) => waits.push(attempt) })
+      const waits: (number | undefined)[] = []
+      const running = migrate(sql, migrations, { lockTimeoutMs: 100, retryMs: 20, onLockWait: (_attempt, _err, version) => waits.push(version) })
       while (waits.length < 2) await new Promise((r) => setTimeout(r, 20))
       // between attempts the queue behind the migration moves: a read of the table is not stuck
       const t = Date.now()
@@ -112,6 +112,7 @@ describe('migrations', () => {
       await reserved`commit`
       reserved.release()
       expect((await running).applied).toEqual([11])
+      expect(waits.every((v) => v === 11)).toBe(true) // the warning names the migration that waited
     } finally {
       await holder.end({ timeout: 0 })
       await sql.end()

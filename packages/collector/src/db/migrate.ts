@@ -45,8 +45,8 @@ export interface MigrateOptions {
    */
   lockTimeoutMs?: number
   retryMs?: number
-  /** Told of each attempt that gave up waiting (the caller logs it). */
-  onLockWait?: (attempt: number, err: Error) => void
+  /** Told of each attempt that gave up waiting, and which migration waited (the caller logs it). */
+  onLockWait?: (attempt: number, err: Error, version: number | undefined) => void
 }
 
 /**
@@ -58,11 +58,13 @@ export interface MigrateOptions {
 export async function migrate(sql: Sql, migrations = loadMigrations(), options: MigrateOptions = {}): Promise<{ applied: number[]; newer: number[] }> {
   for (let attempt = 1; ; attempt++) {
     try {
-      return await migrateOnce(sql, migrations, options.lockTimeoutMs ?? 5_000)
+      return await migrateOnce(sql, migrations, options.lockTimeoutMs ?? 2_000)
     } catch (err) {
       if ((err as { code?: string }).code !== LOCK_NOT_AVAILABLE) throw err
-      options.onLockWait?.(attempt, err as Error)
-      await new Promise((r) => setTimeout(r, options.retryMs ?? 2_000))
+      options.onLockWait?.(attempt, err as Error, (err as { migration?: number }).migration)
+      // longer pauses while the holder stays: the queue behind each attempt goes through meanwhile
+      const base = options.retryMs ?? 2_000
+      await new Promise((r) => setTimeout(r, Math.min(base * 2 ** (attempt - 1), base * 8)))
     }
   }
 }
@@ -85,7 +87,12 @@ async function migrateOnce(sql: Sql, migrations: Migration[], lockTimeoutMs: num
     const done: number[] = []
     for (const m of migrations) {
       if (applied.has(m.version)) continue
-      await tx.unsafe(m.sql)
+      try {
+        await tx.unsafe(m.sql)
+      } catch (err) {
+        ;(err as { migration?: number }).migration = m.version
+        throw err
+      }
       await tx`insert into schema_migrations (version, name) values (${m.version}, ${m.name})`
       done.push(m.version)
     }
