@@ -50,26 +50,34 @@ export interface MigrateOptions {
 }
 
 /**
- * Applies pending migrations in one transaction under a transaction-scoped advisory lock:
- * a second instance starting at the same moment waits, then finds nothing left to do.
+ * Applies pending migrations, each in its own transaction under a transaction-scoped advisory
+ * lock: a second instance starting at the same moment waits, then finds nothing left to do. A
+ * migration that waits too long for a table lock gives up and is tried again (see
+ * MigrateOptions), starting from itself: those before it are committed, their locks released.
  * Returns the versions this call applied, and those the database has that `migrations` does
  * not know (a newer collector applied them).
  */
 export async function migrate(sql: Sql, migrations = loadMigrations(), options: MigrateOptions = {}): Promise<{ applied: number[]; newer: number[] }> {
-  for (let attempt = 1; ; attempt++) {
+  const applied: number[] = []
+  for (let attempt = 1; ; ) {
     try {
-      return await migrateOnce(sql, migrations, options.lockTimeoutMs ?? 2_000)
+      const step = await migrateNext(sql, migrations, options.lockTimeoutMs ?? 2_000)
+      if (step.applied === undefined) return { applied, newer: step.newer }
+      applied.push(step.applied)
+      attempt = 1
     } catch (err) {
       if ((err as { code?: string }).code !== LOCK_NOT_AVAILABLE) throw err
       options.onLockWait?.(attempt, err as Error, (err as { migration?: number }).migration)
       // longer pauses while the holder stays: the queue behind each attempt goes through meanwhile
       const base = options.retryMs ?? 2_000
       await new Promise((r) => setTimeout(r, Math.min(base * 2 ** (attempt - 1), base * 8)))
+      attempt++
     }
   }
 }
 
-async function migrateOnce(sql: Sql, migrations: Migration[], lockTimeoutMs: number): Promise<{ applied: number[]; newer: number[] }> {
+/** Applies the first pending migration, if any, in one transaction. */
+async function migrateNext(sql: Sql, migrations: Migration[], lockTimeoutMs: number): Promise<{ applied: number | undefined; newer: number[] }> {
   return sql.begin(async (tx) => {
     // a migration may take longer than the pool's 30 s statement_timeout (an index on a big table)
     await tx`set local statement_timeout = 0`
@@ -82,22 +90,20 @@ async function migrateOnce(sql: Sql, migrations: Migration[], lockTimeoutMs: num
       applied_at timestamptz not null default now()
     )`
     const rows = await tx<{ version: number }[]>`select version from schema_migrations`
-    const applied = new Set(rows.map((r) => r.version))
+    const done = new Set(rows.map((r) => r.version))
     const known = new Set(migrations.map((m) => m.version))
-    const done: number[] = []
-    for (const m of migrations) {
-      if (applied.has(m.version)) continue
-      try {
-        await tx.unsafe(m.sql)
-      } catch (err) {
-        ;(err as { migration?: number }).migration = m.version
-        throw err
-      }
-      await tx`insert into schema_migrations (version, name) values (${m.version}, ${m.name})`
-      done.push(m.version)
+    const newer = [...done].filter((v) => !known.has(v)).sort((a, b) => a - b)
+    const next = migrations.find((m) => !done.has(m.version))
+    if (!next) return { applied: undefined, newer }
+    try {
+      await tx.unsafe(next.sql)
+    } catch (err) {
+      ;(err as { migration?: number }).migration = next.version
+      throw err
     }
-    return { applied: done, newer: [...applied].filter((v) => !known.has(v)).sort((a, b) => a - b) }
-  }) as Promise<{ applied: number[]; newer: number[] }>
+    await tx`insert into schema_migrations (version, name) values (${next.version}, ${next.name})`
+    return { applied: next.version, newer }
+  }) as Promise<{ applied: number | undefined; newer: number[] }>
 }
 
 /** The highest applied version, or 0 on a database never migrated. */
