@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { Incident, IncidentDetail, LlmRecordInput, Page, Project } from '@llmguard/shared'
 import type { IngestContext } from '../src/ingest/pipeline.js'
 import { upsertIncidents, type Signal } from '../src/incidents/store.js'
+import { ThresholdCache } from '../src/incidents/thresholds.js'
 import { createTestDatabase, onRealPostgres, startTestCollector, type TestCollector } from './helpers/collector.js'
 import { count, createKey, createProject, failure, setupProject, signUp, type TestUser } from './helpers/accounts.js'
 
@@ -64,6 +65,17 @@ describe('rule triggers (after-store hook)', () => {
     expect(await incidentsOf(p)).toEqual([])
     await ingest(p, [rec({ latency: 1001 })])
     expect((await incidentsOf(p)).map((i) => i.type)).toEqual(['latency'])
+  })
+
+  it('a read of the thresholds that started before an invalidation does not refill the cache', async () => {
+    const p = await project()
+    const cache = new ThresholdCache(collector.sql)
+    const reading = cache.get(p.id)
+    cache.invalidate(p.id) // a change committed while the read was under way
+    expect((await reading).incidentLatencyMs).toBe(5_000)
+    // a later change this cache hears nothing of: only a fresh read sees it
+    await collector.client.patch(`/v1/projects/${p.id}/settings`, { incidentLatencyMs: 12_345 }, as(owner))
+    expect((await cache.get(p.id)).incidentLatencyMs).toBe(12_345)
   })
 
   it('a threshold changed through this instance applies from the very next batch', async () => {
