@@ -14,6 +14,13 @@ import { createLogger } from '../src/logger.js'
 const migrations = loadMigrations()
 const latest = migrations.at(-1)!.version
 
+/** A user and a project straight in SQL (a database migrated only part of the way has no API): the project's id. */
+async function insertProject(sql: Sql, name: string): Promise<string> {
+  const [user] = await sql<{ id: string }[]>`insert into users (email, password_hash) values (${`${name}@example.com`}, 'x') returning id`
+  const [project] = await sql<{ id: string }[]>`insert into projects (user_id, name) values (${user!.id}, ${name}) returning id`
+  return project!.id
+}
+
 describe('migrations', () => {
   it('are numbered without gaps', () => {
     expect(migrations.map((m) => m.version)).toEqual(migrations.map((_, i) => i + 1))
@@ -52,9 +59,8 @@ describe('migrations', () => {
     const sql = postgres(db.url, { max: 1, onnotice: () => undefined }) as unknown as Sql
     try {
       await migrate(sql, migrations.filter((m) => m.version < 8))
-      const [user] = await sql<{ id: string }[]>`insert into users (email, password_hash) values ('fold@example.com', 'x') returning id`
-      const [project] = await sql<{ id: string }[]>`insert into projects (user_id, name) values (${user!.id}, 'fold') returning id`
-      await sql`insert into llm_request_text (project_id, id, body) values (${project!.id}, gen_random_uuid(), ${'The Needle ÉTÉ\nOK'})`
+      const project = await insertProject(sql, 'fold')
+      await sql`insert into llm_request_text (project_id, id, body) values (${project}, gen_random_uuid(), ${'The Needle ÉTÉ\nOK'})`
       await migrate(sql, migrations)
       const rows = await sql<{ body: string }[]>`select body from llm_request_text`
       expect(rows.map((r) => r.body)).toEqual(['the needle été\nok'])
@@ -71,13 +77,12 @@ describe('migrations', () => {
     const sql = postgres(db.url, { max: 1, onnotice: () => undefined }) as unknown as Sql
     try {
       await migrate(sql, migrations.filter((m) => m.version < 11))
-      const [user] = await sql<{ id: string }[]>`insert into users (email, password_hash) values ('blk@example.com', 'x') returning id`
-      const [project] = await sql<{ id: string }[]>`insert into projects (user_id, name) values (${user!.id}, 'blk') returning id`
+      const project = await insertProject(sql, 'blk')
       // an hour ago: 10 blocked calls (half priced at $0), a real error, and a blocked call that
       // arrived three days ago; three days ago: a blocked call (outside the day the rules read)
       await sql`
         insert into llm_requests (project_id, id, prompt, response, model, latency, tokens, status, risk_score, risk_reasons, cost, metadata, "timestamp", created_at)
-        select ${project!.id}, gen_random_uuid(), 'p', '', 'gpt-4', 0, 0, 'error', 0, '[]', case when i % 2 = 0 then 0 end,
+        select ${project}, gen_random_uuid(), 'p', '', 'gpt-4', 0, 0, 'error', 0, '[]', case when i % 2 = 0 then 0 end,
           case when i = 11 then '{}'::jsonb else '{"llmguardBlocked": "ENDPOINT_DISABLED"}'::jsonb end,
           case when i = 13 then now() - interval '3 days' else now() - interval '1 hour' end,
           case when i >= 12 then now() - interval '3 days' else now() end

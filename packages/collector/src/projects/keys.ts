@@ -47,7 +47,6 @@ export interface KeyVerifierDeps {
   logger: Logger
   /** The embedded database is one instance: invalidation stays in-process, no LISTEN. */
   embedded: boolean
-  now?: () => number
 }
 
 /**
@@ -76,11 +75,8 @@ export class KeyVerifier {
   /** A warning about unheard echoes was given and no echo came since (one warning per outage). */
   private warnedSilent = false
   private echoTimer: NodeJS.Timeout | undefined
-  private readonly now: () => number
 
-  constructor(private readonly deps: KeyVerifierDeps) {
-    this.now = deps.now ?? Date.now
-  }
+  constructor(private readonly deps: KeyVerifierDeps) {}
 
   /** How long an entry cached now may be served: long while invalidations are sure to arrive. */
   private ttl(now: number): number {
@@ -95,19 +91,18 @@ export class KeyVerifier {
    * live < 1 s.
    */
   private listen(): Promise<void> {
-    this.listenedAt = this.now()
+    this.listenedAt = Date.now()
     return this.deps.sql
       .listen(
         CHANNEL,
         (payload) => {
           if (payload === this.echoToken) {
-            this.lastEcho = this.now()
+            this.lastEcho = Date.now()
             if (this.warnedSilent) {
               this.warnedSilent = false
               this.deps.logger.info('API key invalidations heard again: cached keys live long again')
             }
-          }
-          else if (!payload.startsWith(ECHO_PREFIX)) this.clear() // other instances' echoes change nothing
+          } else if (!payload.startsWith(ECHO_PREFIX)) this.clear() // other instances' echoes change nothing
         },
         // (re)connected: notifications may have been missed meanwhile
         () => this.clear(),
@@ -136,7 +131,7 @@ export class KeyVerifier {
     if (!this.warnedSilent && this.lastNotified - Math.max(this.lastEcho, this.listenedAt) >= SILENT_WARN_MS) {
       this.warnedSilent = true
       this.deps.logger.warn(
-        { silentForMs: this.now() - Math.max(this.lastEcho, this.listenedAt) },
+        { silentForMs: Date.now() - Math.max(this.lastEcho, this.listenedAt) },
         'API key invalidations unheard (LISTEN connection lost, or a pooler that does not pass notifications): cached keys live under 1 s meanwhile',
       )
     }
@@ -145,7 +140,7 @@ export class KeyVerifier {
     this.deps.sql`select pg_notify(${CHANNEL}, ${this.echoToken})`.then(
       () => {
         this.notifying = false
-        this.lastNotified = this.now()
+        this.lastNotified = Date.now()
       },
       () => {
         this.notifying = false
@@ -167,7 +162,7 @@ export class KeyVerifier {
     if (!API_KEY_PATTERN.test(key)) return undefined
     if (!this.deps.embedded && !this.stopped) this.listening ??= this.listen()
     const hash = hashApiKey(this.deps.pepper, key)
-    const now = this.now()
+    const now = Date.now()
     const hit = this.cache.get(hash)
     if (hit && now - hit.cachedAt < this.ttl(now)) return this.seen(hit.key)
     const generation = this.generation
