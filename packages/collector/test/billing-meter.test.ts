@@ -101,6 +101,9 @@ describe('metering', () => {
     // the SDK retries a batch whose answer it lost: at the limit, its records are duplicates, not rejections
     const retry = await batch(keys[0]!, [crossing[0], crossing[2], rec()])
     expect(retry).toEqual({ accepted: 0, duplicates: 2, rejected: [{ index: 2, code: 'PLAN_LIMIT_EXCEEDED', message: expect.any(String) }] })
+    // the same with the ids in upper case (a UUID is the same id in either case)
+    const upper = await batch(keys[0]!, [{ ...crossing[0]!, id: crossing[0]!.id!.toUpperCase() }, { ...crossing[2]!, id: crossing[2]!.id!.toUpperCase() }])
+    expect(upper).toEqual({ accepted: 0, duplicates: 2, rejected: [] })
     expect(await storedAndUsage(user.id)).toEqual({ stored: 10, used: 10 })
   })
 

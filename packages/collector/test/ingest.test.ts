@@ -264,6 +264,28 @@ describe('POST /v1/llm/requests/batch', () => {
     expect(stuck[0]!.n).toBe(0)
   })
 
+  it('takes an id in upper case as the same id in lower case: stored once, new records reported new, repeats as duplicates', async () => {
+    const seen: string[] = []
+    collector.app.ingest.afterStore.push((records) => {
+      seen.push(...records.map((r) => r.id))
+    })
+    try {
+      const id = randomUUID()
+      const single = await collector.client.send<IngestResult>('POST', '/v1/llm/requests', { body: rec({ id: id.toUpperCase() }), token: keyA })
+      expect(single.status).toBe(201)
+      expect(single.data.id).toBe(id)
+      expect(seen).toEqual([id])
+      const other = randomUUID()
+      const res = await post<BatchResult>('/v1/llm/requests/batch', { records: [rec({ id }), rec({ id: other.toUpperCase() }), rec({ id: other })] })
+      expect(res).toEqual({ accepted: 1, duplicates: 2, rejected: [] })
+      expect(seen).toEqual([id, other])
+      const rows = await collector.sql<{ id: string }[]>`select id from llm_requests where project_id = ${projectA} and id = any(${[id, other]}::uuid[]) order by id`
+      expect(rows.map((r) => r.id)).toEqual([id, other].sort())
+    } finally {
+      collector.app.ingest.afterStore.length = 0
+    }
+  })
+
   it('runs after-store hooks with the stored records only, and a failing hook loses nothing', async () => {
     const seen: string[] = []
     collector.app.ingest.afterStore.push(

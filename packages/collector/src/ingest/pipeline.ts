@@ -111,7 +111,9 @@ export class IngestPipeline {
       }
       // the parsed record is a new object of ours: completed in place rather than copied
       const record = storable(parsed.data as LlmRecord & { id: string })
-      record.id ??= randomUUID()
+      // one spelling per id: a UUID in upper case is the same id, and PostgreSQL hands it back
+      // in lower case (the batch's own dedup, the meter's and the store's lookups compare strings)
+      record.id = record.id === undefined ? randomUUID() : record.id.toLowerCase()
       record.timestamp ??= ctx.receivedAt.toISOString()
       if (seen.has(record.id)) {
         duplicates.push({ index, record })
