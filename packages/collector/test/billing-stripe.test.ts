@@ -231,6 +231,45 @@ describe('POST /v1/webhooks/stripe', () => {
     expect((await billing(user)).plan).toBe('free')
   })
 
+  it('never revives a deleted subscription by a late event of the same second, nor marks the ended account past_due', async () => {
+    const { user, customer } = await customerUser()
+    const sub = subscription(customer, user.id)
+    const t = now()
+    expect((await deliver(event('customer.subscription.created', sub, { created: t - 5 }))).body.applied).toBe(true)
+    // Stripe's last dunning retry: the deletion and the failed payment share a second, in either order
+    expect((await deliver(event('customer.subscription.deleted', { ...sub, status: 'canceled' }, { created: t }))).body.applied).toBe(true)
+    const failed = event('invoice.payment_failed', { id: 'in_last', object: 'invoice', customer, parent: { type: 'subscription_details', subscription_details: { subscription: sub.id, metadata: {} } } }, { created: t })
+    expect((await deliver(failed)).body).toEqual({ duplicate: false, applied: false })
+    // an update of the deleted subscription stamped the same second
+    expect((await deliver(event('customer.subscription.updated', sub, { created: t }))).body).toEqual({ duplicate: false, applied: false })
+    expect((await deliver(event('checkout.session.completed', { id: 'cs_late', object: 'checkout.session', mode: 'subscription', customer, subscription: sub.id, client_reference_id: user.id, metadata: { userId: user.id, plan: 'pro' }, payment_status: 'paid', status: 'complete' }, { created: t }))).body.applied).toBe(false)
+    expect(await billing(user)).toMatchObject({ plan: 'free', status: 'canceled', stripeSubscriptionId: null })
+    // a new subscription afterwards applies as usual
+    const next = subscription(customer, user.id)
+    expect((await deliver(event('customer.subscription.created', next, { created: t + 60 }))).body.applied).toBe(true)
+    expect(await billing(user)).toMatchObject({ plan: 'pro', status: 'active', stripeSubscriptionId: next.id })
+  })
+
+  it('keeps a paid subscription when its incomplete first state arrives late in the same second', async () => {
+    const { user, customer } = await customerUser()
+    const sub = subscription(customer, user.id)
+    const t = now()
+    expect((await deliver(event('customer.subscription.updated', sub, { created: t }))).body.applied).toBe(true)
+    expect((await deliver(event('customer.subscription.created', { ...sub, status: 'incomplete' }, { created: t }))).body.applied).toBe(false)
+    expect(await billing(user)).toMatchObject({ plan: 'pro', status: 'active', stripeSubscriptionId: sub.id })
+  })
+
+  it('gives the free plan to a live subscription on another price without pro metadata', async () => {
+    const { user, customer } = await customerUser()
+    const sub = subscription(customer, user.id)
+    const t = now()
+    expect((await deliver(event('customer.subscription.created', sub, { created: t }))).body.applied).toBe(true)
+    expect((await billing(user)).plan).toBe('pro')
+    const other = { ...sub, metadata: { userId: user.id }, items: { ...sub.items, data: [{ ...sub.items.data[0]!, price: { id: 'price_other', object: 'price' } }] } }
+    expect((await deliver(event('customer.subscription.updated', other, { created: t + 1 }))).body.applied).toBe(true)
+    expect(await billing(user)).toMatchObject({ plan: 'free', status: 'active', stripeSubscriptionId: sub.id })
+  })
+
   it('acknowledges unknown event types and events for unknown customers without changing anything', async () => {
     const { user, customer } = await customerUser()
     const before = await billing(user)

@@ -118,7 +118,7 @@ describe('migrations', () => {
       expect((await sql<{ v: number }[]>`select max(version)::int as v from schema_migrations`)[0]!.v).toBe(10)
       await reserved`commit`
       reserved.release()
-      expect((await running).applied).toEqual([10, 11])
+      expect((await running).applied).toEqual(migrations.filter((m) => m.version >= 10).map((m) => m.version))
       expect(waits.every((v) => v === 11)).toBe(true) // the warning names the migration that waited
     } finally {
       await holder.end({ timeout: 0 })

@@ -163,6 +163,13 @@ async function apply(tx: Db, event: BillingEvent, deps: BillingServiceDeps, logg
     logger.info({ eventId: event.id, type: event.type }, 'Stripe event older than the applied state: ignored')
     return undefined
   }
+  // a deleted subscription never comes back: a late event of it (of the deletion's second, so
+  // not older by `created`) changes nothing
+  const subscriptionId = event.subscriptionId
+  if (subscriptionId && subscriptionId === account.endedSubscriptionId) {
+    logger.info({ eventId: event.id, type: event.type }, 'Stripe event of a subscription already deleted: ignored')
+    return undefined
+  }
   const keep = account.plan === 'enterprise' // an administrator's plan is not changed by Stripe
   const common = { stripeEventAt: event.createdAt, ...(event.customerId ? { stripeCustomerId: event.customerId } : {}) }
   switch (event.kind) {
@@ -181,19 +188,25 @@ async function apply(tx: Db, event: BillingEvent, deps: BillingServiceDeps, logg
       const live = !event.deleted && LIVE_STATUSES.has(event.status)
       // the end of a subscription the account no longer uses changes nothing
       if (other && !live) return undefined
+      // `incomplete` is a subscription's first status only: once it left it (paid, or expired) an
+      // `incomplete` of the same second (its created event) is the older state
+      if (event.status === 'incomplete' && !event.deleted && !other && account.stripeSubscriptionId === event.subscriptionId && account.status !== 'incomplete') return undefined
       const paid = (deps.pricePro !== undefined && event.priceIds.includes(deps.pricePro)) || event.plan === 'pro'
       await store.updateAccount(tx, account.userId, {
         ...common,
-        plan: keep ? account.plan : live ? (paid ? 'pro' : account.plan) : 'free',
+        plan: keep ? account.plan : live && paid ? 'pro' : 'free',
         status: event.deleted ? 'canceled' : event.status,
         stripeSubscriptionId: event.deleted ? null : event.subscriptionId,
+        ...(event.deleted ? { endedSubscriptionId: event.subscriptionId } : {}),
         currentPeriodEnd: event.deleted ? null : event.currentPeriodEnd,
         cancelAtPeriodEnd: event.deleted ? false : event.cancelAtPeriodEnd,
       })
       return account.userId
     }
     case 'payment_failed': {
-      if (event.subscriptionId && account.stripeSubscriptionId && event.subscriptionId !== account.stripeSubscriptionId) return undefined
+      // a failure of a subscription the account no longer has (another one, or none: deleted
+      // while Stripe's last retry failed) changes nothing
+      if (event.subscriptionId && event.subscriptionId !== account.stripeSubscriptionId) return undefined
       // the plan stays while Stripe retries; a final failure arrives as a subscription update or deletion
       await store.updateAccount(tx, account.userId, { ...common, status: 'past_due' })
       return account.userId

@@ -12,6 +12,8 @@ export interface BillingAccount {
   currentPeriodEnd: Date | null
   cancelAtPeriodEnd: boolean
   stripeEventAt: Date | null
+  /** The subscription whose deletion was applied last: none of its later events applies. */
+  endedSubscriptionId: string | null
 }
 
 export const defaultAccount = (userId: string): BillingAccount => ({
@@ -24,13 +26,14 @@ export const defaultAccount = (userId: string): BillingAccount => ({
   currentPeriodEnd: null,
   cancelAtPeriodEnd: false,
   stripeEventAt: null,
+  endedSubscriptionId: null,
 })
 
 const ACCOUNT_COLUMNS = (db: Db) => db`
   user_id as "userId", plan, monthly_limit as "monthlyLimit", status,
   stripe_customer_id as "stripeCustomerId", stripe_subscription_id as "stripeSubscriptionId",
   current_period_end as "currentPeriodEnd", cancel_at_period_end as "cancelAtPeriodEnd",
-  stripe_event_at as "stripeEventAt"`
+  stripe_event_at as "stripeEventAt", ended_subscription_id as "endedSubscriptionId"`
 
 export async function findAccount(db: Db, userId: string): Promise<BillingAccount | undefined> {
   const [row] = await db<BillingAccount[]>`select ${ACCOUNT_COLUMNS(db)} from billing_accounts where user_id = ${userId}`
@@ -61,6 +64,7 @@ const COLUMN: Record<keyof AccountChange, string> = {
   currentPeriodEnd: 'current_period_end',
   cancelAtPeriodEnd: 'cancel_at_period_end',
   stripeEventAt: 'stripe_event_at',
+  endedSubscriptionId: 'ended_subscription_id',
 }
 
 export async function updateAccount(db: Db, userId: string, change: AccountChange): Promise<BillingAccount> {
