@@ -175,6 +175,45 @@ describe('checkout, portal and invoices through the real stripe client', () => {
   })
 })
 
+describe('Stripe objects that are gone', () => {
+  it('answers an unknown invoice cursor with 400, not 503, and keeps the customer linked', async () => {
+    const user = await signUp(collector)
+    await checkout(user)
+    const customer = (await billing(user)).stripeCustomerId!
+    fake.addInvoice(customer)
+    const err = await failure(collector.client.get('/v1/billing/invoices', { token: user.accessToken, query: { cursor: 'in_doesnotexist' } }))
+    expect([err.status, err.code]).toEqual([400, 'VALIDATION_ERROR'])
+    expect(err.message).toContain('cursor')
+    expect((await billing(user)).stripeCustomerId).toBe(customer)
+  })
+
+  it('unlinks a customer deleted in the Stripe dashboard: invoices are empty, the portal is a 409, and checkout makes a new customer', async () => {
+    const user = await signUp(collector)
+    await checkout(user)
+    const gone = (await billing(user)).stripeCustomerId!
+    fake.customers.delete(gone)
+    expect(await collector.client.get<InvoicePage>('/v1/billing/invoices', { token: user.accessToken })).toEqual({ items: [], hasMore: false, nextCursor: null })
+    expect((await billing(user)).stripeCustomerId).toBeNull()
+
+    await checkout(user)
+    const second = (await billing(user)).stripeCustomerId!
+    fake.customers.delete(second)
+    const portal = await failure(collector.client.post('/v1/billing/portal', {}, { token: user.accessToken }))
+    expect([portal.status, portal.code]).toEqual([409, 'CONFLICT'])
+    expect((await billing(user)).stripeCustomerId).toBeNull()
+
+    // linked again, deleted again: checkout itself replaces it (not the idempotent replay of the deleted one)
+    await checkout(user)
+    const third = (await billing(user)).stripeCustomerId!
+    fake.customers.delete(third)
+    const { url } = await checkout(user)
+    expect(url).toMatch(/^https:\/\//)
+    const fourth = (await billing(user)).stripeCustomerId!
+    expect(new Set([gone, second, third, fourth]).size).toBe(4)
+    expect(fake.customers.has(fourth)).toBe(true)
+  })
+})
+
 describe('POST /v1/webhooks/stripe', () => {
   /** A user who went through checkout (so has a Stripe customer). */
   async function customerUser() {

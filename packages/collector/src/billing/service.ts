@@ -1,7 +1,7 @@
 import { PLAN_MONTHLY_LIMITS, type BillingInfo, type BillingPlan, type BillingStatus, type InvoicePage, type StripeWebhookResult } from '@llmguard/shared'
 import type { Db, Sql } from '../db/connect.js'
 import { AppError, notFound } from '../http/errors.js'
-import { StripeConfigError, type BillingEvent, type StripeBilling } from '../integrations/stripe.js'
+import { StripeConfigError, StripeMissingError, type BillingEvent, type StripeBilling } from '../integrations/stripe.js'
 import type { Logger } from '../logger.js'
 import { monthOf } from './meter.js'
 import * as store from './store.js'
@@ -76,9 +76,18 @@ export function createBillingService(deps: BillingServiceDeps) {
     if (account?.stripeCustomerId) return account.stripeCustomerId
     const user = await store.userExists(sql, userId)
     if (!user) throw notFound('user')
-    const created = await viaStripe(() => stripe().createCustomer({ userId, email: user.email }))
+    const replacing = account?.deletedCustomerId ?? undefined
+    const created = await viaStripe(() => stripe().createCustomer({ userId, email: user.email, replacing }))
     return store.linkCustomer(sql, userId, created)
   }
+
+  /** The linked customer was deleted in Stripe (the dashboard): forget it, so a new one is made. */
+  async function forgetCustomer(userId: string, customerId: string, err: StripeMissingError): Promise<void> {
+    logger.warn({ userId, customerId, err: err.message }, 'Stripe no longer has the linked customer: unlinked')
+    await store.unlinkCustomer(sql, userId, customerId)
+  }
+
+  const missing = (err: unknown, what: StripeMissingError['what']): err is StripeMissingError => err instanceof StripeMissingError && err.what === what
 
   return {
     info,
@@ -91,25 +100,47 @@ export function createBillingService(deps: BillingServiceDeps) {
       if (account?.stripeSubscriptionId && LIVE_STATUSES.has(account.status)) {
         throw new AppError('CONFLICT', 'already subscribed: manage the subscription in the billing portal (POST /v1/billing/portal)')
       }
+      const session = (customerId: string) =>
+        viaStripe(() => client.createCheckoutSession({ customerId, userId, priceId: deps.pricePro!, plan: input.plan, successUrl: input.successUrl, cancelUrl: input.cancelUrl }))
       const customerId = await customerOf(userId)
-      const url = await viaStripe(() =>
-        client.createCheckoutSession({ customerId, userId, priceId: deps.pricePro!, plan: input.plan, successUrl: input.successUrl, cancelUrl: input.cancelUrl }),
-      )
-      return { url }
+      try {
+        return { url: await session(customerId) }
+      } catch (err) {
+        if (!missing(err, 'customer')) throw err
+        await forgetCustomer(userId, customerId, err)
+        return { url: await session(await customerOf(userId)) }
+      }
     },
 
     async portal(userId: string, returnUrl: string): Promise<{ url: string }> {
       const client = stripe()
       const account = await store.findAccount(sql, userId)
-      if (!account?.stripeCustomerId) throw new AppError('CONFLICT', 'no Stripe customer yet: start a subscription with POST /v1/billing/checkout first')
-      return { url: await viaStripe(() => client.createPortalSession({ customerId: account.stripeCustomerId!, returnUrl })) }
+      const noCustomer = () => new AppError('CONFLICT', 'no Stripe customer yet: start a subscription with POST /v1/billing/checkout first')
+      if (!account?.stripeCustomerId) throw noCustomer()
+      try {
+        return { url: await viaStripe(() => client.createPortalSession({ customerId: account.stripeCustomerId!, returnUrl })) }
+      } catch (err) {
+        if (!missing(err, 'customer')) throw err
+        await forgetCustomer(userId, account.stripeCustomerId, err)
+        throw noCustomer()
+      }
     },
 
     async invoices(userId: string, page: { limit: number; cursor?: string }): Promise<InvoicePage> {
       const client = stripe()
       const account = await store.findAccount(sql, userId)
-      if (!account?.stripeCustomerId) return { items: [], hasMore: false, nextCursor: null }
-      return viaStripe(() => client.listInvoices({ customerId: account.stripeCustomerId!, limit: page.limit, startingAfter: page.cursor }))
+      const none: InvoicePage = { items: [], hasMore: false, nextCursor: null }
+      if (!account?.stripeCustomerId) return none
+      try {
+        return await viaStripe(() => client.listInvoices({ customerId: account.stripeCustomerId!, limit: page.limit, startingAfter: page.cursor }))
+      } catch (err) {
+        if (missing(err, 'cursor')) {
+          throw new AppError('VALIDATION_ERROR', 'invalid query: cursor names no invoice of this account', { issues: [{ path: 'query.cursor', message: 'no such invoice: use nextCursor of the previous page' }] })
+        }
+        if (!missing(err, 'customer')) throw err
+        await forgetCustomer(userId, account.stripeCustomerId, err)
+        return none
+      }
     },
 
     /** Admin: set a user's plan (enterprise with its custom limit). Stripe state is kept. */

@@ -14,6 +14,8 @@ export interface BillingAccount {
   stripeEventAt: Date | null
   /** The subscription whose deletion was applied last: none of its later events applies. */
   endedSubscriptionId: string | null
+  /** The customer last unlinked because Stripe no longer had it. */
+  deletedCustomerId: string | null
 }
 
 export const defaultAccount = (userId: string): BillingAccount => ({
@@ -27,13 +29,15 @@ export const defaultAccount = (userId: string): BillingAccount => ({
   cancelAtPeriodEnd: false,
   stripeEventAt: null,
   endedSubscriptionId: null,
+  deletedCustomerId: null,
 })
 
 const ACCOUNT_COLUMNS = (db: Db) => db`
   user_id as "userId", plan, monthly_limit as "monthlyLimit", status,
   stripe_customer_id as "stripeCustomerId", stripe_subscription_id as "stripeSubscriptionId",
   current_period_end as "currentPeriodEnd", cancel_at_period_end as "cancelAtPeriodEnd",
-  stripe_event_at as "stripeEventAt", ended_subscription_id as "endedSubscriptionId"`
+  stripe_event_at as "stripeEventAt", ended_subscription_id as "endedSubscriptionId",
+  deleted_customer_id as "deletedCustomerId"`
 
 export async function findAccount(db: Db, userId: string): Promise<BillingAccount | undefined> {
   const [row] = await db<BillingAccount[]>`select ${ACCOUNT_COLUMNS(db)} from billing_accounts where user_id = ${userId}`
@@ -65,6 +69,7 @@ const COLUMN: Record<keyof AccountChange, string> = {
   cancelAtPeriodEnd: 'cancel_at_period_end',
   stripeEventAt: 'stripe_event_at',
   endedSubscriptionId: 'ended_subscription_id',
+  deletedCustomerId: 'deleted_customer_id',
 }
 
 export async function updateAccount(db: Db, userId: string, change: AccountChange): Promise<BillingAccount> {
@@ -88,6 +93,13 @@ export async function linkCustomer(db: Db, userId: string, customerId: string): 
     update billing_accounts set stripe_customer_id = coalesce(stripe_customer_id, ${customerId}), updated_at = now()
     where user_id = ${userId} returning stripe_customer_id as id`
   return row!.id
+}
+
+/** Forgets a customer Stripe no longer has (only if it is still the linked one). */
+export async function unlinkCustomer(db: Db, userId: string, customerId: string): Promise<void> {
+  await db`
+    update billing_accounts set stripe_customer_id = null, deleted_customer_id = ${customerId}, updated_at = now()
+    where user_id = ${userId} and stripe_customer_id = ${customerId}`
 }
 
 export async function userExists(db: Db, userId: string): Promise<{ email: string } | undefined> {

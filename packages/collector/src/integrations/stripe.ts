@@ -26,9 +26,24 @@ export class StripeConfigError extends Error {
   override readonly name = 'StripeConfigError'
 }
 
+/**
+ * Stripe has no such object: the customer a user is linked to (deleted in the dashboard), or
+ * the invoice a page cursor names. The caller's state or input, not this install's setup.
+ */
+export class StripeMissingError extends Error {
+  override readonly name = 'StripeMissingError'
+  constructor(
+    readonly what: 'customer' | 'cursor',
+    message: string,
+  ) {
+    super(message)
+  }
+}
+
 /** What the billing domain asks of Stripe. */
 export interface StripeBilling {
-  createCustomer(input: { userId: string; email: string }): Promise<string>
+  /** `replacing`: the linked customer Stripe no longer has (a new key, so not its replay). */
+  createCustomer(input: { userId: string; email: string; replacing?: string }): Promise<string>
   createCheckoutSession(input: {
     customerId: string
     userId: string
@@ -68,12 +83,20 @@ function toInvoice(i: Stripe.Invoice): Invoice {
   }
 }
 
-/** Stripe errors that a retry will not fix become StripeConfigError; the rest pass through. */
+/**
+ * Stripe errors that a retry will not fix: a missing customer or cursor object becomes
+ * StripeMissingError, the rest (our key, our price, our parameters) StripeConfigError; others
+ * (network, Stripe's outages) pass through.
+ */
 async function call<T>(run: () => Promise<T>): Promise<T> {
   try {
     return await run()
   } catch (err) {
     const { errors } = stripeLib()
+    if (err instanceof errors.StripeInvalidRequestError && err.code === 'resource_missing') {
+      if (err.param === 'customer') throw new StripeMissingError('customer', err.message)
+      if (err.param === 'starting_after') throw new StripeMissingError('cursor', err.message)
+    }
     if (err instanceof errors.StripeAuthenticationError || err instanceof errors.StripePermissionError || err instanceof errors.StripeInvalidRequestError) {
       throw new StripeConfigError(`Stripe refused the request: ${err.message}`)
     }
@@ -92,9 +115,10 @@ export function createStripeBilling(config: StripeConfig): StripeBilling {
     appInfo: { name: 'LLMGuard collector' },
   })
   return {
-    async createCustomer({ userId, email }) {
+    async createCustomer({ userId, email, replacing }) {
       // the key makes two concurrent first checkouts of one user share one customer
-      const customer = await call(() => stripe.customers.create({ email, metadata: { userId } }, { idempotencyKey: `llmguard-customer-${userId}` }))
+      const key = replacing ? `llmguard-customer-${userId}-after-${replacing}` : `llmguard-customer-${userId}`
+      const customer = await call(() => stripe.customers.create({ email, metadata: { userId } }, { idempotencyKey: key }))
       return customer.id
     },
     async createCheckoutSession(input) {

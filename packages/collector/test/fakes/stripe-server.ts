@@ -171,7 +171,8 @@ export async function startFakeStripe(): Promise<FakeStripe> {
     })
     const json = (status: number, body: unknown) =>
       res.writeHead(status, { 'content-type': 'application/json', 'request-id': id('req') }).end(JSON.stringify(body))
-    const invalid = (message: string, param?: string, status = 400) => json(status, { error: { type: 'invalid_request_error', message, ...(param ? { param } : {}) } })
+    const invalid = (message: string, param?: string, status = 400) =>
+      json(status, { error: { type: 'invalid_request_error', message, ...(param ? { param } : {}), ...(message.startsWith('No such ') ? { code: 'resource_missing' } : {}) } })
 
     if (fake.mode === 'bad_key') return invalid('Invalid API Key provided: sk_test_****', undefined, 401)
     if (fake.mode === 'error_500') return json(500, { error: { type: 'api_error', message: 'An unknown error occurred' } })
@@ -200,6 +201,7 @@ export async function startFakeStripe(): Promise<FakeStripe> {
         return remember(portalSession(params))
       }
       case 'GET /v1/invoices': {
+        if (params.customer && !fake.customers.has(params.customer)) return invalid(`No such customer: '${params.customer}'`, 'customer')
         const all = params.customer ? (fake.invoices.get(params.customer) ?? []) : [...fake.invoices.values()].flat()
         const limit = Number(params.limit ?? 10)
         const start = params.starting_after ? all.findIndex((i) => i.id === params.starting_after) + 1 : 0
