@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import type { Incident, IncidentType } from '@llmguard/shared'
 import type { Aggregate, Evidence } from '../src/incidents/evidence.js'
-import { heuristicRca } from '../src/incidents/heuristic.js'
+import { errorForRca, heuristicRca, rcaPrompt, RCA_PROMPT_MAX_CHARS } from '../src/incidents/heuristic.js'
 
 const SINCE = '2026-12-06T12:00:00.000Z'
 
@@ -104,5 +104,42 @@ describe('heuristic root cause of a Datadog alert: the project LLM traffic besid
     const rca = datadog({ requests: 20, errors: 10, errorRate: 0.5, avgLatency: 700 }, { requests: 400, errors: 4, errorRate: 0.01, avgLatency: 650 })
     expect(rca.rootCause).toContain('20 requests, error rate 50.0 % (24 h before: 1.0 %), average latency 700 ms (before: 650 ms)')
     expect(rca.recommendedFix).toMatch(/^LLM errors rose with the alert/)
+  })
+})
+
+describe('rcaPrompt', () => {
+  const related = (i: number) => ({
+    id: `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`,
+    timestamp: new Date(Date.parse(SINCE) - i * 1000).toISOString(),
+    model: 'gpt-4o',
+    latency: 100 + i,
+    status: 'error' as const,
+    riskScore: 25,
+    riskReasons: [],
+    tokens: 10,
+    cost: null,
+    userId: null,
+    error: { type: 'server_error', message: `failure number ${i} ${'z'.repeat(500)}`, status: 500 },
+    promptPreview: 'never sent',
+  })
+
+  it('stays within its bound by dropping the oldest related requests, keeping the newest', () => {
+    const ev: Evidence = { ...evidence({ requests: 20 }, {}), related: Array.from({ length: 20 }, (_, i) => related(i)) }
+    // a Datadog alert's text in the incident takes most of the room
+    const { user } = rcaPrompt(incident('datadog', { body: 'b'.repeat(10_000) }), ev)
+    expect(user.length).toBeLessThanOrEqual(RCA_PROMPT_MAX_CHARS)
+    const sent = JSON.parse(user) as { relatedRequests: { latency: number; error: { message: string } }[] }
+    expect(sent.relatedRequests.length).toBeGreaterThan(0)
+    expect(sent.relatedRequests.length).toBeLessThan(20)
+    expect(sent.relatedRequests.map((r) => r.latency)).toEqual(sent.relatedRequests.map((_, i) => 100 + i))
+    expect(sent.relatedRequests.every((r) => r.error.message.length <= 201)).toBe(true)
+    expect(user).not.toContain('never sent')
+  })
+
+  it('withholds an error message that holds a key or an address, and cuts the rest short', () => {
+    expect(errorForRca({ type: 'auth', message: 'bad key sk-proj-abcdefghij0123456789xyz for you', status: 401 })).toEqual({ type: 'auth', message: '[withheld: holds OpenAI API key]', status: 401 })
+    expect(errorForRca({ type: 'x', message: 'a'.repeat(300) })!.message).toBe(`${'a'.repeat(200)}…`)
+    expect(errorForRca({ type: 'x', message: 'upstream timeout' })).toEqual({ type: 'x', message: 'upstream timeout' })
+    expect(errorForRca(undefined)).toBeUndefined()
   })
 })

@@ -69,6 +69,59 @@ describe('root-cause analysis', () => {
     fake.mode = 'valid'
   })
 
+  it('sends OpenAI a bounded prompt: error messages cut short, withheld when they hold personal data or keys', async () => {
+    const { key: { key: k } } = await setupProject(collector)
+    const leaky = 'upstream said: customer bob@example.com card 4111 1111 1111 1111 ' + 'x'.repeat(9_900)
+    const records = Array.from({ length: 20 }, (_, i) =>
+      rec({ status: 'error', latency: 300, error: { type: 'server_error', message: i % 2 ? leaky : `Bad gateway ${'y'.repeat(9_900)}`, status: 500 } }),
+    )
+    const before = fake.requests.length
+    await collector.client.post('/v1/llm/requests/batch', { records }, { token: k })
+    await collector.app.incidents.rca.idle()
+    const sent = fake.requests.slice(before).at(-1)!
+    const content = sent.messages[1]!.content
+    expect(content.length).toBeLessThanOrEqual(16_000)
+    expect(content).not.toContain('bob@example.com')
+    expect(content).not.toContain('4111 1111 1111 1111')
+    const user = JSON.parse(content)
+    expect(user.relatedRequests.length).toBeGreaterThan(0)
+    const messages = user.relatedRequests.map((r: { error: { message: string } }) => r.error.message) as string[]
+    expect(messages.every((m) => m.length <= 201)).toBe(true)
+    expect(messages.some((m) => m.startsWith('Bad gateway'))).toBe(true)
+    expect(messages.filter((m) => !m.startsWith('Bad gateway')).every((m) => m === '[withheld: holds email address, payment card number]')).toBe(true)
+  })
+
+  it("leaves the SDK's own blocks out of an error incident's evidence, as the rules do", async () => {
+    const {
+      key: { key: k },
+      project,
+    } = await setupProject(collector)
+    const now = Date.now()
+    const provider = Array.from({ length: 12 }, (_, i) =>
+      rec({ status: 'error', error: { type: 'server_error', message: 'Bad gateway', status: 503 }, timestamp: new Date(now - 120_000 + i).toISOString() }),
+    )
+    const blocked = Array.from({ length: 20 }, (_, i) =>
+      rec({
+        status: 'error',
+        latency: 0,
+        userId: 'alice@example.com',
+        metadata: { llmguardBlocked: 'USER_RATE_LIMITED' },
+        error: { type: 'USER_RATE_LIMITED', message: 'user "alice" is limited to 5 calls per minute' },
+        timestamp: new Date(now - 60_000 + i).toISOString(),
+      }),
+    )
+    const before = fake.requests.length
+    await collector.client.post('/v1/llm/requests/batch', { records: [...provider, ...blocked] }, { token: k })
+    await collector.app.incidents.rca.idle()
+    const sent = fake.requests.slice(before).map((r) => JSON.parse(r.messages[1]!.content)).find((u) => u.incident.type === 'error_rate')
+    expect(sent).toBeDefined()
+    expect(new Set(sent.relatedRequests.map((r: { error: { type: string } }) => r.error.type))).toEqual(new Set(['server_error']))
+    expect(sent.relatedRequests).toHaveLength(12)
+    const [row] = await collector.sql<{ id: string }[]>`select id from incidents where project_id = ${project.id} and type = 'error_rate'`
+    const heuristic = await analyzeIncident(collector.sql, (await findIncident(collector.sql, row!.id))!, undefined, new Date())
+    expect(heuristic.rootCause).not.toContain('USER_RATE_LIMITED')
+  })
+
   it('a restart with a pending analysis completes it', async () => {
     fake.mode = 'hang'
     // a database of its own, shared by the two lives of one collector

@@ -44,6 +44,9 @@ export function relatedFilter(incident: Incident): RelatedFilter {
   if (incident.type === 'latency') filter.minLatency = num(m.thresholdMs)
   if (incident.type === 'error_rate' || incident.type === 'anomaly_error_rate') filter.errorsOnly = true
   if (incident.type === 'high_risk') filter.minRisk = num(m.thresholdScore)
+  // the rules and the anomaly job leave the SDK's own blocks out (migration 0011); a risky
+  // prompt the SDK blocked is still evidence of a high-risk incident
+  else if (incident.type !== 'datadog') filter.providerOnly = true
   return filter
 }
 

@@ -1,4 +1,4 @@
-import type { Incident, IncidentRca, IncidentSeverity, RelatedRequest } from '@llmguard/shared'
+import { detectShapes, SENSITIVE_KIND_LABELS, type Incident, type IncidentRca, type IncidentSeverity, type RelatedRequest, type SensitiveKind } from '@llmguard/shared'
 import type { Aggregate, Evidence } from './evidence.js'
 
 const ms = (v: number) => `${Math.round(v).toLocaleString('en-US')} ms`
@@ -178,6 +178,24 @@ export function heuristicRca(incident: Incident, ev: Evidence, now: Date, metada
   }
 }
 
+/** How much of an error message the RCA model sees: enough to tell one failure from another. */
+export const RCA_ERROR_MESSAGE_CHARS = 200
+/** Past this the related requests are cut from the oldest end: a bounded, affordable prompt. */
+export const RCA_PROMPT_MAX_CHARS = 16_000
+
+/**
+ * An error message as the RCA model may see it: its start, and nothing at all when that holds
+ * what the risk detectors call sensitive (a provider quoting the prompt, an address, a key).
+ */
+export function errorForRca(error: RelatedRequest['error']): RelatedRequest['error'] {
+  if (!error) return error
+  const message = error.message.length > RCA_ERROR_MESSAGE_CHARS ? `${error.message.slice(0, RCA_ERROR_MESSAGE_CHARS)}…` : error.message
+  const kinds = new Set<SensitiveKind>()
+  detectShapes(message, kinds)
+  const shown = kinds.size ? `[withheld: holds ${[...kinds].map((k) => SENSITIVE_KIND_LABELS[k]).join(', ')}]` : message
+  return { ...error, message: shown }
+}
+
 /** The prompt for the RCA model: the incident, the numbers and the related requests' metrics. */
 export function rcaPrompt(incident: Incident, ev: Evidence): { system: string; user: string } {
   const system = [
@@ -186,7 +204,30 @@ export function rcaPrompt(incident: Incident, ev: Evidence): { system: string; u
     '{"severity": "low"|"medium"|"high"|"critical", "rootCause": string, "recommendedFix": string, "affectedRequests": integer, "metadata": object}.',
     'rootCause must name the numbers (what changed, by how much, on which model, since when); recommendedFix must be concrete.',
   ].join('\n')
-  const user = JSON.stringify({
+  const related = ev.related.map((r) => ({
+    timestamp: r.timestamp,
+    model: r.model,
+    latency: r.latency,
+    status: r.status,
+    error: errorForRca(r.error),
+    riskScore: r.riskScore,
+    riskReasons: r.riskReasons.map((x) => x.code),
+    tokens: r.tokens,
+    cost: r.cost,
+    // no prompt text: the requests of an incident (high-risk ones above all) may carry
+    // personal data or secrets, and the numbers are what the analysis needs
+  }))
+  let user = userMessage(incident, ev, related)
+  // the newest requests first (relatedRequests' order): drop from the end until it fits
+  while (user.length > RCA_PROMPT_MAX_CHARS && related.length > 0) {
+    related.splice(Math.max(0, Math.floor(related.length / 2)))
+    user = userMessage(incident, ev, related)
+  }
+  return { system, user }
+}
+
+function userMessage(incident: Incident, ev: Evidence, related: unknown[]): string {
+  return JSON.stringify({
     incident: {
       type: incident.type,
       key: incident.key,
@@ -199,19 +240,6 @@ export function rcaPrompt(incident: Incident, ev: Evidence): { system: string; u
     },
     window: ev.window,
     previous24Hours: ev.baseline,
-    relatedRequests: ev.related.map((r) => ({
-      timestamp: r.timestamp,
-      model: r.model,
-      latency: r.latency,
-      status: r.status,
-      error: r.error,
-      riskScore: r.riskScore,
-      riskReasons: r.riskReasons.map((x) => x.code),
-      tokens: r.tokens,
-      cost: r.cost,
-      // no prompt text: the requests of an incident (high-risk ones above all) may carry
-      // personal data or secrets, and the numbers are what the analysis needs
-    })),
+    relatedRequests: related,
   })
-  return { system, user }
 }

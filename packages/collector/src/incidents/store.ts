@@ -176,6 +176,8 @@ export interface RelatedFilter {
   errorsOnly?: boolean
   /** Only requests scoring above this (high-risk incidents). */
   minRisk?: number
+  /** Not the calls the SDK blocked itself (they never reached the provider), as the rules judge. */
+  providerOnly?: boolean
   from: Date
   to: Date
   /**
@@ -203,6 +205,7 @@ export async function relatedRequests(sql: Db, f: RelatedFilter): Promise<Relate
     if (f.minLatency !== undefined) where.push(sql`r.latency > ${f.minLatency}`)
     if (f.errorsOnly) where.push(sql`r.status = 'error'`)
     if (f.minRisk !== undefined) where.push(sql`r.risk_score > ${f.minRisk}`)
+    if (f.providerOnly) where.push(sql`not (r.status = 'error' and r.metadata ? 'llmguardBlocked')`)
     const condition = where.reduce((acc, part) => sql`${acc} and ${part}`)
     return sql<RelatedRow[]>`
       select r.id, r."timestamp", r.model, r.latency, r.status, r.risk_score::int as "riskScore", r.tokens, r.cost,

@@ -1,7 +1,7 @@
 export { scoreRisk, scanWindow, RISK_RULES, RISK_REASON_CODES, DEFAULT_MAX_SCAN_CHARS } from './score.js'
 export type { RiskInput, RiskOptions, RiskResult } from './score.js'
 export { DEFAULT_SENSITIVE_KEYWORDS, MAX_PROJECT_KEYWORDS } from './keywords.js'
-export { SENSITIVE_KIND_LABELS, findSecrets, findEmail, findCard, findSsn, findPhone, findIban } from './detectors.js'
+export { SENSITIVE_KIND_LABELS, detectShapes, findSecrets, findEmail, findCard, findSsn, findPhone, findIban } from './detectors.js'
 export type { SensitiveKind } from './detectors.js'
 export { luhnValid, cardNumberValid, ssnValid, ibanValid } from './checks.js'
 export { INJECTION_PATTERNS, findInjection } from './injection.js'
