@@ -3,7 +3,7 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { Incident, IncidentDetail, LlmRecordInput } from '@llmguard/shared'
 import { createRcaClient } from '../src/integrations/openai.js'
-import { analyzeIncident } from '../src/incidents/rca.js'
+import { analyzeIncident, MAX_RCA_ATTEMPTS } from '../src/incidents/rca.js'
 import { findIncident } from '../src/incidents/store.js'
 import { startFakeOpenAI, VALID_ANSWER, type FakeOpenAI } from './fakes/openai.js'
 import { copyTemplateDataDir, createTestDatabase, onRealPostgres, startTestCollector, type TestCollector } from './helpers/collector.js'
@@ -120,6 +120,33 @@ describe('root-cause analysis', () => {
     const [row] = await collector.sql<{ id: string }[]>`select id from incidents where project_id = ${project.id} and type = 'error_rate'`
     const heuristic = await analyzeIncident(collector.sql, (await findIncident(collector.sql, row!.id))!, undefined, new Date())
     expect(heuristic.rootCause).not.toContain('USER_RATE_LIMITED')
+  })
+
+  it('stores an answer holding a NUL made storable, in one call (it is not paid for again every lease)', async () => {
+    const asked = fake.requests.length
+    fake.answer = { ...VALID_ANSWER, rootCause: 'the provider\u0000 degraded', metadata: { note: 'lone \ud800 surrogate' } }
+    try {
+      await collector.client.post(`/v1/incidents/${incident.id}/rca`, {}, { token: owner.accessToken })
+      await collector.app.incidents.rca.idle()
+    } finally {
+      fake.answer = VALID_ANSWER
+    }
+    expect(fake.requests.length).toBe(asked + 1)
+    const stored = (await findIncident(collector.sql, incident.id))!
+    expect(stored.rcaPending).toBe(false)
+    expect(stored.rca).toMatchObject({ source: 'openai', rootCause: 'the provider\ufffd degraded', metadata: { note: 'lone \ufffd surrogate' } })
+  })
+
+  it(`stops asking OpenAI after ${MAX_RCA_ATTEMPTS} attempts that stored nothing, and stores the heuristic analysis`, async () => {
+    const asked = fake.requests.length
+    await collector.sql`
+      insert into incident_analyses (incident_id, attempts) values (${incident.id}, ${MAX_RCA_ATTEMPTS})
+      on conflict (incident_id) do update set attempts = ${MAX_RCA_ATTEMPTS}, claimed_until = null`
+    expect(await collector.app.incidents.rca.runNow(incident.id)).toBe(true)
+    expect(fake.requests.length).toBe(asked)
+    const stored = (await findIncident(collector.sql, incident.id))!
+    expect(stored.rca).toMatchObject({ source: 'heuristic', metadata: { fallbackReason: 'error', fallbackDetail: expect.stringContaining('gave up') } })
+    expect(stored.rcaPending).toBe(false)
   })
 
   it('a restart with a pending analysis completes it', async () => {

@@ -18,9 +18,25 @@ export interface RcaWorkerOptions {
   now?: () => Date
 }
 
+/**
+ * Attempts at one analysis request before the worker stops asking OpenAI and stores the
+ * heuristic analysis: an answer that keeps failing to store, or a worker that keeps dying
+ * mid-call, must not be paid for every lease forever.
+ */
+export const MAX_RCA_ATTEMPTS = 3
+
 /** Analyses one incident: OpenAI's validated answer, or the heuristic one with the reason why not. */
-export async function analyzeIncident(sql: Sql, incident: Incident, client: RcaClient | undefined, now: Date, signal?: AbortSignal): Promise<IncidentRca> {
+export async function analyzeIncident(
+  sql: Sql,
+  incident: Incident,
+  client: RcaClient | undefined,
+  now: Date,
+  signal?: AbortSignal,
+  /** Skip OpenAI: the heuristic analysis with this reason. */
+  fallback?: { fallbackReason: 'error'; fallbackDetail: string },
+): Promise<IncidentRca> {
   const evidence = await gatherEvidence(sql, incident)
+  if (fallback) return heuristicRca(incident, evidence, now, fallback)
   if (!client) return heuristicRca(incident, evidence, now, { fallbackReason: 'no_api_key' })
   const { system, user } = rcaPrompt(incident, evidence)
   try {
@@ -114,7 +130,8 @@ export class RcaWorker {
     const incident = await findIncident(sql, claim.incidentId)
     if (!incident) return false // deleted with its project: the pending row went with it
     try {
-      const rca = await analyzeIncident(sql, incident, client, this.now(), this.abort.signal)
+      const giveUp = client && claim.attempts > MAX_RCA_ATTEMPTS ? { fallbackReason: 'error' as const, fallbackDetail: `gave up on OpenAI after ${claim.attempts - 1} attempts that stored nothing` } : undefined
+      const rca = await analyzeIncident(sql, incident, client, this.now(), this.abort.signal, giveUp)
       const stored = await storeAnalysis(sql, claim, rca)
       logger.info({ incidentId: incident.id, source: rca.source, fallbackReason: rca.metadata.fallbackReason, stored }, stored ? 'incident analysed' : 'incident analysed, but a newer analysis was asked for meanwhile: running that one')
       return stored

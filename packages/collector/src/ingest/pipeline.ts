@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import { computeCost, parseLlmRecord, scoreRisk, type LlmRecord, type ModelPrice, type RejectedRecord, type RiskReason } from '@llmguard/shared'
 import type { Logger } from '../logger.js'
-import { unstorableText } from '../db/text.js'
+import { storable } from '../db/text.js'
 
 /** What the pipeline knows about the project a batch belongs to. */
 export interface IngestContext {
@@ -49,36 +49,6 @@ export interface IngestOutcome {
   stored: ScoredRecord[]
   duplicates: Indexed<ScoredRecord | (LlmRecord & { id: string })>[]
   rejected: RejectedRecord[]
-}
-
-/** Postgres text cannot hold NUL, and JSON with lone surrogates is refused: make strings storable. */
-function storable<T>(value: T): T {
-  // almost every record is storable as it is: check without copying, rebuild only when needed
-  return isStorable(value) ? value : repaired(value)
-}
-
-function isStorable(value: unknown): boolean {
-  if (typeof value === 'string') return unstorableText(value) === undefined
-  if (value === null || typeof value !== 'object') return true
-  if (Array.isArray(value)) {
-    for (const v of value) if (!isStorable(v)) return false
-    return true
-  }
-  // for…in with no entry arrays: this runs on every record of every batch
-  for (const k in value) if (!isStorable(k) || !isStorable((value as Record<string, unknown>)[k])) return false
-  return true
-}
-
-function repaired<T>(value: T): T {
-  if (typeof value === 'string') {
-    const s = value.includes('\u0000') ? value.replaceAll('\u0000', '\uFFFD') : value
-    return (s.isWellFormed() ? s : s.toWellFormed()) as T
-  }
-  if (Array.isArray(value)) return value.map(repaired) as T
-  if (value !== null && typeof value === 'object') {
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [repaired(k), repaired(v)])) as T
-  }
-  return value
 }
 
 /**

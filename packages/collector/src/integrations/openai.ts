@@ -1,10 +1,14 @@
 import type OpenAI from 'openai'
 import { rcaAnswerSchema, type RcaAnswer } from '@llmguard/shared'
+import { storable } from '../db/text.js'
 import { lazyLibrary } from './lazy.js'
 
 /** Loaded when OPENAI_API_KEY is set (~110 ms of start-up otherwise). */
 const openaiLib = lazyLibrary<typeof OpenAI>('openai')
 
+
+/** The model's free-form `metadata` is kept with the analysis: bounded like the rest of it. */
+export const MAX_ANSWER_METADATA_CHARS = 8_000
 export interface RcaClientOptions {
   apiKey: string
   /** OPENAI_BASE_URL (e.g. an Azure or proxy endpoint, or a loopback fake in tests). */
@@ -84,7 +88,11 @@ export function createRcaClient(options: RcaClientOptions): RcaClient {
         const issue = parsed.error.issues[0]!
         throw new RcaFailure('invalid_response', `the answer did not match IncidentRCA: ${issue.path.join('.') || '(root)'}: ${issue.message}`)
       }
-      return parsed.data
+      if (JSON.stringify(parsed.data.metadata).length > MAX_ANSWER_METADATA_CHARS) {
+        throw new RcaFailure('invalid_response', `the answer's metadata is over ${MAX_ANSWER_METADATA_CHARS} characters as JSON`)
+      }
+      // a NUL or a lone surrogate in the answer would fail the store, and the analysis be paid for again
+      return storable(parsed.data)
     },
   }
 }
