@@ -88,6 +88,7 @@ export const envSchema = z
     OPENAI_API_KEY: optionalString,
     OPENAI_BASE_URL: url(['http:', 'https:']),
     RCA_MODEL: z.string().min(1).default('gpt-4'),
+    RCA_DAILY_LIMIT: z.coerce.number().int().min(0).max(1_000_000).default(100),
     STRIPE_SECRET_KEY: optionalString,
     STRIPE_PRICE_PRO: optionalString,
     STRIPE_WEBHOOK_SECRET: optionalString,
@@ -145,7 +146,8 @@ export interface Config {
   corsOrigins: string[]
   trustProxyHops: number
   tls?: { certFile: string; keyFile: string }
-  openai: { apiKey?: string; baseUrl?: string; rcaModel: string }
+  /** rcaDailyLimit: OpenAI analyses per user per 24 h (past it, the heuristic one). */
+  openai: { apiKey?: string; baseUrl?: string; rcaModel: string; rcaDailyLimit: number }
   stripe: { secretKey?: string; pricePro?: string; webhookSecret?: string; apiBase?: string }
   datadog: { webhookSecret?: string }
   allowSignup: boolean
@@ -190,7 +192,7 @@ export function loadConfig(raw: NodeJS.ProcessEnv | Record<string, string | unde
     corsOrigins: e.CORS_ORIGINS,
     trustProxyHops: e.TRUST_PROXY,
     tls: e.TLS_CERT_FILE && e.TLS_KEY_FILE ? { certFile: e.TLS_CERT_FILE, keyFile: e.TLS_KEY_FILE } : undefined,
-    openai: { apiKey: e.OPENAI_API_KEY, baseUrl: e.OPENAI_BASE_URL, rcaModel: e.RCA_MODEL },
+    openai: { apiKey: e.OPENAI_API_KEY, baseUrl: e.OPENAI_BASE_URL, rcaModel: e.RCA_MODEL, rcaDailyLimit: e.RCA_DAILY_LIMIT },
     stripe: {
       secretKey: e.STRIPE_SECRET_KEY,
       pricePro: e.STRIPE_PRICE_PRO,

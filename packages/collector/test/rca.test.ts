@@ -149,6 +149,31 @@ describe('root-cause analysis', () => {
     expect(stored.rcaPending).toBe(false)
   })
 
+  it("spends at most RCA_DAILY_LIMIT OpenAI analyses a day on one user's incidents; the rest get the heuristic one", async () => {
+    const limited = await startTestCollector({ env: { OPENAI_API_KEY: 'sk-test-fake', OPENAI_BASE_URL: fake.url, RCA_DAILY_LIMIT: '2' } })
+    try {
+      const a = await setupProject(limited)
+      const b = await setupProject(limited)
+      const asked = fake.requests.length
+      // five model names, five latency incidents in one batch
+      const slow = Array.from({ length: 5 }, (_, i) => rec({ model: `fanout-${i}`, latency: 60_000 }))
+      await limited.client.post('/v1/llm/requests/batch', { records: slow }, { token: a.key.key })
+      await limited.app.incidents.rca.idle()
+      expect(fake.requests.length - asked).toBe(2)
+      const rcas = await limited.sql<{ source: string; reason: string | null }[]>`
+        select rca->>'source' as source, rca->'metadata'->>'fallbackReason' as reason from incidents where project_id = ${a.project.id}`
+      expect(rcas).toHaveLength(5)
+      expect(rcas.filter((r) => r.source === 'openai')).toHaveLength(2)
+      expect(rcas.filter((r) => r.source === 'heuristic').map((r) => r.reason)).toEqual(['budget', 'budget', 'budget'])
+      // another user's budget is their own
+      await limited.client.post('/v1/llm/requests', rec({ model: 'other-user', latency: 60_000 }), { token: b.key.key })
+      await limited.app.incidents.rca.idle()
+      expect(fake.requests.length - asked).toBe(3)
+    } finally {
+      await limited.close()
+    }
+  })
+
   it('a restart with a pending analysis completes it', async () => {
     fake.mode = 'hang'
     // a database of its own, shared by the two lives of one collector

@@ -37,7 +37,7 @@ export function createIncidents(deps: {
   const client = config.openai.apiKey
     ? createRcaClient({ apiKey: config.openai.apiKey, baseUrl: config.openai.baseUrl, model: config.openai.rcaModel, timeoutMs: RCA_TIMEOUT_MS })
     : undefined
-  const rca = new RcaWorker({ sql, logger, client })
+  const rca = new RcaWorker({ sql, logger, client, dailyLimit: config.openai.rcaDailyLimit })
   const service = createIncidentService({ sql, logger, rca, assertAccess: deps.assertAccess, rateLimit: deps.rateLimit })
   const jobs = new JobScheduler(logger)
   return {

@@ -4,7 +4,7 @@ import { RcaFailure, type RcaClient } from '../integrations/openai.js'
 import type { Logger } from '../logger.js'
 import { gatherEvidence } from './evidence.js'
 import { heuristicRca, rcaPrompt } from './heuristic.js'
-import { claimAnalysis, findIncident, releaseAnalysis, storeAnalysis, type Claim } from './store.js'
+import { claimAnalysis, findIncident, releaseAnalysis, spendRcaCall, storeAnalysis, type Claim } from './store.js'
 
 export interface RcaWorkerOptions {
   sql: Sql
@@ -15,6 +15,8 @@ export interface RcaWorkerOptions {
   pollMs?: number
   /** How long a claim holds before another worker may take the analysis over. */
   leaseMs?: number
+  /** OpenAI analyses per user (the project's owner) per 24 hours; past it, the heuristic one. */
+  dailyLimit?: number
   now?: () => Date
 }
 
@@ -25,6 +27,9 @@ export interface RcaWorkerOptions {
  */
 export const MAX_RCA_ATTEMPTS = 3
 
+/** RCA_DAILY_LIMIT's default. */
+export const DEFAULT_RCA_DAILY_LIMIT = 100
+
 /** Analyses one incident: OpenAI's validated answer, or the heuristic one with the reason why not. */
 export async function analyzeIncident(
   sql: Sql,
@@ -33,7 +38,7 @@ export async function analyzeIncident(
   now: Date,
   signal?: AbortSignal,
   /** Skip OpenAI: the heuristic analysis with this reason. */
-  fallback?: { fallbackReason: 'error'; fallbackDetail: string },
+  fallback?: { fallbackReason: 'error' | 'budget'; fallbackDetail: string },
 ): Promise<IncidentRca> {
   const evidence = await gatherEvidence(sql, incident)
   if (fallback) return heuristicRca(incident, evidence, now, fallback)
@@ -130,8 +135,7 @@ export class RcaWorker {
     const incident = await findIncident(sql, claim.incidentId)
     if (!incident) return false // deleted with its project: the pending row went with it
     try {
-      const giveUp = client && claim.attempts > MAX_RCA_ATTEMPTS ? { fallbackReason: 'error' as const, fallbackDetail: `gave up on OpenAI after ${claim.attempts - 1} attempts that stored nothing` } : undefined
-      const rca = await analyzeIncident(sql, incident, client, this.now(), this.abort.signal, giveUp)
+      const rca = await analyzeIncident(sql, incident, client, this.now(), this.abort.signal, client && (await this.withoutOpenAI(claim, incident)))
       const stored = await storeAnalysis(sql, claim, rca)
       logger.info({ incidentId: incident.id, source: rca.source, fallbackReason: rca.metadata.fallbackReason, stored }, stored ? 'incident analysed' : 'incident analysed, but a newer analysis was asked for meanwhile: running that one')
       return stored
@@ -144,6 +148,16 @@ export class RcaWorker {
       logger.error({ err, incidentId: incident.id }, 'incident analysis failed')
       return false
     }
+  }
+
+  /** Why this analysis skips OpenAI (too many attempts, the owner's daily budget spent), or undefined. */
+  private async withoutOpenAI(claim: Claim, incident: Incident): Promise<{ fallbackReason: 'error' | 'budget'; fallbackDetail: string } | undefined> {
+    if (claim.attempts > MAX_RCA_ATTEMPTS) return { fallbackReason: 'error', fallbackDetail: `gave up on OpenAI after ${claim.attempts - 1} attempts that stored nothing` }
+    const limit = this.options.dailyLimit ?? DEFAULT_RCA_DAILY_LIMIT
+    if (!(await spendRcaCall(this.options.sql, incident.projectId, limit))) {
+      return { fallbackReason: 'budget', fallbackDetail: `the project owner's ${limit} OpenAI analyses of the last 24 hours are spent (RCA_DAILY_LIMIT)` }
+    }
+    return undefined
   }
 
   /** Stops polling, aborts a running OpenAI call and gives its claim back. */

@@ -291,3 +291,20 @@ export async function storeAnalysis(sql: Db, claim: Claim, rca: IncidentRca): Pr
 export async function releaseAnalysis(sql: Db, incidentId: string): Promise<void> {
   await sql`update incident_analyses set claimed_until = null where incident_id = ${incidentId}`
 }
+
+/**
+ * Counts one OpenAI analysis against the project owner's last 24 hours, unless that already
+ * holds `limit` of them: false then. Two workers at once may both pass at the limit (one over).
+ */
+export async function spendRcaCall(sql: Db, projectId: string, limit: number): Promise<boolean> {
+  const [owner] = await sql<{ userId: string }[]>`select user_id as "userId" from projects where id = ${projectId}`
+  if (!owner) return false
+  const rows = await sql`
+    insert into rca_calls (user_id)
+    select ${owner.userId}::uuid
+    where (select count(*) from rca_calls where user_id = ${owner.userId} and at > now() - interval '1 day') < ${limit}
+    returning 1`
+  // what no longer counts goes now and then (the user's own rows: one index range)
+  if (rows.length && Math.random() < 0.05) await sql`delete from rca_calls where user_id = ${owner.userId} and at < now() - interval '1 day'`
+  return rows.length > 0
+}
