@@ -85,6 +85,8 @@ describe('POST /v1/webhooks/datadog', () => {
       ['missing monitorId', () => signed(alert({ monitorId: undefined })), 400, 'VALIDATION_ERROR'],
       ['missing transition', () => signed(alert({ transition: '' })), 400, 'VALIDATION_ERROR'],
       ['date that is not a number', () => signed(alert({ date: 'today' })), 400, 'VALIDATION_ERROR'],
+      ['date past what a Date holds', () => signed(alert({ date: '8640000000000001' })), 400, 'VALIDATION_ERROR'],
+      ['date past what a Date holds, recovered', () => signed(alert({ date: '8640000000000001', transition: 'Recovered' })), 400, 'VALIDATION_ERROR'],
       [
         'malformed JSON (signed)',
         () => {
@@ -126,6 +128,18 @@ describe('POST /v1/webhooks/datadog', () => {
     // recovering a monitor with nothing open is acknowledged and changes nothing
     const nothing = await signed(alert({ transition: 'Recovered', monitorId: '999' }))
     expect(nothing.data).toEqual({ duplicate: false, incident: null })
+  })
+
+  it('takes the receipt time for a signed alert dated in the future or over a day ago', async () => {
+    for (const [monitorId, date] of [['future-1', Date.UTC(2200, 0, 1)], ['past-1', Date.now() - 3 * 86_400_000]] as const) {
+      const before = Date.now()
+      const res = await signed(alert({ monitorId, date: String(date) }))
+      expect(res.status).toBe(200)
+      const seen = Date.parse(res.data.incident!.lastSeenAt)
+      expect(seen).toBeGreaterThanOrEqual(before - 1000)
+      expect(seen).toBeLessThanOrEqual(Date.now() + 1000)
+      expect(Date.parse(res.data.incident!.firstSeenAt)).toBe(seen)
+    }
   })
 
   it("alert ids are per project: another user's alert with the same id is no replay of mine", async () => {

@@ -153,7 +153,8 @@ export const datadogPayloadSchema = z.object({
   title: z.string().max(1_000).default(''),
   transition: z.string().trim().min(1).max(100),
   priority: z.string().max(20).nullish(),
-  date: z.coerce.number().int().positive().optional(),
+  // epoch ms; 8.64e15 is the last instant a JavaScript Date holds
+  date: z.coerce.number().int().positive().max(8_640_000_000_000_000).optional(),
   tags: z.string().max(10_000).default(''),
   link: z.string().max(2_000).nullish(),
   body: z.string().max(32_768).nullish(),

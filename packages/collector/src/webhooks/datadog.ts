@@ -36,6 +36,20 @@ export function projectFromTags(tags: string): string | undefined {
 
 const unauthorized = (message: string) => new AppError('WEBHOOK_SIGNATURE_INVALID', message)
 
+/** How far back an alert's own date is taken as its time (a retried delivery is late). */
+const ALERT_DATE_MAX_AGE_MS = 24 * 3_600_000
+
+/**
+ * When the alert happened: its date, unless that is in the future (past the clock tolerance) or
+ * over a day old, when the receipt time is: an incident's first and last seen must stay near
+ * the truth, or a year-2200 date would pin it to the top of "most recently active" for good.
+ */
+function alertTime(date: number | undefined, now: Date): Date {
+  if (date === undefined) return now
+  const t = now.getTime()
+  return date > t + DATADOG_TOLERANCE_SECONDS * 1000 || date < t - ALERT_DATE_MAX_AGE_MS ? now : new Date(date)
+}
+
 /**
  * Records one alert: the alert id is claimed first (a replay is a no-op), then "Recovered"
  * resolves the unresolved incident of the monitor and anything else opens or counts one, all
@@ -45,7 +59,7 @@ async function processAlert(sql: Sql, projectId: string, p: DatadogPayload, now:
   return sql.begin(async (tx) => {
     const claimed = await tx`insert into datadog_events (id, project_id) values (${p.id}, ${projectId}) on conflict (project_id, id) do nothing returning id`
     if (!claimed.length) return { result: { duplicate: true }, raised: [] }
-    const at = p.date ? new Date(p.date) : now
+    const at = alertTime(p.date, now)
     const metadata = {
       monitorId: p.monitorId,
       transition: p.transition,
