@@ -96,6 +96,33 @@ describe('the hourly anomaly job', () => {
     expect(job).toEqual({ period: LAST.toISOString(), finished: true })
   })
 
+  it('catches up on the hours a failed run or downtime left out, and counts an hour once however often it is looked at', async () => {
+    const own = await startTestCollector()
+    try {
+      const user = await signUp(own)
+      const p = await createProject(own, user, 'catch-up')
+      await seed(p, 5000, own.sql)
+      const service = own.app.incidents.service
+      // the run at 10:05 judged 09:00–10:00; no collector was up at 11:05 and 12:05
+      expect((await service.runAnomalyJob(new Date(LAST.getTime() - HOUR + 5 * 60_000))).ran).toBe(true)
+      expect(await own.sql`select type from incidents`).toEqual([])
+      const run = await service.runAnomalyJob(new Date(NOW.getTime() + HOUR))
+      expect(run.ran).toBe(true)
+      const rows = await own.sql<{ type: string; occurrences: number; hour: string }[]>`
+        select type, occurrences, metadata->>'hour' as hour from incidents where project_id = ${p.id}`
+      expect(rows).toEqual([{ type: 'anomaly_latency', occurrences: 1, hour: LAST.toISOString() }])
+      const periods = await own.sql<{ period: string }[]>`select period from job_runs where job = ${ANOMALY_JOB} and finished_at is not null order by period`
+      // 13:05 judged 10:00, 11:00 (the spike) and 12:00
+      expect(periods.map((r) => r.period)).toEqual([-2, -1, 0, 1].map((h) => new Date(LAST.getTime() + h * HOUR).toISOString()))
+      // the on-demand detect of the same hour, twice: found again, counted no more
+      await service.detect(p.id, NOW)
+      await service.detect(p.id, NOW)
+      expect((await own.sql`select occurrences from incidents where project_id = ${p.id}`)[0]).toEqual({ occurrences: 1 })
+    } finally {
+      await own.close()
+    }
+  })
+
   it('schedules the job with node-cron and destroys the task on stop', async () => {
     const other = await startTestCollector()
     const names = other.app.incidents.jobs.names

@@ -23,6 +23,24 @@ import { readThresholds, ThresholdCache } from './thresholds.js'
 
 const HOUR_MS = 3_600_000
 export const ANOMALY_JOB = 'incidents:anomaly'
+/** How many missed hours the anomaly job catches up on (the last complete hour included). */
+export const ANOMALY_CATCH_UP_HOURS = 24
+
+/**
+ * The hours of the ANOMALY_CATCH_UP_HOURS before `last` that the anomaly job has not finished
+ * since it first ran on this database, oldest first.
+ */
+async function missedAnomalyHours(sql: Sql, last: Date): Promise<Date[]> {
+  const [first] = await sql<{ period: string }[]>`select period from job_runs where job = ${ANOMALY_JOB} and finished_at is not null order by period limit 1`
+  if (!first) return []
+  const from = Math.max(last.getTime() - (ANOMALY_CATCH_UP_HOURS - 1) * HOUR_MS, Date.parse(first.period))
+  const rows = await sql<{ period: string }[]>`
+    select period from job_runs where job = ${ANOMALY_JOB} and finished_at is not null and period >= ${new Date(from).toISOString()}`
+  const done = new Set(rows.map((r) => r.period))
+  const missed: Date[] = []
+  for (let t = from; t < last.getTime(); t += HOUR_MS) if (!done.has(new Date(t).toISOString())) missed.push(new Date(t))
+  return missed
+}
 
 /** Analyses a user may ask for again per minute (each may be a paid OpenAI call of the operator's). */
 export const RCA_REGENERATIONS_PER_MINUTE = 10
@@ -89,7 +107,11 @@ export function createIncidentService(deps: IncidentServiceDeps) {
   /** Anomaly detection of one complete hour for one project (the job and the detect route). */
   async function detectProject(db: Db, projectId: string, hour: Date, now: Date): Promise<Raised[]> {
     const t = await readThresholds(db, projectId)
-    return raise(db, await anomalySignals(db, projectId, hour, t.incidentMinRequests, now))
+    const signals = await anomalySignals(db, projectId, hour, t.incidentMinRequests, now)
+    // one hour's anomaly counts once: the on-demand detect and the job (or two detects) may
+    // both look at the same hour
+    const counted = signals.length ? await store.anomalyHoursCounted(db, projectId, hour) : new Set<string>()
+    return raise(db, signals.filter((s) => !counted.has(s.type)))
   }
 
   return {
@@ -149,15 +171,27 @@ export function createIncidentService(deps: IncidentServiceDeps) {
      * all instances. Returns what ran (tests call it directly with a fake clock).
      */
     async runAnomalyJob(now = new Date()) {
-      const hour = new Date(hourOf(now).getTime() - HOUR_MS)
-      const outcome = await runOncePerPeriod(sql, ANOMALY_JOB, hour.toISOString(), async (tx) => {
-        const raised: Raised[] = []
-        for (const projectId of await activeProjects(tx, hour)) raised.push(...(await detectProject(tx, projectId, hour, now)))
-        return raised
-      })
-      if (outcome.ran) {
-        await notify(outcome.result)
-        logger.info({ hour: hour.toISOString(), incidents: outcome.result.length }, 'anomaly detection ran')
+      const last = new Date(hourOf(now).getTime() - HOUR_MS)
+      let outcome: Awaited<ReturnType<typeof runOncePerPeriod<Raised[]>>> = { ran: false, reason: 'done' }
+      // the last complete hour, after the hours a failed run or a time with no collector up left
+      // out (oldest first, at most a day back: past that the baseline says little about now)
+      for (const hour of [...(await missedAnomalyHours(sql, last)), last]) {
+        outcome = await runOncePerPeriod(sql, ANOMALY_JOB, hour.toISOString(), async (tx) => {
+          const raised: Raised[] = []
+          for (const projectId of await activeProjects(tx, hour)) {
+            // one project's failure loses its own hour, not every project's
+            try {
+              raised.push(...(await tx.savepoint((sp) => detectProject(sp, projectId, hour, now))))
+            } catch (err) {
+              logger.error({ err, projectId, hour: hour.toISOString() }, 'anomaly detection failed for a project')
+            }
+          }
+          return raised
+        })
+        if (outcome.ran) {
+          await notify(outcome.result)
+          logger.info({ hour: hour.toISOString(), incidents: outcome.result.length }, 'anomaly detection ran')
+        }
       }
       return outcome
     },

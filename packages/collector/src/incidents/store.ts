@@ -308,3 +308,11 @@ export async function spendRcaCall(sql: Db, projectId: string, limit: number): P
   if (rows.length && Math.random() < 0.05) await sql`delete from rca_calls where user_id = ${owner.userId} and at < now() - interval '1 day'`
   return rows.length > 0
 }
+
+/** The anomaly types whose unresolved incident of the project already counted this hour. */
+export async function anomalyHoursCounted(sql: Db, projectId: string, hour: Date): Promise<Set<string>> {
+  const rows = await sql<{ type: string }[]>`
+    select type from incidents
+    where project_id = ${projectId} and status <> 'resolved' and type like 'anomaly\_%' and metadata->>'hour' = ${hour.toISOString()}`
+  return new Set(rows.map((r) => r.type))
+}

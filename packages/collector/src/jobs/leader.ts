@@ -1,3 +1,4 @@
+import type postgres from 'postgres'
 import type { Db, Sql } from '../db/connect.js'
 
 /**
@@ -9,7 +10,7 @@ import type { Db, Sql } from '../db/connect.js'
  * tick tries the period again. `work` must use the transaction it is given (on the embedded
  * database the pool has one connection).
  */
-export async function runOncePerPeriod<T>(sql: Sql, job: string, period: string, work: (tx: Db) => Promise<T>): Promise<{ ran: true; result: T } | { ran: false; reason: 'locked' | 'done' }> {
+export async function runOncePerPeriod<T>(sql: Sql, job: string, period: string, work: (tx: postgres.TransactionSql<{}>) => Promise<T>): Promise<{ ran: true; result: T } | { ran: false; reason: 'locked' | 'done' }> {
   return sql.begin(async (tx) => {
     const [lock] = await tx<{ locked: boolean }[]>`select pg_try_advisory_xact_lock(hashtext(${`llmguard:job:${job}`})) as locked`
     if (!lock!.locked) return { ran: false as const, reason: 'locked' as const }
