@@ -329,3 +329,45 @@ describe('http route layer', () => {
     expect(res.status).toBe(201)
   })
 })
+
+describe('graceful close', () => {
+  it('answers the requests under way however many arrive meanwhile; those get a 503 with Connection: close', async () => {
+    let open!: () => void
+    const gate = new Promise<void>((resolve) => (open = resolve))
+    const slow = new HttpServer({ config: { bodyLimitBytes: LIMIT, corsOrigins: [], trustProxyHops: 0, production: false }, logger: createLogger('silent') })
+    slow.register(
+      defineRoute({ method: 'POST', path: '/slow', auth: 'none', summary: 'waits', tags: ['test'], body: z.object({ n: z.number() }), responses: { 200: null }, handler: async ({ body }) => (await gate, { n: body.n }) }),
+      defineRoute({ method: 'GET', path: '/quick', auth: 'none', summary: 'answers', tags: ['test'], responses: { 200: null }, handler: () => ({ ok: true }) }),
+    )
+    const url = `http://127.0.0.1:${await slow.listen(0, '127.0.0.1')}`
+    const { Client } = await import('undici')
+    // connections opened before the close, each kept alive
+    const clients = Array.from({ length: 6 }, () => new Client(url, { keepAliveTimeout: 30_000 }))
+    try {
+      for (const c of clients) expect((await c.request({ path: '/quick', method: 'GET' })).statusCode).toBe(200)
+      const underWay = clients.slice(0, 2).map((c, n) => c.request({ path: '/slow', method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ n }) }))
+      await new Promise((r) => setTimeout(r, 50))
+      let closed = false
+      const closing = slow.close(10_000).then(() => (closed = true))
+      // health checks and retries on the other open connections while the two drain
+      const meanwhile = await Promise.all(clients.slice(2).flatMap((c) => [c.request({ path: '/quick', method: 'GET' })]))
+      for (const r of meanwhile) {
+        expect(r.statusCode).toBe(503)
+        expect([r.headers.connection].flat()).toContain('close')
+        expect(((await r.body.json()) as { error: { code: string } }).error.code).toBe('NOT_READY')
+      }
+      await new Promise((r) => setTimeout(r, 100))
+      expect(closed).toBe(false)
+      open()
+      const answers = await Promise.all(underWay)
+      expect(answers.map((r) => r.statusCode)).toEqual([200, 200])
+      expect(await Promise.all(answers.map((r) => r.body.json()))).toEqual([{ n: 0 }, { n: 1 }])
+      await closing
+      expect(closed).toBe(true)
+    } finally {
+      open()
+      await Promise.all(clients.map((c) => c.destroy()))
+      await slow.close(0)
+    }
+  })
+})

@@ -59,6 +59,9 @@ export class HttpServer {
   private authenticate: Authenticate
   private rateLimit: RateLimit | undefined
   private closing = false
+  /** Requests our routes are handling; a graceful close waits for these. */
+  private inFlight = 0
+  private drained: (() => void) | undefined
 
   constructor(private readonly options: HttpServerOptions) {
     this.logger = options.logger
@@ -118,20 +121,27 @@ export class HttpServer {
     return this.app.port
   }
 
-  /** Stops accepting, lets in-flight requests finish (up to timeoutMs), then drops idle keep-alive sockets. */
+  /**
+   * Stops accepting, lets in-flight requests finish (up to timeoutMs), then drops idle keep-alive
+   * sockets. Requests that arrive meanwhile on open connections get a 503 and `Connection: close`.
+   * The count is ours: hyper-express's own shutdown() lowers its count for each request it
+   * refuses while draining, so a few health checks ended the drain and cut the batches under way.
+   */
   async close(timeoutMs: number): Promise<void> {
     if (this.closing) return
     this.closing = true
+    this.app.close() // the listen socket only: open connections stay
     let timer: NodeJS.Timeout | undefined
-    await Promise.race([
-      this.app.shutdown(),
-      new Promise((resolve) => {
+    if (this.inFlight > 0) {
+      await new Promise<void>((resolve) => {
+        this.drained = resolve
         timer = setTimeout(resolve, timeoutMs)
         timer.unref()
-      }),
-    ])
+      })
+    }
     clearTimeout(timer)
-    // shutdown() leaves idle keep-alive connections open until uWS's own idle timeout (~12 s)
+    this.drained = undefined
+    // what is left: idle keep-alive connections (open until uWS's own idle timeout, ~12 s, otherwise)
     this.app.uws_instance.close()
   }
 
@@ -195,6 +205,13 @@ export class HttpServer {
     const rawQuery = req.query_parameters
     this.applyCommonHeaders(res, requestId, headers.origin)
     let bodyPending = METHODS_WITH_BODY.has(route.method) && (headers['content-length'] !== undefined || headers['transfer-encoding'] !== undefined)
+    if (this.closing) {
+      // a request on a connection opened before the close: not started, so safe to retry elsewhere
+      this.sendError(res, new AppError('NOT_READY', 'the collector is shutting down: retry'), requestId, true)
+      this.logRequest(route.method, route.path, 503, started, requestId)
+      return
+    }
+    this.inFlight++
     let status = 500
     try {
       const params = decodeParams(rawParams)
@@ -250,6 +267,7 @@ export class HttpServer {
       if (!res.completed) this.sendError(res, error, requestId, bodyPending || error.code === 'PAYLOAD_TOO_LARGE')
     } finally {
       this.logRequest(route.method, route.path, status, started, requestId)
+      if (--this.inFlight === 0) this.drained?.()
     }
   }
 
