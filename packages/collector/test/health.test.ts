@@ -1,5 +1,5 @@
-import { join } from 'node:path'
-import { existsSync, mkdtempSync, rmSync } from 'node:fs'
+import { dirname, join } from 'node:path'
+import { cpSync, existsSync, mkdtempSync, rmSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { Agent, request } from 'undici'
 import { PGlite } from '@electric-sql/pglite'
@@ -174,6 +174,30 @@ describe('graceful stop', () => {
     } finally {
       proc.child.kill('SIGKILL')
       rmSync(root, { recursive: true, force: true })
+    }
+  })
+})
+
+describe('the embedded database socket', () => {
+  it('in a data dir too deep for a socket address: a private temp directory, never a loopback port, removed on stop', async () => {
+    const dataDir = copyTemplateDataDir()
+    const deep = join(dataDir, '..', 'x'.repeat(120), 'data')
+    cpSync(dataDir, deep, { recursive: true })
+    const collector = await startTestCollector({ dataDir: deep })
+    let closed = false
+    try {
+      const where = collector.sql.options.path as string | undefined
+      expect(where).toBeDefined()
+      expect(where!.length).toBeLessThanOrEqual(100)
+      expect(where!.startsWith(tmpdir())).toBe(true)
+      expect(statSync(dirname(where!)).mode & 0o777).toBe(0o700)
+      expect((await collector.client.get<{ status: string }>('/readyz')).status).toBe('ready')
+      await collector.close()
+      closed = true
+      expect(existsSync(dirname(where!))).toBe(false)
+    } finally {
+      if (!closed) await collector.close()
+      rmSync(join(dataDir, '..'), { recursive: true, force: true })
     }
   })
 })

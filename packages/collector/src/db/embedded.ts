@@ -1,4 +1,5 @@
-import { chmodSync, mkdirSync, rmSync, statSync } from 'node:fs'
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { PGlite } from '@electric-sql/pglite'
 import { pg_trgm } from '@electric-sql/pglite/contrib/pg_trgm'
@@ -31,8 +32,27 @@ function makePrivate(root: string, logger: Logger): void {
   logger.warn({ dataDir: root, was }, 'the data dir was open to other users: made it private (mode 0700)')
 }
 
-// sockaddr_un holds 108 bytes; beyond that the socket falls back to a loopback port.
+// sockaddr_un holds 108 bytes
 const MAX_SOCKET_PATH = 100
+
+/**
+ * Where the socket goes: in the data dir when the path fits a socket address, else in a new
+ * private (0700) directory under the system's temp dir. Never a loopback port: PGlite's server
+ * asks no password, and any local user could connect to it (the instance's secrets are in the
+ * database) or take its one connection. Windows keeps the port (no socket files there).
+ */
+function socketPlace(root: string): { path: string; privateDir?: string } | { port: true } {
+  const inDataDir = join(root, 'pg.sock')
+  if (inDataDir.length <= MAX_SOCKET_PATH) return { path: inDataDir }
+  if (process.platform === 'win32') return { port: true }
+  const privateDir = mkdtempSync(join(tmpdir(), 'llmguard-'))
+  const path = join(privateDir, 'pg.sock')
+  if (path.length > MAX_SOCKET_PATH) {
+    rmSync(privateDir, { recursive: true, force: true })
+    throw new Error(`the data dir's socket path (${inDataDir.length} bytes) and the temp dir's are too long for a socket address: use a shorter LLMGUARD_DATA_DIR or TMPDIR`)
+  }
+  return { path, privateDir }
+}
 
 /**
  * PGlite (Postgres in WASM) in `<data dir>/pg`, served over the Postgres wire protocol so the
@@ -42,25 +62,30 @@ export async function openEmbeddedDatabase(dataDir: string, logger: Logger): Pro
   const root = resolve(dataDir)
   mkdirSync(root, { recursive: true, mode: 0o700 })
   makePrivate(root, logger)
-  const socketPath = join(root, 'pg.sock')
-  const lock = await acquireDirLock(join(root, 'collector.lock'), socketPath)
+  const place = socketPlace(root)
+  const removePrivateDir = () => {
+    if ('privateDir' in place && place.privateDir) rmSync(place.privateDir, { recursive: true, force: true })
+  }
+  let lock: Awaited<ReturnType<typeof acquireDirLock>>
+  try {
+    lock = await acquireDirLock(join(root, 'collector.lock'), 'path' in place ? place.path : join(root, 'pg.sock'))
+  } catch (err) {
+    removePrivateDir()
+    throw err
+  }
   let db: PGlite | undefined
   let server: PGLiteSocketServer | undefined
   try {
     const started = Date.now()
     db = await PGlite.create(join(root, 'pg'), { extensions: { pg_trgm } })
-    // a socket file left by a crashed owner would make listen() fail with EADDRINUSE
-    rmSync(socketPath, { force: true })
-    server =
-      socketPath.length <= MAX_SOCKET_PATH
-        ? new PGLiteSocketServer({ db, path: socketPath })
-        : new PGLiteSocketServer({ db, host: '127.0.0.1', port: 0 })
+    if ('path' in place) {
+      // a socket file left by a crashed owner would make listen() fail with EADDRINUSE
+      rmSync(place.path, { force: true })
+      server = new PGLiteSocketServer({ db, path: place.path })
+    } else server = new PGLiteSocketServer({ db, host: '127.0.0.1', port: 0 })
     await server.start()
     logger.info({ dataDir: root, ms: Date.now() - started }, 'embedded database open')
-    const connection =
-      socketPath.length <= MAX_SOCKET_PATH
-        ? { path: socketPath }
-        : { host: '127.0.0.1', port: (server as unknown as { port: number }).port }
+    const connection = 'path' in place ? { path: place.path } : { host: '127.0.0.1', port: (server as unknown as { port: number }).port }
     const opened = { db, server }
     return {
       connection,
@@ -71,6 +96,7 @@ export async function openEmbeddedDatabase(dataDir: string, logger: Logger): Pro
           // close() checkpoints, so the files on disk are consistent for the next start
           await opened.db.close()
         } finally {
+          removePrivateDir()
           lock.release()
         }
       },
@@ -78,6 +104,7 @@ export async function openEmbeddedDatabase(dataDir: string, logger: Logger): Pro
   } catch (err) {
     await server?.stop().catch(() => undefined)
     await db?.close().catch(() => undefined)
+    removePrivateDir()
     lock.release()
     throw err
   }
