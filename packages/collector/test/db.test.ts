@@ -1,4 +1,4 @@
-import { chmodSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { hostname, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createServer, Socket } from 'node:net'
@@ -267,6 +267,26 @@ describe('embedded data dir', () => {
     await expect(acquireDirLock(path)).rejects.toThrow(DataDirLockedError)
     lock.release()
     ;(await acquireDirLock(path)).release()
+  })
+
+  it('gives a stale lock to exactly one of several starters taking it over at once', async () => {
+    for (const foreignHost of [true, false]) {
+      const dir = mkdtempSync(join(tmpdir(), 'llmguard-lock-'))
+      dirs.push(dir)
+      const path = join(dir, 'collector.lock')
+      const sock = join(dir, 'pg.sock')
+      // a dead owner: another host with a socket file nobody listens on, or a gone pid here
+      writeFileSync(path, JSON.stringify(foreignHost ? { pid: 1, host: 'container-before-recreate', started: '1' } : { pid: 2 ** 22 + 4321, host: hostname(), started: '1' }))
+      writeFileSync(sock, '')
+      const results = await Promise.allSettled(Array.from({ length: 4 }, () => acquireDirLock(path, sock)))
+      const won = results.filter((r) => r.status === 'fulfilled')
+      expect(won).toHaveLength(1)
+      for (const r of results) if (r.status === 'rejected') expect(r.reason).toBeInstanceOf(DataDirLockedError)
+      expect(JSON.parse(readFileSync(path, 'utf8')).pid).toBe(process.pid)
+      // nothing left aside
+      expect(readdirSync(dir).sort()).toEqual(['collector.lock', 'pg.sock'])
+      ;(won[0] as PromiseFulfilledResult<Awaited<ReturnType<typeof acquireDirLock>>>).value.release()
+    }
   })
 
   it('judges a lock from another host (a recreated container) by its database socket', async () => {

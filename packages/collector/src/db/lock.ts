@@ -1,4 +1,5 @@
-import { closeSync, existsSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs'
+import { randomBytes } from 'node:crypto'
+import { existsSync, linkSync, readFileSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node:fs'
 import { connect } from 'node:net'
 import { hostname } from 'node:os'
 
@@ -61,52 +62,100 @@ export interface DirLock {
 }
 
 /**
- * Takes an exclusive lock on a data dir by creating `path` with O_EXCL. PGlite has no lock of
- * its own, and two processes on one dir silently lose acknowledged rows, so this is mandatory.
- * A lock left by a dead process is taken over. `probeSocket` is the unix socket the owner
- * serves while alive, used when the lock was written on another host.
+ * Takes an exclusive lock on a data dir: `path` appears with its whole content at once (a
+ * hard link of a file written aside; link() fails when `path` exists), so no reader ever sees
+ * it half-written. PGlite has no lock of its own, and two processes on one dir silently lose
+ * acknowledged rows, so this is mandatory. A lock left by a dead process is taken over by
+ * moving it aside first (rename is atomic: of several starters judging it stale, one moves
+ * it), then checking that what was moved is the lock judged stale, not one a faster starter
+ * has just created (that is put back). `probeSocket` is the unix socket the owner serves while
+ * alive, used when the lock was written on another host.
  */
 export async function acquireDirLock(path: string, probeSocket?: string): Promise<DirLock> {
   const me: LockOwner = { pid: process.pid, host: hostname(), started: processStartTime(process.pid) }
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      const fd = openSync(path, 'wx', 0o600)
-      writeSync(fd, JSON.stringify(me))
-      closeSync(fd)
-      let released = false
-      return {
-        path,
-        release() {
-          if (released) return
-          released = true
-          try {
-            const owner = JSON.parse(readFileSync(path, 'utf8')) as LockOwner
-            if (owner.pid === me.pid && owner.host === me.host) unlinkSync(path)
-          } catch {
-            // already gone
-          }
-        },
+  const mine = JSON.stringify(me)
+  const unique = `${process.pid}.${randomBytes(6).toString('hex')}`
+  const draft = `${path}.${unique}.new`
+  writeFileSync(draft, mine, { mode: 0o600, flag: 'wx' })
+  try {
+    for (let attempt = 0; attempt < 4; attempt++) {
+      try {
+        createWhole(draft, path, mine)
+        return ownLock(path, me)
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
       }
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
+      const seen = readIfThere(path)
+      if (seen === undefined) continue // removed meanwhile: try again
+      let owner: LockOwner | undefined
+      try {
+        owner = JSON.parse(seen) as LockOwner
+      } catch {
+        owner = undefined // unreadable (never half-written: see above): stale
+      }
+      if (owner && (await isAlive(owner, probeSocket))) {
+        throw new DataDirLockedError(
+          `the data dir is in use by another collector (pid ${owner.pid} on ${owner.host}); ` +
+            `stop it, or use another data dir (LLMGUARD_DATA_DIR, or --data-dir of \`llmguard collector start\`). If no collector is running, delete ${path}.`,
+        )
+      }
+      const aside = `${path}.${unique}.stale`
+      try {
+        renameSync(path, aside)
+      } catch {
+        continue // another starter moved it first
+      }
+      if (readIfThere(aside) !== seen) {
+        // a lock created after we read the stale one: put it back (unless yet another exists)
+        try {
+          linkSync(aside, path)
+        } catch {
+          // path taken again meanwhile: that one stands
+        }
+      }
+      rmSync(aside, { force: true })
     }
-    let owner: LockOwner | undefined
-    try {
-      owner = JSON.parse(readFileSync(path, 'utf8')) as LockOwner
-    } catch {
-      owner = undefined // half-written or unreadable: treat as stale
-    }
-    if (owner && (await isAlive(owner, probeSocket))) {
-      throw new DataDirLockedError(
-        `the data dir is in use by another collector (pid ${owner.pid} on ${owner.host}); ` +
-          `stop it, or use another data dir (LLMGUARD_DATA_DIR, or --data-dir of \`llmguard collector start\`). If no collector is running, delete ${path}.`,
-      )
-    }
-    try {
-      unlinkSync(path)
-    } catch {
-      // another process removed it first; retry the exclusive create
-    }
+  } finally {
+    rmSync(draft, { force: true })
   }
   throw new DataDirLockedError(`could not take the data dir lock ${path}; another collector is starting on it`)
+}
+
+/**
+ * Creates `path` holding `content`, failing with EEXIST when it exists: a hard link of the
+ * draft, or (a filesystem without hard links) an exclusive create and a write.
+ */
+function createWhole(draft: string, path: string, content: string): void {
+  try {
+    linkSync(draft, path)
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code
+    if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP' && code !== 'ENOSYS') throw err
+    writeFileSync(path, content, { mode: 0o600, flag: 'wx' })
+  }
+}
+
+function readIfThere(path: string): string | undefined {
+  try {
+    return readFileSync(path, 'utf8')
+  } catch {
+    return undefined
+  }
+}
+
+function ownLock(path: string, me: LockOwner): DirLock {
+  let released = false
+  return {
+    path,
+    release() {
+      if (released) return
+      released = true
+      try {
+        const owner = JSON.parse(readFileSync(path, 'utf8')) as LockOwner
+        if (owner.pid === me.pid && owner.host === me.host) unlinkSync(path)
+      } catch {
+        // already gone
+      }
+    },
+  }
 }
