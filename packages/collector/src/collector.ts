@@ -46,7 +46,8 @@ export async function startCollector(config: Config, options: StartOptions = {})
     if (config.database.url) await firstAnswer(db.sql, config.database.url, options.databaseAnswerMs ?? DATABASE_ANSWER_MS)
     const onLockWait = (attempt: number, err: Error, migration: number | undefined) =>
       logger.warn({ attempt, migration, err: err.message }, 'migrations wait for a table lock held by another session (a long transaction, a backup?); retrying, with queries on the table let through meanwhile')
-    const { applied, newer } = await migrate(db.sql, migrations, { onLockWait }).catch((err: unknown) => {
+    const onMigrationLockWait = () => logger.warn('another collector is migrating this database: waiting for it to finish')
+    const { applied, newer } = await migrate(db.sql, migrations, { onLockWait, onMigrationLockWait }).catch((err: unknown) => {
       throw config.database.url ? unreachableDatabase(err, config.database.url) : err
     })
     if (applied.length) logger.info({ applied }, 'migrations applied')

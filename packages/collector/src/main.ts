@@ -17,6 +17,9 @@ async function main(): Promise<void> {
   }
   // Signals may arrive while the database is still opening (initdb takes seconds): remember
   // them and stop as soon as start-up is done, so PGlite closes cleanly and the lock is released.
+  // On PostgreSQL nothing of ours needs closing before start-up is done, which may be a long
+  // wait (another collector's migrations, an unanswering server): exit now, the server rolls a
+  // migration under way back.
   let signalled: NodeJS.Signals | undefined
   let stop: (() => void) | undefined
   const onSignal = (signal: NodeJS.Signals) => {
@@ -25,7 +28,11 @@ async function main(): Promise<void> {
       process.exit(130)
     }
     signalled = signal
-    stop?.()
+    if (stop) return stop()
+    if (config.database.url) {
+      process.stderr.write(`llmguard-collector: ${signal} during start-up: exiting\n`)
+      process.exit(0)
+    }
   }
   process.on('SIGTERM', onSignal)
   process.on('SIGINT', onSignal)

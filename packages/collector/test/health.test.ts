@@ -2,6 +2,7 @@ import { dirname, join } from 'node:path'
 import { cpSync, existsSync, mkdtempSync, rmSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { Agent, request } from 'undici'
+import postgres from 'postgres'
 import { PGlite } from '@electric-sql/pglite'
 import { PGLiteSocketServer } from '@electric-sql/pglite-socket'
 import { Validator } from '@seriousme/openapi-schema-validator'
@@ -156,6 +157,31 @@ describe('graceful stop', () => {
       proc.child.kill('SIGKILL')
       await agent.close()
       rmSync(join(dataDir, '..'), { recursive: true, force: true })
+    }
+  })
+
+  it.runIf(onRealPostgres())('a SIGTERM while start-up waits for another collector\'s migrations exits at once, saying what it waited for', async () => {
+    const db = await createTestDatabase()
+    const holder = postgres(db.url, { max: 1, onnotice: () => undefined })
+    const reserved = await holder.reserve()
+    await reserved`begin`
+    await reserved`select pg_advisory_xact_lock(7400001)` // the migration lock (db/migrate.ts)
+    const proc = spawnCollector({ DATABASE_URL: db.url, PORT: '0', HOST: '127.0.0.1' })
+    try {
+      while (!proc.output().includes('another collector is migrating this database') && proc.child.exitCode === null) await new Promise((r) => setTimeout(r, 20))
+      const sent = Date.now()
+      proc.child.kill('SIGTERM')
+      const { code } = await proc.exited
+      expect(code).toBe(0)
+      expect(Date.now() - sent).toBeLessThan(3_000)
+      expect(proc.output()).toContain('SIGTERM during start-up: exiting')
+      expect(proc.output()).not.toContain('collector ready')
+    } finally {
+      proc.child.kill('SIGKILL')
+      await reserved`rollback`.catch(() => undefined)
+      reserved.release()
+      await holder.end({ timeout: 0 })
+      await db.drop()
     }
   })
 

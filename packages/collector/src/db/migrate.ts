@@ -47,6 +47,8 @@ export interface MigrateOptions {
   retryMs?: number
   /** Told of each attempt that gave up waiting, and which migration waited (the caller logs it). */
   onLockWait?: (attempt: number, err: Error, version: number | undefined) => void
+  /** Told once when another session holds the migration lock (another collector migrating). */
+  onMigrationLockWait?: () => void
 }
 
 /**
@@ -61,7 +63,10 @@ export async function migrate(sql: Sql, migrations = loadMigrations(), options: 
   const applied: number[] = []
   for (let attempt = 1; ; ) {
     try {
-      const step = await migrateNext(sql, migrations, options.lockTimeoutMs ?? 2_000)
+      const step = await migrateNext(sql, migrations, options.lockTimeoutMs ?? 2_000, () => {
+        options.onMigrationLockWait?.()
+        options = { ...options, onMigrationLockWait: undefined } // once
+      })
       if (step.applied === undefined) return { applied, newer: step.newer }
       applied.push(step.applied)
       attempt = 1
@@ -77,11 +82,15 @@ export async function migrate(sql: Sql, migrations = loadMigrations(), options: 
 }
 
 /** Applies the first pending migration, if any, in one transaction. */
-async function migrateNext(sql: Sql, migrations: Migration[], lockTimeoutMs: number): Promise<{ applied: number | undefined; newer: number[] }> {
+async function migrateNext(sql: Sql, migrations: Migration[], lockTimeoutMs: number, onWait: () => void): Promise<{ applied: number | undefined; newer: number[] }> {
   return sql.begin(async (tx) => {
     // a migration may take longer than the pool's 30 s statement_timeout (an index on a big table)
     await tx`set local statement_timeout = 0`
-    await tx`select pg_advisory_xact_lock(${MIGRATION_LOCK})`
+    const [free] = await tx<{ locked: boolean }[]>`select pg_try_advisory_xact_lock(${MIGRATION_LOCK}) as locked`
+    if (!free!.locked) {
+      onWait()
+      await tx`select pg_advisory_xact_lock(${MIGRATION_LOCK})`
+    }
     // once it is this instance's turn: a table lock is waited for a bounded time only
     await tx.unsafe(`set local lock_timeout = ${Math.max(1, Math.round(lockTimeoutMs))}`)
     await tx`create table if not exists schema_migrations (
