@@ -40,6 +40,7 @@ export async function startCollector(config: Config, options: StartOptions = {})
   await assertCanListen(config.port, config.host)
   const db = await openDatabase(config, logger)
   let http: HttpServer | undefined
+  let app: App | undefined
   try {
     const migrations = loadMigrations()
     // the first statement: where a database that cannot be reached, or is not PostgreSQL, shows
@@ -58,7 +59,7 @@ export async function startCollector(config: Config, options: StartOptions = {})
     }
     const secrets = await resolveSecrets(db.sql, config.secrets)
     http = new HttpServer({ config, logger })
-    const app = await createApp({
+    app = await createApp({
       config,
       sql: db.sql,
       secrets,
@@ -74,6 +75,7 @@ export async function startCollector(config: Config, options: StartOptions = {})
     logger.info({ url, embedded: db.embedded, ms: Date.now() - started }, 'collector ready')
     let stopping: Promise<void> | undefined
     const server = http
+    const wired = app
     return {
       port,
       url,
@@ -82,11 +84,11 @@ export async function startCollector(config: Config, options: StartOptions = {})
       secrets,
       logger,
       embedded: db.embedded,
-      app,
+      app: wired,
       stop() {
         stopping ??= (async () => {
           await server.close(config.shutdownTimeoutMs)
-          await app.stop()
+          await wired.stop()
           await db.close()
           logger.info('collector stopped')
         })()
@@ -95,6 +97,8 @@ export async function startCollector(config: Config, options: StartOptions = {})
     }
   } catch (err) {
     if (http) await http.close(0).catch(() => undefined)
+    // the app's jobs and workers started with it: stopped before the pool closes under them
+    if (app) await app.stop().catch(() => undefined)
     // start-up failed: nothing under way is worth waiting for (a query to a server that never
     // answers would hold the exit for the whole close timeout)
     await db.close(0).catch(() => undefined)

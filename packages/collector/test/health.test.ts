@@ -137,6 +137,19 @@ describe('the listening port', () => {
   })
 })
 
+describe('an address that is not this machine\'s', () => {
+  it('with PORT=0 too, fails before it opens its database', async () => {
+    const emptyDir = join(mkdtempSync(join(tmpdir(), 'llmguard-host-')), 'data')
+    try {
+      // 192.0.2.1 is TEST-NET-1: never a local address
+      await expect(startTestCollector({ env: { PORT: '0', HOST: '192.0.2.1' }, dataDir: emptyDir })).rejects.toThrow('cannot listen on 192.0.2.1:0')
+      expect(existsSync(join(emptyDir, 'pg'))).toBe(false)
+    } finally {
+      rmSync(join(emptyDir, '..'), { recursive: true, force: true })
+    }
+  })
+})
+
 describe('graceful stop', () => {
   it.each(['SIGTERM', 'SIGINT'] as const)('%s exits within a few seconds with an idle keep-alive client connected', async (signal) => {
     const dataDir = copyTemplateDataDir()

@@ -368,10 +368,9 @@ const cannotListen = (host: string, port: number) =>
 /**
  * Fails as `listen` would if host:port cannot be bound now: checked before the collector opens
  * its database, so a second collector started on a busy port never migrates or touches it.
- * Port 0 always binds.
+ * Port 0 is probed too: the port is any free one, but the address may not be this machine's.
  */
 export function assertCanListen(port: number, host: string): Promise<void> {
-  if (port === 0) return Promise.resolve()
   return new Promise((resolve, reject) => {
     const probe = createServer()
     probe.once('error', () => reject(cannotListen(host, port)))
