@@ -142,6 +142,13 @@ describe('POST /v1/webhooks/datadog', () => {
     }
   })
 
+  it("takes the severity from the monitor's priority ($ALERT_PRIORITY) over the event's ($PRIORITY: normal or low)", async () => {
+    const normal = await signed(alert({ monitorId: 'prio-1', priority: 'normal', alertPriority: 'P1' }))
+    expect(normal.data.incident).toMatchObject({ severity: 'critical', metadata: { priority: 'normal', alertPriority: 'P1' } })
+    expect((await signed(alert({ monitorId: 'prio-2', priority: 'low', alertPriority: '' }))).data.incident!.severity).toBe('low')
+    expect((await signed(alert({ monitorId: 'prio-3', priority: 'normal' }))).data.incident!.severity).toBe('medium')
+  })
+
   it("alert ids are per project: another user's alert with the same id is no replay of mine", async () => {
     const id = randomUUID()
     const mine = await withSecret(alert({ id, monitorId: 'shared-id' }))

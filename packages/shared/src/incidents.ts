@@ -152,7 +152,10 @@ export const datadogPayloadSchema = z.object({
   monitorId: z.coerce.string().trim().min(1).max(200),
   title: z.string().max(1_000).default(''),
   transition: z.string().trim().min(1).max(100),
+  /** `$PRIORITY`: the event's priority (`normal`, `low`). */
   priority: z.string().max(20).nullish(),
+  /** `$ALERT_PRIORITY`: the monitor's priority, P1–P5; decides the severity when given. */
+  alertPriority: z.string().max(20).nullish(),
   // epoch ms; 8.64e15 is the last instant a JavaScript Date holds
   date: z.coerce.number().int().positive().max(8_640_000_000_000_000).optional(),
   tags: z.string().max(10_000).default(''),

@@ -64,6 +64,7 @@ async function processAlert(sql: Sql, projectId: string, p: DatadogPayload, now:
       monitorId: p.monitorId,
       transition: p.transition,
       priority: p.priority ?? null,
+      alertPriority: p.alertPriority ?? null,
       link: p.link ?? null,
       tags: p.tags.split(',').map((t) => t.trim()).filter(Boolean),
       body: p.body ? p.body.slice(0, 4_000) : null,
@@ -81,7 +82,8 @@ async function processAlert(sql: Sql, projectId: string, p: DatadogPayload, now:
       projectId,
       type: 'datadog',
       key: p.monitorId,
-      severity: severityOfPriority(p.priority),
+      // the monitor's P1–P5 when the payload carries it: `$PRIORITY` is only normal or low
+      severity: severityOfPriority(p.alertPriority?.trim() ? p.alertPriority : p.priority),
       title: p.title.trim() || `Datadog monitor ${p.monitorId}: ${p.transition}`,
       count: 1,
       at,
