@@ -124,16 +124,34 @@ describe('rcaPrompt', () => {
   })
 
   it('stays within its bound by dropping the oldest related requests, keeping the newest', () => {
-    const ev: Evidence = { ...evidence({ requests: 20 }, {}), related: Array.from({ length: 20 }, (_, i) => related(i)) }
-    // a Datadog alert's text in the incident takes most of the room
+    // more than fit (evidence holds 20; the bound holds whatever it is given)
+    const ev: Evidence = { ...evidence({ requests: 60 }, {}), related: Array.from({ length: 60 }, (_, i) => related(i)) }
     const { user } = rcaPrompt(incident('datadog', { body: 'b'.repeat(10_000) }), ev)
     expect(user.length).toBeLessThanOrEqual(RCA_PROMPT_MAX_CHARS)
+    expect(user.length).toBeGreaterThan(RCA_PROMPT_MAX_CHARS - 1_000) // dropped one at a time
     const sent = JSON.parse(user) as { relatedRequests: { latency: number; error: { message: string } }[] }
     expect(sent.relatedRequests.length).toBeGreaterThan(0)
-    expect(sent.relatedRequests.length).toBeLessThan(20)
+    expect(sent.relatedRequests.length).toBeLessThan(60)
     expect(sent.relatedRequests.map((r) => r.latency)).toEqual(sent.relatedRequests.map((_, i) => 100 + i))
     expect(sent.relatedRequests.every((r) => r.error.message.length <= 201)).toBe(true)
     expect(user).not.toContain('never sent')
+  })
+
+  it('stays within its bound with a Datadog alert at its field limits and an hour of many models', () => {
+    const models = Object.fromEntries(Array.from({ length: 2_000 }, (_, i) => [`model-${i}-${'m'.repeat(150)}`, i]))
+    const ev: Evidence = { ...evidence({ requests: 20, models }, { models }), related: Array.from({ length: 20 }, (_, i) => related(i)) }
+    const alert = { ...incident('datadog', { body: '"quoted" '.repeat(450), tags: Array.from({ length: 500 }, (_, i) => `tag-${i}:"v"`), link: 'l'.repeat(2_000) }), title: 't'.repeat(1_000) }
+    const { user } = rcaPrompt(alert, ev)
+    expect(user.length).toBeLessThanOrEqual(RCA_PROMPT_MAX_CHARS)
+    const sent = JSON.parse(user) as { relatedRequests: unknown[]; window: { models: Record<string, number> } }
+    expect(sent.relatedRequests.length).toBeGreaterThan(0)
+    expect(Object.keys(sent.window.models)).toHaveLength(20)
+    expect(sent.window.models[Object.keys(models).at(-1)!]).toBe(1_999) // the busiest kept
+  })
+
+  it('withholds a card number or an address that the cut at 200 characters would split', () => {
+    expect(errorForRca({ type: 'x', message: `${'x'.repeat(185)} 4111 1111 1111 1111 declined` })!.message).toBe('[withheld: holds payment card number]')
+    expect(errorForRca({ type: 'x', message: `${'x'.repeat(190)} alice.smith@example.com rejected` })!.message).toBe('[withheld: holds email address]')
   })
 
   it('withholds an error message that holds a key or an address, and cuts the rest short', () => {

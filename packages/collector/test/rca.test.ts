@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { Incident, IncidentDetail, LlmRecordInput } from '@llmguard/shared'
 import { createRcaClient } from '../src/integrations/openai.js'
 import { analyzeIncident, MAX_RCA_ATTEMPTS } from '../src/incidents/rca.js'
-import { findIncident } from '../src/incidents/store.js'
+import { claimAnalysis, findIncident, releaseAnalysis } from '../src/incidents/store.js'
 import { startFakeOpenAI, VALID_ANSWER, type FakeOpenAI } from './fakes/openai.js'
 import { copyTemplateDataDir, createTestDatabase, onRealPostgres, startTestCollector, type TestCollector } from './helpers/collector.js'
 import { count, setupProject, type TestUser } from './helpers/accounts.js'
@@ -171,6 +171,21 @@ describe('root-cause analysis', () => {
       expect(fake.requests.length - asked).toBe(3)
     } finally {
       await limited.close()
+    }
+  })
+
+  it('a claim handed back at a shutdown does not count as an attempt', async () => {
+    await collector.sql`
+      insert into incident_analyses (incident_id, attempts) values (${incident.id}, 0)
+      on conflict (incident_id) do update set attempts = 0, claimed_until = null`
+    try {
+      const claim = await claimAnalysis(collector.sql, 60_000, incident.id)
+      expect(claim!.attempts).toBe(1)
+      await releaseAnalysis(collector.sql, incident.id)
+      const [row] = await collector.sql`select attempts, claimed_until from incident_analyses where incident_id = ${incident.id}`
+      expect(row).toEqual({ attempts: 0, claimed_until: null })
+    } finally {
+      await collector.sql`delete from incident_analyses where incident_id = ${incident.id}`
     }
   })
 

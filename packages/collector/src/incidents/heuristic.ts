@@ -189,11 +189,31 @@ export const RCA_PROMPT_MAX_CHARS = 16_000
  */
 export function errorForRca(error: RelatedRequest['error']): RelatedRequest['error'] {
   if (!error) return error
-  const message = error.message.length > RCA_ERROR_MESSAGE_CHARS ? `${error.message.slice(0, RCA_ERROR_MESSAGE_CHARS)}…` : error.message
+  // judged whole (at most 10,000 characters): a card number or an address across the cut
+  // would otherwise go out in part
   const kinds = new Set<SensitiveKind>()
-  detectShapes(message, kinds)
-  const shown = kinds.size ? `[withheld: holds ${[...kinds].map((k) => SENSITIVE_KIND_LABELS[k]).join(', ')}]` : message
-  return { ...error, message: shown }
+  detectShapes(error.message, kinds)
+  if (kinds.size) return { ...error, message: `[withheld: holds ${[...kinds].map((k) => SENSITIVE_KIND_LABELS[k]).join(', ')}]` }
+  const message = error.message.length > RCA_ERROR_MESSAGE_CHARS ? `${error.message.slice(0, RCA_ERROR_MESSAGE_CHARS)}…` : error.message
+  return { ...error, message }
+}
+
+/** An incident's metadata for the prompt: long texts (a Datadog alert's body, tags, link) cut short. */
+function compactMetadata(metadata: Record<string, unknown>): Record<string, unknown> {
+  const cut = (v: unknown): unknown => {
+    if (typeof v === 'string') return v.length > RCA_METADATA_TEXT_CHARS ? `${v.slice(0, RCA_METADATA_TEXT_CHARS)}…` : v
+    if (Array.isArray(v)) return v.slice(0, 20).map(cut)
+    return v
+  }
+  return Object.fromEntries(Object.entries(metadata).map(([k, v]) => [k, cut(v)]))
+}
+const RCA_METADATA_TEXT_CHARS = 500
+
+/** The busiest 20 models (a model name is free text: an hour may hold thousands). */
+function topModels(models: Record<string, number>): Record<string, number> {
+  const entries = Object.entries(models)
+  if (entries.length <= 20) return models
+  return Object.fromEntries(entries.sort((a, b) => b[1] - a[1]).slice(0, 20).map(([m, n]) => [m.slice(0, 200), n]))
 }
 
 /** The prompt for the RCA model: the incident, the numbers and the related requests' metrics. */
@@ -217,29 +237,35 @@ export function rcaPrompt(incident: Incident, ev: Evidence): { system: string; u
     // no prompt text: the requests of an incident (high-risk ones above all) may carry
     // personal data or secrets, and the numbers are what the analysis needs
   }))
-  let user = userMessage(incident, ev, related)
-  // the newest requests first (relatedRequests' order): drop from the end until it fits
+  let metadata = compactMetadata(incident.metadata)
+  let user = userMessage(incident, metadata, ev, related)
+  // the newest requests first (relatedRequests' order): drop the oldest until it fits, then
+  // (metadata of an exotic size) the metadata
   while (user.length > RCA_PROMPT_MAX_CHARS && related.length > 0) {
-    related.splice(Math.max(0, Math.floor(related.length / 2)))
-    user = userMessage(incident, ev, related)
+    related.pop()
+    user = userMessage(incident, metadata, ev, related)
+  }
+  if (user.length > RCA_PROMPT_MAX_CHARS) {
+    metadata = {}
+    user = userMessage(incident, metadata, ev, related)
   }
   return { system, user }
 }
 
-function userMessage(incident: Incident, ev: Evidence, related: unknown[]): string {
+function userMessage(incident: Incident, metadata: Record<string, unknown>, ev: Evidence, related: unknown[]): string {
   return JSON.stringify({
     incident: {
       type: incident.type,
       key: incident.key,
-      title: incident.title,
+      title: incident.title.length > RCA_METADATA_TEXT_CHARS ? `${incident.title.slice(0, RCA_METADATA_TEXT_CHARS)}…` : incident.title,
       severity: incident.severity,
       occurrences: incident.occurrences,
       firstSeenAt: incident.firstSeenAt,
       lastSeenAt: incident.lastSeenAt,
-      metadata: incident.metadata,
+      metadata,
     },
-    window: ev.window,
-    previous24Hours: ev.baseline,
+    window: { ...ev.window, models: topModels(ev.window.models) },
+    previous24Hours: { ...ev.baseline, models: topModels(ev.baseline.models) },
     relatedRequests: related,
   })
 }

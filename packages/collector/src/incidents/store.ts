@@ -289,12 +289,14 @@ export async function storeAnalysis(sql: Db, claim: Claim, rca: IncidentRca): Pr
 
 /** Gives a claim back (shutdown): the next worker takes it at once. */
 export async function releaseAnalysis(sql: Db, incidentId: string): Promise<void> {
-  await sql`update incident_analyses set claimed_until = null where incident_id = ${incidentId}`
+  // handed back at a shutdown: not an attempt that failed (the give-up limit counts those)
+  await sql`update incident_analyses set claimed_until = null, attempts = greatest(attempts - 1, 0) where incident_id = ${incidentId}`
 }
 
 /**
  * Counts one OpenAI analysis against the project owner's last 24 hours, unless that already
- * holds `limit` of them: false then. Two workers at once may both pass at the limit (one over).
+ * holds `limit` of them: false then. Workers checking at the same moment may each pass at the
+ * limit (at most one over per concurrent worker: each instance runs one analysis at a time).
  */
 export async function spendRcaCall(sql: Db, projectId: string, limit: number): Promise<boolean> {
   const [owner] = await sql<{ userId: string }[]>`select user_id as "userId" from projects where id = ${projectId}`
