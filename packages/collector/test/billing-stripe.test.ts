@@ -187,17 +187,40 @@ describe('Stripe objects that are gone', () => {
     expect((await billing(user)).stripeCustomerId).toBe(customer)
   })
 
+  it('keeps the link when the key merely cannot see the customer (another account or mode): 503, and all is back once the key is right', async () => {
+    const user = await signUp(collector)
+    await checkout(user)
+    const customer = (await billing(user)).stripeCustomerId!
+    const saved = new Map(fake.customers)
+    fake.customers.clear() // a test-mode key for live customers: Stripe knows none of them
+    try {
+      for (const call of [
+        () => collector.client.get('/v1/billing/invoices', { token: user.accessToken }),
+        () => collector.client.post('/v1/billing/portal', {}, { token: user.accessToken }),
+        () => checkout(user),
+      ]) {
+        const err = await failure(call())
+        expect([err.status, err.code]).toEqual([503, 'BILLING_NOT_CONFIGURED'])
+        expect(err.message).toContain('test or live')
+      }
+      expect((await billing(user)).stripeCustomerId).toBe(customer)
+    } finally {
+      for (const [id, c] of saved) fake.customers.set(id, c)
+    }
+    expect((await collector.client.post<BillingUrl>('/v1/billing/portal', {}, { token: user.accessToken })).url).toMatch(/^https:/)
+  })
+
   it('unlinks a customer deleted in the Stripe dashboard: invoices are empty, the portal is a 409, and checkout makes a new customer', async () => {
     const user = await signUp(collector)
     await checkout(user)
     const gone = (await billing(user)).stripeCustomerId!
-    fake.customers.delete(gone)
+    fake.deleteCustomer(gone)
     expect(await collector.client.get<InvoicePage>('/v1/billing/invoices', { token: user.accessToken })).toEqual({ items: [], hasMore: false, nextCursor: null })
     expect((await billing(user)).stripeCustomerId).toBeNull()
 
     await checkout(user)
     const second = (await billing(user)).stripeCustomerId!
-    fake.customers.delete(second)
+    fake.deleteCustomer(second)
     const portal = await failure(collector.client.post('/v1/billing/portal', {}, { token: user.accessToken }))
     expect([portal.status, portal.code]).toEqual([409, 'CONFLICT'])
     expect((await billing(user)).stripeCustomerId).toBeNull()
@@ -205,7 +228,7 @@ describe('Stripe objects that are gone', () => {
     // linked again, deleted again: checkout itself replaces it (not the idempotent replay of the deleted one)
     await checkout(user)
     const third = (await billing(user)).stripeCustomerId!
-    fake.customers.delete(third)
+    fake.deleteCustomer(third)
     const { url } = await checkout(user)
     expect(url).toMatch(/^https:\/\//)
     const fourth = (await billing(user)).stripeCustomerId!

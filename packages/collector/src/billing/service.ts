@@ -81,9 +81,18 @@ export function createBillingService(deps: BillingServiceDeps) {
     return store.linkCustomer(sql, userId, created)
   }
 
-  /** The linked customer was deleted in Stripe (the dashboard): forget it, so a new one is made. */
+  /**
+   * Stripe answered "no such customer" for the linked one. Deleted (in the dashboard): forget it,
+   * so a new one is made. Merely not visible to this key (a key of another account or mode):
+   * the install's configuration, and the link stays for when the key is put right.
+   */
   async function forgetCustomer(userId: string, customerId: string, err: StripeMissingError): Promise<void> {
-    logger.warn({ userId, customerId, err: err.message }, 'Stripe no longer has the linked customer: unlinked')
+    if (!(await viaStripe(() => stripe().customerDeleted(customerId)))) {
+      const message = `Stripe has no customer ${customerId} under STRIPE_SECRET_KEY: is it a key of the account and mode (test or live) the customer was created in?`
+      logger.error({ userId, customerId, err: err.message }, message)
+      throw new AppError('BILLING_NOT_CONFIGURED', message)
+    }
+    logger.warn({ userId, customerId }, 'Stripe deleted the linked customer: unlinked')
     await store.unlinkCustomer(sql, userId, customerId)
   }
 

@@ -53,6 +53,11 @@ export interface StripeBilling {
     cancelUrl: string
   }): Promise<string>
   createPortalSession(input: { customerId: string; returnUrl: string }): Promise<string>
+  /**
+   * Whether Stripe says this customer was deleted. False when this key cannot see it at all
+   * (a key of another account, or of test mode for a live customer): not the customer's doing.
+   */
+  customerDeleted(customerId: string): Promise<boolean>
   listInvoices(input: { customerId: string; limit: number; startingAfter?: string }): Promise<InvoicePage>
 }
 
@@ -94,7 +99,7 @@ async function call<T>(run: () => Promise<T>): Promise<T> {
   } catch (err) {
     const { errors } = stripeLib()
     if (err instanceof errors.StripeInvalidRequestError && err.code === 'resource_missing') {
-      if (err.param === 'customer') throw new StripeMissingError('customer', err.message)
+      if (err.param === 'customer' || err.param === 'id') throw new StripeMissingError('customer', err.message)
       if (err.param === 'starting_after') throw new StripeMissingError('cursor', err.message)
     }
     if (err instanceof errors.StripeAuthenticationError || err instanceof errors.StripePermissionError || err instanceof errors.StripeInvalidRequestError) {
@@ -140,6 +145,15 @@ export function createStripeBilling(config: StripeConfig): StripeBilling {
     async createPortalSession({ customerId, returnUrl }) {
       const session = await call(() => stripe.billingPortal.sessions.create({ customer: customerId, return_url: returnUrl }))
       return session.url
+    },
+    async customerDeleted(customerId) {
+      try {
+        const customer = await call(() => stripe.customers.retrieve(customerId))
+        return 'deleted' in customer && customer.deleted === true
+      } catch (err) {
+        if (err instanceof StripeMissingError) return false
+        throw err
+      }
     },
     async listInvoices({ customerId, limit, startingAfter }) {
       const page = await call(() => stripe.invoices.list({ customer: customerId, limit, ...(startingAfter ? { starting_after: startingAfter } : {}) }))

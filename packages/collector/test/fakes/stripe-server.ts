@@ -20,6 +20,9 @@ export interface FakeStripe {
   mode: FakeStripeMode
   requests: FakeStripeRequest[]
   customers: Map<string, Record<string, unknown>>
+  /** Customers deleted (in the dashboard): retrieving one answers `{deleted: true}`. */
+  deletedCustomers: Set<string>
+  deleteCustomer(id: string): void
   /** Invoices by customer, newest first (as Stripe lists them). */
   invoices: Map<string, Record<string, unknown>[]>
   addInvoice(customerId: string, over?: Record<string, unknown>): Record<string, unknown>
@@ -124,6 +127,11 @@ export async function startFakeStripe(): Promise<FakeStripe> {
     mode: 'ok',
     requests: [],
     customers: new Map(),
+    deletedCustomers: new Set(),
+    deleteCustomer(id) {
+      fake.customers.delete(id)
+      fake.deletedCustomers.add(id)
+    },
     invoices: new Map(),
     addInvoice(customerId, over = {}) {
       const created = now() - 86_400 * ((fake.invoices.get(customerId)?.length ?? 0) + 1)
@@ -209,8 +217,16 @@ export async function startFakeStripe(): Promise<FakeStripe> {
         const data = all.slice(start, start + limit)
         return json(200, { object: 'list', data, has_more: start + limit < all.length, url: '/v1/invoices' })
       }
-      default:
+      default: {
+        const customerPath = /^GET \/v1\/customers\/([^/]+)$/.exec(key)
+        if (customerPath) {
+          const id = decodeURIComponent(customerPath[1]!)
+          if (fake.customers.has(id)) return json(200, fake.customers.get(id))
+          if (fake.deletedCustomers.has(id)) return json(200, { id, object: 'customer', deleted: true })
+          return invalid(`No such customer: '${id}'`, 'id', 404)
+        }
         return invalid(`Unrecognized request URL (${req.method}: ${url.pathname}).`, undefined, 404)
+      }
     }
   })
   server.on('connection', (socket) => {
