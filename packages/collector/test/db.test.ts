@@ -1,4 +1,4 @@
-import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs'
 import { hostname, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createServer, Socket } from 'node:net'
@@ -287,6 +287,20 @@ describe('embedded data dir', () => {
       expect(readdirSync(dir).sort()).toEqual(['collector.lock', 'pg.sock'])
       ;(won[0] as PromiseFulfilledResult<Awaited<ReturnType<typeof acquireDirLock>>>).value.release()
     }
+  })
+
+  it('takes over past a takeover guard left by a starter that died in the middle of one', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'llmguard-lock-'))
+    dirs.push(dir)
+    const path = join(dir, 'collector.lock')
+    writeFileSync(path, JSON.stringify({ pid: 2 ** 22 + 777, host: hostname(), started: '1' }))
+    mkdirSync(`${path}.takeover`)
+    const old = new Date(Date.now() - 60_000)
+    utimesSync(`${path}.takeover`, old, old)
+    const lock = await acquireDirLock(path)
+    expect(JSON.parse(readFileSync(path, 'utf8')).pid).toBe(process.pid)
+    expect(readdirSync(dir)).toEqual(['collector.lock'])
+    lock.release()
   })
 
   it('judges a lock from another host (a recreated container) by its database socket', async () => {

@@ -231,6 +231,10 @@ describe('the embedded database socket', () => {
       expect(where!.startsWith(tmpdir())).toBe(true)
       expect(statSync(dirname(where!)).mode & 0o777).toBe(0o700)
       expect((await collector.client.get<{ status: string }>('/readyz')).status).toBe('ready')
+      // a second collector on the data dir is refused, and leaves the owner's socket alone
+      await expect(startTestCollector({ dataDir: deep })).rejects.toThrow(/in use by another collector/)
+      expect(existsSync(where!)).toBe(true)
+      expect((await collector.client.get<{ status: string }>('/readyz')).status).toBe('ready')
       await collector.close()
       closed = true
       expect(existsSync(dirname(where!))).toBe(false)

@@ -158,6 +158,6 @@ describe('rcaPrompt', () => {
     expect(errorForRca({ type: 'auth', message: 'bad key sk-proj-abcdefghij0123456789xyz for you', status: 401 })).toEqual({ type: 'auth', message: '[withheld: holds OpenAI API key]', status: 401 })
     expect(errorForRca({ type: 'x', message: 'a'.repeat(300) })!.message).toBe(`${'a'.repeat(200)}…`)
     expect(errorForRca({ type: 'x', message: 'upstream timeout' })).toEqual({ type: 'x', message: 'upstream timeout' })
-    expect(errorForRca(undefined)).toBeUndefined()
+    expect(errorForRca(null)).toBeNull()
   })
 })

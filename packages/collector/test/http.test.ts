@@ -334,9 +334,16 @@ describe('graceful close', () => {
   it('answers the requests under way however many arrive meanwhile; those get a 503 with Connection: close', async () => {
     let open!: () => void
     const gate = new Promise<void>((resolve) => (open = resolve))
+    let entered = 0
+    let bothIn!: () => void
+    const inHandler = new Promise<void>((resolve) => (bothIn = resolve))
     const slow = new HttpServer({ config: { bodyLimitBytes: LIMIT, corsOrigins: [], trustProxyHops: 0, production: false }, logger: createLogger('silent') })
     slow.register(
-      defineRoute({ method: 'POST', path: '/slow', auth: 'none', summary: 'waits', tags: ['test'], body: z.object({ n: z.number() }), responses: { 200: null }, handler: async ({ body }) => (await gate, { n: body.n }) }),
+      defineRoute({ method: 'POST', path: '/slow', auth: 'none', summary: 'waits', tags: ['test'], body: z.object({ n: z.number() }), responses: { 200: null }, handler: async ({ body }) => {
+          if (++entered === 2) bothIn()
+          await gate
+          return { n: body.n }
+        } }),
       defineRoute({ method: 'GET', path: '/quick', auth: 'none', summary: 'answers', tags: ['test'], responses: { 200: null }, handler: () => ({ ok: true }) }),
     )
     const url = `http://127.0.0.1:${await slow.listen(0, '127.0.0.1')}`
@@ -346,7 +353,7 @@ describe('graceful close', () => {
     try {
       for (const c of clients) expect((await c.request({ path: '/quick', method: 'GET' })).statusCode).toBe(200)
       const underWay = clients.slice(0, 2).map((c, n) => c.request({ path: '/slow', method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ n }) }))
-      await new Promise((r) => setTimeout(r, 50))
+      await inHandler // both under way before the close starts
       let closed = false
       const closing = slow.close(10_000).then(() => (closed = true))
       // health checks and retries on the other open connections while the two drain

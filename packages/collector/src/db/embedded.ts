@@ -1,4 +1,5 @@
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs'
+import { createHash } from 'node:crypto'
+import { chmodSync, lstatSync, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { PGlite } from '@electric-sql/pglite'
@@ -36,6 +37,24 @@ function makePrivate(root: string, logger: Logger): void {
 const MAX_SOCKET_PATH = 100
 
 /**
+ * The temp-dir home of a data dir's socket: one name per data dir (so a crash leaves no new dir
+ * behind each time), used only when it is a real directory of this user's that no one else can
+ * open; anything else in its place (another user's squat, a symlink) gets a fresh random one.
+ */
+function privateSocketDir(root: string): string {
+  const named = join(tmpdir(), `llmguard-${createHash('sha256').update(root).digest('hex').slice(0, 16)}`)
+  try {
+    mkdirSync(named, { mode: 0o700 })
+    return named
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
+  }
+  const st = lstatSync(named)
+  const mine = st.isDirectory() && (st.mode & 0o077) === 0 && (process.getuid === undefined || st.uid === process.getuid())
+  return mine ? named : mkdtempSync(join(tmpdir(), 'llmguard-'))
+}
+
+/**
  * Where the socket goes: in the data dir when the path fits a socket address, else in a new
  * private (0700) directory under the system's temp dir. Never a loopback port: PGlite's server
  * asks no password, and any local user could connect to it (the instance's secrets are in the
@@ -45,7 +64,7 @@ function socketPlace(root: string): { path: string; privateDir?: string } | { po
   const inDataDir = join(root, 'pg.sock')
   if (inDataDir.length <= MAX_SOCKET_PATH) return { path: inDataDir }
   if (process.platform === 'win32') return { port: true }
-  const privateDir = mkdtempSync(join(tmpdir(), 'llmguard-'))
+  const privateDir = privateSocketDir(root)
   const path = join(privateDir, 'pg.sock')
   if (path.length > MAX_SOCKET_PATH) {
     rmSync(privateDir, { recursive: true, force: true })
@@ -66,13 +85,8 @@ export async function openEmbeddedDatabase(dataDir: string, logger: Logger): Pro
   const removePrivateDir = () => {
     if ('privateDir' in place && place.privateDir) rmSync(place.privateDir, { recursive: true, force: true })
   }
-  let lock: Awaited<ReturnType<typeof acquireDirLock>>
-  try {
-    lock = await acquireDirLock(join(root, 'collector.lock'), 'path' in place ? place.path : join(root, 'pg.sock'))
-  } catch (err) {
-    removePrivateDir()
-    throw err
-  }
+  // not removed when the lock is refused: the dir's name is the data dir's, so it is the owner's
+  const lock = await acquireDirLock(join(root, 'collector.lock'), 'path' in place ? place.path : join(root, 'pg.sock'))
   let db: PGlite | undefined
   let server: PGLiteSocketServer | undefined
   try {

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import { existsSync, linkSync, readFileSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node:fs'
+import { existsSync, linkSync, mkdirSync, readFileSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs'
 import { connect } from 'node:net'
 import { hostname } from 'node:os'
 
@@ -65,11 +65,9 @@ export interface DirLock {
  * Takes an exclusive lock on a data dir: `path` appears with its whole content at once (a
  * hard link of a file written aside; link() fails when `path` exists), so no reader ever sees
  * it half-written. PGlite has no lock of its own, and two processes on one dir silently lose
- * acknowledged rows, so this is mandatory. A lock left by a dead process is taken over by
- * moving it aside first (rename is atomic: of several starters judging it stale, one moves
- * it), then checking that what was moved is the lock judged stale, not one a faster starter
- * has just created (that is put back). `probeSocket` is the unix socket the owner serves while
- * alive, used when the lock was written on another host.
+ * acknowledged rows, so this is mandatory. A lock left by a dead process is removed (see
+ * removeStale) and the create tried again. `probeSocket` is the unix socket the owner serves
+ * while alive, used when the lock was written on another host.
  */
 export async function acquireDirLock(path: string, probeSocket?: string): Promise<DirLock> {
   const me: LockOwner = { pid: process.pid, host: hostname(), started: processStartTime(process.pid) }
@@ -99,26 +97,47 @@ export async function acquireDirLock(path: string, probeSocket?: string): Promis
             `stop it, or use another data dir (LLMGUARD_DATA_DIR, or --data-dir of \`llmguard collector start\`). If no collector is running, delete ${path}.`,
         )
       }
-      const aside = `${path}.${unique}.stale`
-      try {
-        renameSync(path, aside)
-      } catch {
-        continue // another starter moved it first
-      }
-      if (readIfThere(aside) !== seen) {
-        // a lock created after we read the stale one: put it back (unless yet another exists)
-        try {
-          linkSync(aside, path)
-        } catch {
-          // path taken again meanwhile: that one stands
-        }
-      }
-      rmSync(aside, { force: true })
+      await removeStale(path, seen)
     }
   } finally {
     rmSync(draft, { force: true })
   }
   throw new DataDirLockedError(`could not take the data dir lock ${path}; another collector is starting on it`)
+}
+
+/** A takeover guard older than this was left by a starter that died in the middle of one. */
+const TAKEOVER_GUARD_STALE_MS = 30_000
+
+/**
+ * Removes the lock at `path` if it still holds `seen` (the content judged stale). Takeovers are
+ * one at a time, under a guard directory (mkdir is atomic): without it a starter could remove a
+ * lock another one had just created after the same stale one. Creating a lock needs no guard: it
+ * only succeeds while there is none, and a taker that finds a new one there leaves it.
+ */
+async function removeStale(path: string, seen: string): Promise<void> {
+  const guard = `${path}.takeover`
+  for (let waited = 0; ; waited += 50) {
+    try {
+      mkdirSync(guard, { mode: 0o700 })
+      break
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
+    }
+    let age = 0
+    try {
+      age = Date.now() - statSync(guard).mtimeMs
+    } catch {
+      continue // released meanwhile
+    }
+    if (age > TAKEOVER_GUARD_STALE_MS) rmSync(guard, { recursive: true, force: true })
+    else if (waited > TAKEOVER_GUARD_STALE_MS) throw new DataDirLockedError(`could not take the data dir lock ${path}: another collector is taking it over`)
+    else await new Promise((r) => setTimeout(r, 50))
+  }
+  try {
+    if (readIfThere(path) === seen) unlinkSync(path)
+  } finally {
+    rmSync(guard, { recursive: true, force: true })
+  }
 }
 
 /**
