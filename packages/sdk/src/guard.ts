@@ -233,7 +233,9 @@ export class LLMGuard {
         break
       case 'stream': {
         const summary = outcome.acc.summary(outcome.aborted)
-        record = outcome.error !== undefined ? errorRecord(call, outcome.error, endMark, summary) : streamRecord(call, summary, endMark)
+        if (outcome.error !== undefined) record = errorRecord(call, outcome.error, endMark, summary)
+        else if (summary.failure) record = errorRecord(call, summary.failure, endMark, summary)
+        else record = streamRecord(call, summary, endMark)
         break
       }
       case 'raw':

@@ -76,12 +76,20 @@ export function applyPolicy(policy: Policy, endpoint: string, body: Obj, userId:
 }
 
 /**
- * Chat: the first system (or developer) message gets the policy's text and any other system
- * messages go, or one is put first. Responses: `instructions`. Other endpoints have no system
- * prompt.
+ * The policy's system prompt replaces the app's. Chat: one system message first, the app's
+ * system and developer messages gone. Responses: `instructions`, the app's system and developer
+ * messages in `input` gone. Other endpoints have no system prompt.
  */
 export function withSystemPrompt(endpoint: string, body: Obj, systemPrompt: string): Obj {
-  if (endpoint === 'responses') return { ...body, instructions: systemPrompt }
+  if (endpoint === 'responses') {
+    if (!Array.isArray(body.input)) return { ...body, instructions: systemPrompt }
+    const input = (body.input as unknown[]).filter((item) => {
+      if (typeof item !== 'object' || item === null) return true
+      const { role, type } = item as Obj
+      return !((role === 'system' || role === 'developer') && (type === undefined || type === 'message'))
+    })
+    return { ...body, instructions: systemPrompt, input }
+  }
   if (endpoint !== 'chat.completions' || !Array.isArray(body.messages)) return body
   const messages: unknown[] = [{ role: 'system', content: systemPrompt }]
   for (const m of body.messages as unknown[]) {

@@ -7,6 +7,7 @@ import {
   flattenMessages,
   flattenResponsesInput,
   responsesOutputText,
+  toolCallsText,
 } from './flatten.js'
 import { boundMetadata, isoTimestamp, truncateUtf8 } from './text.js'
 
@@ -220,6 +221,8 @@ export interface StreamSummary {
   usage: Usage
   timeToFirstToken?: number
   aborted: boolean
+  /** A failure the stream reported as an event (responses: `error`, `response.failed`) rather than threw. */
+  failure?: { type: string; message: string }
 }
 
 function applyStream(r: LlmRecordInput, s: StreamSummary): void {
@@ -243,6 +246,11 @@ export function streamRecord(call: CallInfo, s: StreamSummary, endMark: number):
 export class StreamAccumulator {
   private parts: string[] = []
   private choiceParts: Map<number, string[]> | undefined
+  /** Chat tool calls by choice, then by the call's index: name and arguments as they stream. */
+  private tools: Map<number, Map<number, { name: string; args: string; custom: boolean }>> | undefined
+  /** Responses: the final response's text, which also holds its tool calls and refusals. */
+  private finalText: string | undefined
+  private failure: { type: string; message: string } | undefined
   private usage: Usage = {}
   private firstMark: number | undefined
 
@@ -264,14 +272,7 @@ export class StreamAccumulator {
       else if (isObj(c.delta)) {
         const d = c.delta
         text = typeof d.content === 'string' ? d.content : typeof d.refusal === 'string' ? d.refusal : undefined
-        if (Array.isArray(d.tool_calls)) {
-          for (const t of d.tool_calls) {
-            if (isObj(t) && isObj(t.function)) {
-              const f = t.function
-              text = (text ?? '') + (typeof f.name === 'string' ? `[tool call ${f.name}]` : '') + (typeof f.arguments === 'string' ? f.arguments : '')
-            }
-          }
-        }
+        if (Array.isArray(d.tool_calls)) this.pushToolCalls(typeof c.index === 'number' ? c.index : 0, d.tool_calls, mark)
       }
       if (!text) continue
       if (this.firstMark === undefined) this.firstMark = mark
@@ -286,22 +287,67 @@ export class StreamAccumulator {
     }
   }
 
+  /** Chat tool-call deltas: the first names the call (by its index), later ones add arguments. */
+  private pushToolCalls(choice: number, deltas: unknown[], mark: number): void {
+    for (const t of deltas) {
+      if (!isObj(t)) continue
+      const fn = isObj(t.function) ? t.function : isObj(t.custom) ? t.custom : undefined
+      if (!fn) continue
+      if (this.firstMark === undefined) this.firstMark = mark
+      this.tools ??= new Map()
+      const calls = this.tools.get(choice) ?? new Map<number, { name: string; args: string; custom: boolean }>()
+      this.tools.set(choice, calls)
+      const index = typeof t.index === 'number' ? t.index : calls.size
+      const call = calls.get(index) ?? { name: '', args: '', custom: isObj(t.custom) }
+      calls.set(index, call)
+      if (typeof fn.name === 'string') call.name += fn.name
+      const args = typeof fn.arguments === 'string' ? fn.arguments : typeof fn.input === 'string' ? fn.input : ''
+      call.args += args
+    }
+  }
+
   private pushResponseEvent(ev: Obj, mark: number): void {
-    if (ev.type === 'response.output_text.delta' && typeof ev.delta === 'string') {
+    const type = ev.type
+    if ((type === 'response.output_text.delta' || type === 'response.refusal.delta') && typeof ev.delta === 'string') {
       if (this.firstMark === undefined) this.firstMark = mark
       this.parts.push(ev.delta)
-    } else if ((ev.type === 'response.completed' || ev.type === 'response.incomplete') && isObj(ev.response)) {
+    } else if (type === 'response.function_call_arguments.delta' || type === 'response.custom_tool_call_input.delta') {
+      if (this.firstMark === undefined) this.firstMark = mark
+    } else if ((type === 'response.completed' || type === 'response.incomplete' || type === 'response.failed') && isObj(ev.response)) {
       this.usage = usageOf(ev.response.usage)
+      const text = responsesOutputText(ev.response)
+      if (text) this.finalText = text
+      if (type === 'response.failed') {
+        const e = isObj(ev.response.error) ? ev.response.error : {}
+        this.failure = { type: typeof e.code === 'string' ? e.code : 'response.failed', message: typeof e.message === 'string' ? e.message : 'the response failed' }
+      }
+    } else if (type === 'error') {
+      // openai's Stream hands an error event to the caller instead of throwing
+      this.failure = { type: typeof ev.code === 'string' && ev.code ? ev.code : 'error', message: typeof ev.message === 'string' ? ev.message : 'stream error' }
     }
   }
 
   summary(aborted: boolean): StreamSummary {
-    let text = this.parts.join('')
-    if (this.choiceParts) {
-      for (const k of [...this.choiceParts.keys()].sort((a, b) => a - b)) text += `\n${this.choiceParts.get(k)!.join('')}`
+    let text = this.finalText ?? this.choiceText(0, this.parts)
+    if (this.choiceParts || this.tools) {
+      const more = new Set([...(this.choiceParts?.keys() ?? []), ...(this.tools?.keys() ?? [])])
+      more.delete(0)
+      for (const k of [...more].sort((a, b) => a - b)) text += `\n${this.choiceText(k, this.choiceParts?.get(k) ?? [])}`
     }
     const s: StreamSummary = { text, usage: this.usage, aborted }
     if (this.firstMark !== undefined) s.timeToFirstToken = this.firstMark - this.startMark
+    if (this.failure) s.failure = this.failure
     return s
+  }
+
+  /** A choice's text and then its tool calls, as a non-streamed answer records them. */
+  private choiceText(choice: number, parts: string[]): string {
+    const text = parts.join('')
+    const calls = this.tools?.get(choice)
+    if (!calls) return text
+    const tools = toolCallsText(
+      [...calls.entries()].sort((a, b) => a[0] - b[0]).map(([, c]) => (c.custom ? { custom: { name: c.name, input: c.args } } : { function: { name: c.name, arguments: c.args } })),
+    )
+    return text && tools ? `${text}\n${tools}` : text || tools
   }
 }

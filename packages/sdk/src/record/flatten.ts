@@ -22,7 +22,7 @@ export function flattenContent(content: unknown): string {
   return out.join('\n')
 }
 
-function toolCallsText(calls: unknown): string {
+export function toolCallsText(calls: unknown): string {
   if (!Array.isArray(calls)) return ''
   const out: string[] = []
   for (const c of calls) {
@@ -59,7 +59,10 @@ export function flattenResponsesInput(input: unknown, instructions: unknown): st
     for (const item of input) {
       if (!isObj(item)) continue
       if (item.type === 'function_call') lines.push(`assistant: [tool call ${String(item.name ?? '')}(${String(item.arguments ?? '')})]`)
-      else if (item.type === 'function_call_output') lines.push(`tool: ${typeof item.output === 'string' ? item.output : flattenContent(item.output)}`)
+      else if (item.type === 'custom_tool_call') lines.push(`assistant: [tool call ${String(item.name ?? '')}(${String(item.input ?? '')})]`)
+      else if (item.type === 'function_call_output' || item.type === 'custom_tool_call_output') {
+        lines.push(`tool: ${typeof item.output === 'string' ? item.output : flattenContent(item.output)}`)
+      }
       else if ('content' in item) lines.push(`${String(item.role ?? 'user')}: ${flattenContent(item.content)}`)
     }
   }
@@ -92,15 +95,18 @@ export function chatResponseText(choices: unknown): string {
   return out ?? ''
 }
 
-/** A `responses` result: `output_text` when the client added it, else the output items' text. */
+/**
+ * A `responses` result: its output items' text (messages with their refusals, tool calls), or
+ * `output_text` when there are no items to walk.
+ */
 export function responsesOutputText(res: Obj): string {
-  if (typeof res.output_text === 'string' && res.output_text) return res.output_text
-  if (!Array.isArray(res.output)) return ''
+  if (!Array.isArray(res.output)) return typeof res.output_text === 'string' ? res.output_text : ''
   const out: string[] = []
   for (const item of res.output) {
     if (!isObj(item)) continue
     if (item.type === 'message') out.push(flattenContent(item.content))
     else if (item.type === 'function_call') out.push(`[tool call ${String(item.name ?? '')}(${String(item.arguments ?? '')})]`)
+    else if (item.type === 'custom_tool_call') out.push(`[tool call ${String(item.name ?? '')}(${String(item.input ?? '')})]`)
   }
   return out.join('\n')
 }

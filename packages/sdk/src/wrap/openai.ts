@@ -65,8 +65,25 @@ export function wrapOpenAI<T extends object>(client: T, hooks: WrapHooks, defaul
     state.hooks = hooks
     return client
   }
-  const shared = { defaults, hooks }
+  patchClient(client, { defaults, hooks })
+  return client
+}
+
+/**
+ * Patches one client instance with the wrap's state. `withOptions()` (openai's way to derive a
+ * client with another timeout, base URL or headers) builds a new instance: it is patched with
+ * the same state, so its calls are recorded and the policy applies to them too.
+ */
+function patchClient(client: object, shared: { defaults: CallContext | undefined; hooks: WrapHooks }): void {
   Object.defineProperty(client, WRAPPED, { value: shared, enumerable: false })
+  const withOptions = (client as Obj).withOptions
+  if (typeof withOptions === 'function') {
+    ;(client as Obj).withOptions = function wrappedWithOptions(this: unknown, ...args: unknown[]) {
+      const derived = (withOptions as AnyFn).apply(this, args)
+      if (derived && typeof derived === 'object' && !(WRAPPED in derived)) patchClient(derived, shared)
+      return derived
+    }
+  }
   for (const t of TARGETS) {
     let resource: unknown = client
     for (const key of t.path) resource = resource && (resource as Obj)[key]
@@ -76,7 +93,6 @@ export function wrapOpenAI<T extends object>(client: T, hooks: WrapHooks, defaul
       return guardedCreate(this, original, t.endpoint, body, options, shared.hooks, shared.defaults)
     }
   }
-  return client
 }
 
 function guardedCreate(
@@ -303,7 +319,11 @@ function isStream(v: unknown): v is Obj & { iterator: () => AsyncIterator<unknow
  */
 function watchStream(stream: Obj & { iterator: () => AsyncIterator<unknown>; controller: AbortController }, call: CallInfo, hooks: WrapHooks): void {
   const make = stream.iterator
+  let watched = false
   stream.iterator = function (this: unknown) {
+    // a second pass fails in openai ("consumed stream"): the call is recorded once, by the first
+    if (watched) return make.call(this)
+    watched = true
     return observeIterator(make.call(this), stream.controller, call, hooks)
   }
 }
