@@ -267,7 +267,10 @@ describe('incidents', () => {
 
     const rca = await run<any>(IncidentsRca, [incident.id, '--json'])
     expect(rca.json.rca).toMatchObject({ source: 'heuristic' })
-    expect((await run(IncidentsRca, [incident.id])).stdout).toContain('Recommended fix')
+    const rcaHuman = (await run(IncidentsRca, [incident.id])).stdout
+    expect(rcaHuman).toContain('Recommended fix')
+    // why it is the collector's own analysis (this collector has no OpenAI key)
+    expect(rcaHuman).toContain('Root cause (heuristic: no OPENAI_API_KEY on the collector,')
 
     const applied = await run<any>(RemediateApply, [incident.id, 'switch_model', 'to=gpt-4o-mini', 'from=gpt-slow-test', '--json'])
     expect(applied.exitCode).toBe(0)

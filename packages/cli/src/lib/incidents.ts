@@ -4,6 +4,15 @@ import { c, keyValues, relativeTime, table, usd } from './output.js'
 const severity = (s: Incident['severity']) => (s === 'critical' || s === 'high' ? c.red(s) : s === 'medium' ? c.yellow(s) : s)
 const status = (s: IncidentStatus) => (s === 'open' ? c.red(s) : s === 'acknowledged' ? c.yellow(s) : c.green(s))
 
+/** Why an analysis is the collector's own (docs/api.md, root-cause analysis). */
+const FALLBACK_REASONS: Record<string, string> = {
+  no_api_key: 'no OPENAI_API_KEY on the collector',
+  invalid_response: "OpenAI's answer was not a valid analysis",
+  error: 'the OpenAI call failed',
+  timeout: 'OpenAI did not answer in time',
+  budget: "the owner's daily OpenAI analyses (RCA_DAILY_LIMIT) are spent",
+}
+
 export function incidentTable(items: readonly Incident[]): string {
   return table(items, [
     { header: 'ID', get: (i) => i.id },
@@ -33,9 +42,11 @@ export function incidentDetail(i: Incident | IncidentDetail): string {
     ]),
   ]
   if (i.rca) {
+    const reason = i.rca.metadata.fallbackReason
+    const why = i.rca.source === 'heuristic' && typeof reason === 'string' ? `: ${FALLBACK_REASONS[reason] ?? reason}` : ''
     lines.push(
       '',
-      c.bold(`Root cause (${i.rca.source}, ${relativeTime(i.rca.generatedAt)})`),
+      c.bold(`Root cause (${i.rca.source}${why}, ${relativeTime(i.rca.generatedAt)})`),
       i.rca.rootCause,
       '',
       c.bold('Recommended fix'),
