@@ -87,6 +87,19 @@ describe('a client derived with withOptions()', () => {
   })
 })
 
+describe('defaults of a derived client wrapped on its own', () => {
+  it("are its own: the parent keeps its defaults", async () => {
+    await wrapped()
+    const parent = guard.wrap(openaiClient(fake), { userId: 'parent-user' })
+    const child = guard.wrap(parent.withOptions({ timeout: 5_000 }), { userId: 'child-user' })
+    await parent.chat.completions.create({ model: 'm', messages: [{ role: 'user', content: 'from parent' }] })
+    await child.chat.completions.create({ model: 'm', messages: [{ role: 'user', content: 'from child' }] })
+    const rs = await records()
+    expect(byPrompt(rs, 'user: from parent').userId).toBe('parent-user')
+    expect(byPrompt(rs, 'user: from child').userId).toBe('child-user')
+  })
+})
+
 describe("the policy's system prompt on the responses API", () => {
   it("replaces the app's system and developer messages in input, as on chat", async () => {
     const openai = await wrapped({ systemPrompt: 'POLICY' })
@@ -171,6 +184,21 @@ describe('tool calls and refusals', () => {
     const rs = await records()
     expect(byPrompt(rs, 'user: plain').response).toBe('Let me look.\n[tool call get_weather({"city":"Paris"})]')
     expect(byPrompt(rs, 'user: streamed').response).toBe(byPrompt(rs, 'user: plain').response)
+  })
+
+  it('several choices, one of them empty, give the same text streamed or not', async () => {
+    const choice = (index: number, content: string) => ({ index, message: { role: 'assistant', content, refusal: null }, finish_reason: 'stop', logprobs: null })
+    handler = (body, res) => {
+      if (!body.stream) return json(res, { id: 'c', object: 'chat.completion', created: 1, model: 'm', choices: [choice(0, 'A'), choice(1, ''), choice(2, 'C')] })
+      const chunk = (index: number, delta: unknown, finish: string | null = null) => ({ data: { id: 'c', object: 'chat.completion.chunk', created: 1, model: 'm', choices: [{ index, delta, finish_reason: finish }] } })
+      sse(res, [chunk(0, { role: 'assistant', content: 'A' }), chunk(1, { role: 'assistant', content: '' }), chunk(2, { role: 'assistant', content: 'C' }), chunk(0, {}, 'stop')], true)
+    }
+    const openai = await wrapped({}, scriptedURL)
+    await openai.chat.completions.create({ model: 'm', n: 3, messages: [{ role: 'user', content: 'plain' }] })
+    for await (const _ of await openai.chat.completions.create({ model: 'm', n: 3, messages: [{ role: 'user', content: 'streamed' }], stream: true })) void _
+    const rs = await records()
+    expect(byPrompt(rs, 'user: plain').response).toBe('A\n\nC')
+    expect(byPrompt(rs, 'user: streamed').response).toBe('A\n\nC')
   })
 
   it("a responses input's custom tool calls and their outputs are in the prompt (and so scored)", async () => {

@@ -330,9 +330,9 @@ export class StreamAccumulator {
   summary(aborted: boolean): StreamSummary {
     let text = this.finalText ?? this.choiceText(0, this.parts)
     if (this.choiceParts || this.tools) {
-      const more = new Set([...(this.choiceParts?.keys() ?? []), ...(this.tools?.keys() ?? [])])
-      more.delete(0)
-      for (const k of [...more].sort((a, b) => a - b)) text += `\n${this.choiceText(k, this.choiceParts?.get(k) ?? [])}`
+      // every choice up to the last, an empty one too: a line each, as the non-streamed answer
+      const last = Math.max(0, ...(this.choiceParts?.keys() ?? []), ...(this.tools?.keys() ?? []))
+      for (let k = 1; k <= last; k++) text += `\n${this.choiceText(k, this.choiceParts?.get(k) ?? [])}`
     }
     const s: StreamSummary = { text, usage: this.usage, aborted }
     if (this.firstMark !== undefined) s.timeToFirstToken = this.firstMark - this.startMark

@@ -80,7 +80,9 @@ function patchClient(client: object, shared: { defaults: CallContext | undefined
   if (typeof withOptions === 'function') {
     ;(client as Obj).withOptions = function wrappedWithOptions(this: unknown, ...args: unknown[]) {
       const derived = (withOptions as AnyFn).apply(this, args)
-      if (derived && typeof derived === 'object' && !(WRAPPED in derived)) patchClient(derived, shared)
+      // its own state, falling back to this client's: a later wrap() of the derived client (other
+      // defaults, another guard) changes only it, and a re-wrap of this one reaches it too
+      if (derived && typeof derived === 'object' && !(WRAPPED in derived)) patchClient(derived, Object.create(shared) as typeof shared)
       return derived
     }
   }
