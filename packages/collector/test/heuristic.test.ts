@@ -149,6 +149,14 @@ describe('rcaPrompt', () => {
     expect(sent.window.models[Object.keys(models).at(-1)!]).toBe(1_999) // the busiest kept
   })
 
+  it('stays within its bound when model names are all characters JSON escapes', () => {
+    const models = (c: string) => Object.fromEntries(Array.from({ length: 20 }, (_, i) => [`${c.repeat(199)}${i}`, i]))
+    const ev: Evidence = { ...evidence({ requests: 20, models: models('"') }, { models: models('\u0001') }), related: [] }
+    const { user } = rcaPrompt({ ...incident('latency'), key: '"'.repeat(200), title: '\u0002'.repeat(1_000) }, ev)
+    expect(user.length).toBeLessThanOrEqual(RCA_PROMPT_MAX_CHARS)
+    expect(JSON.parse(user).window.requests).toBe(20)
+  })
+
   it('withholds a card number or an address that the cut at 200 characters would split', () => {
     expect(errorForRca({ type: 'x', message: `${'x'.repeat(185)} 4111 1111 1111 1111 declined` })!.message).toBe('[withheld: holds payment card number]')
     expect(errorForRca({ type: 'x', message: `${'x'.repeat(190)} alice.smith@example.com rejected` })!.message).toBe('[withheld: holds email address]')

@@ -249,15 +249,21 @@ export function rcaPrompt(incident: Incident, ev: Evidence): { system: string; u
     metadata = {}
     user = userMessage(incident, metadata, ev, related)
   }
+  if (user.length > RCA_PROMPT_MAX_CHARS) {
+    // model names of escaping-heavy text (each up to 200 characters, 6 a character in JSON):
+    // the totals stay, the per-model split goes, and the title and key are cut shorter
+    user = userMessage(incident, metadata, { ...ev, window: { ...ev.window, models: {} }, baseline: { ...ev.baseline, models: {} } }, related, 100)
+  }
   return { system, user }
 }
 
-function userMessage(incident: Incident, metadata: Record<string, unknown>, ev: Evidence, related: unknown[]): string {
+function userMessage(incident: Incident, metadata: Record<string, unknown>, ev: Evidence, related: unknown[], textChars = RCA_METADATA_TEXT_CHARS): string {
+  const cut = (v: string) => (v.length > textChars ? `${v.slice(0, textChars)}…` : v)
   return JSON.stringify({
     incident: {
       type: incident.type,
-      key: incident.key,
-      title: incident.title.length > RCA_METADATA_TEXT_CHARS ? `${incident.title.slice(0, RCA_METADATA_TEXT_CHARS)}…` : incident.title,
+      key: cut(incident.key),
+      title: cut(incident.title),
       severity: incident.severity,
       occurrences: incident.occurrences,
       firstSeenAt: incident.firstSeenAt,
