@@ -289,6 +289,20 @@ describe('embedded data dir', () => {
     }
   })
 
+  it('waits for a lock that is being written (a filesystem without hard links creates it empty first)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'llmguard-lock-'))
+    dirs.push(dir)
+    const path = join(dir, 'collector.lock')
+    writeFileSync(path, '') // just created by another starter, not written yet
+    setTimeout(() => writeFileSync(path, JSON.stringify({ pid: process.pid, host: hostname(), started: processStartTimeOfSelf() })), 300)
+    await expect(acquireDirLock(path)).rejects.toThrow(DataDirLockedError)
+    // an empty lock that old was abandoned mid-write: stale
+    writeFileSync(path, '')
+    const old = new Date(Date.now() - 60_000)
+    utimesSync(path, old, old)
+    ;(await acquireDirLock(path)).release()
+  })
+
   it('takes over past a takeover guard left by a starter that died in the middle of one', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'llmguard-lock-'))
     dirs.push(dir)
@@ -322,3 +336,13 @@ describe('embedded data dir', () => {
     ;(await acquireDirLock(path, sock)).release()
   })
 })
+
+/** This process's start time as the lock records it (Linux /proc; null elsewhere). */
+function processStartTimeOfSelf(): string | null {
+  try {
+    const stat = readFileSync(`/proc/${process.pid}/stat`, 'utf8')
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] ?? null
+  } catch {
+    return null
+  }
+}

@@ -1,5 +1,5 @@
 import { dirname, join } from 'node:path'
-import { cpSync, existsSync, mkdtempSync, rmSync, statSync } from 'node:fs'
+import { cpSync, existsSync, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { Agent, request } from 'undici'
 import postgres from 'postgres'
@@ -238,6 +238,11 @@ describe('the embedded database socket', () => {
       await collector.close()
       closed = true
       expect(existsSync(dirname(where!))).toBe(false)
+      // the next start (after a crash too, when the dir is left behind) uses the same place
+      mkdirSync(dirname(where!), { mode: 0o700 })
+      const again = await startTestCollector({ dataDir: deep })
+      expect(again.sql.options.path).toBe(where)
+      await again.close()
     } finally {
       if (!closed) await collector.close()
       rmSync(join(dataDir, '..'), { recursive: true, force: true })

@@ -41,17 +41,17 @@ const MAX_SOCKET_PATH = 100
  * behind each time), used only when it is a real directory of this user's that no one else can
  * open; anything else in its place (another user's squat, a symlink) gets a fresh random one.
  */
-function privateSocketDir(root: string): string {
+function privateSocketDir(root: string): { dir: string; created: boolean } {
   const named = join(tmpdir(), `llmguard-${createHash('sha256').update(root).digest('hex').slice(0, 16)}`)
   try {
     mkdirSync(named, { mode: 0o700 })
-    return named
+    return { dir: named, created: true }
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
   }
   const st = lstatSync(named)
   const mine = st.isDirectory() && (st.mode & 0o077) === 0 && (process.getuid === undefined || st.uid === process.getuid())
-  return mine ? named : mkdtempSync(join(tmpdir(), 'llmguard-'))
+  return mine ? { dir: named, created: false } : { dir: mkdtempSync(join(tmpdir(), 'llmguard-')), created: true }
 }
 
 /**
@@ -60,17 +60,17 @@ function privateSocketDir(root: string): string {
  * asks no password, and any local user could connect to it (the instance's secrets are in the
  * database) or take its one connection. Windows keeps the port (no socket files there).
  */
-function socketPlace(root: string): { path: string; privateDir?: string } | { port: true } {
+function socketPlace(root: string): { path: string; privateDir?: string; created?: boolean } | { port: true } {
   const inDataDir = join(root, 'pg.sock')
   if (inDataDir.length <= MAX_SOCKET_PATH) return { path: inDataDir }
   if (process.platform === 'win32') return { port: true }
-  const privateDir = privateSocketDir(root)
+  const { dir: privateDir, created } = privateSocketDir(root)
   const path = join(privateDir, 'pg.sock')
   if (path.length > MAX_SOCKET_PATH) {
-    rmSync(privateDir, { recursive: true, force: true })
+    if (created) rmSync(privateDir, { recursive: true, force: true })
     throw new Error(`the data dir's socket path (${inDataDir.length} bytes) and the temp dir's are too long for a socket address: use a shorter LLMGUARD_DATA_DIR or TMPDIR`)
   }
-  return { path, privateDir }
+  return { path, privateDir, created }
 }
 
 /**
@@ -85,8 +85,14 @@ export async function openEmbeddedDatabase(dataDir: string, logger: Logger): Pro
   const removePrivateDir = () => {
     if ('privateDir' in place && place.privateDir) rmSync(place.privateDir, { recursive: true, force: true })
   }
-  // not removed when the lock is refused: the dir's name is the data dir's, so it is the owner's
-  const lock = await acquireDirLock(join(root, 'collector.lock'), 'path' in place ? place.path : join(root, 'pg.sock'))
+  let lock: Awaited<ReturnType<typeof acquireDirLock>>
+  try {
+    lock = await acquireDirLock(join(root, 'collector.lock'), 'path' in place ? place.path : join(root, 'pg.sock'))
+  } catch (err) {
+    // refused: a dir this start made goes; one that was there is the owner's (its name is the data dir's)
+    if ('created' in place && place.created) removePrivateDir()
+    throw err
+  }
   let db: PGlite | undefined
   let server: PGLiteSocketServer | undefined
   try {

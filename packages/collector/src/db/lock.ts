@@ -83,13 +83,13 @@ export async function acquireDirLock(path: string, probeSocket?: string): Promis
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
       }
-      const seen = readIfThere(path)
+      const seen = await settledContent(path)
       if (seen === undefined) continue // removed meanwhile: try again
       let owner: LockOwner | undefined
       try {
         owner = JSON.parse(seen) as LockOwner
       } catch {
-        owner = undefined // unreadable (never half-written: see above): stale
+        owner = undefined // unreadable, and not being written: stale
       }
       if (owner && (await isAlive(owner, probeSocket))) {
         throw new DataDirLockedError(
@@ -105,6 +105,34 @@ export async function acquireDirLock(path: string, probeSocket?: string): Promis
   throw new DataDirLockedError(`could not take the data dir lock ${path}; another collector is starting on it`)
 }
 
+/** How long a lock that does not parse may be one being written (no hard links: create, then write). */
+const LOCK_WRITE_GRACE_MS = 5_000
+
+/**
+ * The lock's content, waited for while it does not parse and is younger than LOCK_WRITE_GRACE_MS:
+ * on a filesystem without hard links a lock is created empty and then written, and a reader in
+ * between must not take it for a stale one.
+ */
+async function settledContent(path: string): Promise<string | undefined> {
+  for (;;) {
+    const text = readIfThere(path)
+    if (text === undefined) return undefined
+    try {
+      JSON.parse(text)
+      return text
+    } catch {
+      let age: number
+      try {
+        age = Date.now() - statSync(path).mtimeMs
+      } catch {
+        return undefined
+      }
+      if (age > LOCK_WRITE_GRACE_MS) return text
+      await new Promise((r) => setTimeout(r, 100))
+    }
+  }
+}
+
 /** A takeover guard older than this was left by a starter that died in the middle of one. */
 const TAKEOVER_GUARD_STALE_MS = 30_000
 
@@ -113,6 +141,9 @@ const TAKEOVER_GUARD_STALE_MS = 30_000
  * one at a time, under a guard directory (mkdir is atomic): without it a starter could remove a
  * lock another one had just created after the same stale one. Creating a lock needs no guard: it
  * only succeeds while there is none, and a taker that finds a new one there leaves it.
+ * What is left: breaking a guard abandoned by a starter that died mid-takeover (older than 30 s)
+ * is not atomic, so two starters doing that at the same moment could both take over; that needs
+ * a crash in a takeover and then two collectors started within a few milliseconds of each other.
  */
 async function removeStale(path: string, seen: string): Promise<void> {
   const guard = `${path}.takeover`
@@ -134,7 +165,7 @@ async function removeStale(path: string, seen: string): Promise<void> {
     else await new Promise((r) => setTimeout(r, 50))
   }
   try {
-    if (readIfThere(path) === seen) unlinkSync(path)
+    if (readIfThere(path) === seen) rmSync(path, { force: true }) // gone meanwhile is as good
   } finally {
     rmSync(guard, { recursive: true, force: true })
   }
