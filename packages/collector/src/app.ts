@@ -91,7 +91,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
 
   const signer = createTokenSigner(secrets)
   const keys = new KeyVerifier({ sql, pepper: secrets.apiKeyPepper, logger, embedded })
-  const auth = createAuthService({ sql, signer, allowSignup: config.allowSignup })
+  const auth = createAuthService({ sql, signer, allowSignup: config.allowSignup, signupLimit: config.signupLimit })
   const projects = createProjectService({ sql, pepper: secrets.apiKeyPepper, keys })
   http.setAuthenticator(
     createAuthenticator({

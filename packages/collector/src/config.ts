@@ -95,6 +95,7 @@ export const envSchema = z
     STRIPE_API_BASE: url(['http:', 'https:']),
     DATADOG_WEBHOOK_SECRET: optionalString,
     ALLOW_SIGNUP: bool(true),
+    SIGNUP_LIMIT: z.coerce.number().int().min(1).max(1_000_000).default(20),
     PLAN_LIMITS: bool(true),
     SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(5_000),
     SEARCH_INDEX_LAG_MS: z.coerce.number().int().min(0).max(3_600_000).default(60_000),
@@ -151,6 +152,8 @@ export interface Config {
   stripe: { secretKey?: string; pricePro?: string; webhookSecret?: string; apiBase?: string }
   datadog: { webhookSecret?: string }
   allowSignup: boolean
+  /** Registrations (tried, also refused ones) per client address per 15 minutes. */
+  signupLimit: number
   planLimits: boolean
   shutdownTimeoutMs: number
   /** How far behind the present the search indexer stays (logs/indexer.ts explains the 60 s). */
@@ -201,6 +204,7 @@ export function loadConfig(raw: NodeJS.ProcessEnv | Record<string, string | unde
     },
     datadog: { webhookSecret: e.DATADOG_WEBHOOK_SECRET },
     allowSignup: e.ALLOW_SIGNUP,
+    signupLimit: e.SIGNUP_LIMIT,
     planLimits: e.PLAN_LIMITS,
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
     searchIndexLagMs: e.SEARCH_INDEX_LAG_MS,

@@ -54,3 +54,32 @@ describe('login attempt limits', () => {
     expect((await login('guess-0@example.com', 'wrong password', '192.0.2.8')).code).toBe('INVALID_CREDENTIALS')
   })
 })
+
+describe('sign-up limits', () => {
+  it('per client address: tries past SIGNUP_LIMIT in 15 minutes are 429, refused ones counted too; other addresses unaffected', async () => {
+    const limited = await startTestCollector({ env: { TRUST_PROXY: '1', SIGNUP_LIMIT: '3' } })
+    try {
+      const register = async (email: string, ip: string) => {
+        const res = await request(`${limited.url}/v1/auth/register`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', 'x-forwarded-for': ip },
+          body: JSON.stringify({ email, password: PASSWORD }),
+        })
+        const body = (await res.body.json()) as { error?: { code: string } }
+        return { status: res.statusCode, code: body.error?.code, retryAfter: res.headers['retry-after'] }
+      }
+      expect((await register('first@example.com', '198.51.100.1')).status).toBe(201)
+      expect((await register('first@example.com', '198.51.100.1')).code).toBe('CONFLICT') // counted too
+      expect((await register('second@example.com', '198.51.100.1')).status).toBe(201)
+      const refused = await register('third@example.com', '198.51.100.1')
+      expect([refused.status, refused.code]).toEqual([429, 'RATE_LIMITED'])
+      expect(Number(refused.retryAfter)).toBeGreaterThanOrEqual(1)
+      expect(Number(refused.retryAfter)).toBeLessThanOrEqual(15 * 60)
+      const [row] = await limited.sql<{ n: number }[]>`select count(*)::int as n from users where email = 'third@example.com'`
+      expect(row!.n).toBe(0)
+      expect((await register('third@example.com', '198.51.100.2')).status).toBe(201)
+    } finally {
+      await limited.close()
+    }
+  })
+})

@@ -68,8 +68,8 @@ export function authRoutes({ auth, corsOrigins }: AuthRoutesDeps): RouteDef[] {
       tags: ['auth'],
       body: registerBodySchema,
       responses: { 201: authResultSchema },
-      handler: async ({ body }) => {
-        const result = await auth.register(body)
+      handler: async ({ body, ip }) => {
+        const result = await auth.register({ ...body, ip })
         if (!body.useCookies) return reply(201, result)
         return reply(201, { user: result.user, tokens: withoutRefresh(result.tokens) }, { 'set-cookie': setCookie(result.tokens.refreshToken!) })
       },

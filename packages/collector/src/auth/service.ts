@@ -20,6 +20,8 @@ export interface AuthServiceDeps {
   sql: Sql
   signer: TokenSigner
   allowSignup: boolean
+  /** Registrations per client address per LOGIN_LIMITS.windowMs (SIGNUP_LIMIT). */
+  signupLimit?: number
 }
 
 export const toUser = (row: store.UserRow): User => ({
@@ -32,7 +34,7 @@ export const toUser = (row: store.UserRow): User => ({
 
 const invalidCredentials = () => new AppError('INVALID_CREDENTIALS', 'invalid email or password')
 
-export function createAuthService({ sql, signer, allowSignup }: AuthServiceDeps) {
+export function createAuthService({ sql, signer, allowSignup, signupLimit = 20 }: AuthServiceDeps) {
   /** Starts a new refresh-token family (a session) for the user, or continues `familyId`. */
   async function issueTokens(db: Db, user: { id: string; email: string; role: Role }, familyId: string = randomUUID()): Promise<Required<Tokens>> {
     const refresh = await signer.signRefresh(user.id, familyId)
@@ -42,7 +44,15 @@ export function createAuthService({ sql, signer, allowSignup }: AuthServiceDeps)
   }
 
   return {
-    async register(input: { email: string; password: string; name?: string }): Promise<Required<AuthResult>> {
+    async register(input: { email: string; password: string; name?: string; ip: string }): Promise<Required<AuthResult>> {
+      // every try counts against the address, refused ones too: each account brings its own plan
+      // allowance and RCA budget, and a taken email's 409 answers who has an account
+      const windowStart = new Date(Math.floor(Date.now() / LOGIN_LIMITS.windowMs) * LOGIN_LIMITS.windowMs)
+      const [tries = 0] = await store.countLoginAttempt(sql, [`signup:${input.ip}`], windowStart)
+      if (tries > signupLimit) {
+        const retryAfter = Math.max(1, Math.ceil((windowStart.getTime() + LOGIN_LIMITS.windowMs - Date.now()) / 1000))
+        throw new AppError('RATE_LIMITED', 'too many sign-ups from this address; try again later', { retryAfter }, { 'retry-after': String(retryAfter) })
+      }
       // the answers that need no password hash come first: argon2id is the expensive part, and
       // a flood of sign-ups to a closed instance (or for a taken email) must not buy any of it.
       // The transaction below checks both again under the lock.

@@ -82,6 +82,8 @@ export async function startTestCollector(options: StartOptions = {}): Promise<Te
     PORT: '0',
     HOST: '127.0.0.1',
     LOG_LEVEL: level,
+    // test files sign up hundreds of users from one address (auth-limits.test.ts tests the limit)
+    SIGNUP_LIMIT: '100000',
     ...(dataDir ? { LLMGUARD_DATA_DIR: dataDir } : {}),
     ...(databaseUrl ? { DATABASE_URL: databaseUrl, DATABASE_POOL_SIZE: '4' } : {}),
     ...options.env,
