@@ -303,6 +303,18 @@ describe('embedded data dir', () => {
     ;(await acquireDirLock(path)).release()
   })
 
+  it('waits a bounded time for an unwritten lock whose modification time is in the future', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'llmguard-lock-'))
+    dirs.push(dir)
+    const path = join(dir, 'collector.lock')
+    writeFileSync(path, '')
+    const ahead = new Date(Date.now() + 3_600_000) // a clock set back, or another host's clock
+    utimesSync(path, ahead, ahead)
+    const started = Date.now()
+    ;(await acquireDirLock(path)).release()
+    expect(Date.now() - started).toBeLessThan(8_000)
+  }, 15_000)
+
   it('takes over past a takeover guard left by a starter that died in the middle of one', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'llmguard-lock-'))
     dirs.push(dir)

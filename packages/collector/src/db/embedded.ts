@@ -45,7 +45,9 @@ function privateSocketDir(root: string): { dir: string; created: boolean } {
   const named = join(tmpdir(), `llmguard-${createHash('sha256').update(root).digest('hex').slice(0, 16)}`)
   try {
     mkdirSync(named, { mode: 0o700 })
-    return { dir: named, created: true }
+    // not "created": another starter on the data dir may find it and win the lock, and a refused
+    // start must not remove the winner's socket. Left behind, the next start reuses it.
+    return { dir: named, created: false }
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
   }

@@ -114,6 +114,9 @@ const LOCK_WRITE_GRACE_MS = 5_000
  * between must not take it for a stale one.
  */
 async function settledContent(path: string): Promise<string | undefined> {
+  // bounded by this process's own clock too: a modification time in the future (a clock set
+  // back, another host's clock) must not make the wait endless
+  const waitUntil = Date.now() + LOCK_WRITE_GRACE_MS
   for (;;) {
     const text = readIfThere(path)
     if (text === undefined) return undefined
@@ -127,7 +130,7 @@ async function settledContent(path: string): Promise<string | undefined> {
       } catch {
         return undefined
       }
-      if (age > LOCK_WRITE_GRACE_MS) return text
+      if (age > LOCK_WRITE_GRACE_MS || Date.now() >= waitUntil) return text
       await new Promise((r) => setTimeout(r, 100))
     }
   }
