@@ -100,6 +100,21 @@ describe('defaults of a derived client wrapped on its own', () => {
   })
 })
 
+describe('a derived client after its parent is wrapped by a new guard', () => {
+  it('moves to the new guard with its parent, keeping its own defaults', async () => {
+    await wrapped()
+    const first = guard
+    const parent = first.wrap(openaiClient(fake), { userId: 'parent-user' })
+    const child = first.wrap(parent.withOptions({ timeout: 5_000 }), { userId: 'child-user' })
+    await first.shutdown()
+    ;({ guard } = makeGuard(collector, tmp.dir))
+    guard.wrap(parent, { userId: 'parent-user' })
+    await child.chat.completions.create({ model: 'm', messages: [{ role: 'user', content: 'child after' }] })
+    const rs = await records()
+    expect(byPrompt(rs, 'user: child after').userId).toBe('child-user')
+  })
+})
+
 describe("the policy's system prompt on the responses API", () => {
   it("replaces the app's system and developer messages in input, as on chat", async () => {
     const openai = await wrapped({ systemPrompt: 'POLICY' })

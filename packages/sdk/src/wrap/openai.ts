@@ -60,9 +60,13 @@ export function isOpenAIClient(client: object): boolean {
 export function wrapOpenAI<T extends object>(client: T, hooks: WrapHooks, defaults: CallContext | undefined): T {
   const state = (client as Obj)[WRAPPED] as { defaults: CallContext | undefined; hooks: WrapHooks } | undefined
   if (state) {
-    // wrapped before (maybe by a guard since shut down): the latest guard and defaults win
+    // wrapped before (maybe by a guard since shut down): the latest guard and defaults win. A
+    // derived client (withOptions) wrapped by its parent's guard keeps following the parent's, so
+    // re-wrapping the parent with a new guard moves it along
     state.defaults = defaults
-    state.hooks = hooks
+    const parent = Object.getPrototypeOf(state) as { hooks?: WrapHooks } | null
+    if (parent && parent !== Object.prototype && parent.hooks === hooks) delete (state as { hooks?: WrapHooks }).hooks
+    else state.hooks = hooks
     return client
   }
   patchClient(client, { defaults, hooks })
