@@ -145,8 +145,9 @@ describe('rcaPrompt', () => {
     expect(user.length).toBeLessThanOrEqual(RCA_PROMPT_MAX_CHARS)
     const sent = JSON.parse(user) as { relatedRequests: unknown[]; window: { models: Record<string, number> } }
     expect(sent.relatedRequests.length).toBeGreaterThan(0)
-    expect(Object.keys(sent.window.models)).toHaveLength(20)
-    expect(sent.window.models[Object.keys(models).at(-1)!]).toBe(1_999) // the busiest kept
+    // the busiest models kept (10 of them, names cut, once the 20 did not fit beside the requests)
+    expect(Object.keys(sent.window.models)).toHaveLength(10)
+    expect(Object.entries(sent.window.models)[0]).toEqual([Object.keys(models).at(-1)!.slice(0, 50), 1_999])
   })
 
   it('stays within its bound when model names are all characters JSON escapes', () => {
@@ -155,6 +156,11 @@ describe('rcaPrompt', () => {
     const { user } = rcaPrompt({ ...incident('latency'), key: '"'.repeat(200), title: '\u0002'.repeat(1_000) }, ev)
     expect(user.length).toBeLessThanOrEqual(RCA_PROMPT_MAX_CHARS)
     expect(JSON.parse(user).window.requests).toBe(20)
+    // cutting the model names comes before dropping the requests and the metadata
+    const withRelated: Evidence = { ...ev, related: Array.from({ length: 10 }, (_, i) => related(i)) }
+    const kept = JSON.parse(rcaPrompt(incident('latency', { thresholdMs: 5000 }), withRelated).user) as { relatedRequests: unknown[]; incident: { metadata: Record<string, unknown> } }
+    expect(kept.relatedRequests).toHaveLength(10)
+    expect(kept.incident.metadata).toEqual({ thresholdMs: 5000 })
   })
 
   it('withholds a card number or an address that the cut at 200 characters would split', () => {

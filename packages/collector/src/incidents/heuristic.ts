@@ -210,10 +210,10 @@ function compactMetadata(metadata: Record<string, unknown>): Record<string, unkn
 const RCA_METADATA_TEXT_CHARS = 500
 
 /** The busiest 20 models (a model name is free text: an hour may hold thousands). */
-function topModels(models: Record<string, number>): Record<string, number> {
+function topModels(models: Record<string, number>, count = 20, nameChars = 200): Record<string, number> {
   const entries = Object.entries(models)
-  if (entries.length <= 20) return models
-  return Object.fromEntries(entries.sort((a, b) => b[1] - a[1]).slice(0, 20).map(([m, n]) => [m.slice(0, 200), n]))
+  if (entries.length <= count && entries.every(([m]) => m.length <= nameChars)) return models
+  return Object.fromEntries(entries.sort((a, b) => b[1] - a[1]).slice(0, count).map(([m, n]) => [m.slice(0, nameChars), n]))
 }
 
 /** The prompt for the RCA model: the incident, the numbers and the related requests' metrics. */
@@ -238,19 +238,25 @@ export function rcaPrompt(incident: Incident, ev: Evidence): { system: string; u
     // personal data or secrets, and the numbers are what the analysis needs
   }))
   let metadata = compactMetadata(incident.metadata)
-  let user = userMessage(incident, metadata, ev, related)
+  let evidence = ev
+  let user = userMessage(incident, metadata, evidence, related)
+  // model names of escaping-heavy text (up to 200 characters each, 6 a character in JSON) go
+  // first: the 10 busiest, names cut to 50 characters
+  if (user.length > RCA_PROMPT_MAX_CHARS) {
+    evidence = { ...ev, window: { ...ev.window, models: topModels(ev.window.models, 10, 50) }, baseline: { ...ev.baseline, models: topModels(ev.baseline.models, 10, 50) } }
+    user = userMessage(incident, metadata, evidence, related)
+  }
   // the newest requests first (relatedRequests' order): drop the oldest until it fits, then
   // (metadata of an exotic size) the metadata
   while (user.length > RCA_PROMPT_MAX_CHARS && related.length > 0) {
     related.pop()
-    user = userMessage(incident, metadata, ev, related)
+    user = userMessage(incident, metadata, evidence, related)
   }
   if (user.length > RCA_PROMPT_MAX_CHARS) {
     metadata = {}
-    user = userMessage(incident, metadata, ev, related)
+    user = userMessage(incident, metadata, evidence, related)
   }
   if (user.length > RCA_PROMPT_MAX_CHARS) {
-    // model names of escaping-heavy text (each up to 200 characters, 6 a character in JSON):
     // the totals stay, the per-model split goes, and the title and key are cut shorter
     user = userMessage(incident, metadata, { ...ev, window: { ...ev.window, models: {} }, baseline: { ...ev.baseline, models: {} } }, related, 100)
   }
