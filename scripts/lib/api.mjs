@@ -19,15 +19,19 @@ export async function api(base, method, path, { token, body } = {}) {
   return json
 }
 
-/** Registers the account, or logs in when the email is taken. Returns `{ accessToken, created }`. */
+/**
+ * Logs in, or registers the account when there is none. Returns `{ accessToken, created }`.
+ * Login first: a run against an existing account must not spend the address's sign-up tries
+ * (SIGNUP_LIMIT), and a 409 from registering counts as one.
+ */
 export async function signIn(base, email, password) {
   try {
-    const out = await api(base, 'POST', '/v1/auth/register', { body: { email, password } })
-    return { accessToken: out.tokens.accessToken, created: true }
-  } catch (err) {
-    if (err.status !== 409 && err.code !== 'SIGNUP_CLOSED') throw err
     const out = await api(base, 'POST', '/v1/auth/login', { body: { email, password } })
     return { accessToken: out.tokens.accessToken, created: false }
+  } catch (err) {
+    if (err.code !== 'INVALID_CREDENTIALS') throw err
+    const out = await api(base, 'POST', '/v1/auth/register', { body: { email, password } })
+    return { accessToken: out.tokens.accessToken, created: true }
   }
 }
 

@@ -64,7 +64,7 @@ export function authRoutes({ auth, corsOrigins }: AuthRoutesDeps): RouteDef[] {
       method: 'POST',
       path: '/v1/auth/register',
       auth: 'none',
-      summary: 'Create an account (the first one of an install is admin); 403 SIGNUP_CLOSED when ALLOW_SIGNUP=false',
+      summary: 'Create an account (the first one of an install is admin); 403 SIGNUP_CLOSED when ALLOW_SIGNUP=false; 429 past SIGNUP_LIMIT tries per address',
       tags: ['auth'],
       body: registerBodySchema,
       responses: { 201: authResultSchema },

@@ -53,6 +53,7 @@ export function createAuthService({ sql, signer, allowSignup, signupLimit = 20 }
         const retryAfter = Math.max(1, Math.ceil((windowStart.getTime() + LOGIN_LIMITS.windowMs - Date.now()) / 1000))
         throw new AppError('RATE_LIMITED', 'too many sign-ups from this address; try again later', { retryAfter }, { 'retry-after': String(retryAfter) })
       }
+      if (Math.random() < 0.02) await store.pruneLoginAttempts(sql, new Date(windowStart.getTime() - LOGIN_LIMITS.windowMs))
       // the answers that need no password hash come first: argon2id is the expensive part, and
       // a flood of sign-ups to a closed instance (or for a taken email) must not buy any of it.
       // The transaction below checks both again under the lock.
