@@ -64,8 +64,9 @@ async function main() {
   try {
     session = await signIn(url, args.email, password)
   } catch (err) {
-    if (err.code === 'INVALID_CREDENTIALS' && !passwordGiven) {
-      throw new Error(`${args.email} already exists: pass its --password, or choose another --email`)
+    // the login failed and the email is taken: an existing account, another password
+    if (err.code === 'CONFLICT' || err.code === 'INVALID_CREDENTIALS') {
+      throw new Error(passwordGiven ? `${args.email} already exists and --password is not its password` : `${args.email} already exists: pass its --password, or choose another --email`)
     }
     throw err
   }
