@@ -181,7 +181,9 @@ describe('graceful stop', () => {
     await reserved`select pg_advisory_xact_lock(7400001)` // the migration lock (db/migrate.ts)
     const proc = spawnCollector({ DATABASE_URL: db.url, PORT: '0', HOST: '127.0.0.1' })
     try {
-      while (!proc.output().includes('another collector is migrating this database') && proc.child.exitCode === null) await new Promise((r) => setTimeout(r, 20))
+      // bounded, so the finally below stops the child even when the message never comes
+      for (let i = 0; i < 750 && !proc.output().includes('another collector is migrating this database') && proc.child.exitCode === null; i++) await new Promise((r) => setTimeout(r, 20))
+      expect(proc.output()).toContain('another collector is migrating this database')
       const sent = Date.now()
       proc.child.kill('SIGTERM')
       const { code } = await proc.exited
