@@ -445,11 +445,16 @@ describe('collector start', () => {
     const port = await freePort()
     const dataDir = copyTemplateDataDir()
     const before = process.listenerCount('SIGINT')
-    const started = run<any>(CollectorStart, ['--port', String(port), '--host', '127.0.0.1', '--data-dir', dataDir, '--log-level', 'silent'])
+    const started = run<any>(CollectorStart, ['--port', String(port), '--host', '127.0.0.1', '--data-dir', dataDir, '--log-level', 'silent', '--signup-limit', '1'])
     const deadline = Date.now() + 20_000
     while (process.listenerCount('SIGINT') <= before && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50))
     const health = await fetch(`http://127.0.0.1:${port}/readyz`)
     expect(health.status).toBe(200)
+    // --signup-limit reached the collector: one sign-up from this address, then 429
+    const register = (email: string) =>
+      fetch(`http://127.0.0.1:${port}/v1/auth/register`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email, password: 'a password 123' }) })
+    expect((await register('one@example.com')).status).toBe(201)
+    expect((await register('two@example.com')).status).toBe(429)
     // only the command's own listener: the test runner's must not see this signal
     const others = process.listeners('SIGINT').slice(0, before)
     for (const l of others) process.off('SIGINT', l)
@@ -466,5 +471,7 @@ describe('collector start', () => {
     await expect(loadCollector(() => Promise.reject(missing))).rejects.toMatchObject({ code: 'COLLECTOR_NOT_INSTALLED', message: expect.stringContaining('the collector is not installed') })
     const bad = await run(CollectorStart, ['--port', '70000'])
     expect(bad.exitCode).toBe(2)
+    expect((await run(CollectorStart, ['--rca-daily-limit', '-1'])).exitCode).toBe(2)
+    expect((await run(CollectorStart, ['--signup-limit', '0'])).exitCode).toBe(2)
   })
 })

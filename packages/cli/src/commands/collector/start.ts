@@ -14,8 +14,10 @@ const ENV_FLAGS = {
   'tls-cert-file': 'TLS_CERT_FILE',
   'tls-key-file': 'TLS_KEY_FILE',
   'allow-signup': 'ALLOW_SIGNUP',
+  'signup-limit': 'SIGNUP_LIMIT',
   'plan-limits': 'PLAN_LIMITS',
   'rca-model': 'RCA_MODEL',
+  'rca-daily-limit': 'RCA_DAILY_LIMIT',
 } as const
 
 type CollectorModule = typeof import('@llmguard/collector')
@@ -63,8 +65,10 @@ export default class CollectorStart extends BaseCommand<typeof CollectorStart> {
     'tls-cert-file': Flags.string({ description: 'TLS_CERT_FILE' }),
     'tls-key-file': Flags.string({ description: 'TLS_KEY_FILE' }),
     'allow-signup': Flags.string({ description: 'ALLOW_SIGNUP', options: ['true', 'false'] }),
+    'signup-limit': Flags.integer({ description: 'SIGNUP_LIMIT: sign-ups tried per client address per 15 minutes (default 20)', min: 1 }),
     'plan-limits': Flags.string({ description: 'PLAN_LIMITS', options: ['on', 'off'] }),
     'rca-model': Flags.string({ description: 'RCA_MODEL' }),
+    'rca-daily-limit': Flags.integer({ description: "RCA_DAILY_LIMIT: OpenAI analyses per user per 24 hours (default 100; 0: never)", min: 0 }),
   }
 
   async run(): Promise<StartedCollector | undefined> {
