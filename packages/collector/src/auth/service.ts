@@ -43,17 +43,27 @@ export function createAuthService({ sql, signer, allowSignup, signupLimit = 20 }
     return { accessToken, refreshToken: refresh.token, expiresIn: ACCESS_TOKEN_TTL_SECONDS }
   }
 
+  /**
+   * Counts one try against each subject in the current LOGIN_LIMITS window (old windows pruned
+   * now and then); `refuse` is the 429 with the window's end as Retry-After.
+   */
+  async function countAttempt(subjects: string[]) {
+    const windowStart = new Date(Math.floor(Date.now() / LOGIN_LIMITS.windowMs) * LOGIN_LIMITS.windowMs)
+    const counts = await store.countLoginAttempt(sql, subjects, windowStart)
+    if (Math.random() < 0.02) await store.pruneLoginAttempts(sql, new Date(windowStart.getTime() - LOGIN_LIMITS.windowMs))
+    const refuse = (what: string): never => {
+      const retryAfter = Math.max(1, Math.ceil((windowStart.getTime() + LOGIN_LIMITS.windowMs - Date.now()) / 1000))
+      throw new AppError('RATE_LIMITED', `${what}; try again later`, { retryAfter }, { 'retry-after': String(retryAfter) })
+    }
+    return { windowStart, counts, refuse }
+  }
+
   return {
     async register(input: { email: string; password: string; name?: string; ip: string }): Promise<Required<AuthResult>> {
       // every try counts against the address, refused ones too: each account brings its own plan
       // allowance and RCA budget, and a taken email's 409 answers who has an account
-      const windowStart = new Date(Math.floor(Date.now() / LOGIN_LIMITS.windowMs) * LOGIN_LIMITS.windowMs)
-      const [tries = 0] = await store.countLoginAttempt(sql, [`signup:${input.ip}`], windowStart)
-      if (tries > signupLimit) {
-        const retryAfter = Math.max(1, Math.ceil((windowStart.getTime() + LOGIN_LIMITS.windowMs - Date.now()) / 1000))
-        throw new AppError('RATE_LIMITED', 'too many sign-ups from this address; try again later', { retryAfter }, { 'retry-after': String(retryAfter) })
-      }
-      if (Math.random() < 0.02) await store.pruneLoginAttempts(sql, new Date(windowStart.getTime() - LOGIN_LIMITS.windowMs))
+      const tries = await countAttempt([`signup:${input.ip}`])
+      if (tries.counts[0]! > signupLimit) tries.refuse('too many sign-ups from this address')
       // the answers that need no password hash come first: argon2id is the expensive part, and
       // a flood of sign-ups to a closed instance (or for a taken email) must not buy any of it.
       // The transaction below checks both again under the lock.
@@ -78,19 +88,15 @@ export function createAuthService({ sql, signer, allowSignup, signupLimit = 20 }
     },
 
     async login(input: { email: string; password: string; ip: string }): Promise<Required<AuthResult>> {
-      const windowStart = new Date(Math.floor(Date.now() / LOGIN_LIMITS.windowMs) * LOGIN_LIMITS.windowMs)
       const subjects = [`email:${input.email}`, `ip:${input.ip}`]
-      const [byEmail = 0, byAddress = 0] = await store.countLoginAttempt(sql, subjects, windowStart)
-      if (byEmail > LOGIN_LIMITS.perEmail || byAddress > LOGIN_LIMITS.perAddress) {
-        const retryAfter = Math.max(1, Math.ceil((windowStart.getTime() + LOGIN_LIMITS.windowMs - Date.now()) / 1000))
-        throw new AppError('RATE_LIMITED', 'too many login attempts; try again later', { retryAfter }, { 'retry-after': String(retryAfter) })
-      }
-      if (Math.random() < 0.02) await store.pruneLoginAttempts(sql, new Date(windowStart.getTime() - LOGIN_LIMITS.windowMs))
+      const tries = await countAttempt(subjects)
+      const [byEmail = 0, byAddress = 0] = tries.counts
+      if (byEmail > LOGIN_LIMITS.perEmail || byAddress > LOGIN_LIMITS.perAddress) tries.refuse('too many login attempts')
       const user = await store.findUserByEmail(sql, input.email)
       // an unknown email costs one argon2 verification too, so timing does not reveal accounts
       const ok = await verifyPassword(user?.password_hash ?? (await dummyHash()), input.password)
       if (!user || !ok) throw invalidCredentials()
-      await store.forgiveLoginAttempt(sql, subjects, windowStart)
+      await store.forgiveLoginAttempt(sql, subjects, tries.windowStart)
       return { user: toUser(user), tokens: await issueTokens(sql, user) }
     },
 

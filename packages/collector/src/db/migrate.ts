@@ -61,12 +61,14 @@ export interface MigrateOptions {
  */
 export async function migrate(sql: Sql, migrations = loadMigrations(), options: MigrateOptions = {}): Promise<{ applied: number[]; newer: number[] }> {
   const applied: number[] = []
+  let toldWait = false
+  const onWait = () => {
+    if (!toldWait) options.onMigrationLockWait?.()
+    toldWait = true
+  }
   for (let attempt = 1; ; ) {
     try {
-      const step = await migrateNext(sql, migrations, options.lockTimeoutMs ?? 2_000, () => {
-        options.onMigrationLockWait?.()
-        options = { ...options, onMigrationLockWait: undefined } // once
-      })
+      const step = await migrateNext(sql, migrations, options.lockTimeoutMs ?? 2_000, onWait)
       if (step.applied === undefined) return { applied, newer: step.newer }
       applied.push(step.applied)
       attempt = 1

@@ -194,14 +194,16 @@ export function errorForRca(error: RelatedRequest['error']): RelatedRequest['err
   const kinds = new Set<SensitiveKind>()
   detectShapes(error.message, kinds)
   if (kinds.size) return { ...error, message: `[withheld: holds ${[...kinds].map((k) => SENSITIVE_KIND_LABELS[k]).join(', ')}]` }
-  const message = error.message.length > RCA_ERROR_MESSAGE_CHARS ? `${error.message.slice(0, RCA_ERROR_MESSAGE_CHARS)}…` : error.message
-  return { ...error, message }
+  return { ...error, message: cutText(error.message, RCA_ERROR_MESSAGE_CHARS) }
 }
+
+/** `text`, or its first `chars` characters and an ellipsis. */
+const cutText = (text: string, chars: number) => (text.length > chars ? `${text.slice(0, chars)}…` : text)
 
 /** An incident's metadata for the prompt: long texts (a Datadog alert's body, tags, link) cut short. */
 function compactMetadata(metadata: Record<string, unknown>): Record<string, unknown> {
   const cut = (v: unknown): unknown => {
-    if (typeof v === 'string') return v.length > RCA_METADATA_TEXT_CHARS ? `${v.slice(0, RCA_METADATA_TEXT_CHARS)}…` : v
+    if (typeof v === 'string') return cutText(v, RCA_METADATA_TEXT_CHARS)
     if (Array.isArray(v)) return v.slice(0, 20).map(cut)
     return v
   }
@@ -264,7 +266,7 @@ export function rcaPrompt(incident: Incident, ev: Evidence): { system: string; u
 }
 
 function userMessage(incident: Incident, metadata: Record<string, unknown>, ev: Evidence, related: unknown[], textChars = RCA_METADATA_TEXT_CHARS): string {
-  const cut = (v: string) => (v.length > textChars ? `${v.slice(0, textChars)}…` : v)
+  const cut = (v: string) => cutText(v, textChars)
   return JSON.stringify({
     incident: {
       type: incident.type,

@@ -315,6 +315,6 @@ export async function spendRcaCall(sql: Db, projectId: string, limit: number): P
 export async function anomalyHoursCounted(sql: Db, projectId: string, hour: Date): Promise<Set<string>> {
   const rows = await sql<{ type: string }[]>`
     select type from incidents
-    where project_id = ${projectId} and status <> 'resolved' and type like 'anomaly\_%' and metadata->>'hour' = ${hour.toISOString()}`
+    where project_id = ${projectId} and status <> 'resolved' and starts_with(type, 'anomaly_') and metadata->>'hour' = ${hour.toISOString()}`
   return new Set(rows.map((r) => r.type))
 }
