@@ -25,22 +25,37 @@ async function login(email: string, password: string, ip: string) {
 }
 
 describe('login attempt limits', () => {
-  it('per email, whatever the address: the right password is refused too once the limit is reached', async () => {
-    for (let i = 0; i < LOGIN_LIMITS.perEmail; i++) {
-      expect((await login(user.email, 'wrong password', `10.0.0.${i}`)).code).toBe('INVALID_CREDENTIALS')
+  it('per email from one address: the right password is refused there too, while its owner elsewhere still logs in', async () => {
+    const victim = await signUp(collector)
+    for (let i = 0; i < LOGIN_LIMITS.perEmailAndAddress; i++) {
+      expect((await login(victim.email, 'wrong password', '10.0.0.1')).code).toBe('INVALID_CREDENTIALS')
     }
-    const limited = await login(user.email, PASSWORD, '10.0.1.1')
+    const limited = await login(victim.email, PASSWORD, '10.0.0.1')
     expect([limited.status, limited.code]).toEqual([429, 'RATE_LIMITED'])
     expect(Number(limited.retryAfter)).toBeGreaterThanOrEqual(1)
     expect(Number(limited.retryAfter)).toBeLessThanOrEqual(15 * 60)
-    // another account is not affected
+    // someone who knows an email cannot lock its owner out from their own address
+    expect((await login(victim.email, PASSWORD, '10.0.0.2')).status).toBe(200)
+    // another account from the same address is not affected
     const other = await signUp(collector)
-    expect((await login(other.email, PASSWORD, '10.0.1.1')).status).toBe(200)
+    expect((await login(other.email, PASSWORD, '10.0.0.1')).status).toBe(200)
+  })
+
+  it('per email across addresses: guesses spread over many addresses are bounded too', async () => {
+    const victim = await signUp(collector)
+    // each address stays under its own limits
+    const perAddress = LOGIN_LIMITS.perEmailAndAddress
+    for (let i = 0; i < LOGIN_LIMITS.perEmail; i++) {
+      const res = await login(victim.email, 'wrong password', `10.1.${Math.floor(i / perAddress)}.1`)
+      expect(res.code).toBe('INVALID_CREDENTIALS')
+    }
+    const limited = await login(victim.email, PASSWORD, '10.1.250.1')
+    expect([limited.status, limited.code]).toEqual([429, 'RATE_LIMITED'])
   })
 
   it('successful logins do not count', async () => {
     const other = await signUp(collector)
-    for (let i = 0; i < LOGIN_LIMITS.perEmail + 2; i++) expect((await login(other.email, PASSWORD, '10.0.2.1')).status).toBe(200)
+    for (let i = 0; i < LOGIN_LIMITS.perEmailAndAddress + 2; i++) expect((await login(other.email, PASSWORD, '10.0.2.1')).status).toBe(200)
   })
 
   it('per client address, whatever the email', async () => {
@@ -52,6 +67,22 @@ describe('login attempt limits', () => {
     expect([limited.status, limited.code]).toEqual([429, 'RATE_LIMITED'])
     // the same email from elsewhere is fine
     expect((await login('guess-0@example.com', 'wrong password', '192.0.2.8')).code).toBe('INVALID_CREDENTIALS')
+  })
+
+  it('an IPv6 client counts as its /64, and an IPv4-mapped address as the IPv4 address', async () => {
+    // a new address in the same /64 for every try: still one client
+    for (let i = 0; i < LOGIN_LIMITS.perAddress; i++) {
+      expect((await login(`v6-guess-${i}@example.com`, 'wrong password', `2001:db8:7:7::${(i + 1).toString(16)}`)).code).toBe('INVALID_CREDENTIALS')
+    }
+    const limited = await login(user.email, PASSWORD, '2001:db8:7:7:ffff:1:2:3')
+    expect([limited.status, limited.code]).toEqual([429, 'RATE_LIMITED'])
+    // the neighbouring /64 is someone else
+    expect((await login(user.email, PASSWORD, '2001:db8:7:8::1')).status).toBe(200)
+
+    for (let i = 0; i < LOGIN_LIMITS.perAddress; i++) {
+      expect((await login(`v4-guess-${i}@example.com`, 'wrong password', i % 2 ? '198.51.100.9' : '::ffff:198.51.100.9')).code).toBe('INVALID_CREDENTIALS')
+    }
+    expect((await login(user.email, PASSWORD, '::ffff:c633:6409')).code).toBe('RATE_LIMITED')
   })
 })
 
@@ -78,6 +109,11 @@ describe('sign-up limits', () => {
       const [row] = await limited.sql<{ n: number }[]>`select count(*)::int as n from users where email = 'third@example.com'`
       expect(row!.n).toBe(0)
       expect((await register('third@example.com', '198.51.100.2')).status).toBe(201)
+
+      // an IPv6 client counts as its /64, whichever address of it each try comes from
+      for (let i = 1; i <= 3; i++) expect((await register(`v6-${i}@example.com`, `2001:db8:9:9::${i}`)).status).toBe(201)
+      expect((await register('v6-4@example.com', '2001:db8:9:9:abcd::4')).code).toBe('RATE_LIMITED')
+      expect((await register('v6-4@example.com', '2001:db8:9:a::4')).status).toBe(201)
     } finally {
       await limited.close()
     }

@@ -2,14 +2,25 @@ import { randomUUID } from 'node:crypto'
 import { ACCESS_TOKEN_TTL_SECONDS, type AuthResult, type Role, type Tokens, type User } from '@llmguard/shared'
 import type { Db, Sql } from '../db/connect.js'
 import { AppError } from '../http/errors.js'
+import { limitAddress } from './address.js'
 import { dummyHash, hashPassword, verifyPassword } from './passwords.js'
 import * as store from './store.js'
 import type { TokenSigner } from './tokens.js'
 
-/** Login attempt limits (SPEC "Auth"): counted per email and per client address. */
+/**
+ * Login attempt limits (SPEC "Auth"), per LOGIN_LIMITS.windowMs, counted per email and per
+ * client address (limitAddress: an IPv6 client counts as its /64):
+ * - `perEmailAndAddress`: tries at one account from one address, the usual guessing limit;
+ * - `perEmail`: tries at one account from all addresses together, which bounds guessing spread
+ *   over many addresses. It is far above the first so that someone who knows an email cannot
+ *   lock its owner out from an address or three: it takes more addresses than `perAddress`
+ *   lets one address try;
+ * - `perAddress`: tries from one address at all accounts together.
+ */
 export const LOGIN_LIMITS = {
   windowMs: 15 * 60 * 1000,
-  perEmail: 10,
+  perEmailAndAddress: 10,
+  perEmail: 100,
   perAddress: 30,
 }
 
@@ -62,7 +73,7 @@ export function createAuthService({ sql, signer, allowSignup, signupLimit = 20 }
     async register(input: { email: string; password: string; name?: string; ip: string }): Promise<Required<AuthResult>> {
       // every try counts against the address, refused ones too: each account brings its own plan
       // allowance and RCA budget, and a taken email's 409 answers who has an account
-      const tries = await countAttempt([`signup:${input.ip}`])
+      const tries = await countAttempt([`signup:${limitAddress(input.ip)}`])
       if (tries.counts[0]! > signupLimit) tries.refuse('too many sign-ups from this address')
       // the answers that need no password hash come first: argon2id is the expensive part, and
       // a flood of sign-ups to a closed instance (or for a taken email) must not buy any of it.
@@ -88,10 +99,13 @@ export function createAuthService({ sql, signer, allowSignup, signupLimit = 20 }
     },
 
     async login(input: { email: string; password: string; ip: string }): Promise<Required<AuthResult>> {
-      const subjects = [`email:${input.email}`, `ip:${input.ip}`]
+      const address = limitAddress(input.ip)
+      const subjects = [`login:${address} ${input.email}`, `email:${input.email}`, `ip:${address}`]
       const tries = await countAttempt(subjects)
-      const [byEmail = 0, byAddress = 0] = tries.counts
-      if (byEmail > LOGIN_LIMITS.perEmail || byAddress > LOGIN_LIMITS.perAddress) tries.refuse('too many login attempts')
+      const [fromHere = 0, byEmail = 0, byAddress = 0] = tries.counts
+      if (fromHere > LOGIN_LIMITS.perEmailAndAddress || byEmail > LOGIN_LIMITS.perEmail || byAddress > LOGIN_LIMITS.perAddress) {
+        tries.refuse('too many login attempts')
+      }
       const user = await store.findUserByEmail(sql, input.email)
       // an unknown email costs one argon2 verification too, so timing does not reveal accounts
       const ok = await verifyPassword(user?.password_hash ?? (await dummyHash()), input.password)
