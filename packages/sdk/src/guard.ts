@@ -101,6 +101,7 @@ export class LLMGuard {
       },
       this.o.policy && !this.o.disabled,
       this.o.outbox === defaultOutboxPath(this.o.endpoint, this.o.apiKey),
+      () => this.warnOnce('policy-key-refused', KEY_REFUSED),
     )
     this.riskScorer = this.o.riskScorer ?? sharedRiskScorer()
     if (t && this.o.policy) {
@@ -397,3 +398,5 @@ function isHttpUrl(endpoint: string): boolean {
 
 const AFTER_SHUTDOWN =
   'the guard is shut down: calls and guard.record() after shutdown() are not recorded (guard.record() counts them as dropped); the last known policy still applies to calls'
+const KEY_REFUSED =
+  'the collector refused this API key (revoked, or its project deleted): the policy fetched with it no longer applies to calls'

@@ -195,6 +195,38 @@ describe('policy from the collector', () => {
     expect(fake.requests.at(-1)!.body.model).toBe('gpt-4o-mini')
   })
 
+  it('a key the collector refuses (revoked, or its project deleted) drops the policy, also for the next process', async () => {
+    const warnings: string[] = []
+    const openai = await withPolicy({ disabledEndpoints: ['completions'], modelOverrides: { '*': 'gpt-4o-mini' } }, { logger: { warn: (m: string) => warnings.push(m) } })
+    await expect(openai.completions.create({ model: 'x', prompt: 'p' })).rejects.toBeInstanceOf(LLMGuardBlockedError)
+    collector.keyRevoked = true
+    try {
+      await guard.refreshPolicy()
+      expect(guard.policy).toEqual(DEFAULT_POLICY)
+      expect(guard.stats().lastError).toMatchObject({ code: 'POLICY_INVALID_API_KEY' })
+      expect(warnings.filter((w) => w.includes('refused this API key'))).toHaveLength(1)
+      await openai.completions.create({ model: 'x', prompt: 'p' })
+      expect(fake.requests.at(-1)!.body.model).toBe('x')
+      // a restart while the collector is down does not bring the dropped policy back
+      await guard.shutdown()
+      await collector.stop()
+      ;({ guard } = makeGuard(collector, tmp.dir))
+      const again = guard.wrap(openaiClient(fake))
+      await again.completions.create({ model: 'y', prompt: 'p' })
+      expect(fake.requests.at(-1)!.body.model).toBe('y')
+    } finally {
+      collector.keyRevoked = false
+    }
+  })
+
+  it('a fetch that fails otherwise (the collector down) keeps the last known policy', async () => {
+    await withPolicy({ disabledEndpoints: ['completions'] })
+    await collector.stop()
+    await guard.refreshPolicy()
+    expect(guard.stats().lastError?.code).toMatch(/^POLICY_/)
+    expect(guard.policy.disabledEndpoints).toEqual(['completions'])
+  })
+
   it("a saved policy belongs to its key and endpoint: an outbox shared with another project's app neither applies it nor sends its ETag", async () => {
     await withPolicy({ disabledEndpoints: ['chat.completions'] })
     await guard.shutdown()

@@ -36,6 +36,8 @@ export class PolicyCache {
      * SDK from before the rows were tagged (under `policy`) is this key's, and is taken over.
      */
     private readonly adoptUntagged = false,
+    /** Told when a refused key drops a policy that changed calls. */
+    private readonly onForget?: () => void,
   ) {
     this.metaKey = `policy:${scope}`
     if (enabled) this.load()
@@ -59,6 +61,22 @@ export class PolicyCache {
     }
   }
 
+  /**
+   * The collector no longer takes this key (revoked, or its project deleted): the policy was
+   * that project's, so it no longer applies, here or after a restart. Otherwise an endpoint a
+   * remediation had disabled would stay disabled in the app for good, with nothing left on the
+   * collector to roll it back. A new key starts from its own policy.
+   */
+  private forget(): void {
+    if (!this.noop) this.onForget?.()
+    this.set(DEFAULT_POLICY, undefined)
+    try {
+      this.store.setMeta(this.metaKey, JSON.stringify({ policy: DEFAULT_POLICY, savedAt: new Date().toISOString(), keyRefused: true }))
+    } catch {
+      // a busy file: the policy is gone from memory, and the next refused fetch saves it
+    }
+  }
+
   private set(policy: Policy, etag: string | undefined): void {
     this.current = policy
     this.noop = isNoop(policy)
@@ -78,6 +96,7 @@ export class PolicyCache {
     const res = await fetch(this.etag)
     if (res.kind === 'not-modified') return
     if (res.kind === 'error') {
+      if (res.code === 'INVALID_API_KEY') this.forget()
       this.onError(`POLICY_${res.code}`, res.message)
       return
     }

@@ -34,6 +34,8 @@ export interface FakeCollector {
   batchDelayMs: number
   policy: Policy
   setPolicy(p: Partial<Policy>): void
+  /** Answers the test key as the real collector answers a revoked one (403 INVALID_API_KEY). */
+  keyRevoked: boolean
   /** Closes the port (connection refused) until start(). */
   stop(): Promise<void>
   start(): Promise<void>
@@ -70,6 +72,7 @@ export async function startFakeCollector(options: { port?: number; trust?: boole
     planLimit: Infinity,
     batchDelayMs: 0,
     policy: { ...DEFAULT_POLICY },
+    keyRevoked: false,
     setPolicy(p) {
       c.policy = { ...c.policy, ...p, version: c.policy.version + 1 }
     },
@@ -105,7 +108,7 @@ export async function startFakeCollector(options: { port?: number; trust?: boole
     const auth = req.headers.authorization
     const key = auth?.startsWith('Bearer ') ? auth.slice(7) : undefined
     if (!key) return send(401, envelope('UNAUTHORIZED', 'missing API key'))
-    if (!/^lg_[0-9a-f-]{36}$/.test(key) || key !== TEST_KEY) return send(403, envelope('INVALID_API_KEY', 'invalid API key'))
+    if (!/^lg_[0-9a-f-]{36}$/.test(key) || key !== TEST_KEY || c.keyRevoked) return send(403, envelope('INVALID_API_KEY', 'invalid API key'))
 
     if (req.method === 'GET' && req.url === '/v1/llm/policy') {
       const etag = `"${c.policy.version}"`
