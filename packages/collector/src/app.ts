@@ -4,7 +4,7 @@ import type { Sql } from './db/connect.js'
 import { createAuthenticator } from './auth/guard.js'
 import { authRoutes } from './auth/routes.js'
 import { createAuthService } from './auth/service.js'
-import { findUserById } from './auth/store.js'
+import { findUserById, sessionEnded } from './auth/store.js'
 import { createTokenSigner } from './auth/tokens.js'
 import { appliedVersion } from './db/migrate.js'
 import { healthRoutes } from './health/routes.js'
@@ -99,6 +99,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
       keys,
       assertAccess: projects.assertAccess,
       roleOf: async (userId) => (await findUserById(sql, userId))?.role,
+      sessionEnded: (sessionId) => sessionEnded(sql, sessionId),
     }),
   )
   const limiter = new RateLimiter({ sql, logger, embedded })

@@ -179,6 +179,9 @@ describe('refresh and logout', () => {
     // the legitimate chain stops too: whoever holds B is as suspect as whoever replayed A
     const afterwards = await failure(refresh(b.refreshToken!))
     expect([afterwards.status, afterwards.code]).toEqual([401, 'UNAUTHORIZED'])
+    // and so do the access tokens issued in it, at once
+    const revoked = await failure(me(b.accessToken))
+    expect([revoked.status, revoked.code]).toEqual([401, 'UNAUTHORIZED'])
     // another session of the same user is untouched
     const other = await collector.client.post<AuthResult>('/v1/auth/login', { email: user.email, password: PASSWORD })
     expect((await refresh(other.tokens.refreshToken!)).tokens.accessToken).toEqual(expect.any(String))
@@ -190,13 +193,31 @@ describe('refresh and logout', () => {
     expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1)
   })
 
-  it('logout revokes the session (204), and logging out again is harmless', async () => {
+  it('logout revokes the session (204) and its access tokens at once; logging out again is harmless', async () => {
     const user = await signUp(collector)
-    const res = await post('/v1/auth/logout', { refreshToken: user.refreshToken })
+    const rotated = (await refresh(user.refreshToken)).tokens
+    const other = await collector.client.post<AuthResult>('/v1/auth/login', { email: user.email, password: PASSWORD })
+    expect((await me(user.accessToken)).id).toBe(user.id)
+    const res = await post('/v1/auth/logout', { refreshToken: rotated.refreshToken })
     expect(res.statusCode).toBe(204)
-    const err = await failure(refresh(user.refreshToken))
+    const err = await failure(refresh(rotated.refreshToken!))
     expect([err.status, err.code]).toEqual([401, 'UNAUTHORIZED'])
-    expect((await post('/v1/auth/logout', { refreshToken: user.refreshToken })).statusCode).toBe(204)
+    // every access token of the session, before and after its rotation, stops working
+    for (const token of [user.accessToken, rotated.accessToken]) {
+      const ended = await failure(me(token))
+      expect([ended.status, ended.code]).toEqual([401, 'UNAUTHORIZED'])
+      expect(ended.message).toMatch(/session has ended/)
+    }
+    // the user's other session is untouched
+    expect((await me(other.tokens.accessToken)).id).toBe(user.id)
+    expect((await post('/v1/auth/logout', { refreshToken: rotated.refreshToken })).statusCode).toBe(204)
+  })
+
+  it('an access token without a session (from a collector before the claim) still works until it expires', async () => {
+    const user = await signUp(collector)
+    const legacy = await new SignJWT({ email: user.email, role: 'user' }).setProtectedHeader({ alg: 'HS256', typ: 'JWT' }).setSubject(user.id)
+      .setIssuer('llmguard').setAudience('llmguard-api').setIssuedAt().setExpirationTime('15m').sign(new TextEncoder().encode(collector.secrets.jwtSecret))
+    expect((await me(legacy)).id).toBe(user.id)
   })
 
   it('401 on garbage, an access token or a token signed with another secret; 400 on a missing token', async () => {

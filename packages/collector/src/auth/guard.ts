@@ -12,6 +12,8 @@ export interface GuardDeps {
   assertAccess(principal: Principal, projectId: string): Promise<void>
   /** The user's current role (admin routes check the database, not the token's claim). */
   roleOf(userId: string): Promise<'user' | 'admin' | undefined>
+  /** Whether the session an access token was issued in has ended (logout, token theft). */
+  sessionEnded(sessionId: string): Promise<boolean>
 }
 
 const USER_KINDS = new Set<AuthKind>(['user', 'admin', 'userOrApiKey'])
@@ -53,6 +55,10 @@ export function createAuthenticator(deps: GuardDeps): Authenticate {
     } else {
       if (!USER_KINDS.has(kind)) throw new AppError('UNAUTHORIZED', 'this route needs a project API key')
       const claims = await deps.signer.verifyAccess(credential.value)
+      // stateless until now: a logged-out session's tokens would have worked on for 15 minutes
+      if (claims.sessionId && (await deps.sessionEnded(claims.sessionId))) {
+        throw new AppError('UNAUTHORIZED', 'this session has ended (logged out, or revoked after a reused refresh token): log in again')
+      }
       principal = { kind: 'user', userId: claims.userId, email: claims.email, role: claims.role }
       if (kind === 'admin') {
         const role = await deps.roleOf(claims.userId)

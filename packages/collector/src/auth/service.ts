@@ -50,7 +50,7 @@ export function createAuthService({ sql, signer, allowSignup, signupLimit = 20 }
   async function issueTokens(db: Db, user: { id: string; email: string; role: Role }, familyId: string = randomUUID()): Promise<Required<Tokens>> {
     const refresh = await signer.signRefresh(user.id, familyId)
     await store.insertRefreshToken(db, { id: refresh.tokenId, userId: user.id, familyId, hash: refresh.hash, expiresAt: refresh.expiresAt })
-    const accessToken = await signer.signAccess({ userId: user.id, email: user.email, role: user.role })
+    const accessToken = await signer.signAccess({ userId: user.id, email: user.email, role: user.role, sessionId: familyId })
     return { accessToken, refreshToken: refresh.token, expiresIn: ACCESS_TOKEN_TTL_SECONDS }
   }
 

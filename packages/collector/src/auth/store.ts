@@ -90,6 +90,13 @@ export async function findRefreshToken(
   return row
 }
 
+/** Whether a session (refresh-token family) was ended: logged out, or revoked on a reused token. */
+export async function sessionEnded(sql: Db, familyId: string): Promise<boolean> {
+  const [row] = await sql<{ ended: boolean }[]>`
+    select exists (select 1 from refresh_tokens where family_id = ${familyId} and revoked_at is not null) as ended`
+  return row!.ended
+}
+
 export async function revokeFamily(sql: Db, familyId: string): Promise<number> {
   const rows = await sql`update refresh_tokens set revoked_at = now() where family_id = ${familyId} and revoked_at is null`
   return rows.count

@@ -15,6 +15,12 @@ export interface AccessClaims {
   userId: string
   email: string
   role: Role
+  /**
+   * The session (refresh-token family) the token was issued in (`sid`): logging out or a
+   * detected token theft ends it, and its access tokens with it. Tokens of collectors from
+   * before the claim have none, and live out their 15 minutes.
+   */
+  sessionId?: string
 }
 
 export interface RefreshClaims {
@@ -23,7 +29,7 @@ export interface RefreshClaims {
   familyId: string
 }
 
-const accessPayload = z.object({ sub: z.uuid(), email: z.string(), role: roleSchema })
+const accessPayload = z.object({ sub: z.uuid(), email: z.string(), role: roleSchema, sid: z.uuid().optional() })
 const refreshPayload = z.object({ sub: z.uuid(), jti: z.uuid(), fam: z.uuid() })
 
 export interface TokenSigner {
@@ -55,8 +61,8 @@ export function createTokenSigner(secrets: { jwtSecret: string; refreshTokenSecr
 
   return {
     hashRefresh,
-    signAccess: ({ userId, email, role }) =>
-      new SignJWT({ email, role })
+    signAccess: ({ userId, email, role, sessionId }) =>
+      new SignJWT(sessionId ? { email, role, sid: sessionId } : { email, role })
         .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
         .setSubject(userId)
         .setIssuer(ISSUER)
@@ -67,7 +73,7 @@ export function createTokenSigner(secrets: { jwtSecret: string; refreshTokenSecr
     async verifyAccess(token) {
       const parsed = accessPayload.safeParse(await verify(token, accessKey, ACCESS_AUDIENCE))
       if (!parsed.success) throw unauthorized('invalid token')
-      return { userId: parsed.data.sub, email: parsed.data.email, role: parsed.data.role }
+      return { userId: parsed.data.sub, email: parsed.data.email, role: parsed.data.role, sessionId: parsed.data.sid }
     },
     async signRefresh(userId, familyId) {
       const tokenId = randomUUID()
