@@ -1,10 +1,11 @@
 import { PassThrough } from 'node:stream'
 import { createHmac, randomUUID } from 'node:crypto'
-import { readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
+import { existsSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
+import { spawnSync } from 'node:child_process'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { LLMGuard } from '@llmguard/sdk'
-import type { LogResult, Page } from '@llmguard/shared'
+import type { LogResult, Page, User } from '@llmguard/shared'
 import { startTestCollector, type TestCollector } from '../../collector/test/helpers/collector.js'
 import { setupProject, signUp } from '../../collector/test/helpers/accounts.js'
 import Init from '../src/commands/init.js'
@@ -22,6 +23,7 @@ import KeysRevoke from '../src/commands/keys/revoke.js'
 import LogsSearch from '../src/commands/logs/search.js'
 import LogsShow from '../src/commands/logs/show.js'
 import { readConfig, writeConfig } from '../src/lib/config.js'
+import { Session } from '../src/lib/session.js'
 import { run, tempConfigDir } from './helpers.js'
 
 let collector: TestCollector
@@ -223,6 +225,57 @@ describe('session', () => {
     expect(r.stderr).toMatch(/^Error: your session has ended \(.+\): log in again with `llmguard login` \[SESSION_EXPIRED\]\n$/)
     const j = await run<any>(Whoami, ['--json'])
     expect(j.json.error.code).toBe('NOT_LOGGED_IN')
+  })
+
+  it('a session refused while its access token has time left (logged out elsewhere) asks to log in again', async () => {
+    const user = await signUp(collector)
+    await run(Login, ['--collector', collector.url, '--email', user.email, '--password', user.password])
+    await collector.client.post('/v1/auth/logout', { refreshToken: readConfig(configFile()).refreshToken })
+    const r = await run(Whoami, [])
+    expect(r.exitCode).toBe(1)
+    expect(r.stderr).toMatch(/^Error: your session has ended \(.+\): log in again with `llmguard login` \[SESSION_EXPIRED\]\n$/)
+  })
+
+  it('an access token the collector refuses is refreshed once, and the call goes through', async () => {
+    const user = await signUp(collector)
+    await run(Login, ['--collector', collector.url, '--email', user.email, '--password', user.password])
+    const cfg = readConfig(configFile())
+    writeConfig({ ...cfg, accessToken: 'not-a-token', accessTokenExpiresAt: Date.now() + 600_000 }, configFile())
+    const who = await run<any>(Whoami, ['--json'])
+    expect(who.exitCode).toBe(0)
+    expect(who.json.user.email).toBe(user.email)
+    expect(readConfig(configFile()).refreshToken).not.toBe(cfg.refreshToken)
+  })
+
+  it('processes refreshing one session at once take turns: one refreshes, the rest use its tokens, none ends the session', async () => {
+    const user = await signUp(collector)
+    await run(Login, ['--collector', collector.url, '--email', user.email, '--password', user.password])
+    const before = readConfig(configFile())
+    writeConfig({ ...before, accessTokenExpiresAt: Date.now() - 1 }, configFile())
+    // a Session per process: each has only the lock file in common with the others
+    const sessions = Array.from({ length: 4 }, () => new Session(collector.url, configFile()))
+    try {
+      const results = await Promise.allSettled(sessions.map((s) => s.get<User>('/v1/auth/me')))
+      expect(results.map((r) => (r.status === 'fulfilled' ? r.value.email : String(r.reason)))).toEqual(Array(4).fill(user.email))
+    } finally {
+      await Promise.all(sessions.map((s) => s.close()))
+    }
+    expect(readConfig(configFile()).refreshToken).not.toBe(before.refreshToken)
+    expect(existsSync(`${configFile()}.refresh-lock`)).toBe(false)
+    expect((await run(Whoami, [])).exitCode).toBe(0)
+  })
+
+  it('a refresh lock left by a process that died is taken over', async () => {
+    const user = await signUp(collector)
+    await run(Login, ['--collector', collector.url, '--email', user.email, '--password', user.password])
+    writeConfig({ ...readConfig(configFile()), accessTokenExpiresAt: Date.now() - 1 }, configFile())
+    const dead = spawnSync(process.execPath, ['-e', '']).pid!
+    writeFileSync(`${configFile()}.refresh-lock`, String(dead))
+    const started = Date.now()
+    expect((await run(Whoami, [])).exitCode).toBe(0)
+    // taken over because its owner is gone, not waited out (the lock is new: that takes 20 s)
+    expect(Date.now() - started).toBeLessThan(10_000)
+    expect(existsSync(`${configFile()}.refresh-lock`)).toBe(false)
   })
 
   it('an unreachable collector is named with its URL', async () => {

@@ -1,3 +1,5 @@
+import { closeSync, openSync, readFileSync, rmSync, statSync, writeSync } from 'node:fs'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { ApiClient, ApiError, type AuthResult, type RefreshResult, type Tokens } from '@llmguard/shared'
 import { readConfig, updateConfig, type CliConfig } from './config.js'
 import { CliError } from './errors.js'
@@ -6,6 +8,12 @@ const USER_AGENT = 'llmguard-cli'
 /** Refresh this long before the access token runs out, so a request never races the expiry. */
 const EXPIRY_MARGIN_MS = 30_000
 const SESSION_ENDED = new Set(['UNAUTHORIZED', 'TOKEN_REUSED', 'TOKEN_EXPIRED', 'INVALID_CREDENTIALS'])
+/** Answers to an access token that a refresh may cure: it ran out, or the collector no longer takes it. */
+const REFRESHABLE = new Set(['TOKEN_EXPIRED', 'UNAUTHORIZED'])
+/** A refresh lock older than this was left by a process that died (a refresh takes ≤ 15 s). */
+const LOCK_STALE_MS = 20_000
+/** How long a process waits for another's refresh before giving up. */
+const LOCK_WAIT_MS = 25_000
 
 export const loginAgain = (why: string) =>
   new CliError('SESSION_EXPIRED', `${why}: log in again with \`llmguard login\``, 1)
@@ -39,14 +47,18 @@ export class Session {
     return readConfig(this.configFile)
   }
 
-  /** An authenticated request; refreshes the access token once when needed. */
+  /**
+   * An authenticated request; refreshes the access token once when needed: when it is about to
+   * run out, or when the collector answers TOKEN_EXPIRED or UNAUTHORIZED (a logged-out session,
+   * or a collector whose secrets changed). A refresh that fails asks to log in again.
+   */
   async request<T>(method: string, path: string, opts: { query?: Record<string, string | number | boolean | undefined>; body?: unknown } = {}): Promise<T> {
     const token = await this.accessToken()
     try {
       return (await this.api.send<T>(method, path, { ...opts, token })).data
     } catch (err) {
-      if (!(err instanceof ApiError) || err.code !== 'TOKEN_EXPIRED') throw err
-      await this.refresh()
+      if (!(err instanceof ApiError) || !REFRESHABLE.has(err.code)) throw err
+      await this.refresh(token)
       return (await this.api.send<T>(method, path, { ...opts, token: await this.accessToken() })).data
     }
   }
@@ -83,23 +95,32 @@ export class Session {
   private async accessToken(): Promise<string> {
     this.requireLogin()
     const c = this.config
-    if ((c.accessTokenExpiresAt ?? 0) - EXPIRY_MARGIN_MS <= Date.now()) {
-      await this.refresh()
+    if (!fresh(c)) {
+      await this.refresh(c.accessToken)
       return this.config.accessToken!
     }
     return c.accessToken!
   }
 
-  /** One refresh at a time: a second one would present an already-rotated token (TOKEN_REUSED). */
-  refresh(): Promise<void> {
-    this.refreshing ??= this.doRefresh().finally(() => {
+  /**
+   * Replaces the access token `stale` (the one that ran out or was refused). One refresh at a
+   * time, across processes too: a second refresh would present an already-rotated refresh token,
+   * which the collector takes for theft (TOKEN_REUSED) and ends the session everywhere. So a
+   * refresh holds a lock file beside the config, and a process that waited for one uses the
+   * tokens it stored.
+   */
+  refresh(stale?: string): Promise<void> {
+    this.refreshing ??= withRefreshLock(this.configFile, () => this.doRefresh(stale)).finally(() => {
       this.refreshing = undefined
     })
     return this.refreshing
   }
 
-  private async doRefresh(): Promise<void> {
-    const refreshToken = this.config.refreshToken
+  private async doRefresh(stale: string | undefined): Promise<void> {
+    const c = this.config
+    // refreshed by another process while this one waited for the lock
+    if (c.accessToken && c.accessToken !== stale && fresh(c)) return
+    const refreshToken = c.refreshToken
     if (!refreshToken) throw loginAgain('not logged in')
     let result: RefreshResult
     try {
@@ -111,7 +132,7 @@ export class Session {
       }
       throw err
     }
-    updateConfig((c) => ({ ...c, ...tokensToConfig(result.tokens) }), this.configFile)
+    updateConfig((cfg) => ({ ...cfg, ...tokensToConfig(result.tokens) }), this.configFile)
   }
 
   /** Logs in or registers and stores the session. */
@@ -139,4 +160,55 @@ export class Session {
 
 function sameCollector(a: string, b: string): boolean {
   return a.replace(/\/+$/, '') === b.replace(/\/+$/, '')
+}
+
+/** Whether the config's access token has more than EXPIRY_MARGIN_MS to live. */
+function fresh(c: CliConfig): boolean {
+  return (c.accessTokenExpiresAt ?? 0) - EXPIRY_MARGIN_MS > Date.now()
+}
+
+/** Runs `fn` holding `<config>.refresh-lock` (created exclusively; it holds the owner's pid). */
+async function withRefreshLock<T>(configFile: string, fn: () => Promise<T>): Promise<T> {
+  const lock = `${configFile}.refresh-lock`
+  const giveUpAt = Date.now() + LOCK_WAIT_MS
+  for (;;) {
+    try {
+      const fd = openSync(lock, 'wx', 0o600)
+      try {
+        writeSync(fd, String(process.pid))
+      } finally {
+        closeSync(fd)
+      }
+      break
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
+    }
+    if (abandoned(lock)) {
+      rmSync(lock, { force: true })
+      continue
+    }
+    if (Date.now() > giveUpAt) {
+      throw new CliError('SESSION_BUSY', `another llmguard process has been refreshing the session for ${LOCK_WAIT_MS / 1000} s (${lock}): try again, or delete that file if no llmguard is running`, 1)
+    }
+    await sleep(50)
+  }
+  try {
+    return await fn()
+  } finally {
+    rmSync(lock, { force: true })
+  }
+}
+
+/** A lock whose owner is gone (a process that no longer exists) or that is older than any refresh. */
+function abandoned(lock: string): boolean {
+  try {
+    if (Date.now() - statSync(lock).mtimeMs > LOCK_STALE_MS) return true
+    const pid = Number(readFileSync(lock, 'utf8'))
+    if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid) return false
+    process.kill(pid, 0)
+    return false
+  } catch (err) {
+    // ESRCH: no such process; ENOENT: released meanwhile (the next try takes it)
+    return (err as NodeJS.ErrnoException).code === 'ESRCH'
+  }
 }
