@@ -30,6 +30,7 @@ import { metricsRoutes } from './metrics/routes.js'
 import { createIncidents, type Incidents } from './incidents/module.js'
 import { createBilling, type Billing } from './billing/module.js'
 import { createRemediations, type Remediations } from './remediation/module.js'
+import { Housekeeping } from './jobs/housekeeping.js'
 
 export interface AppDeps {
   config: Config
@@ -52,6 +53,8 @@ export interface App {
   billing: Billing
   /** Remediation: actions over the policy, automatic rules on new incidents, the revert job. */
   remediation: Remediations
+  /** Prunes bookkeeping tables (webhook ids, job runs, RCA counters, expired tokens) hourly. */
+  housekeeping: Housekeeping
   /** Stops background work (jobs, listeners) before the database closes. */
   stop(): Promise<void>
 }
@@ -156,6 +159,9 @@ export async function createApp(deps: AppDeps): Promise<App> {
   http.register(...remediation.routes)
   incidents.start()
   remediation.start()
+  // the embedded database has one connection: every query waits for a chunk to finish
+  const housekeeping = new Housekeeping(sql, logger, { chunkSize: embedded ? 1_000 : undefined })
+  housekeeping.start()
 
   return {
     ingest,
@@ -163,7 +169,9 @@ export async function createApp(deps: AppDeps): Promise<App> {
     incidents,
     billing,
     remediation,
+    housekeeping,
     async stop() {
+      await housekeeping.stop()
       await remediation.stop()
       await incidents.stop()
       await searchIndexer.stop()
