@@ -130,6 +130,29 @@ describe('POST /v1/webhooks/datadog', () => {
     expect(nothing.data).toEqual({ duplicate: false, incident: null })
   })
 
+  it('an alert delivered after a recovery of its monitor that is newer opens nothing; a later trigger does', async () => {
+    const t0 = Date.now() - 60_000
+    const opened = await signed(alert({ monitorId: 'late-1', date: String(t0) }))
+    expect(opened.data.incident!.status).toBe('open')
+    expect((await signed(alert({ monitorId: 'late-1', transition: 'Recovered', date: String(t0 + 30_000) }))).data.incident!.status).toBe('resolved')
+    // a re-trigger from before the recovery, delivered late
+    const late = await signed(alert({ monitorId: 'late-1', transition: 'Re-Triggered', date: String(t0 + 10_000) }))
+    expect(late.data).toEqual({ duplicate: false, incident: null })
+    const mine = async (monitor: string) => (await incidents()).filter((i) => i.key === monitor)
+    expect((await mine('late-1')).map((i) => i.status)).toEqual(['resolved'])
+
+    // the recovery arrives first, with nothing open yet, then the trigger it ended
+    expect((await signed(alert({ monitorId: 'late-2', transition: 'Recovered', date: String(t0 + 30_000) }))).data).toEqual({ duplicate: false, incident: null })
+    expect((await signed(alert({ monitorId: 'late-2', date: String(t0) }))).data).toEqual({ duplicate: false, incident: null })
+    expect(await mine('late-2')).toEqual([])
+    // another monitor's recovery is not this one's
+    expect((await signed(alert({ monitorId: 'late-3', date: String(t0) }))).data.incident!.status).toBe('open')
+
+    // the monitor triggers again after its recovery: a new incident
+    const again = await signed(alert({ monitorId: 'late-2', date: String(Date.now()) }))
+    expect(again.data.incident).toMatchObject({ key: 'late-2', status: 'open' })
+  })
+
   it('takes the receipt time for a signed alert dated in the future or over a day ago', async () => {
     for (const [monitorId, date] of [['future-1', Date.UTC(2200, 0, 1)], ['past-1', Date.now() - 3 * 86_400_000]] as const) {
       const before = Date.now()

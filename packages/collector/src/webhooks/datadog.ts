@@ -54,6 +54,11 @@ function alertTime(date: number | undefined, now: Date): Date {
  * Records one alert: the alert id is claimed first (a replay is a no-op), then "Recovered"
  * resolves the unresolved incident of the monitor and anything else opens or counts one, all
  * in one transaction so a failure leaves the id free for Datadog's retry.
+ *
+ * Datadog does not deliver in order: a retried "Triggered" can arrive after the "Recovered"
+ * that ended it, and would open an incident that nothing resolves any more. Every recovery is
+ * remembered with its monitor and time, and an alert dated at or before a recovery of its
+ * monitor already received opens nothing.
  */
 async function processAlert(sql: Sql, projectId: string, p: DatadogPayload, now: Date): Promise<{ result: DatadogResult; raised: Raised[] }> {
   return sql.begin(async (tx) => {
@@ -71,6 +76,7 @@ async function processAlert(sql: Sql, projectId: string, p: DatadogPayload, now:
       lastEventId: p.id,
     }
     if (p.transition.trim().toLowerCase() === 'recovered') {
+      await tx`update datadog_events set monitor_id = ${p.monitorId}, recovered_at = ${at} where project_id = ${projectId} and id = ${p.id}`
       const open = await store.findUnresolved(tx, projectId, 'datadog', p.monitorId)
       if (!open) return { result: { duplicate: false, incident: null }, raised: [] }
       await store.mergeMetadata(tx, open.id, { ...metadata, recoveredAt: at.toISOString() })
@@ -78,6 +84,11 @@ async function processAlert(sql: Sql, projectId: string, p: DatadogPayload, now:
       await tx`update datadog_events set incident_id = ${open.id} where project_id = ${projectId} and id = ${p.id}`
       return { result: { duplicate: false, incident: resolved }, raised: [] }
     }
+    const [recovered] = await tx`
+      select 1 from datadog_events
+      where project_id = ${projectId} and monitor_id = ${p.monitorId} and recovered_at >= ${at}
+      limit 1`
+    if (recovered) return { result: { duplicate: false, incident: null }, raised: [] }
     const raised = await store.upsertIncident(tx, {
       projectId,
       type: 'datadog',
