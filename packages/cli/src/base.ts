@@ -71,7 +71,10 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     return this.sessionInstance
   }
 
-  /** `--project`, else the default project from `init` / `projects use`. */
+  /**
+   * `--project`, else the default project from `init` / `projects use`. Only for the flag: a
+   * project id given as an argument is that id (`checkId`), never the default in its place.
+   */
   protected projectId(flag: string | undefined): string {
     const id = flag || this.cliConfig.projectId
     if (!id) {

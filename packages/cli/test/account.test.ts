@@ -1,5 +1,7 @@
 import { PassThrough } from 'node:stream'
 import { createHmac, randomUUID } from 'node:crypto'
+import { createServer as createHttpServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { existsSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
 import { spawnSync } from 'node:child_process'
 import { join } from 'node:path'
@@ -22,6 +24,14 @@ import KeysRotate from '../src/commands/keys/rotate.js'
 import KeysRevoke from '../src/commands/keys/revoke.js'
 import LogsSearch from '../src/commands/logs/search.js'
 import LogsShow from '../src/commands/logs/show.js'
+import IncidentsList from '../src/commands/incidents/list.js'
+import IncidentsShow from '../src/commands/incidents/show.js'
+import IncidentsAck from '../src/commands/incidents/ack.js'
+import IncidentsResolve from '../src/commands/incidents/resolve.js'
+import IncidentsRca from '../src/commands/incidents/rca.js'
+import RemediateApply from '../src/commands/remediate/apply.js'
+import RemediateList from '../src/commands/remediate/list.js'
+import RemediateRollback from '../src/commands/remediate/rollback.js'
 import { readConfig, writeConfig } from '../src/lib/config.js'
 import { Session } from '../src/lib/session.js'
 import { run, tempConfigDir } from './helpers.js'
@@ -195,6 +205,55 @@ describe('session', () => {
     expect(after.stderr).toContain('not logged in: run `llmguard login`')
   })
 
+  it('logout revokes the session at the collector it belongs to; another collector named is refused and sent nothing', async () => {
+    // a server that answers every request, as a collector that is not the session's might: it
+    // must never see the refresh token
+    const seen: string[] = []
+    const other = createHttpServer((req, res) => {
+      let body = ''
+      req.on('data', (d) => (body += d))
+      req.on('end', () => {
+        seen.push(`${req.method} ${req.url} ${body}`)
+        res.writeHead(204).end()
+      })
+    })
+    await new Promise<void>((resolve) => other.listen(0, '127.0.0.1', resolve))
+    const otherUrl = `http://127.0.0.1:${(other.address() as AddressInfo).port}`
+    try {
+      const user = await signUp(collector)
+      await run(Login, ['--collector', collector.url, '--email', user.email, '--password', user.password])
+      const { refreshToken } = readConfig(configFile())
+      const named = await run<any>(Logout, ['--collector', otherUrl, '--json'])
+      expect(named.exitCode).toBe(2)
+      expect(named.json.error).toMatchObject({ code: 'USAGE', message: expect.stringContaining(`logged in to ${collector.url}, not ${otherUrl}`) })
+      process.env.LLMGUARD_ENDPOINT = otherUrl
+      try {
+        const fromEnv = await run(Logout, [])
+        expect(fromEnv.exitCode).toBe(2)
+        expect(fromEnv.stderr).toMatch(/^Error: logged in to .+, not .+: run `llmguard logout` without --collector/)
+      } finally {
+        delete process.env.LLMGUARD_ENDPOINT
+      }
+      expect(seen).toEqual([])
+      expect(readConfig(configFile()).refreshToken).toBe(refreshToken)
+
+      // its own collector, named or not: revoked there, for real
+      const out = await run<any>(Logout, ['--collector', `${collector.url}/`, '--json'])
+      expect(out.json).toEqual({ loggedOut: true, revoked: true })
+      await expect(collector.client.post('/v1/auth/refresh', { refreshToken })).rejects.toMatchObject({ status: 401 })
+      expect(seen).toEqual([])
+
+      // a collector that cannot be told: forgotten here all the same, and not called revoked
+      await run(Login, ['--collector', collector.url, '--email', user.email, '--password', user.password])
+      writeConfig({ ...readConfig(configFile()), collector: 'http://127.0.0.1:9' }, configFile())
+      const unreachable = await run<any>(Logout, ['--json'])
+      expect(unreachable.json).toEqual({ loggedOut: true, revoked: false })
+      expect(readConfig(configFile()).refreshToken).toBeUndefined()
+    } finally {
+      await new Promise((resolve) => other.close(resolve))
+    }
+  })
+
   it('an expired access token is refreshed transparently and the rotated refresh token stored', async () => {
     const user = await signUp(collector)
     await run(Login, ['--collector', collector.url, '--email', user.email, '--password', user.password])
@@ -349,6 +408,58 @@ describe('projects and keys', () => {
     expect((await run<any>(ProjectsList, ['--json'])).json.items.map((p: any) => p.id)).toEqual([other.json.id])
   })
 
+  it('an id argument is that id: empty, blank or malformed is a usage error, never the default project', async () => {
+    const user = await signUp(collector)
+    await run(Login, ['--collector', collector.url, '--email', user.email, '--password', user.password])
+    const id = (await run<any>(ProjectsCreate, ['kept', '--use', '--json'])).json.id as string
+    for (const bad of ['', '   ', 'not-a-uuid', id.slice(0, 8)]) {
+      for (const [cmd, argv] of [[ProjectsDelete, [bad, '--yes']], [ProjectsDelete, [bad, '--yes', '--json']], [ProjectsUse, [bad]]] as const) {
+        const r = await run<any>(cmd, [...argv])
+        expect(r.exitCode, `${cmd.name} ${JSON.stringify(argv)}`).toBe(2)
+        // named as what it is, an argument: not as --project
+        const message = `not a project id: "${bad}" (ids are whole UUIDs, 36 characters)`
+        if (argv.includes('--json')) expect(r.json.error).toEqual({ code: 'USAGE', message })
+        else expect(r.stderr).toBe(`Error: ${message}\n`)
+      }
+    }
+    // the default project is still there, and still the default
+    expect((await run<any>(ProjectsList, ['--json'])).json.items.map((p: any) => p.id)).toEqual([id])
+    expect(readConfig(configFile()).projectId).toBe(id)
+    // every other id argument is checked as an id too, before any request
+    const others: [Parameters<typeof run>[0], string[], string][] = [
+      [IncidentsShow, [''], 'an incident'],
+      [IncidentsAck, [''], 'an incident'],
+      [IncidentsResolve, [' '], 'an incident'],
+      [IncidentsRca, [''], 'an incident'],
+      [RemediateList, [''], 'an incident'],
+      [RemediateApply, ['', 'reset_settings'], 'an incident'],
+      [RemediateRollback, [''], 'a remediation'],
+      [KeysRotate, [''], 'a key'],
+      [KeysRevoke, [''], 'a key'],
+      [LogsShow, [''], 'a request'],
+    ]
+    for (const [i, [cmd, argv, kind]] of others.entries()) {
+      const r = await run(cmd, argv)
+      expect([r.exitCode, r.stderr], `case ${i}`).toEqual([2, `Error: not ${kind} id: "${argv[0]}" (ids are whole UUIDs, 36 characters)\n`])
+    }
+    expect((await run(IncidentsList, ['--json'])).exitCode).toBe(0)
+  })
+
+  it('projects list marks the default project with * and leaves the other rows blank there', async () => {
+    const user = await signUp(collector)
+    await run(Login, ['--collector', collector.url, '--email', user.email, '--password', user.password])
+    const first = (await run<any>(ProjectsCreate, ['first', '--json'])).json.id as string
+    const chosen = (await run<any>(ProjectsCreate, ['chosen', '--use', '--json'])).json.id as string
+    const lines = (await run(ProjectsList, [])).stdout.split('\n')
+    expect(lines.find((l) => l.includes(chosen))).toMatch(new RegExp(`^\\* {2}${chosen} +chosen `))
+    expect(lines.find((l) => l.includes(first))).toMatch(new RegExp(`^ {3}${first} +first `))
+    expect(lines.filter((l) => l.startsWith('-'))).toEqual([])
+    // with the default on no row of the page, there is no marker column at all
+    const page2 = (await run(ProjectsList, ['--limit', '1', '--page', '2'])).stdout.split('\n')
+    expect(page2[0]).toMatch(/^ID +NAME +CREATED$/)
+    expect(page2[1]).toMatch(new RegExp(`^${first} +first `))
+  })
+
   it("another user's project is refused with the collector's 403", async () => {
     const stranger = await setupProject(collector)
     const user = await signUp(collector)
@@ -381,5 +492,23 @@ describe('projects and keys', () => {
     }
     const j = await run<any>(LogsSearch, ['--project', project, '--since', 'soon', '--json'])
     expect(j.json.error.code).toBe('USAGE')
+  })
+
+  it('a calendar date that does not exist is a usage error, not the day it rolls over to', async () => {
+    const project = randomUUID()
+    const cases: [string, string, string][] = [
+      ['--since', '2025-02-30', '2025-02 has 28 days'],
+      ['--until', '2025-04-31T12:00:00Z', '2025-04 has 30 days'],
+      ['--start-date', '2023-02-29', '2023-02 has 28 days'],
+      ['--since', '2025-13-01', 'months are 01–12'],
+      ['--since', '2025-01-00', '2025-01 has 31 days'],
+    ]
+    for (const [flag, date, why] of cases) {
+      const name = flag === '--start-date' ? '--since' : flag
+      const r = await run(LogsSearch, ['--project', project, flag, date])
+      expect([r.exitCode, r.stderr], date).toEqual([2, `Error: ${name}: there is no such date as ${date.slice(0, 10)} (${why})\n`])
+    }
+    const incidents = await run(IncidentsList, ['--project', project, '--since', '2025-02-30'])
+    expect([incidents.exitCode, incidents.stderr]).toEqual([2, 'Error: --since: there is no such date as 2025-02-30 (2025-02 has 28 days)\n'])
   })
 })

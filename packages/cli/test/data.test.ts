@@ -1,8 +1,9 @@
-import { readFileSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { randomUUID } from 'node:crypto'
 import { connect, createServer, type AddressInfo, type Socket } from 'node:net'
-import { join } from 'node:path'
+import { tmpdir } from 'node:os'
+import { dirname, join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { LLMGuard, SqliteStore } from '@llmguard/sdk'
 import type { LogResult } from '@llmguard/shared'
@@ -30,6 +31,7 @@ import RemediateApply from '../src/commands/remediate/apply.js'
 import RemediateList from '../src/commands/remediate/list.js'
 import RemediateRollback from '../src/commands/remediate/rollback.js'
 import { readConfig, writeConfig } from '../src/lib/config.js'
+import { defaultOutboxPath } from '../../sdk/src/options.js'
 import { run, tempConfigDir } from './helpers.js'
 
 let collector: TestCollector
@@ -61,6 +63,8 @@ describe('collector seed', () => {
     const again = await run(CollectorSeed, ['--records', '10', '--email', seed.email])
     expect(again.exitCode).toBe(0)
     expect(again.stdout).toMatch(/records\s+10 stored over 7 days/)
+    // into the same demo project: 310 records there now, not a second project called "demo"
+    expect(again.stdout).toMatch(new RegExp(`project\\s+demo \\(${seed.projectId}\\)`))
     expect(again.stdout).toContain('You stay logged in as before')
     expect(again.stdout).not.toContain('generated')
   })
@@ -92,20 +96,66 @@ describe('collector seed', () => {
   })
 })
 
+describe('collector seed, again', () => {
+  it('a wrong --password for an existing demo account says so, as init does; seeding again reuses the demo project', async () => {
+    const email = `demo-${randomUUID()}@example.com`
+    const fresh = tempConfigDir()
+    try {
+      const args = ['--collector', collector.url, '--records', '1', '--email', email]
+      const first = await run<any>(CollectorSeed, [...args, '--password', 'the demo password', '--json'])
+      expect(first.exitCode).toBe(0)
+      const wrong = await run(CollectorSeed, [...args, '--password', 'not the demo password'])
+      expect([wrong.exitCode, wrong.stderr]).toEqual([1, `Error: wrong password for ${email} [INVALID_CREDENTIALS]\n`])
+      const wrongJson = await run<any>(CollectorSeed, [...args, '--password', 'not the demo password', '--json'])
+      expect(wrongJson.json.error).toEqual({ code: 'INVALID_CREDENTIALS', message: `wrong password for ${email}` })
+      // too short to sign up with: maybe mistyped, maybe no account; either way not "already exists"
+      const short = await run(CollectorSeed, [...args, '--password', 'short'])
+      expect(short.exitCode).toBe(1)
+      expect(short.stderr).toBe(`Error: login failed for ${email}: wrong password, or no such account (and to sign up, the password must be at least 8 characters) [INVALID_CREDENTIALS]\n`)
+
+      const again = await run<any>(CollectorSeed, [...args, '--password', 'the demo password', '--json'])
+      expect(again.exitCode).toBe(0)
+      expect(again.json.projectId).toBe(first.json.projectId)
+      const other = await run<any>(CollectorSeed, [...args, '--password', 'the demo password', '--project-name', 'demo two', '--json'])
+      expect(other.json.projectId).not.toBe(first.json.projectId)
+      const { tokens } = await collector.client.post<any>('/v1/auth/login', { email, password: 'the demo password' })
+      const projects = await collector.client.get<{ items: { id: string; name: string }[] }>('/v1/projects', { token: tokens.accessToken })
+      expect(projects.items.map((p) => p.name).sort()).toEqual(['demo', 'demo two'])
+    } finally {
+      fresh.cleanup()
+    }
+  })
+})
+
 describe('metrics', () => {
   it('prints totals, the model table and a daily chart; --json is the API object', async () => {
     const human = await run(Metrics, ['--days', '8'])
     expect(human.exitCode).toBe(0)
-    expect(human.stdout).toMatch(/requests\s+300\n/)
+    // the seed's 300 and the 10 of seeding again
+    expect(human.stdout).toMatch(/requests\s+310\n/)
     expect(human.stdout).toMatch(/MODEL\s+REQUESTS\s+SHARE/)
     expect(human.stdout).toContain('gpt-4o-mini')
     expect(human.stdout).toContain('requests per day (UTC)')
     expect(human.stdout.match(/^\d{4}-\d{2}-\d{2} /gm)).toHaveLength(8)
     expect(human.stdout).toContain('█')
     const json = await run<any>(Metrics, ['--days', '8', '--series', 'cost', '--json'])
-    expect(json.json).toMatchObject({ totalRequests: 300 })
+    expect(json.json).toMatchObject({ totalRequests: 310 })
     expect(json.json.dailySummary).toHaveLength(8)
     expect((await run(Metrics, ['--days', '0'])).exitCode).toBe(2)
+  })
+
+  it('a project without requests has no latency to show, not an average of 0 ms', async () => {
+    const empty = (await run<any>(ProjectsCreate, ['empty', '--json'])).json.id as string
+    const human = await run(Metrics, ['--project', empty, '--days', '3'])
+    expect(human.exitCode).toBe(0)
+    expect(human.stdout).toMatch(/requests\s+0\n/)
+    expect(human.stdout).toMatch(/latency\s+- \(no requests\)\n/)
+    expect(human.stdout).not.toContain('0 ms')
+    // the daily latency chart too: a day without requests is not a 0 ms day
+    const chart = await run(Metrics, ['--project', empty, '--days', '3', '--series', 'latency'])
+    expect(chart.stdout.match(/^\d{4}-\d{2}-\d{2} +-$/gm)).toHaveLength(3)
+    // with requests, the average is shown as before
+    expect((await run(Metrics, ['--days', '8'])).stdout).toMatch(/latency\s+avg \d+ ms · p50 \d+ ms/)
   })
 })
 
@@ -292,7 +342,8 @@ describe('incidents', () => {
     expect((await run(RemediateList, [incident.id])).stdout).toMatch(/rolled_back\s+user\s+just now\s+ended just now/)
     // a page past the end is not "none"
     const past = await run(RemediateList, [incident.id, '--page', '99'])
-    expect(past.stdout).toBe('nothing on page 99: 3 in all, on pages 1–1\n')
+    expect(past.stdout).toBe('nothing on page 99: 3 in all, on page 1\n')
+    expect((await run(RemediateList, [incident.id, '--page', '99', '--limit', '2'])).stdout).toBe('nothing on page 99: 3 in all, on pages 1–2\n')
     const badParam = await run(RemediateApply, [incident.id, 'increase_safety_threshold', 'threshold=high'])
     expect(badParam.exitCode).toBe(2)
     expect(badParam.stderr).toMatch(/^Error: threshold: /)
@@ -437,6 +488,46 @@ describe('outbox and doctor', () => {
     const down = await run(Doctor, ['--collector', 'http://127.0.0.1:9', '--outbox', file])
     expect(down.exitCode).toBe(1)
     expect(down.stdout).toMatch(/✗ collector\s+collector at http:\/\/127\.0\.0\.1:9 is unreachable/)
+  })
+})
+
+describe('the outbox of an API key', () => {
+  it('LLMGUARD_API_KEY alone finds the app\'s default outbox: the SDK\'s file for the key and the collector logged in to', async () => {
+    // the SDK names the file under the home directory: a home of the test's own
+    const home = mkdtempSync(join(tmpdir(), 'llmguard-home-'))
+    const saved = { HOME: process.env.HOME, LLMGUARD_API_KEY: process.env.LLMGUARD_API_KEY }
+    process.env.HOME = home
+    try {
+      // the app as `init` set it up (LLMGUARD_ENDPOINT = this collector), with two records queued
+      const file = defaultOutboxPath(collector.url, seed.apiKey)
+      expect(file.startsWith(home)).toBe(true)
+      mkdirSync(dirname(file), { recursive: true })
+      const store = new SqliteStore(file)
+      const bodies = ['from the app one', 'from the app two'].map((prompt) => JSON.stringify({ id: randomUUID(), prompt, model: 'gpt-4o', latency: 3, timestamp: new Date().toISOString() }))
+      store.append(bodies.map((body, i) => ({ id: `r${i}`, body, bytes: body.length, createdAt: Date.now() })), 1000)
+      store.close()
+      expect(readConfig(join(tmp.dir, 'config.json')).collector).toBe(collector.url)
+
+      process.env.LLMGUARD_API_KEY = seed.apiKey
+      const status = await run<any>(OutboxStatus, ['--json'])
+      expect(status.exitCode).toBe(0)
+      expect(status.json.outboxes).toMatchObject([{ path: file, queued: 2 }])
+      const doctor = await run<any>(Doctor, ['--json'])
+      expect(doctor.json.checks.at(-1)).toEqual({ name: 'outbox', status: 'ok', detail: `${file}: 2 queued, 0 parked, 0 dropped` })
+      const flush = await run<any>(OutboxFlush, ['--json'])
+      expect(flush.exitCode).toBe(0)
+      expect(flush.json).toMatchObject({ outbox: file, sent: 2, queued: 0 })
+      expect((await run<any>(LogsSearch, ['--search', 'from the app', '--json'])).json.total).toBe(2)
+      // another collector named: its file, as the SDK with that endpoint would name it
+      const elsewhere = await run<any>(OutboxStatus, ['--collector', 'http://127.0.0.1:9/', '--json'])
+      expect(elsewhere.json.error).toMatchObject({ code: 'OUTBOX_NOT_FOUND', message: `no outbox at ${defaultOutboxPath('http://127.0.0.1:9', seed.apiKey)}` })
+    } finally {
+      for (const [name, value] of Object.entries(saved)) {
+        if (value === undefined) delete process.env[name]
+        else process.env[name] = value
+      }
+      rmSync(home, { recursive: true, force: true })
+    }
   })
 })
 

@@ -106,6 +106,48 @@ describe('the built llmguard binary', () => {
     expect((await llmguard(['remediate', 'apply', '--help'])).stdout).toContain('$ llmguard remediate apply INCIDENT ACTION [NAME=VALUE...]\n')
   })
 
+  it('an extra word after a command is an unexpected argument, not an unknown command', async () => {
+    const extra = await llmguard(['keys', 'create', 'prod'])
+    expect([extra.code, extra.stderr, extra.stdout]).toEqual([2, 'Error: Unexpected argument: prod (see `llmguard keys create --help`)\n', ''])
+    const two = await llmguard(['metrics', 'for', 'today', '--json'])
+    expect(two.code).toBe(2)
+    expect(JSON.parse(two.stdout)).toEqual({ error: { code: 'USAGE', message: 'Unexpected arguments: for, today (see `llmguard metrics --help`)' } })
+    // a misspelt command of a topic is still an unknown command
+    expect((await llmguard(['projects', 'lst'])).stderr).toBe('Error: unknown command "projects lst" (see `llmguard --help` for the commands)\n')
+    // and --help after the extra word is the command's help
+    const help = await llmguard(['keys', 'create', 'prod', '--help'])
+    expect(help.code).toBe(0)
+    expect(help.stdout).toContain('$ llmguard keys create ')
+  })
+
+  it('help COMMAND is COMMAND --help; version, -v and --version print the version', async () => {
+    const help = await llmguard(['help', 'logs', 'search'])
+    expect([help.code, help.stderr]).toEqual([0, ''])
+    expect(help.stdout).toContain('$ llmguard logs search ')
+    expect(help.stdout).toBe((await llmguard(['logs', 'search', '--help'])).stdout)
+    expect((await llmguard(['help', 'incidents'])).stdout).toContain('incidents list')
+    expect((await llmguard(['help'])).stdout).toContain('TOPICS')
+    const unknown = await llmguard(['help', 'logs', 'serch'])
+    expect([unknown.code, unknown.stderr]).toEqual([2, 'Error: unknown command "logs serch" (see `llmguard --help` for the commands)\n'])
+    expect((await llmguard(['logs', 'serch', '--help'])).stderr).toBe(unknown.stderr)
+
+    const { version } = JSON.parse(readFileSync(join(CLI_ROOT, 'package.json'), 'utf8')) as { version: string }
+    for (const argv of [['version'], ['-v'], ['--version']]) {
+      const r = await llmguard(argv)
+      expect([r.code, r.stderr], argv[0]).toEqual([0, ''])
+      expect(r.stdout, argv[0]).toMatch(new RegExp(`^@llmguard/cli/${version.replaceAll('.', '\\.')} \\S+ node-v\\S+\\n$`))
+    }
+    expect(JSON.parse((await llmguard(['version', '--json'])).stdout)).toMatchObject({ name: '@llmguard/cli', version })
+  })
+
+  it('remediate apply --help shows only the parameters as repeatable', async () => {
+    const help = (await llmguard(['remediate', 'apply', '--help'])).stdout
+    expect(help).toMatch(/^ {2}INCIDENT +incident id$/m)
+    expect(help).toMatch(/^ {2}ACTION +\(switch_model\|/m)
+    expect(help).toMatch(/^ {2}\[PARAMETERS\.\.\.\] /m)
+    expect(help).not.toMatch(/INCIDENT\.\.\.|ACTION\.\.\./)
+  })
+
   it('has no flag Node.js takes for its own', async () => {
     // Node.js 20 reads `--env-file` (and `--env-file=`) from anywhere in its arguments, script
     // arguments included, and exits when the file is missing: such a flag could never reach us

@@ -64,7 +64,7 @@ export default class Doctor extends BaseCommand<typeof Doctor> {
       }
     }
 
-    const one = resolveOutbox(this.flags)
+    const one = resolveOutbox(this.flags, () => this.collectorUrl)
     const paths = one ? (existsSync(one) ? [one] : []) : knownOutboxes()
     if (one && !paths.length) add('outbox', 'warn', `no outbox at ${one}`)
     else if (!paths.length) add('outbox', 'ok', 'no local outbox files')

@@ -3,6 +3,7 @@ import { dirname, isAbsolute, relative, resolve } from 'node:path'
 import { Flags } from '@oclif/core'
 import { ApiError, type AuthResult, type CreatedApiKey, type Page, type Project } from '@llmguard/shared'
 import { BaseCommand } from '../base.js'
+import { signupAfterLoginError } from '../lib/auth.js'
 import { updateConfig } from '../lib/config.js'
 import { upsertEnv } from '../lib/dotenv.js'
 import { CliError, usage } from '../lib/errors.js'
@@ -127,14 +128,7 @@ export default class Init extends BaseCommand<typeof Init> {
     try {
       return { auth: await this.session.authenticate('register', email, password), created: true }
     } catch (err) {
-      // the account exists, so the login failed on the password
-      if (err instanceof ApiError && err.code === 'CONFLICT') throw new CliError('INVALID_CREDENTIALS', `wrong password for ${email}`)
-      // refused before the collector could say whether the account exists: the password (too
-      // short to sign up with) may as well be a mistyped one
-      const issues = err instanceof ApiError && err.code === 'VALIDATION_ERROR' ? ((err.details?.issues as { path: string; message: string }[] | undefined) ?? []) : []
-      const password = issues.find((i) => i.path === 'body.password')
-      if (password) throw new CliError('INVALID_CREDENTIALS', `login failed for ${email}: wrong password, or no such account (and to sign up, the password ${password.message})`)
-      throw err
+      throw signupAfterLoginError(err, email)
     }
   }
 }

@@ -1,30 +1,41 @@
-import { ApiError } from '@llmguard/shared'
+import { ApiClient, ApiError } from '@llmguard/shared'
 import { BaseCommand } from '../base.js'
 import { updateConfig } from '../lib/config.js'
+import { usage } from '../lib/errors.js'
 
 export interface LogoutResult {
   loggedOut: boolean
-  /** False when the collector could not be told (the local session is forgotten anyway). */
+  /** True only when the session's own collector revoked it (the local session is forgotten anyway). */
   revoked: boolean
 }
 
 export default class Logout extends BaseCommand<typeof Logout> {
   static override summary = 'Revoke the session on the collector and forget it locally'
+  static override description =
+    'The session is revoked at the collector it belongs to (the one you logged in to); naming another one with --collector or LLMGUARD_ENDPOINT is refused.'
   static override examples = ['<%= config.bin %> logout']
 
   async run(): Promise<LogoutResult> {
-    const { refreshToken } = this.cliConfig
+    const { refreshToken, collector: stored } = this.cliConfig
     if (!refreshToken) {
       this.log('not logged in')
       return { loggedOut: false, revoked: false }
     }
+    // the refresh token opens the account: it goes to the collector that issued it, or nowhere
+    const named = this.flags.collector ? this.collectorUrl : undefined
+    if (stored && named && named !== stored.replace(/\/+$/, '')) {
+      throw usage(`logged in to ${stored}, not ${named}: run \`llmguard logout\` without --collector (and without LLMGUARD_ENDPOINT set to another collector)`)
+    }
+    const api = new ApiClient({ baseUrl: stored ?? this.collectorUrl, userAgent: 'llmguard-cli', timeoutMs: 15_000 })
     let revoked = true
     try {
-      await this.session.api.post('/v1/auth/logout', { refreshToken })
+      await api.post('/v1/auth/logout', { refreshToken })
     } catch (err) {
       if (!(err instanceof ApiError)) throw err
       revoked = false
       this.warn(`the collector was not told (${err.message}); the local session is forgotten anyway`)
+    } finally {
+      await api.close()
     }
     updateConfig(({ accessToken: _a, refreshToken: _r, accessTokenExpiresAt: _e, ...rest }) => rest, this.configFile)
     this.log('logged out')

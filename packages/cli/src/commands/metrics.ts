@@ -19,7 +19,8 @@ export default class Metrics extends BaseCommand<typeof Metrics> {
       keyValues([
         ['requests', m.totalRequests],
         ['errors', `${m.errorCount} (${percent(m.errorRate)})`],
-        ['latency', `avg ${ms(m.averageLatency)} · p50 ${ms(m.p50Latency)} · p95 ${ms(m.p95Latency)} · p99 ${ms(m.p99Latency)}`],
+        // no requests, no latency: the API's average of nothing is 0, which reads as very fast
+        ['latency', m.totalRequests ? `avg ${ms(m.averageLatency)} · p50 ${ms(m.p50Latency)} · p95 ${ms(m.p95Latency)} · p99 ${ms(m.p99Latency)}` : '- (no requests)'],
         ['tokens', m.totalTokens],
         ['cost', `${usd(m.estimatedCost)}${m.unpricedRequests ? ` (+${m.unpricedRequests} unpriced requests)` : ''}`],
       ]),
@@ -36,7 +37,7 @@ export default class Metrics extends BaseCommand<typeof Metrics> {
     const pick = {
       requests: (d: ProjectMetrics['dailySummary'][number]) => [d.requests, String(d.requests)] as const,
       errors: (d: ProjectMetrics['dailySummary'][number]) => [d.errors, String(d.errors)] as const,
-      latency: (d: ProjectMetrics['dailySummary'][number]) => [d.avgLatency, ms(d.avgLatency)] as const,
+      latency: (d: ProjectMetrics['dailySummary'][number]) => [d.avgLatency, d.requests ? ms(d.avgLatency) : '-'] as const,
       tokens: (d: ProjectMetrics['dailySummary'][number]) => [d.tokens, String(d.tokens)] as const,
       cost: (d: ProjectMetrics['dailySummary'][number]) => [d.cost, usd(d.cost)] as const,
     }[this.flags.series as 'requests']

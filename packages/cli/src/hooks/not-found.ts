@@ -1,16 +1,15 @@
 import type { Hook } from '@oclif/core'
-import { EXIT_USAGE } from '../lib/errors.js'
+import { failUsage, lookupCommand, unexpectedArguments, unknownCommand } from '../lib/command-ids.js'
 
 /**
- * An unknown command, said like every other error: `Error: … [USAGE]` on stderr and exit 2, or
- * the JSON error envelope on stdout with --json (oclif's own message is neither).
+ * No command of this id. oclif reads every word of `keys create prod` into the id when the
+ * command takes no arguments, so the longest command it starts with is the one meant, and the
+ * rest are arguments it does not take. Said like every other error (oclif's own message is not).
  */
 const hook: Hook.CommandNotFound = async function (opts) {
-  const shown = opts.id.replaceAll(':', ' ')
-  const message = `unknown command "${shown}" (see \`${opts.config.bin} --help\` for the commands)`
-  if (opts.argv?.includes('--json')) process.stdout.write(`${JSON.stringify({ error: { code: 'USAGE', message } }, null, 2)}\n`)
-  else process.stderr.write(`Error: ${message}\n`)
-  this.exit(EXIT_USAGE)
+  const words = opts.id.split(':')
+  const found = lookupCommand(opts.config, words)
+  failUsage(opts.argv, found ? unexpectedArguments(opts.config, found) : unknownCommand(opts.config, words))
 }
 
 export default hook

@@ -4,11 +4,10 @@ import { homedir } from 'node:os'
 import { join } from 'node:path'
 import { Flags } from '@oclif/core'
 import { SqliteStore, type ParkedRow } from '@llmguard/sdk'
-import { DEFAULT_COLLECTOR } from './config.js'
 import { CliError, usage } from './errors.js'
 
 export const outboxFlags = {
-  outbox: Flags.string({ description: 'the outbox file (default: the SDK default for --api-key and the endpoint)', env: 'LLMGUARD_OUTBOX' }),
+  outbox: Flags.string({ description: "the outbox file (default: the SDK's default file for --api-key and the collector)", env: 'LLMGUARD_OUTBOX' }),
   'api-key': Flags.string({ description: 'the API key the app ships with', env: 'LLMGUARD_API_KEY' }),
 }
 
@@ -30,9 +29,14 @@ export function knownOutboxes(): string[] {
     .map((f) => join(dir, f))
 }
 
-export function resolveOutbox(flags: { outbox?: string; 'api-key'?: string; collector?: string }): string | undefined {
+/**
+ * `--outbox`, else the SDK's default file for `--api-key` and `endpoint`: the collector the
+ * records ship to (`--collector` / `LLMGUARD_ENDPOINT`, else the one logged in to), the same one
+ * `flush` and `replay` send them to. Asked for only when it names the file.
+ */
+export function resolveOutbox(flags: { outbox?: string; 'api-key'?: string }, endpoint: () => string): string | undefined {
   if (flags.outbox) return flags.outbox
-  if (flags['api-key']) return sdkDefaultOutbox(flags.collector || DEFAULT_COLLECTOR, flags['api-key'])
+  if (flags['api-key']) return sdkDefaultOutbox(endpoint(), flags['api-key'])
   return undefined
 }
 
@@ -81,8 +85,8 @@ function modelOf(body: string): string | null {
   }
 }
 
-export function requireOutbox(flags: { outbox?: string; 'api-key'?: string; collector?: string }): string {
-  const path = resolveOutbox(flags)
+export function requireOutbox(flags: { outbox?: string; 'api-key'?: string }, endpoint: () => string): string {
+  const path = resolveOutbox(flags, endpoint)
   if (!path) throw usage('which outbox? pass --outbox FILE or --api-key KEY (or set LLMGUARD_OUTBOX / LLMGUARD_API_KEY)')
   if (!existsSync(path)) throw new CliError('OUTBOX_NOT_FOUND', `no outbox at ${path}`)
   return path

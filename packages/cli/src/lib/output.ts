@@ -24,10 +24,12 @@ export interface Column<T> {
   align?: 'left' | 'right'
   /** Longer values are cut with an ellipsis. */
   max?: number
+  /** What a missing value shows (default `-`; `''` for a marker column, blank where it does not apply). */
+  empty?: string
 }
 
-function cell(value: unknown): string {
-  if (value === null || value === undefined || value === '') return '-'
+function cell(value: unknown, empty = '-'): string {
+  if (value === null || value === undefined || value === '') return empty
   if (typeof value === 'object') return JSON.stringify(value)
   return String(value).replace(/\s+/g, ' ')
 }
@@ -39,7 +41,7 @@ function cut(s: string, max: number | undefined): string {
 
 /** Aligned columns separated by two spaces; numbers right-aligned when asked. */
 export function table<T>(rows: readonly T[], columns: readonly Column<T>[]): string {
-  const cells = rows.map((r) => columns.map((col) => cut(cell(col.get(r)), col.max)))
+  const cells = rows.map((r) => columns.map((col) => cut(cell(col.get(r), col.empty), col.max)))
   const widths = columns.map((col, i) => Math.max(width(col.header), ...cells.map((row) => width(row[i]!))))
   const line = (values: string[], style = (s: string) => s) =>
     values
@@ -61,12 +63,15 @@ export function keyValues(pairs: readonly [string, unknown][]): string {
 
 /**
  * What an empty page says: `nothing` when there is nothing at all, else that the page is past
- * the end of what there is (`--page 99` of 49 items is not "none").
+ * the end of what there is (`--page 99` of 49 items is not "none"): `on page 1` when that is
+ * all, `on pages 1–N` otherwise.
  */
 export function emptyPage(page: { page: number; limit: number; total: number; totalCapped: boolean }, nothing: string): string {
-  if (page.total === 0) return nothing
+  const pages = Math.ceil(page.total / page.limit)
+  // page 1 (or one inside the range) empty all the same: there is nothing to point to
+  if (page.total === 0 || page.page <= pages) return nothing
   const more = page.totalCapped ? '+' : ''
-  return `nothing on page ${page.page}: ${page.total}${more} in all, on pages 1–${Math.ceil(page.total / page.limit)}${more}`
+  return `nothing on page ${page.page}: ${page.total}${more} in all, ${pages === 1 && !more ? 'on page 1' : `on pages 1–${pages}${more}`}`
 }
 
 /** Under a list that does not show everything: which page, how many of how many. */

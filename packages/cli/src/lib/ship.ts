@@ -1,5 +1,4 @@
 import { LLMGuard } from '@llmguard/sdk'
-import { DEFAULT_COLLECTOR } from './config.js'
 import { CliError, usage } from './errors.js'
 import { openOutbox } from './outbox.js'
 
@@ -14,7 +13,7 @@ export interface ShipResult {
 }
 
 /** Ships an outbox file with the SDK itself (same batching, retries and parking as the app). */
-export async function shipOutbox(opts: { outbox: string; apiKey?: string; endpoint?: string; replay?: number[] | 'all'; timeoutMs: number }): Promise<ShipResult> {
+export async function shipOutbox(opts: { outbox: string; apiKey?: string; endpoint: string; replay?: number[] | 'all'; timeoutMs: number }): Promise<ShipResult> {
   if (!opts.apiKey) throw usage('shipping needs the API key: pass --api-key or set LLMGUARD_API_KEY')
   // an app falls back to memory when its outbox cannot be opened; here the file is the point,
   // so one that is not an outbox (or cannot be opened) is an error, as for `outbox status`
@@ -22,7 +21,7 @@ export async function shipOutbox(opts: { outbox: string; apiKey?: string; endpoi
   const warnings: string[] = []
   const guard = new LLMGuard({
     apiKey: opts.apiKey,
-    endpoint: opts.endpoint || DEFAULT_COLLECTOR,
+    endpoint: opts.endpoint,
     outbox: opts.outbox,
     policy: false,
     logger: { warn: (m) => warnings.push(m) },

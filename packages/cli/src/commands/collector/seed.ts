@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto'
 import { Flags } from '@oclif/core'
-import { ApiError, type AuthResult, type CreatedApiKey, type Project } from '@llmguard/shared'
+import { ApiError, type AuthResult, type CreatedApiKey, type Page, type Project } from '@llmguard/shared'
 import { BaseCommand } from '../../base.js'
+import { signupAfterLoginError } from '../../lib/auth.js'
 import { readConfig, updateConfig } from '../../lib/config.js'
 import { CliError, usage } from '../../lib/errors.js'
 import { c, keyValues } from '../../lib/output.js'
@@ -25,14 +26,14 @@ const BATCH = 500
 export default class CollectorSeed extends BaseCommand<typeof CollectorSeed> {
   static override summary = 'Create a demo account, project, API key and a week of realistic records'
   static override description =
-    'Works over HTTP against any collector. Creates the demo account with a generated password (printed once) or, with --password, signs in to it; an existing demo account is used through your session when you are logged in as it. When you are not logged in, or with --use, the CLI then uses that account and project.'
+    'Works over HTTP against any collector. Creates the demo account with a generated password (printed once) or, with --password, signs in to it; an existing demo account is used through your session when you are logged in as it. The project of --project-name is reused when the account has one (seeding again adds records, not projects). When you are not logged in, or with --use, the CLI then uses that account and project.'
   static override examples = ['<%= config.bin %> collector seed', '<%= config.bin %> collector seed --records 5000 --days 14 --use --json']
   static override flags = {
     email: Flags.string({ description: 'demo account email', default: 'demo@llmguard.dev' }),
     // no fixed default: the first account of a fresh install becomes its admin, and a default
     // password is a public one
     password: Flags.string({ description: 'demo account password (default: a generated one, printed once)', env: 'LLMGUARD_DEMO_PASSWORD' }),
-    'project-name': Flags.string({ description: 'demo project name', default: 'demo' }),
+    'project-name': Flags.string({ description: "demo project name (the account's project of that name, else a new one)", default: 'demo' }),
     records: Flags.integer({ description: 'records to create', min: 1, max: 1_000_000, default: 2_000 }),
     days: Flags.integer({ description: 'spread over this many days back from now', min: 1, max: 365, default: 7 }),
     'random-seed': Flags.integer({ description: 'same seed, same records (ids aside)', default: 42 }),
@@ -44,7 +45,7 @@ export default class CollectorSeed extends BaseCommand<typeof CollectorSeed> {
     const { email } = this.flags
     const signedIn = await this.signIn(email, this.flags.password)
     const token = signedIn.token
-    const project = await api.post<Project>('/v1/projects', { name: this.flags['project-name'] }, { token })
+    const project = await this.demoProject(token)
     const key = await api.post<CreatedApiKey>(`/v1/projects/${project.id}/keys`, { name: 'seed' }, { token })
 
     const records = demoRecords(this.flags.records, this.flags.days, this.flags['random-seed'])
@@ -91,6 +92,13 @@ export default class CollectorSeed extends BaseCommand<typeof CollectorSeed> {
     return { collector: api.baseUrl, email, projectId: project.id, apiKey: key.key, ...(signedIn.generated ? { password: signedIn.generated } : {}), ...totals }
   }
 
+  /** The account's project of the demo name (the newest, as `init` picks), else a new one: seeding again adds records, not projects. */
+  private async demoProject(token: string): Promise<Project> {
+    const name = this.flags['project-name']
+    const mine = await this.session.api.get<Page<Project>>('/v1/projects', { query: { limit: 100 }, token })
+    return mine.items.find((p) => p.name === name) ?? (await this.session.api.post<Project>('/v1/projects', { name }, { token }))
+  }
+
   /**
    * The demo account's access token: with a password, log in (or create the account with it);
    * without one, the CLI's own session when it is that account's, else a new account with a
@@ -104,8 +112,12 @@ export default class CollectorSeed extends BaseCommand<typeof CollectorSeed> {
         return { token: auth.tokens.accessToken, auth }
       } catch (err) {
         if (!(err instanceof ApiError) || err.code !== 'INVALID_CREDENTIALS') throw err
+      }
+      try {
         const auth = await api.post<AuthResult>('/v1/auth/register', { email, password, name: 'Demo' })
         return { token: auth.tokens.accessToken, auth }
+      } catch (err) {
+        throw signupAfterLoginError(err, email)
       }
     }
     const cfg = readConfig(this.configFile)

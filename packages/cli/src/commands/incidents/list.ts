@@ -27,7 +27,7 @@ export default class IncidentsList extends BaseCommand<typeof IncidentsList> {
       page: this.flags.page,
       limit: this.flags.limit,
     })
-    if (!page.items.length) this.log(page.total ? emptyPage(page, '') : c.green('no incidents'))
+    if (!page.items.length) this.log(emptyPage(page, c.green('no incidents')))
     else {
       this.log(incidentTable(page.items))
       const note = pageNote(page)

@@ -10,9 +10,8 @@ export default class OutboxFlush extends BaseCommand<typeof OutboxFlush> {
   static override flags = { ...outboxFlags, timeout: Flags.integer({ description: 'give up after this many seconds', min: 1, default: 30 }) }
 
   async run(): Promise<ShipResult> {
-    const outbox = requireOutbox(this.flags)
-    const endpoint = this.flags.collector || this.cliConfig.collector
-    const result = await withSpinner('shipping', () => shipOutbox({ outbox, apiKey: this.flags['api-key'], endpoint, timeoutMs: this.flags.timeout * 1000 }), !this.jsonEnabled() && Boolean(process.stderr.isTTY))
+    const outbox = requireOutbox(this.flags, () => this.collectorUrl)
+    const result = await withSpinner('shipping', () => shipOutbox({ outbox, apiKey: this.flags['api-key'], endpoint: this.collectorUrl, timeoutMs: this.flags.timeout * 1000 }), !this.jsonEnabled() && Boolean(process.stderr.isTTY))
     report(this, result)
     return result
   }

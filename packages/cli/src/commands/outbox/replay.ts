@@ -15,7 +15,7 @@ export default class OutboxReplay extends BaseCommand<typeof OutboxReplay> {
   }
 
   async run(): Promise<ShipResult> {
-    const outbox = requireOutbox(this.flags)
+    const outbox = requireOutbox(this.flags, () => this.collectorUrl)
     if (this.flags.seq) {
       // a seq that is not parked would be skipped in silence: say so before anything moves
       const store = openOutbox(outbox)
@@ -28,10 +28,9 @@ export default class OutboxReplay extends BaseCommand<typeof OutboxReplay> {
       const missing = this.flags.seq.filter((seq) => !parked.has(seq))
       if (missing.length) throw usage(`no parked record with seq ${missing.join(', ')} in ${outbox} (see \`llmguard outbox status\`)`)
     }
-    const endpoint = this.flags.collector || this.cliConfig.collector
     const result = await withSpinner(
       'replaying',
-      () => shipOutbox({ outbox, apiKey: this.flags['api-key'], endpoint, replay: this.flags.seq ?? 'all', timeoutMs: this.flags.timeout * 1000 }),
+      () => shipOutbox({ outbox, apiKey: this.flags['api-key'], endpoint: this.collectorUrl, replay: this.flags.seq ?? 'all', timeoutMs: this.flags.timeout * 1000 }),
       !this.jsonEnabled() && Boolean(process.stderr.isTTY),
     )
     report(this, result)

@@ -9,7 +9,7 @@ export default class OutboxStatus extends BaseCommand<typeof OutboxStatus> {
   static override flags = { ...outboxFlags }
 
   async run(): Promise<{ outboxes: OutboxState[] }> {
-    const one = resolveOutbox(this.flags)
+    const one = resolveOutbox(this.flags, () => this.collectorUrl)
     const paths = one ? [one] : knownOutboxes()
     const outboxes = paths.map((p) => readOutbox(p))
     if (!outboxes.length) this.log('no outbox files found in ~/.llmguard (pass --outbox FILE)')

@@ -14,7 +14,8 @@ export default class ProjectsList extends BaseCommand<typeof ProjectsList> {
     else
       this.log(
         table(page.items, [
-          { header: '', get: (p) => (p.id === current ? c.green('*') : '') },
+          // a `*` beside the default project, nothing beside the others; no column without it
+          ...(page.items.some((p) => p.id === current) ? [{ header: '', get: (p: Project) => (p.id === current ? c.green('*') : ''), empty: '' }] : []),
           { header: 'ID', get: (p) => p.id },
           { header: 'NAME', get: (p) => p.name, max: 40 },
           { header: 'CREATED', get: (p) => relativeTime(p.createdAt) },

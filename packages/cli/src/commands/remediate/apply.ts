@@ -18,19 +18,19 @@ export default class RemediateApply extends BaseCommand<typeof RemediateApply> {
     '<%= config.bin %> remediate apply 5a7e… change_system_prompt systemPrompt="Answer briefly."',
     '<%= config.bin %> remediate apply 5a7e… reset_settings',
   ]
-  // strict = false takes the NAME=VALUE pairs; without its own usage line oclif would show both
-  // arguments as repeatable
+  // only the NAME=VALUE pairs repeat: a variadic last argument, not `strict = false` (with which
+  // oclif shows every argument as repeatable)
   static override usage = 'remediate apply INCIDENT ACTION [NAME=VALUE...]'
-  static override strict = false
   static override args = {
     incident: idArg('incident'),
     action: Args.string({ description: 'action type', required: true, options: [...REMEDIATION_ACTIONS] }),
+    parameters: Args.string({ description: "the action's parameters as NAME=VALUE (see the examples)", multiple: true }),
   }
 
   async run(): Promise<Remediation> {
     const id = checkId('incident', this.args.incident)
     const parameters: Record<string, unknown> = {}
-    for (const pair of this.rest.slice(2)) {
+    for (const pair of this.args.parameters ?? []) {
       const eq = pair.indexOf('=')
       if (eq <= 0) throw usage(`expected NAME=VALUE, got "${pair}"`)
       const name = pair.slice(0, eq)

@@ -1,0 +1,22 @@
+import { describe, expect, it } from 'vitest'
+import { parseTime } from '../src/lib/duration.js'
+
+describe('parseTime', () => {
+  it('takes real dates, leap days included, as UTC midnight or the time given', () => {
+    expect(parseTime('since', '2024-02-29')).toBe('2024-02-29T00:00:00.000Z')
+    expect(parseTime('since', '2000-02-29')).toBe('2000-02-29T00:00:00.000Z')
+    expect(parseTime('since', '2025-12-31')).toBe('2025-12-31T00:00:00.000Z')
+    expect(parseTime('until', '2025-01-31T12:00:00+02:00')).toBe('2025-01-31T10:00:00.000Z')
+    expect(parseTime('since', '1h', Date.parse('2025-01-01T01:00:00Z'))).toBe('2025-01-01T00:00:00.000Z')
+  })
+
+  it('refuses a day the month does not have instead of rolling it over', () => {
+    expect(() => parseTime('since', '2025-02-30')).toThrow('--since: there is no such date as 2025-02-30 (2025-02 has 28 days)')
+    expect(() => parseTime('since', '2025-02-29')).toThrow('(2025-02 has 28 days)')
+    // a century is a leap year only every 400 years
+    expect(() => parseTime('since', '1900-02-29')).toThrow('(1900-02 has 28 days)')
+    expect(() => parseTime('until', '2025-06-31T08:00:00Z')).toThrow('--until: there is no such date as 2025-06-31 (2025-06 has 30 days)')
+    expect(() => parseTime('until', '2025-00-10')).toThrow('(months are 01–12)')
+    expect(() => parseTime('until', '2025-01-31T25:00:00Z')).toThrow('--until: expected a duration like 15m')
+  })
+})
