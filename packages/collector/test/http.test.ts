@@ -317,6 +317,32 @@ describe('http route layer', () => {
     }
   })
 
+  it('refuses a body whose length is not its Content-Length (two differing headers) with a 400, closing the connection, and keeps serving', async () => {
+    const port = Number(new URL(base).port)
+    const raw = (lengths: number[], body: string) =>
+      new Promise<string>((resolve) => {
+        let out = ''
+        const socket = connect(port, '127.0.0.1', () =>
+          socket.write(`POST /things HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n${lengths.map((n) => `Content-Length: ${n}\r\n`).join('')}\r\n${body}`),
+        )
+        socket.on('data', (d: Buffer) => (out += d.toString()))
+        socket.on('close', () => resolve(out))
+        socket.on('error', () => resolve(out))
+      })
+    const body = JSON.stringify({ name: 'smuggled' })
+    // uWS frames the body by the first header, hyper-express sized its buffer by the last one
+    for (const lengths of [[body.length, 2], [2, body.length]]) {
+      const answer = await raw(lengths, body)
+      expect(answer).toMatch(/^HTTP\/1\.1 400 /)
+      expect(answer).toMatch(/\r\nconnection: close\r\n/i)
+      expect(answer).toContain('"code":"VALIDATION_ERROR"')
+      expect(answer).toContain('its Content-Length header gives')
+    }
+    expect(seen).not.toContain('smuggled')
+    const res = await call('POST', '/things', JSON.stringify({ name: 'after' }))
+    expect(res.status).toBe(201)
+  })
+
   it('keeps serving after garbage on the wire', async () => {
     await new Promise<void>((resolve) => {
       const port = Number(new URL(base).port)

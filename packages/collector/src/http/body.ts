@@ -27,16 +27,20 @@ interface BodyParserInternals {
 }
 
 /**
- * Reads a chunked body, counting bytes as they arrive. Past the limit nothing more is kept;
- * the rest is drained (so the 413 envelope can be sent) up to a hard cap, past which the
- * connection is dropped.
+ * Reads a body, counting bytes as they arrive. Past the limit nothing more is kept; the rest is
+ * drained (so the 413 envelope can be sent) up to a hard cap, past which the connection is
+ * dropped. `expected` is the Content-Length of a fixed-length body: one that turns out another
+ * length is refused.
  *
- * hyper-express offers no bounded reader for chunked bodies: req.buffer() keeps everything up
- * to the server-wide max_body_length, and its stream mode delivers no chunked data on this
- * uWS build. So this installs a passthrough in its buffering mode, exactly as its own
- * buffer() does (Request.js, _body_parser_get_received_data).
+ * hyper-express's req.buffer() must not read it: it sizes its buffer from the last
+ * Content-Length header while uWS frames the body by the first, so a request with two (40, then
+ * 2) overflowed that buffer inside uWS's data callback and the process died. Nor does it offer
+ * a bounded reader for chunked bodies (req.buffer() keeps everything up to the server-wide
+ * max_body_length, and its stream mode delivers no chunked data on this uWS build). So this
+ * installs a passthrough in its buffering mode, exactly as its own buffer() does (Request.js,
+ * _body_parser_get_received_data), and never throws from it.
  */
-function readChunked(req: Request, limit: number): Promise<Buffer> {
+function readCounted(req: Request, limit: number, expected?: number): Promise<Buffer> {
   const hardCap = limit * 2 + 1024 * 1024
   const internals = req as unknown as BodyParserInternals
   return new Promise((resolve, reject) => {
@@ -48,7 +52,7 @@ function readChunked(req: Request, limit: number): Promise<Buffer> {
       size += chunk.byteLength
       if (size > hardCap) {
         done = true
-        reject(new ConnectionAbort(`chunked body passed ${hardCap} bytes`))
+        reject(new ConnectionAbort(`request body passed ${hardCap} bytes`))
         return
       }
       // uWS reuses the chunk's memory after this callback returns: copy what is kept
@@ -57,12 +61,19 @@ function readChunked(req: Request, limit: number): Promise<Buffer> {
       if (!isLast) return
       done = true
       if (size > limit) reject(tooLarge(limit))
+      else if (expected !== undefined && size !== expected) reject(lengthMismatch(size, expected))
       else resolve(Buffer.concat(chunks, size))
     }
     internals._body_parser_mode = 1
     internals._body_parser_flush_buffered()
   })
 }
+
+/** A body whose length is not what its Content-Length said (two differing headers, say). */
+const lengthMismatch = (size: number, expected: number) =>
+  new AppError('VALIDATION_ERROR', `the request body is ${size} bytes, not the ${expected} its Content-Length header gives (send one Content-Length, or chunked)`, {
+    issues: [{ path: 'headers.content-length', message: 'does not match the body' }],
+  })
 
 /**
  * Reads the request body within `limit` bytes, decompressing gzip (also bounded by `limit`,
@@ -81,8 +92,8 @@ export async function readBody(req: Request, limit: number): Promise<Buffer> {
   }
   if (length > limit) throw tooLarge(limit)
   let raw: Buffer
-  if (chunked) raw = await readChunked(req, limit)
-  else if (length > 0) raw = await req.buffer()
+  if (chunked) raw = await readCounted(req, limit)
+  else if (length > 0) raw = await readCounted(req, limit, length)
   else return Buffer.alloc(0)
   if (encoding !== 'gzip' || raw.byteLength === 0) return raw
   try {
