@@ -152,6 +152,12 @@ describe('GET /v1/projects/:id/logs', () => {
     [{ createdFrom: 'soon' }, 'query.createdFrom'],
     // a mistyped parameter is not ignored (it would answer as if no filter were given)
     [{ modle: 'gpt-4o' }, 'query.modle'],
+    // not whole-number digits: Number() would make 0 (filtering silently), 16 or 10 of them
+    [{ maxRiskScore: '' }, 'query.maxRiskScore'],
+    [{ minRiskScore: ' ' }, 'query.minRiskScore'],
+    [{ limit: '0x10' }, 'query.limit'],
+    [{ limit: '1e1' }, 'query.limit'],
+    [{ page: '2.0' }, 'query.page'],
   ])('rejects %j with a 400 naming the parameter', async (query, path) => {
     const err = await failure(search(query as LogQueryInput))
     expect(err.status).toBe(400)

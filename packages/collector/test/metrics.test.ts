@@ -125,7 +125,7 @@ describe('GET /v1/projects/:id/metrics', () => {
 
   it('answers the project API key, and rejects bad days with a 400', async () => {
     expect((await metrics(7, key)).totalRequests).toBe(bruteForce(records, 7, NOW).totalRequests)
-    for (const days of [0, 366, 1.5, 'x']) {
+    for (const days of [0, 366, 1.5, 'x', '', ' ', '0x10', '7e0']) {
       const err = await failure(collector.client.get(`/v1/projects/${projectId}/metrics`, { query: { days }, token: owner.accessToken }))
       expect(err.status).toBe(400)
     }

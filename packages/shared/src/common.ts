@@ -24,8 +24,13 @@ export const DEFAULT_PAGE_LIMIT = 50
 /** Totals are exact up to this count and then reported capped (counting more costs a scan). */
 export const TOTAL_CAP = 10_000
 
-/** Query-string integers arrive as strings; out-of-range values are errors, never clamped. */
-const queryInt = (min: number, max: number) => z.coerce.number().int().min(min).max(max)
+/**
+ * A query-string integer: it arrives as a string, which must be whole-number digits (an empty
+ * value, spaces, `0x10`, `1e3` or `1.5` are errors, where Number() would have made 0, 16 or
+ * 1000 of them and filtered silently); out-of-range values are errors, never clamped.
+ */
+export const queryInt = (min: number, max: number) =>
+  z.preprocess((v) => (typeof v === 'string' && /^[+-]?\d{1,16}$/.test(v) ? Number(v) : v), z.int({ message: 'must be a whole number' }).min(min).max(max))
 
 export const paginationQuerySchema = z.object({
   page: queryInt(1, 1_000_000).default(1),

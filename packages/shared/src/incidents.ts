@@ -1,5 +1,5 @@
 import { z } from 'zod'
-import { DEFAULT_PAGE_LIMIT, isoDateSchema, MAX_PAGE_LIMIT, pageOf } from './common.js'
+import { DEFAULT_PAGE_LIMIT, isoDateSchema, MAX_PAGE_LIMIT, pageOf, queryInt } from './common.js'
 import { recordErrorSchema, riskReasonSchema } from './ingest.js'
 
 /** Rule types (evaluated at ingest), anomaly types (hourly job) and Datadog alerts. */
@@ -98,8 +98,6 @@ export const incidentDetailSchema = incidentSchema
   .extend({ relatedRequests: z.array(relatedRequestSchema).describe('The last 20 requests related to the incident, newest first') })
   .meta({ id: 'IncidentDetail' })
 export type IncidentDetail = z.infer<typeof incidentDetailSchema>
-
-const queryInt = (min: number, max: number) => z.coerce.number().int().min(min).max(max)
 
 /** `GET /v1/projects/:id/incidents` */
 export const incidentQuerySchema = z

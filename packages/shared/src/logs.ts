@@ -1,8 +1,6 @@
 import { z } from 'zod'
-import { DEFAULT_PAGE_LIMIT, isoDateSchema, MAX_PAGE_LIMIT, pageOf } from './common.js'
+import { DEFAULT_PAGE_LIMIT, isoDateSchema, MAX_PAGE_LIMIT, pageOf, queryInt } from './common.js'
 import { recordErrorSchema, riskReasonSchema } from './ingest.js'
-
-const queryInt = (min: number, max: number) => z.coerce.number().int().min(min).max(max)
 
 /** `GET /v1/projects/:id/logs` — the seed's LogQuery plus status and userId. */
 export const logQuerySchema = z

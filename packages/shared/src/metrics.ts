@@ -1,7 +1,8 @@
 import { z } from 'zod'
+import { queryInt } from './common.js'
 
 export const metricsQuerySchema = z.object({
-  days: z.coerce.number().int().min(1).max(365).default(30),
+  days: queryInt(1, 365).default(30),
 })
 
 export const dailySummarySchema = z.object({
