@@ -129,6 +129,19 @@ describe('http route layer', () => {
     expect(seen.length).toBe(before)
   })
 
+  it('refuses a body that is not UTF-8 with a 400 instead of storing U+FFFD in its place', async () => {
+    const before = seen.length
+    for (const bytes of [Buffer.from([0x7b, 0x22, 0x6e, 0x61, 0x6d, 0x65, 0x22, 0x3a, 0x22, 0xff, 0xfe, 0x22, 0x7d]), Buffer.from('{"name":"caf\xe9"}', 'latin1')]) {
+      const res = await call('POST', '/things', bytes, { 'content-type': 'application/json' })
+      expect(res.status).toBe(400)
+      expectEnvelope(res.json, 'MALFORMED_JSON')
+      expect(res.json.error.message).toContain('UTF-8')
+    }
+    expect(seen.length).toBe(before)
+    // the same text as UTF-8 is fine
+    expect((await call('POST', '/things', Buffer.from('{"name":"café"}'), { 'content-type': 'application/json' })).status).toBe(201)
+  })
+
   it('answers a failed validation with issues naming the field', async () => {
     const res = await call('POST', '/things', JSON.stringify({ name: '', size: 'big' }))
     expect(res.status).toBe(400)

@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer'
 import { gunzip } from 'node:zlib'
 import { promisify } from 'node:util'
 import type { Request } from 'hyper-express'
@@ -104,9 +105,13 @@ export async function readBody(req: Request, limit: number): Promise<Buffer> {
   }
 }
 
-/** Parses a JSON body; hyper-express's own req.json() silently returns {} for malformed input. */
+/**
+ * Parses a JSON body; hyper-express's own req.json() silently returns {} for malformed input.
+ * JSON is UTF-8 (RFC 8259): bytes that are not would be decoded as U+FFFD and stored changed.
+ */
 export function parseJson(raw: Buffer): unknown {
   if (raw.byteLength === 0) return undefined
+  if (!isUtf8(raw)) throw new AppError('MALFORMED_JSON', 'request body is not valid UTF-8 (JSON must be sent as UTF-8)')
   try {
     return JSON.parse(raw.toString('utf8'))
   } catch (err) {
