@@ -365,6 +365,12 @@ describe('POST /v1/webhooks/stripe', () => {
     const notJson = 'hello'
     const res = await deliver(undefined, { body: notJson, signature: Stripe.webhooks.generateTestHeaderString({ payload: notJson, secret: WEBHOOK_SECRET }) })
     expect([res.status, res.body.error?.code]).toEqual([400, 'WEBHOOK_SIGNATURE_INVALID'])
+    // signed events without data.object, or with an id that is no Stripe id: 400, never a 500
+    const { data: _data, ...noData } = payload
+    for (const odd of [noData, { ...payload, data: { object: null } }, { ...payload, id: 'evt_\u0000' }, { ...payload, id: '' }]) {
+      const oddRes = await deliver(odd as typeof payload)
+      expect([oddRes.status, oddRes.body.error?.code]).toEqual([400, 'WEBHOOK_SIGNATURE_INVALID'])
+    }
     expect(await count(collector, 'stripe_events')).toBe(events)
     expect(await billing(user)).toEqual(before)
     // the same event, properly signed and fresh, is accepted

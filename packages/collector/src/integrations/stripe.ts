@@ -209,11 +209,18 @@ export function verifyStripeEvent(rawBody: Buffer, signature: string | undefined
     // a correctly signed body that is not JSON
     throw new StripeSignatureError(`could not read the event: ${(err as Error).message}`)
   }
-  if (typeof event?.id !== 'string' || typeof event.type !== 'string' || typeof event.created !== 'number') {
-    throw new StripeSignatureError('the signed body is not a Stripe event')
+  // every Stripe event has these; a signed body without them (a hand-made test event) is refused
+  // here rather than failing later as a 500 that Stripe would retry for days
+  const object = (event as { data?: { object?: unknown } } | undefined)?.data?.object
+  if (typeof event?.id !== 'string' || typeof event.type !== 'string' || typeof event.created !== 'number' || typeof object !== 'object' || object === null) {
+    throw new StripeSignatureError('the signed body is not a Stripe event (it needs id, type, created and data.object)')
   }
+  // Stripe's ids are printable ASCII; the id is stored as the event's idempotency key
+  if (!STRIPE_EVENT_ID.test(event.id)) throw new StripeSignatureError('the signed event has a malformed id')
   return reduceEvent(event)
 }
+
+const STRIPE_EVENT_ID = /^[\x21-\x7e]{1,255}$/
 
 function reduceEvent(event: Stripe.Event): BillingEvent {
   const base = { id: event.id, type: event.type, createdAt: new Date(event.created * 1000) }
