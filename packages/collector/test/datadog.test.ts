@@ -83,6 +83,9 @@ describe('POST /v1/webhooks/datadog', () => {
       ["another user's project tagged, with the secret and my key", () => withSecret(alert({ tags: `llmguard_project:${other.project.id}` })), 403, 'FORBIDDEN'],
       ["another user's project tagged, signed, with my key", () => signed(alert({ tags: `llmguard_project:${other.project.id}`, transition: 'Recovered' })), 403, 'FORBIDDEN'],
       ['missing monitorId', () => signed(alert({ monitorId: undefined })), 400, 'VALIDATION_ERROR'],
+      // an object would have been "[object Object]", one id for every such alert
+      ['an object for an id', () => signed(alert({ id: { a: 1 } })), 400, 'VALIDATION_ERROR'],
+      ['an array for a monitorId', () => signed(alert({ monitorId: ['4242'] })), 400, 'VALIDATION_ERROR'],
       ['missing transition', () => signed(alert({ transition: '' })), 400, 'VALIDATION_ERROR'],
       ['date that is not a number', () => signed(alert({ date: 'today' })), 400, 'VALIDATION_ERROR'],
       ['date past what a Date holds', () => signed(alert({ date: '8640000000000001' })), 400, 'VALIDATION_ERROR'],
@@ -151,6 +154,12 @@ describe('POST /v1/webhooks/datadog', () => {
     // the monitor triggers again after its recovery: a new incident
     const again = await signed(alert({ monitorId: 'late-2', date: String(Date.now()) }))
     expect(again.data.incident).toMatchObject({ key: 'late-2', status: 'open' })
+  })
+
+  it('takes numeric ids (an unquoted $ID) as their digits', async () => {
+    const res = await signed(alert({ id: 7_000_123, monitorId: 777 }))
+    expect(res.data.incident).toMatchObject({ key: '777', metadata: { lastEventId: '7000123' } })
+    expect((await signed(alert({ id: '7000123', monitorId: 777 }))).data).toEqual({ duplicate: true })
   })
 
   it('takes the receipt time for a signed alert dated in the future or over a day ago', async () => {

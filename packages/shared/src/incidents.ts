@@ -145,9 +145,12 @@ export type DetectResult = z.infer<typeof detectResultSchema>
  * The body Datadog sends (the template in docs/datadog.md). Datadog substitutes every value as
  * a string; `date` is epoch milliseconds, `tags` a comma-separated list.
  */
+/** Datadog's ids arrive as strings or numbers (a template may leave `$ID` unquoted); nothing else is one. */
+const datadogId = z.union([z.string(), z.number()]).transform(String).pipe(z.string().trim().min(1).max(200))
+
 export const datadogPayloadSchema = z.object({
-  id: z.coerce.string().trim().min(1).max(200),
-  monitorId: z.coerce.string().trim().min(1).max(200),
+  id: datadogId,
+  monitorId: datadogId,
   title: z.string().max(1_000).default(''),
   transition: z.string().trim().min(1).max(100),
   /** `$PRIORITY`: the event's priority (`normal`, `low`). */
