@@ -156,6 +156,21 @@ describe('POST /v1/webhooks/datadog', () => {
     expect(again.data.incident).toMatchObject({ key: 'late-2', status: 'open' })
   })
 
+  it('a trigger and its recovery arriving at the same moment leave no incident open', async () => {
+    const t0 = Date.now() - 60_000
+    const monitors = Array.from({ length: 40 }, (_, i) => `together-${i}`)
+    await Promise.all(
+      monitors.flatMap((monitorId) => [
+        signed(alert({ monitorId, date: String(t0) })),
+        signed(alert({ monitorId, transition: 'Recovered', date: String(t0 + 30_000) })),
+      ]),
+    )
+    const [row] = await collector.sql<{ n: number }[]>`
+      select count(*)::int as n from incidents
+      where project_id = ${project.id} and type = 'datadog' and key like 'together-%' and status <> 'resolved'`
+    expect(row!.n).toBe(0)
+  })
+
   it('takes numeric ids (an unquoted $ID) as their digits', async () => {
     const res = await signed(alert({ id: 7_000_123, monitorId: 777 }))
     expect(res.data.incident).toMatchObject({ key: '777', metadata: { lastEventId: '7000123' } })

@@ -62,6 +62,10 @@ function alertTime(date: number | undefined, now: Date): Date {
  */
 async function processAlert(sql: Sql, projectId: string, p: DatadogPayload, now: Date): Promise<{ result: DatadogResult; raised: Raised[] }> {
   return sql.begin(async (tx) => {
+    // one alert of a monitor at a time: a Triggered and its Recovered arriving together would
+    // each miss the other's uncommitted row (no open incident to resolve, no recovery to see),
+    // and leave an incident open that nothing resolves
+    await tx`select pg_advisory_xact_lock(hashtext(${`datadog:${projectId}:${p.monitorId}`}))`
     const claimed = await tx`insert into datadog_events (id, project_id) values (${p.id}, ${projectId}) on conflict (project_id, id) do nothing returning id`
     if (!claimed.length) return { result: { duplicate: true }, raised: [] }
     const at = alertTime(p.date, now)
