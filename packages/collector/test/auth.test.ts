@@ -187,6 +187,29 @@ describe('refresh and logout', () => {
     expect((await refresh(other.tokens.refreshToken!)).tokens.accessToken).toEqual(expect.any(String))
   })
 
+  it('a family with a revoked token is over: a successor the revocation missed cannot refresh', async () => {
+    const user = await signUp(collector)
+    const next = (await refresh(user.refreshToken)).tokens
+    // what a logout racing that refresh leaves: the rows it saw revoked, the successor not
+    await collector.sql`
+      update refresh_tokens set revoked_at = now()
+      where family_id = (select family_id from refresh_tokens where user_id = ${user.id} and rotated_at is not null) and rotated_at is not null`
+    const err = await failure(refresh(next.refreshToken!))
+    expect([err.status, err.code]).toEqual([401, 'UNAUTHORIZED'])
+  })
+
+  it('a logout racing a refresh of the same session leaves no token that still refreshes', async () => {
+    const users = await Promise.all(Array.from({ length: 20 }, () => signUp(collector)))
+    const outcomes = await Promise.all(
+      users.map(async (u) => {
+        const [refreshed] = await Promise.allSettled([refresh(u.refreshToken), post('/v1/auth/logout', { refreshToken: u.refreshToken })])
+        if (refreshed.status !== 'fulfilled') return 'refresh lost'
+        return (await refresh(refreshed.value.tokens.refreshToken!).then(() => 'still refreshes', () => 'ended'))
+      }),
+    )
+    expect(outcomes.filter((o) => o === 'still refreshes')).toEqual([])
+  })
+
   it('concurrent refreshes with one token: exactly one wins', async () => {
     const user = await signUp(collector)
     const results = await Promise.allSettled([refresh(user.refreshToken), refresh(user.refreshToken)])

@@ -77,6 +77,9 @@ export async function claimRefreshToken(sql: Db, hash: string): Promise<{ user_i
   const [row] = await sql<{ user_id: string; family_id: string }[]>`
     update refresh_tokens set rotated_at = now()
     where token_hash = ${hash} and rotated_at is null and revoked_at is null and expires_at > now()
+      -- a family with any revoked token is over: a logout racing a refresh revokes the rows it
+      -- sees, not the successor the refresh commits meanwhile, which must not live on
+      and not exists (select 1 from refresh_tokens f where f.family_id = refresh_tokens.family_id and f.revoked_at is not null)
     returning user_id, family_id`
   return row
 }
