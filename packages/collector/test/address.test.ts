@@ -27,6 +27,15 @@ describe('limitAddress: the key login and sign-up limits count a client address 
     expect(limitAddress('2001:db8:7:7::1')).not.toBe(limitAddress('2001:db8:7:8::1'))
   })
 
+  it('with a /56: the first 56 bits, the rest of the fourth group dropped', () => {
+    expect(limitAddress('2001:db8:7:7::1', 56)).toBe('2001:db8:7:0::/56')
+    expect(limitAddress('2001:db8:7:ff:1:2:3:4', 56)).toBe('2001:db8:7:0::/56')
+    expect(limitAddress('2001:db8:7:1ff::1', 56)).toBe('2001:db8:7:100::/56')
+    // IPv4 and text are as without it
+    expect(limitAddress('192.0.2.1', 56)).toBe('192.0.2.1')
+    expect(limitAddress('::ffff:192.0.2.1', 56)).toBe('192.0.2.1')
+  })
+
   it('bounds what it keeps of text that is not an address', () => {
     expect(limitAddress('x'.repeat(5000))).toHaveLength(64)
   })

@@ -5,15 +5,15 @@ const MAX_KEY_CHARS = 64
 
 /**
  * The key the login and sign-up limits count a client address under.
- * - An IPv6 address counts as its /64: one host or home line is usually given a whole /64
- *   (SLAAC, privacy addresses), so counting single addresses would let one client pick a new
- *   address for every try.
+ * - An IPv6 address counts as its /64 (or, with `ipv6Prefix` 56, its /56): one host is
+ *   usually given a whole /64 (SLAAC, privacy addresses) and a home line a /56, so counting
+ *   single addresses would let one client pick a new address for every try.
  * - An IPv4-mapped IPv6 address (`::ffff:192.0.2.1`, how a dual-stack socket shows an IPv4
  *   client) counts as the IPv4 address.
  * - Brackets, a port or a zone that a proxy may add are dropped.
  * - Anything that is not an address counts as given, lower-cased and cut to MAX_KEY_CHARS.
  */
-export function limitAddress(raw: string): string {
+export function limitAddress(raw: string, ipv6Prefix: 64 | 56 = 64): string {
   let a = raw.trim()
   const bracketed = /^\[([^\]]*)\](?::\d+)?$/.exec(a)
   if (bracketed) a = bracketed[1]!
@@ -26,6 +26,7 @@ export function limitAddress(raw: string): string {
   if (g[0] === 0 && g[1] === 0 && g[2] === 0 && g[3] === 0 && g[4] === 0 && g[5] === 0xffff) {
     return `${g[6]! >> 8}.${g[6]! & 0xff}.${g[7]! >> 8}.${g[7]! & 0xff}`
   }
+  if (ipv6Prefix === 56) return `${g.slice(0, 3).map((x) => x.toString(16)).join(':')}:${(g[3]! & 0xff00).toString(16)}::/56`
   return `${g.slice(0, 4).map((x) => x.toString(16)).join(':')}::/64`
 }
 

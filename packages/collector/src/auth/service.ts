@@ -9,13 +9,14 @@ import type { TokenSigner } from './tokens.js'
 
 /**
  * Login attempt limits (SPEC "Auth"), per LOGIN_LIMITS.windowMs, counted per email and per
- * client address (limitAddress: an IPv6 client counts as its /64):
- * - `perEmailAndAddress`: tries at one account from one address, the usual guessing limit;
- * - `perEmail`: tries at one account from all addresses together, which bounds guessing spread
- *   over many addresses. It is far above the first so that someone who knows an email cannot
- *   lock its owner out from an address or three: it takes more addresses than `perAddress`
- *   lets one address try;
- * - `perAddress`: tries from one address at all accounts together.
+ * client address, in this order (a try refused by one is not counted by the next):
+ * - `perEmailAndAddress`: tries at one account from one address (an IPv6 /64), the usual
+ *   guessing limit;
+ * - `perAddress`: tries from one address at all accounts together (an IPv6 /56, what one home
+ *   line is usually given);
+ * - `perEmail`: failed passwords for one account from all addresses together, which bounds
+ *   guessing spread over many addresses. Each address adds at most `perEmailAndAddress` to it,
+ *   so locking an owner out takes ten IPv4 addresses or four IPv6 /56 networks, not one.
  */
 export const LOGIN_LIMITS = {
   windowMs: 15 * 60 * 1000,
@@ -73,7 +74,7 @@ export function createAuthService({ sql, signer, allowSignup, signupLimit = 20 }
     async register(input: { email: string; password: string; name?: string; ip: string }): Promise<Required<AuthResult>> {
       // every try counts against the address, refused ones too: each account brings its own plan
       // allowance and RCA budget, and a taken email's 409 answers who has an account
-      const tries = await countAttempt([`signup:${limitAddress(input.ip)}`])
+      const tries = await countAttempt([`signup:${limitAddress(input.ip, 56)}`])
       if (tries.counts[0]! > signupLimit) tries.refuse('too many sign-ups from this address')
       // the answers that need no password hash come first: argon2id is the expensive part, and
       // a flood of sign-ups to a closed instance (or for a taken email) must not buy any of it.
@@ -99,17 +100,24 @@ export function createAuthService({ sql, signer, allowSignup, signupLimit = 20 }
     },
 
     async login(input: { email: string; password: string; ip: string }): Promise<Required<AuthResult>> {
-      const address = limitAddress(input.ip)
-      const subjects = [`login:${address} ${input.email}`, `email:${input.email}`, `ip:${address}`]
+      // counted in order, each limit only for tries the ones before let through: a try refused
+      // here never reaches the account's own count, so one address cannot spend it
+      const subjects = [`login:${limitAddress(input.ip)} ${input.email}`, `ip:${limitAddress(input.ip, 56)}`]
       const tries = await countAttempt(subjects)
-      const [fromHere = 0, byEmail = 0, byAddress = 0] = tries.counts
-      if (fromHere > LOGIN_LIMITS.perEmailAndAddress || byEmail > LOGIN_LIMITS.perEmail || byAddress > LOGIN_LIMITS.perAddress) {
-        tries.refuse('too many login attempts')
+      const [fromHere = 0, byAddress = 0] = tries.counts
+      if (fromHere > LOGIN_LIMITS.perEmailAndAddress || byAddress > LOGIN_LIMITS.perAddress) tries.refuse('too many login attempts')
+      const account = `email:${input.email}`
+      if ((await store.loginAttempts(sql, account, tries.windowStart)) >= LOGIN_LIMITS.perEmail) {
+        tries.refuse('too many failed logins for this account')
       }
       const user = await store.findUserByEmail(sql, input.email)
       // an unknown email costs one argon2 verification too, so timing does not reveal accounts
       const ok = await verifyPassword(user?.password_hash ?? (await dummyHash()), input.password)
-      if (!user || !ok) throw invalidCredentials()
+      if (!user || !ok) {
+        // the account's count holds failed passwords only
+        await store.countLoginAttempt(sql, [account], tries.windowStart)
+        throw invalidCredentials()
+      }
       await store.forgiveLoginAttempt(sql, subjects, tries.windowStart)
       return { user: toUser(user), tokens: await issueTokens(sql, user) }
     },

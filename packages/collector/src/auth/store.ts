@@ -114,6 +114,12 @@ export async function countLoginAttempt(sql: Db, subjects: string[], windowStart
   return subjects.map((s) => rows.find((r) => r.subject === s)?.attempts ?? 0)
 }
 
+/** The tries counted for a subject in a window (none yet: 0). */
+export async function loginAttempts(sql: Db, subject: string, windowStart: Date): Promise<number> {
+  const [row] = await sql<{ attempts: number }[]>`select attempts from login_attempts where subject = ${subject} and window_start = ${windowStart}`
+  return row?.attempts ?? 0
+}
+
 /** A successful login does not count against its subjects. */
 export async function forgiveLoginAttempt(sql: Db, subjects: string[], windowStart: Date): Promise<void> {
   await sql`
