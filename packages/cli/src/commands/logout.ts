@@ -1,7 +1,6 @@
 import { ApiClient, ApiError } from '@llmguard/shared'
 import { BaseCommand } from '../base.js'
 import { updateConfig } from '../lib/config.js'
-import { usage } from '../lib/errors.js'
 
 export interface LogoutResult {
   loggedOut: boolean
@@ -12,7 +11,7 @@ export interface LogoutResult {
 export default class Logout extends BaseCommand<typeof Logout> {
   static override summary = 'Revoke the session on the collector and forget it locally'
   static override description =
-    'The session is revoked at the collector it belongs to (the one you logged in to); naming another one with --collector or LLMGUARD_ENDPOINT is refused.'
+    'The session is revoked at the collector it belongs to (the one you logged in to), whatever --collector or LLMGUARD_ENDPOINT name: the refresh token goes nowhere else.'
   static override examples = ['<%= config.bin %> logout']
 
   async run(): Promise<LogoutResult> {
@@ -21,11 +20,11 @@ export default class Logout extends BaseCommand<typeof Logout> {
       this.log('not logged in')
       return { loggedOut: false, revoked: false }
     }
-    // the refresh token opens the account: it goes to the collector that issued it, or nowhere
+    // the refresh token opens the account: it goes to the collector that issued it, or nowhere.
+    // Another one named (an app's LLMGUARD_ENDPOINT, say http://collector:3000 inside Docker)
+    // must neither receive it nor keep the user from logging out
     const named = this.flags.collector ? this.collectorUrl : undefined
-    if (stored && named && named !== stored.replace(/\/+$/, '')) {
-      throw usage(`logged in to ${stored}, not ${named}: run \`llmguard logout\` without --collector (and without LLMGUARD_ENDPOINT set to another collector)`)
-    }
+    if (stored && named && named !== stored.replace(/\/+$/, '')) this.log(`the session belongs to ${stored}: logging out there, not at ${named}`)
     const api = new ApiClient({ baseUrl: stored ?? this.collectorUrl, userAgent: 'llmguard-cli', timeoutMs: 15_000 })
     let revoked = true
     try {
