@@ -2,7 +2,8 @@ import { PassThrough } from 'node:stream'
 import { createHmac, randomUUID } from 'node:crypto'
 import { createServer as createHttpServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { existsSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
+import { existsSync, readFileSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs'
+import { hostname } from 'node:os'
 import { spawnSync } from 'node:child_process'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -336,12 +337,43 @@ describe('session', () => {
     await run(Login, ['--collector', collector.url, '--email', user.email, '--password', user.password])
     writeConfig({ ...readConfig(configFile()), accessTokenExpiresAt: Date.now() - 1 }, configFile())
     const dead = spawnSync(process.execPath, ['-e', '']).pid!
-    writeFileSync(`${configFile()}.refresh-lock`, String(dead))
+    writeFileSync(`${configFile()}.refresh-lock`, JSON.stringify({ host: hostname(), pid: dead, nonce: 'x' }))
     const started = Date.now()
     expect((await run(Whoami, [])).exitCode).toBe(0)
     // taken over because its owner is gone, not waited out (the lock is new: that takes 20 s)
     expect(Date.now() - started).toBeLessThan(10_000)
     expect(existsSync(`${configFile()}.refresh-lock`)).toBe(false)
+  })
+
+  it("another host's refresh lock is waited for, not taken over by its pid; an old one is", async () => {
+    const user = await signUp(collector)
+    await run(Login, ['--collector', collector.url, '--email', user.email, '--password', user.password])
+    const before = readConfig(configFile())
+    writeConfig({ ...before, accessTokenExpiresAt: Date.now() - 1 }, configFile())
+    const lock = `${configFile()}.refresh-lock`
+    const dead = spawnSync(process.execPath, ['-e', '']).pid!
+    // the same config on a disk another host shares: a pid of that host means nothing here
+    writeFileSync(lock, JSON.stringify({ host: `not-${hostname()}`, pid: dead, nonce: 'x' }))
+    const session = new Session(collector.url, configFile())
+    try {
+      const who = session.get<User>('/v1/auth/me')
+      await new Promise((resolve) => setTimeout(resolve, 500))
+      expect(readConfig(configFile()).refreshToken).toBe(before.refreshToken)
+      // released by its owner: the waiter goes on
+      rmSync(lock)
+      expect((await who).email).toBe(user.email)
+      expect(readConfig(configFile()).refreshToken).not.toBe(before.refreshToken)
+
+      // an abandoned one (older than any refresh) is taken over whoever holds it
+      writeConfig({ ...readConfig(configFile()), accessTokenExpiresAt: Date.now() - 1 }, configFile())
+      writeFileSync(lock, JSON.stringify({ host: `not-${hostname()}`, pid: 1, nonce: 'y' }))
+      const old = new Date(Date.now() - 60_000)
+      utimesSync(lock, old, old)
+      expect((await session.get<User>('/v1/auth/me')).email).toBe(user.email)
+      expect(existsSync(lock)).toBe(false)
+    } finally {
+      await session.close()
+    }
   })
 
   it('an unreachable collector is named with its URL', async () => {

@@ -1,4 +1,6 @@
-import { closeSync, openSync, readFileSync, rmSync, statSync, writeSync } from 'node:fs'
+import { randomUUID } from 'node:crypto'
+import { closeSync, linkSync, openSync, readFileSync, renameSync, rmSync, statSync, writeSync } from 'node:fs'
+import { hostname } from 'node:os'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { ApiClient, ApiError, type AuthResult, type RefreshResult, type Tokens } from '@llmguard/shared'
 import { readConfig, updateConfig, type CliConfig } from './config.js'
@@ -167,24 +169,19 @@ function fresh(c: CliConfig): boolean {
   return (c.accessTokenExpiresAt ?? 0) - EXPIRY_MARGIN_MS > Date.now()
 }
 
-/** Runs `fn` holding `<config>.refresh-lock` (created exclusively; it holds the owner's pid). */
+/**
+ * Runs `fn` holding `<config>.refresh-lock`, created exclusively and holding its owner (host,
+ * pid and a nonce). A config on a disk several hosts or containers share is why the host is in
+ * it: another host's pid says nothing here, so its lock is only ever waited out by age.
+ */
 async function withRefreshLock<T>(configFile: string, fn: () => Promise<T>): Promise<T> {
   const lock = `${configFile}.refresh-lock`
+  const mine = JSON.stringify({ host: hostname(), pid: process.pid, nonce: randomUUID() })
   const giveUpAt = Date.now() + LOCK_WAIT_MS
-  for (;;) {
-    try {
-      const fd = openSync(lock, 'wx', 0o600)
-      try {
-        writeSync(fd, String(process.pid))
-      } finally {
-        closeSync(fd)
-      }
-      break
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
-    }
-    if (abandoned(lock)) {
-      rmSync(lock, { force: true })
+  while (!createLock(lock, mine)) {
+    const held = readLock(lock)
+    if (held !== undefined && abandoned(lock, held)) {
+      takeOver(lock, held)
       continue
     }
     if (Date.now() > giveUpAt) {
@@ -195,20 +192,81 @@ async function withRefreshLock<T>(configFile: string, fn: () => Promise<T>): Pro
   try {
     return await fn()
   } finally {
-    rmSync(lock, { force: true })
+    // only our own: a lock taken over while this process was stopped (Ctrl-Z) is another's now
+    if (readLock(lock) === mine) rmSync(lock, { force: true })
   }
 }
 
-/** A lock whose owner is gone (a process that no longer exists) or that is older than any refresh. */
-function abandoned(lock: string): boolean {
+function createLock(lock: string, content: string): boolean {
+  let fd: number
+  try {
+    fd = openSync(lock, 'wx', 0o600)
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code
+    if (code === 'EEXIST') return false
+    // Windows: a lock file whose deletion is pending cannot be created again until it is gone
+    if (process.platform === 'win32' && (code === 'EPERM' || code === 'EACCES')) return false
+    throw err
+  }
+  try {
+    writeSync(fd, content)
+  } finally {
+    closeSync(fd)
+  }
+  return true
+}
+
+function readLock(lock: string): string | undefined {
+  try {
+    return readFileSync(lock, 'utf8')
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * A lock older than any refresh, or whose owner on this host is gone. Text that is no owner (a
+ * lock being written) is only waited out by age.
+ */
+function abandoned(lock: string, held: string): boolean {
   try {
     if (Date.now() - statSync(lock).mtimeMs > LOCK_STALE_MS) return true
-    const pid = Number(readFileSync(lock, 'utf8'))
-    if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid) return false
-    process.kill(pid, 0)
+  } catch {
+    return false // released meanwhile: the next try takes it
+  }
+  let owner: { host?: unknown; pid?: unknown }
+  try {
+    owner = JSON.parse(held) as typeof owner
+  } catch {
+    return false
+  }
+  if (owner.host !== hostname() || typeof owner.pid !== 'number' || owner.pid === process.pid) return false
+  try {
+    process.kill(owner.pid, 0)
     return false
   } catch (err) {
-    // ESRCH: no such process; ENOENT: released meanwhile (the next try takes it)
     return (err as NodeJS.ErrnoException).code === 'ESRCH'
   }
+}
+
+/**
+ * Moves an abandoned lock aside and removes it. Another waiter may have taken it over first and
+ * made its own lock, which the move then took: that one is put back (a link, which fails if a
+ * newer lock exists meanwhile).
+ */
+function takeOver(lock: string, held: string): void {
+  const aside = `${lock}.${randomUUID()}`
+  try {
+    renameSync(lock, aside)
+  } catch {
+    return // gone meanwhile: the next try creates it
+  }
+  if (readLock(aside) !== held) {
+    try {
+      linkSync(aside, lock)
+    } catch {
+      // a newer lock is in place already
+    }
+  }
+  rmSync(aside, { force: true })
 }
