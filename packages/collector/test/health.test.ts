@@ -87,13 +87,18 @@ describe('health endpoints', () => {
     try {
       const doc = await collector.client.get<{
         openapi: string
-        paths: Record<string, Record<string, { requestBody?: { required: boolean } }>>
+        paths: Record<string, Record<string, { requestBody?: { required: boolean }; parameters?: { name: string; in: string; schema: Record<string, unknown> }[] }>>
         components: { schemas: Record<string, { properties?: Record<string, unknown> }> }
       }>('/openapi.json')
       // a body is required where the route needs one, optional where it can do without
       expect(doc.paths['/v1/projects']!.post!.requestBody!.required).toBe(true)
       expect(doc.paths['/v1/billing/portal']!.post!.requestBody!.required).toBe(false)
       expect(doc.paths['/v1/auth/refresh']!.post!.requestBody!.required).toBe(false)
+      // query integers show their type, bounds and defaults
+      const param = (path: string, name: string) => doc.paths[path]!.get!.parameters!.find((p) => p.in === 'query' && p.name === name)!.schema
+      expect(param('/v1/projects/{id}/metrics', 'days')).toMatchObject({ type: 'integer', minimum: 1, maximum: 365, default: 30 })
+      expect(param('/v1/projects/{id}/logs', 'limit')).toMatchObject({ type: 'integer', minimum: 1, maximum: 100, default: 50 })
+      expect(param('/v1/projects/{id}/logs', 'minRiskScore')).toMatchObject({ type: 'integer', minimum: 0, maximum: 100 })
       // the envelope is defined in full, not as a reference to itself
       expect(Object.keys(doc.components.schemas.ErrorEnvelope!.properties!)).toEqual(['error'])
       expect(doc.openapi).toBe('3.1.0')

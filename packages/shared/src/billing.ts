@@ -1,5 +1,5 @@
 import { z } from 'zod'
-import { idSchema, queryInt } from './common.js'
+import { idSchema, queryIntOr } from './common.js'
 
 /** Plans (seed `BillingPlan`). Enterprise limits are set per user by an administrator. */
 export const BILLING_PLANS = ['free', 'pro', 'enterprise'] as const
@@ -82,7 +82,7 @@ export const invoiceSchema = z
 export type Invoice = z.infer<typeof invoiceSchema>
 
 export const invoiceListQuerySchema = z.object({
-  limit: queryInt(1, 100).default(20),
+  limit: queryIntOr(1, 100, 20),
   /** `nextCursor` of the previous page. */
   cursor: z
     .string()

@@ -24,17 +24,27 @@ export const DEFAULT_PAGE_LIMIT = 50
 /** Totals are exact up to this count and then reported capped (counting more costs a scan). */
 export const TOTAL_CAP = 10_000
 
+/** A query string's whole-number digits as a number; anything else is left for the schema to refuse. */
+const digits = (v: unknown) => (typeof v === 'string' && /^[+-]?\d{1,16}$/.test(v) ? Number(v) : v)
+const wholeNumber = (min: number, max: number) => z.int({ message: 'must be a whole number' }).min(min).max(max)
+
 /**
  * A query-string integer: it arrives as a string, which must be whole-number digits (an empty
  * value, spaces, `0x10`, `1e3` or `1.5` are errors, where Number() would have made 0, 16 or
  * 1000 of them and filtered silently); out-of-range values are errors, never clamped.
  */
-export const queryInt = (min: number, max: number) =>
-  z.preprocess((v) => (typeof v === 'string' && /^[+-]?\d{1,16}$/.test(v) ? Number(v) : v), z.int({ message: 'must be a whole number' }).min(min).max(max))
+export const queryInt = (min: number, max: number) => z.preprocess(digits, wholeNumber(min, max))
+
+/**
+ * queryInt with a default. The default is also on the inner schema's metadata: the OpenAPI
+ * document shows a preprocessed value as its inner schema, and would leave the default out.
+ */
+export const queryIntOr = (min: number, max: number, fallback: number) =>
+  z.preprocess(digits, wholeNumber(min, max).meta({ default: fallback })).default(fallback)
 
 export const paginationQuerySchema = z.object({
-  page: queryInt(1, 1_000_000).default(1),
-  limit: queryInt(1, MAX_PAGE_LIMIT).default(DEFAULT_PAGE_LIMIT),
+  page: queryIntOr(1, 1_000_000, 1),
+  limit: queryIntOr(1, MAX_PAGE_LIMIT, DEFAULT_PAGE_LIMIT),
 })
 export type PaginationQuery = z.infer<typeof paginationQuerySchema>
 

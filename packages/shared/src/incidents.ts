@@ -1,5 +1,5 @@
 import { z } from 'zod'
-import { DEFAULT_PAGE_LIMIT, isoDateSchema, MAX_PAGE_LIMIT, pageOf, queryInt } from './common.js'
+import { DEFAULT_PAGE_LIMIT, isoDateSchema, MAX_PAGE_LIMIT, pageOf, queryIntOr } from './common.js'
 import { recordErrorSchema, riskReasonSchema } from './ingest.js'
 
 /** Rule types (evaluated at ingest), anomaly types (hourly job) and Datadog alerts. */
@@ -116,8 +116,8 @@ export const incidentQuerySchema = z
       .describe('One type or a comma-separated list'),
     startDate: isoDateSchema.optional().describe('Incidents still active at or after this time (lastSeenAt ≥ startDate)'),
     endDate: isoDateSchema.optional().describe('Incidents that began before this time (firstSeenAt < endDate)'),
-    page: queryInt(1, 1_000_000).default(1),
-    limit: queryInt(1, MAX_PAGE_LIMIT).default(DEFAULT_PAGE_LIMIT),
+    page: queryIntOr(1, 1_000_000, 1),
+    limit: queryIntOr(1, MAX_PAGE_LIMIT, DEFAULT_PAGE_LIMIT),
   })
   .refine((q) => !q.startDate || !q.endDate || Date.parse(q.startDate) < Date.parse(q.endDate), {
     message: 'startDate must be before endDate',

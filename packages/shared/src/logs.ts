@@ -1,5 +1,5 @@
 import { z } from 'zod'
-import { DEFAULT_PAGE_LIMIT, isoDateSchema, MAX_PAGE_LIMIT, pageOf, queryInt } from './common.js'
+import { DEFAULT_PAGE_LIMIT, isoDateSchema, MAX_PAGE_LIMIT, pageOf, queryInt, queryIntOr } from './common.js'
 import { recordErrorSchema, riskReasonSchema } from './ingest.js'
 
 /** `GET /v1/projects/:id/logs` — the seed's LogQuery plus status and userId. */
@@ -19,8 +19,8 @@ export const logQuerySchema = z
     policyViolation: z.enum(['true', 'false']).optional().describe('Only records that did (true) or did not (false) break the active policy'),
     sortBy: z.enum(['timestamp', 'latency', 'riskScore', 'createdAt']).default('timestamp'),
     sortOrder: z.enum(['asc', 'desc']).default('desc'),
-    page: queryInt(1, 1_000_000).default(1),
-    limit: queryInt(1, MAX_PAGE_LIMIT).default(DEFAULT_PAGE_LIMIT),
+    page: queryIntOr(1, 1_000_000, 1),
+    limit: queryIntOr(1, MAX_PAGE_LIMIT, DEFAULT_PAGE_LIMIT),
   })
   .refine((q) => q.minRiskScore === undefined || q.maxRiskScore === undefined || q.minRiskScore <= q.maxRiskScore, {
     message: 'minRiskScore must not exceed maxRiskScore',

@@ -1,8 +1,8 @@
 import { z } from 'zod'
-import { queryInt } from './common.js'
+import { queryIntOr } from './common.js'
 
 export const metricsQuerySchema = z.object({
-  days: queryInt(1, 365).default(30),
+  days: queryIntOr(1, 365, 30),
 })
 
 export const dailySummarySchema = z.object({
