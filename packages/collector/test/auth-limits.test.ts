@@ -55,6 +55,15 @@ describe('login attempt limits', () => {
     expect([limited.status, limited.code]).toEqual([429, 'RATE_LIMITED'])
   })
 
+  it('per email across addresses holds for tries arriving all at once', async () => {
+    const victim = await signUp(collector)
+    // 15 addresses × 10 wrong passwords at once: each address within its own limits
+    const tries = Array.from({ length: 15 * LOGIN_LIMITS.perEmailAndAddress }, (_, i) => login(victim.email, 'wrong password', `10.3.${i % 15}.1`))
+    const codes = (await Promise.all(tries)).map((r) => r.code)
+    expect(codes.filter((c) => c === 'INVALID_CREDENTIALS')).toHaveLength(LOGIN_LIMITS.perEmail)
+    expect(codes.filter((c) => c === 'RATE_LIMITED')).toHaveLength(15 * LOGIN_LIMITS.perEmailAndAddress - LOGIN_LIMITS.perEmail)
+  })
+
   it('successful logins do not count', async () => {
     const other = await signUp(collector)
     for (let i = 0; i < LOGIN_LIMITS.perEmailAndAddress + 2; i++) expect((await login(other.email, PASSWORD, '10.0.2.1')).status).toBe(200)

@@ -106,19 +106,18 @@ export function createAuthService({ sql, signer, allowSignup, signupLimit = 20 }
       const tries = await countAttempt(subjects)
       const [fromHere = 0, byAddress = 0] = tries.counts
       if (fromHere > LOGIN_LIMITS.perEmailAndAddress || byAddress > LOGIN_LIMITS.perAddress) tries.refuse('too many login attempts')
+      // a place in the account's count is taken before the password is checked (tries arriving
+      // together must not all pass a count none of them has added to yet), and given back when
+      // the password is right: the count holds failed and pending tries only
       const account = `email:${input.email}`
-      if ((await store.loginAttempts(sql, account, tries.windowStart)) >= LOGIN_LIMITS.perEmail) {
+      if (!(await store.takeLoginAttempt(sql, account, tries.windowStart, LOGIN_LIMITS.perEmail))) {
         tries.refuse('too many failed logins for this account')
       }
       const user = await store.findUserByEmail(sql, input.email)
       // an unknown email costs one argon2 verification too, so timing does not reveal accounts
       const ok = await verifyPassword(user?.password_hash ?? (await dummyHash()), input.password)
-      if (!user || !ok) {
-        // the account's count holds failed passwords only
-        await store.countLoginAttempt(sql, [account], tries.windowStart)
-        throw invalidCredentials()
-      }
-      await store.forgiveLoginAttempt(sql, subjects, tries.windowStart)
+      if (!user || !ok) throw invalidCredentials()
+      await store.forgiveLoginAttempt(sql, [...subjects, account], tries.windowStart)
       return { user: toUser(user), tokens: await issueTokens(sql, user) }
     },
 

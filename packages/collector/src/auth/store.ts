@@ -114,10 +114,14 @@ export async function countLoginAttempt(sql: Db, subjects: string[], windowStart
   return subjects.map((s) => rows.find((r) => r.subject === s)?.attempts ?? 0)
 }
 
-/** The tries counted for a subject in a window (none yet: 0). */
-export async function loginAttempts(sql: Db, subject: string, windowStart: Date): Promise<number> {
-  const [row] = await sql<{ attempts: number }[]>`select attempts from login_attempts where subject = ${subject} and window_start = ${windowStart}`
-  return row?.attempts ?? 0
+/** Counts one try for a subject in a window unless it has `limit` already; false when it had. */
+export async function takeLoginAttempt(sql: Db, subject: string, windowStart: Date, limit: number): Promise<boolean> {
+  const rows = await sql`
+    insert into login_attempts (subject, window_start, attempts) values (${subject}, ${windowStart}, 1)
+    on conflict (subject, window_start) do update set attempts = login_attempts.attempts + 1
+      where login_attempts.attempts < ${limit}
+    returning attempts`
+  return rows.length > 0
 }
 
 /** A successful login does not count against its subjects. */
