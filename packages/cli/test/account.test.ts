@@ -243,6 +243,16 @@ describe('session', () => {
       await expect(collector.client.post('/v1/auth/refresh', { refreshToken })).rejects.toMatchObject({ status: 401 })
       expect(seen).toEqual([])
 
+      // one that is not even a URL (a compose service name) is never used, so no reason to refuse
+      await run(Login, ['--collector', collector.url, '--email', user.email, '--password', user.password])
+      process.env.LLMGUARD_ENDPOINT = 'collector:3000'
+      try {
+        expect((await run<any>(Logout, ['--json'])).json).toEqual({ loggedOut: true, revoked: true })
+      } finally {
+        delete process.env.LLMGUARD_ENDPOINT
+      }
+      expect(readConfig(configFile()).refreshToken).toBeUndefined()
+
       // its own collector, named or not: revoked there, for real
       await run(Login, ['--collector', collector.url, '--email', user.email, '--password', user.password])
       ;({ refreshToken } = readConfig(configFile()))

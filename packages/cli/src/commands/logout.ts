@@ -23,7 +23,8 @@ export default class Logout extends BaseCommand<typeof Logout> {
     // the refresh token opens the account: it goes to the collector that issued it, or nowhere.
     // Another one named (an app's LLMGUARD_ENDPOINT, say http://collector:3000 inside Docker)
     // must neither receive it nor keep the user from logging out
-    const named = this.flags.collector ? this.collectorUrl : undefined
+    // (compared as given: it is never used, so it need not even be a valid URL)
+    const named = this.flags.collector?.trim().replace(/\/+$/, '')
     if (stored && named && named !== stored.replace(/\/+$/, '')) this.log(`the session belongs to ${stored}: logging out there, not at ${named}`)
     const api = new ApiClient({ baseUrl: stored ?? this.collectorUrl, userAgent: 'llmguard-cli', timeoutMs: 15_000 })
     let revoked = true
