@@ -2,7 +2,7 @@ import { PassThrough } from 'node:stream'
 import { createHmac, randomUUID } from 'node:crypto'
 import { createServer as createHttpServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { existsSync, readFileSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs'
+import { existsSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs'
 import { hostname } from 'node:os'
 import { spawnSync } from 'node:child_process'
 import { join } from 'node:path'
@@ -347,7 +347,7 @@ describe('session', () => {
     await run(Login, ['--collector', collector.url, '--email', user.email, '--password', user.password])
     writeConfig({ ...readConfig(configFile()), accessTokenExpiresAt: Date.now() - 1 }, configFile())
     const dead = spawnSync(process.execPath, ['-e', '']).pid!
-    writeFileSync(`${configFile()}.refresh-lock`, JSON.stringify({ host: hostname(), pid: dead, nonce: 'x' }))
+    writeFileSync(`${configFile()}.refresh-lock`, JSON.stringify({ host: hostname(), ns: readlinkSync('/proc/self/ns/pid'), pid: dead, nonce: 'x' }))
     const started = Date.now()
     expect((await run(Whoami, [])).exitCode).toBe(0)
     // taken over because its owner is gone, not waited out (the lock is new: that takes 20 s)

@@ -1,10 +1,7 @@
-import { randomUUID } from 'node:crypto'
-import { closeSync, linkSync, openSync, readFileSync, renameSync, rmSync, statSync, writeSync } from 'node:fs'
-import { hostname } from 'node:os'
-import { setTimeout as sleep } from 'node:timers/promises'
 import { ApiClient, ApiError, type AuthResult, type RefreshResult, type Tokens } from '@llmguard/shared'
 import { readConfig, updateConfig, type CliConfig } from './config.js'
 import { CliError } from './errors.js'
+import { withFileLock } from './lock.js'
 
 const USER_AGENT = 'llmguard-cli'
 /** Refresh this long before the access token runs out, so a request never races the expiry. */
@@ -12,10 +9,15 @@ const EXPIRY_MARGIN_MS = 30_000
 const SESSION_ENDED = new Set(['UNAUTHORIZED', 'TOKEN_REUSED', 'TOKEN_EXPIRED', 'INVALID_CREDENTIALS'])
 /** Answers to an access token that a refresh may cure: it ran out, or the collector no longer takes it. */
 const REFRESHABLE = new Set(['TOKEN_EXPIRED', 'UNAUTHORIZED'])
-/** A refresh lock older than this was left by a process that died (a refresh takes ≤ 15 s). */
-const LOCK_STALE_MS = 20_000
-/** How long a process waits for another's refresh before giving up. */
-const LOCK_WAIT_MS = 25_000
+/**
+ * The refresh lock beside the config: one older than 20 s was left by a process that died (a
+ * refresh takes ≤ 15 s); a process waits 25 s for another's refresh before giving up.
+ */
+const REFRESH_LOCK = {
+  staleMs: 20_000,
+  waitMs: 25_000,
+  busy: () => new CliError('SESSION_BUSY', 'another llmguard process has been refreshing the session for 25 s: try again (or delete config.json.refresh-lock beside the config if no llmguard is running)', 1),
+}
 
 export const loginAgain = (why: string) =>
   new CliError('SESSION_EXPIRED', `${why}: log in again with \`llmguard login\``, 1)
@@ -112,7 +114,7 @@ export class Session {
    * tokens it stored.
    */
   refresh(stale?: string): Promise<void> {
-    this.refreshing ??= withRefreshLock(this.configFile, () => this.doRefresh(stale)).finally(() => {
+    this.refreshing ??= withFileLock(`${this.configFile}.refresh-lock`, REFRESH_LOCK, () => this.doRefresh(stale)).finally(() => {
       this.refreshing = undefined
     })
     return this.refreshing
@@ -167,106 +169,4 @@ function sameCollector(a: string, b: string): boolean {
 /** Whether the config's access token has more than EXPIRY_MARGIN_MS to live. */
 function fresh(c: CliConfig): boolean {
   return (c.accessTokenExpiresAt ?? 0) - EXPIRY_MARGIN_MS > Date.now()
-}
-
-/**
- * Runs `fn` holding `<config>.refresh-lock`, created exclusively and holding its owner (host,
- * pid and a nonce). A config on a disk several hosts or containers share is why the host is in
- * it: another host's pid says nothing here, so its lock is only ever waited out by age.
- */
-async function withRefreshLock<T>(configFile: string, fn: () => Promise<T>): Promise<T> {
-  const lock = `${configFile}.refresh-lock`
-  const mine = JSON.stringify({ host: hostname(), pid: process.pid, nonce: randomUUID() })
-  const giveUpAt = Date.now() + LOCK_WAIT_MS
-  while (!createLock(lock, mine)) {
-    const held = readLock(lock)
-    if (held !== undefined && abandoned(lock, held)) {
-      takeOver(lock, held)
-      continue
-    }
-    if (Date.now() > giveUpAt) {
-      throw new CliError('SESSION_BUSY', `another llmguard process has been refreshing the session for ${LOCK_WAIT_MS / 1000} s (${lock}): try again, or delete that file if no llmguard is running`, 1)
-    }
-    await sleep(50)
-  }
-  try {
-    return await fn()
-  } finally {
-    // only our own: a lock taken over while this process was stopped (Ctrl-Z) is another's now
-    if (readLock(lock) === mine) rmSync(lock, { force: true })
-  }
-}
-
-function createLock(lock: string, content: string): boolean {
-  let fd: number
-  try {
-    fd = openSync(lock, 'wx', 0o600)
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code
-    if (code === 'EEXIST') return false
-    // Windows: a lock file whose deletion is pending cannot be created again until it is gone
-    if (process.platform === 'win32' && (code === 'EPERM' || code === 'EACCES')) return false
-    throw err
-  }
-  try {
-    writeSync(fd, content)
-  } finally {
-    closeSync(fd)
-  }
-  return true
-}
-
-function readLock(lock: string): string | undefined {
-  try {
-    return readFileSync(lock, 'utf8')
-  } catch {
-    return undefined
-  }
-}
-
-/**
- * A lock older than any refresh, or whose owner on this host is gone. Text that is no owner (a
- * lock being written) is only waited out by age.
- */
-function abandoned(lock: string, held: string): boolean {
-  try {
-    if (Date.now() - statSync(lock).mtimeMs > LOCK_STALE_MS) return true
-  } catch {
-    return false // released meanwhile: the next try takes it
-  }
-  let owner: { host?: unknown; pid?: unknown }
-  try {
-    owner = JSON.parse(held) as typeof owner
-  } catch {
-    return false
-  }
-  if (owner.host !== hostname() || typeof owner.pid !== 'number' || owner.pid === process.pid) return false
-  try {
-    process.kill(owner.pid, 0)
-    return false
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'ESRCH'
-  }
-}
-
-/**
- * Moves an abandoned lock aside and removes it. Another waiter may have taken it over first and
- * made its own lock, which the move then took: that one is put back (a link, which fails if a
- * newer lock exists meanwhile).
- */
-function takeOver(lock: string, held: string): void {
-  const aside = `${lock}.${randomUUID()}`
-  try {
-    renameSync(lock, aside)
-  } catch {
-    return // gone meanwhile: the next try creates it
-  }
-  if (readLock(aside) !== held) {
-    try {
-      linkSync(aside, lock)
-    } catch {
-      // a newer lock is in place already
-    }
-  }
-  rmSync(aside, { force: true })
 }
