@@ -64,6 +64,24 @@ describe('login attempt limits', () => {
     expect(codes.filter((c) => c === 'RATE_LIMITED')).toHaveLength(15 * LOGIN_LIMITS.perEmailAndAddress - LOGIN_LIMITS.perEmail)
   })
 
+  it("where the owner logged in lately the account's limit does not apply: spending it elsewhere does not lock them out there", async () => {
+    const victim = await signUp(collector)
+    expect((await login(victim.email, PASSWORD, '10.4.0.1')).status).toBe(200)
+    expect((await login(victim.email, PASSWORD, '10.4.0.3')).status).toBe(200)
+    for (let i = 0; i < LOGIN_LIMITS.perEmail; i++) {
+      expect((await login(victim.email, 'wrong password', `10.5.${Math.floor(i / LOGIN_LIMITS.perEmailAndAddress)}.1`)).code).toBe('INVALID_CREDENTIALS')
+    }
+    expect((await login(victim.email, PASSWORD, '10.6.0.1')).code).toBe('RATE_LIMITED')
+    expect((await login(victim.email, PASSWORD, '10.4.0.1')).status).toBe(200)
+    // a known address is still held to its own limit
+    for (let i = 0; i < LOGIN_LIMITS.perEmailAndAddress; i++) expect((await login(victim.email, 'wrong password', '10.4.0.1')).code).toBe('INVALID_CREDENTIALS')
+    expect((await login(victim.email, PASSWORD, '10.4.0.1')).code).toBe('RATE_LIMITED')
+    // and known for knownAddressDays only
+    await collector.sql`update login_known_addresses set last_login_at = now() - ${LOGIN_LIMITS.knownAddressDays + 1} * interval '1 day' where email = ${victim.email}`
+    const aged = await login(victim.email, PASSWORD, '10.4.0.3')
+    expect([aged.status, aged.code]).toEqual([429, 'RATE_LIMITED'])
+  })
+
   it('successful logins do not count', async () => {
     const other = await signUp(collector)
     for (let i = 0; i < LOGIN_LIMITS.perEmailAndAddress + 2; i++) expect((await login(other.email, PASSWORD, '10.0.2.1')).status).toBe(200)

@@ -16,13 +16,16 @@ import type { TokenSigner } from './tokens.js'
  *   line is usually given);
  * - `perEmail`: failed passwords for one account from all addresses together, which bounds
  *   guessing spread over many addresses. Each address adds at most `perEmailAndAddress` to it,
- *   so locking an owner out takes ten IPv4 addresses or four IPv6 /56 networks, not one.
+ *   so spending it takes ten IPv4 addresses or four IPv6 /56 networks, not one; and it does
+ *   not apply at an address the account logged in from in the last `knownAddressDays`, so
+ *   spending it does not lock the owner out where they usually log in.
  */
 export const LOGIN_LIMITS = {
   windowMs: 15 * 60 * 1000,
   perEmailAndAddress: 10,
   perEmail: 100,
   perAddress: 30,
+  knownAddressDays: 30,
 }
 
 const signupClosed = () => new AppError('SIGNUP_CLOSED', 'registration is closed on this instance')
@@ -102,22 +105,27 @@ export function createAuthService({ sql, signer, allowSignup, signupLimit = 20 }
     async login(input: { email: string; password: string; ip: string }): Promise<Required<AuthResult>> {
       // counted in order, each limit only for tries the ones before let through: a try refused
       // here never reaches the account's own count, so one address cannot spend it
-      const subjects = [`login:${limitAddress(input.ip)} ${input.email}`, `ip:${limitAddress(input.ip, 56)}`]
+      const address = limitAddress(input.ip)
+      const subjects = [`login:${address} ${input.email}`, `ip:${limitAddress(input.ip, 56)}`]
       const tries = await countAttempt(subjects)
       const [fromHere = 0, byAddress = 0] = tries.counts
       if (fromHere > LOGIN_LIMITS.perEmailAndAddress || byAddress > LOGIN_LIMITS.perAddress) tries.refuse('too many login attempts')
       // a place in the account's count is taken before the password is checked (tries arriving
       // together must not all pass a count none of them has added to yet), and given back when
-      // the password is right: the count holds failed and pending tries only
+      // the password is right: the count holds failed and pending tries only. Where the owner
+      // logged in lately, the count does not apply: whoever spent it elsewhere cannot lock
+      // them out there
       const account = `email:${input.email}`
-      if (!(await store.takeLoginAttempt(sql, account, tries.windowStart, LOGIN_LIMITS.perEmail))) {
+      const known = await store.knownLoginAddress(sql, input.email, address, LOGIN_LIMITS.knownAddressDays)
+      if (!known && !(await store.takeLoginAttempt(sql, account, tries.windowStart, LOGIN_LIMITS.perEmail))) {
         tries.refuse('too many failed logins for this account')
       }
       const user = await store.findUserByEmail(sql, input.email)
       // an unknown email costs one argon2 verification too, so timing does not reveal accounts
       const ok = await verifyPassword(user?.password_hash ?? (await dummyHash()), input.password)
       if (!user || !ok) throw invalidCredentials()
-      await store.forgiveLoginAttempt(sql, [...subjects, account], tries.windowStart)
+      await store.forgiveLoginAttempt(sql, known ? subjects : [...subjects, account], tries.windowStart)
+      await store.rememberLoginAddress(sql, input.email, address)
       return { user: toUser(user), tokens: await issueTokens(sql, user) }
     },
 

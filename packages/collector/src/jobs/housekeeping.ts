@@ -32,6 +32,9 @@ export const RETENTION_DAYS = {
   // access tokens (auth/store.ts sessionEnded), which live 15 minutes, far less than the
   // family's newest refresh token
   refresh_tokens: 1,
+  // an address counts as the owner's for the login limits for 30 days after a login from it
+  // (auth/service.ts LOGIN_LIMITS.knownAddressDays)
+  login_known_addresses: 30,
 } as const
 
 export type HousekeptTable = keyof typeof RETENTION_DAYS
@@ -65,6 +68,10 @@ const PRUNE: Record<HousekeptTable, (db: Db, days: number, limit: number) => Pro
     (await db`delete from rca_calls where ctid = any(array(
       select ctid from rca_calls where at < now() - ${days} * interval '1 day'
       order by at limit ${limit} for update skip locked))`).count,
+  login_known_addresses: async (db, days, limit) =>
+    (await db`delete from login_known_addresses where ctid = any(array(
+      select ctid from login_known_addresses where last_login_at < now() - ${days} * interval '1 day'
+      order by last_login_at limit ${limit} for update skip locked))`).count,
   refresh_tokens: async (db, days, limit) =>
     (await db`delete from refresh_tokens where ctid = any(array(
       select ctid from refresh_tokens where expires_at < now() - ${days} * interval '1 day'
