@@ -77,9 +77,31 @@ describe('login attempt limits', () => {
     for (let i = 0; i < LOGIN_LIMITS.perEmailAndAddress; i++) expect((await login(victim.email, 'wrong password', '10.4.0.1')).code).toBe('INVALID_CREDENTIALS')
     expect((await login(victim.email, PASSWORD, '10.4.0.1')).code).toBe('RATE_LIMITED')
     // and known for knownAddressDays only
-    await collector.sql`update login_known_addresses set last_login_at = now() - ${LOGIN_LIMITS.knownAddressDays + 1} * interval '1 day' where email = ${victim.email}`
+    await collector.sql`update login_known_addresses set last_login_at = now() - ${LOGIN_LIMITS.knownAddressDays + 1} * interval '1 day' where user_id = ${victim.id}`
     const aged = await login(victim.email, PASSWORD, '10.4.0.3')
     expect([aged.status, aged.code]).toEqual([429, 'RATE_LIMITED'])
+  })
+
+  it("known addresses belong to the account, not its email: a new owner of the email gets none", async () => {
+    const first = await signUp(collector)
+    for (let i = 0; i < 3; i++) expect((await login(first.email, PASSWORD, `10.7.${i}.1`)).status).toBe(200)
+    const moved = `moved-${first.email}`
+    await collector.client.patch('/v1/settings/user', { email: moved }, { token: first.accessToken })
+    // someone registers the freed email: the first owner's addresses are not theirs
+    const second = await collector.client.post<{ user: { id: string } }>('/v1/auth/register', { email: first.email, password: PASSWORD })
+    const [row] = await collector.sql<{ n: number }[]>`select count(*)::int as n from login_known_addresses where user_id = ${second.user.id} and address like '10.7.%'`
+    expect(row!.n).toBe(0)
+    // and the first owner keeps them under the new email
+    const [mine] = await collector.sql<{ n: number }[]>`select count(*)::int as n from login_known_addresses where user_id = ${first.id} and address like '10.7.%'`
+    expect(mine!.n).toBe(3)
+  })
+
+  it('a try refused at one account from one address does not count for the address either', async () => {
+    const victim = await signUp(collector)
+    for (let i = 0; i < LOGIN_LIMITS.perEmailAndAddress; i++) expect((await login(victim.email, 'wrong password', '10.8.0.1')).code).toBe('INVALID_CREDENTIALS')
+    for (let i = 0; i < LOGIN_LIMITS.perAddress; i++) expect((await login(victim.email, 'wrong password', '10.8.0.1')).code).toBe('RATE_LIMITED')
+    const other = await signUp(collector)
+    expect((await login(other.email, PASSWORD, '10.8.0.1')).status).toBe(200)
   })
 
   it('successful logins do not count', async () => {

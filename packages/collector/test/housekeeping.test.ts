@@ -60,8 +60,8 @@ describe('housekeeping', () => {
     await token(tokIn, ago('refresh_tokens', 'inside'))
     // revoked but not expired: a replay must still be recognised until it expires
     await token(tokRevoked, sql`now() + interval '1 day'`, true)
-    await sql`insert into login_known_addresses (email, address, last_login_at) values
-      ('hk@example.com', 'out', ${ago('login_known_addresses', 'outside')}), ('hk@example.com', 'in', ${ago('login_known_addresses', 'inside')})`
+    await sql`insert into login_known_addresses (user_id, address, last_login_at) values
+      (${owner.id}, 'out', ${ago('login_known_addresses', 'outside')}), (${owner.id}, 'in', ${ago('login_known_addresses', 'inside')})`
     // job a: two periods past retention go, the one inside stays; job b: everything is old,
     // but its newest finished period stays (the anomaly job reads "has it ever run")
     const jobRun = (job: string, period: string, days: number, finished = true) =>
@@ -78,7 +78,7 @@ describe('housekeeping', () => {
 
     const result = await run()
     expect(result).toEqual({ ran: true, pruned: { stripe_events: 1, datadog_events: 1, job_runs: 3, rca_calls: 1, refresh_tokens: 1, login_known_addresses: 1 }, failed: [], complete: true })
-    expect((await sql<{ address: string }[]>`select address from login_known_addresses where email = 'hk@example.com'`).map((r) => r.address)).toEqual(['in'])
+    expect((await sql<{ address: string }[]>`select address from login_known_addresses where user_id = ${owner.id} and address in ('in', 'out')`).map((r) => r.address)).toEqual(['in'])
     expect(await ids(sql`select id from stripe_events where id like 'evt_hk_%'`)).toEqual(['evt_hk_in', 'evt_hk_new'])
     expect(await ids(sql`select id from datadog_events where project_id = ${project.id}`)).toEqual(['dd-in'])
     expect((await sql`select count(*)::int as n from rca_calls where user_id = ${owner.id}`)[0]!.n).toBe(2)

@@ -48,6 +48,8 @@ export const toUser = (row: store.UserRow): User => ({
 })
 
 const invalidCredentials = () => new AppError('INVALID_CREDENTIALS', 'invalid email or password')
+/** No user has this id: the known-address lookup of an unknown email. */
+const NO_USER = '00000000-0000-0000-0000-000000000000'
 
 export function createAuthService({ sql, signer, allowSignup, signupLimit = 20 }: AuthServiceDeps) {
   /** Starts a new refresh-token family (a session) for the user, or continues `familyId`. */
@@ -99,33 +101,37 @@ export function createAuthService({ sql, signer, allowSignup, signupLimit = 20 }
         if (!row) throw emailTaken()
         return row
       })
+      // where the account was made is where its owner logs in from
+      await store.rememberLoginAddress(sql, user.id, limitAddress(input.ip))
       return { user: toUser(user), tokens: await issueTokens(sql, user) }
     },
 
     async login(input: { email: string; password: string; ip: string }): Promise<Required<AuthResult>> {
-      // counted in order, each limit only for tries the ones before let through: a try refused
-      // here never reaches the account's own count, so one address cannot spend it
+      // counted in order, each limit only for the tries the ones before let through: a try
+      // refused at one account from one address counts for neither the address nor the account
       const address = limitAddress(input.ip)
-      const subjects = [`login:${address} ${input.email}`, `ip:${limitAddress(input.ip, 56)}`]
-      const tries = await countAttempt(subjects)
-      const [fromHere = 0, byAddress = 0] = tries.counts
-      if (fromHere > LOGIN_LIMITS.perEmailAndAddress || byAddress > LOGIN_LIMITS.perAddress) tries.refuse('too many login attempts')
+      const here = `login:${address} ${input.email}`
+      const tries = await countAttempt([here])
+      if (tries.counts[0]! > LOGIN_LIMITS.perEmailAndAddress) tries.refuse('too many login attempts')
+      const wide = `ip:${limitAddress(input.ip, 56)}`
+      const [fromAddress = 0] = await store.countLoginAttempt(sql, [wide], tries.windowStart)
+      if (fromAddress > LOGIN_LIMITS.perAddress) tries.refuse('too many login attempts')
       // a place in the account's count is taken before the password is checked (tries arriving
       // together must not all pass a count none of them has added to yet), and given back when
       // the password is right: the count holds failed and pending tries only. Where the owner
       // logged in lately, the count does not apply: whoever spent it elsewhere cannot lock
-      // them out there
+      // them out there. (The lookup runs for unknown emails too, so it reveals no account.)
+      const user = await store.findUserByEmail(sql, input.email)
+      const known = await store.knownLoginAddress(sql, user?.id ?? NO_USER, address, LOGIN_LIMITS.knownAddressDays)
       const account = `email:${input.email}`
-      const known = await store.knownLoginAddress(sql, input.email, address, LOGIN_LIMITS.knownAddressDays)
       if (!known && !(await store.takeLoginAttempt(sql, account, tries.windowStart, LOGIN_LIMITS.perEmail))) {
         tries.refuse('too many failed logins for this account')
       }
-      const user = await store.findUserByEmail(sql, input.email)
       // an unknown email costs one argon2 verification too, so timing does not reveal accounts
       const ok = await verifyPassword(user?.password_hash ?? (await dummyHash()), input.password)
       if (!user || !ok) throw invalidCredentials()
-      await store.forgiveLoginAttempt(sql, known ? subjects : [...subjects, account], tries.windowStart)
-      await store.rememberLoginAddress(sql, input.email, address)
+      await store.forgiveLoginAttempt(sql, known ? [here, wide] : [here, wide, account], tries.windowStart)
+      await store.rememberLoginAddress(sql, user.id, address)
       return { user: toUser(user), tokens: await issueTokens(sql, user) }
     },
 

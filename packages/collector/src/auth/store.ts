@@ -124,18 +124,18 @@ export async function takeLoginAttempt(sql: Db, subject: string, windowStart: Da
   return rows.length > 0
 }
 
-/** Whether the account logged in from this address (as the limits count it) in the last `days`. */
-export async function knownLoginAddress(sql: Db, email: string, address: string, days: number): Promise<boolean> {
+/** Whether the user logged in from this address (as the limits count it) in the last `days`. */
+export async function knownLoginAddress(sql: Db, userId: string, address: string, days: number): Promise<boolean> {
   const [row] = await sql`
     select 1 from login_known_addresses
-    where email = ${email} and address = ${address} and last_login_at > now() - ${days} * interval '1 day'`
+    where user_id = ${userId} and address = ${address} and last_login_at > now() - ${days} * interval '1 day'`
   return Boolean(row)
 }
 
-export async function rememberLoginAddress(sql: Db, email: string, address: string): Promise<void> {
+export async function rememberLoginAddress(sql: Db, userId: string, address: string): Promise<void> {
   await sql`
-    insert into login_known_addresses (email, address) values (${email}, ${address})
-    on conflict (email, address) do update set last_login_at = now()`
+    insert into login_known_addresses (user_id, address) values (${userId}, ${address})
+    on conflict (user_id, address) do update set last_login_at = now()`
 }
 
 /** A successful login does not count against its subjects. */
