@@ -1,5 +1,5 @@
 import { spawn, spawnSync } from 'node:child_process'
-import { existsSync, mkdtempSync, readFileSync, readlinkSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs'
 import { hostname, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -49,6 +49,33 @@ describe('withFileLock', () => {
     expect(readFileSync(counter, 'utf8')).toBe('15')
     expect(existsSync(lock)).toBe(false)
   }, 60_000)
+
+  it('several processes finding an abandoned lock at once: one takes it over, each holds it alone', async () => {
+    const counter = join(dir, 'counter')
+    writeFileSync(counter, '0')
+    writeFileSync(lock, JSON.stringify({ ...here(), pid: deadPid(), nonce: 'dead' }))
+    const script = fileURLToPath(new URL('./fixtures/lock-worker.ts', import.meta.url))
+    const run = () =>
+      new Promise<number | null>((resolve) => {
+        const child = spawn(process.execPath, ['--import', 'tsx', script, lock, counter, '4'], { stdio: 'inherit' })
+        child.on('exit', resolve)
+      })
+    expect(await Promise.all([run(), run(), run(), run()])).toEqual([0, 0, 0, 0])
+    expect(readFileSync(counter, 'utf8')).toBe('16')
+    expect(readdirSync(dir).sort()).toEqual(['counter'])
+  }, 60_000)
+
+  it('clears what a crash left: an old takeover guard and old staged files', async () => {
+    const old = new Date(Date.now() - 60_000)
+    mkdirSync(`${lock}.takeover`)
+    utimesSync(`${lock}.takeover`, old, old)
+    writeFileSync(`${lock}.0d1c-crash.staged`, 'x')
+    utimesSync(`${lock}.0d1c-crash.staged`, old, old)
+    writeFileSync(`${lock}.fresh.staged`, 'y') // another process's, being made right now
+    writeFileSync(lock, JSON.stringify({ ...here(), pid: deadPid(), nonce: 'dead' }))
+    expect(await withFileLock(lock, OPTIONS, async () => 'ran')).toBe('ran')
+    expect(readdirSync(dir).sort()).toEqual(['config.json.refresh-lock.fresh.staged'])
+  })
 
   it("takes over the lock of a holder on this host that is gone, at once", async () => {
     writeFileSync(lock, JSON.stringify({ ...here(), pid: deadPid(), nonce: 'x' }))

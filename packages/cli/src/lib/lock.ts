@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto'
-import { linkSync, readFileSync, readlinkSync, renameSync, rmSync, statSync, writeFileSync, type Stats } from 'node:fs'
+import { closeSync, linkSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync, writeSync, type Stats } from 'node:fs'
 import { hostname } from 'node:os'
+import { basename, dirname, join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 
 /**
@@ -26,24 +27,18 @@ export interface LockOptions {
 
 /**
  * Runs `fn` holding the lock file `path`, made by hard-linking a file already holding its owner
- * (so no lock ever exists without one). A lock whose owner is gone, or older than `staleMs`, is
- * taken over. One process at a time, unless a holder stops for longer than `staleMs` (Ctrl-Z)
- * and is taken over meanwhile.
+ * (so no lock exists without one, where the filesystem has hard links). A lock whose owner is
+ * gone, or older than `staleMs`, is taken over, one takeover at a time. One process at a time,
+ * unless a holder stops for longer than `staleMs` (Ctrl-Z) and is taken over meanwhile.
  */
 export async function withFileLock<T>(path: string, options: LockOptions, fn: () => Promise<T>): Promise<T> {
   const me: Owner = { host: hostname(), ns: pidNamespace(), pid: process.pid, nonce: randomUUID() }
   const mine = JSON.stringify(me)
   const giveUpAt = Date.now() + options.waitMs
   for (;;) {
-    // taken, and still ours once taken: a takeover of a lock we judged abandoned moves another's
-    // aside only by mistake, and puts it back (takeOver); this catches the rest
-    if (create(path, mine) && readLock(path)?.text === mine) break
+    if (create(path, mine)) break
     const held = readLock(path)
-    if (held && abandoned(held, me, options.staleMs)) {
-      takeOver(path, held.stats)
-      if (Date.now() > giveUpAt) throw options.busy()
-      continue
-    }
+    if (held && abandoned(held, me, options.staleMs) && takeOver(path, held.text, options.staleMs)) continue
     if (Date.now() > giveUpAt) throw options.busy()
     await sleep(50)
   }
@@ -55,8 +50,11 @@ export async function withFileLock<T>(path: string, options: LockOptions, fn: ()
   }
 }
 
+/** Files staged for a lock are named `<lock>.<uuid>.staged`. */
+const STAGED = '.staged'
+
 function create(path: string, content: string): boolean {
-  const staged = `${path}.${randomUUID()}`
+  const staged = `${path}.${randomUUID()}${STAGED}`
   // throws (a missing or read-only directory) before any lock exists
   writeFileSync(staged, content, { mode: 0o600 })
   try {
@@ -65,13 +63,32 @@ function create(path: string, content: string): boolean {
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code
     if (code === 'EEXIST') return false
-    // Windows: a lock whose deletion is pending cannot be linked to until it is gone (the staged
-    // file was written, so the directory is writable)
-    if (process.platform === 'win32' && (code === 'EPERM' || code === 'EACCES')) return false
+    // no hard links here (FAT, some network shares), or on Windows a lock whose deletion is
+    // pending: an exclusive create, written after (a crash between leaves an empty lock, waited
+    // out by age)
+    if (code === 'EPERM' || code === 'EACCES' || code === 'ENOTSUP' || code === 'EOPNOTSUPP') return createExclusive(path, content)
     throw err
   } finally {
     rmSync(staged, { force: true })
   }
+}
+
+function createExclusive(path: string, content: string): boolean {
+  let fd: number
+  try {
+    fd = openSync(path, 'wx', 0o600)
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code
+    if (code === 'EEXIST') return false
+    if (process.platform === 'win32' && (code === 'EPERM' || code === 'EACCES')) return false
+    throw err
+  }
+  try {
+    writeSync(fd, content)
+  } finally {
+    closeSync(fd)
+  }
+  return true
 }
 
 function readLock(path: string): { text: string; stats: Stats } | undefined {
@@ -101,25 +118,44 @@ function abandoned(held: { text: string; stats: Stats }, me: Owner, staleMs: num
 }
 
 /**
- * Moves the abandoned lock (the file `judged` describes) aside and removes it. If another waiter
- * took it over first and made a lock of its own, the move took that one: it is put back (a link,
- * which fails if a newer lock is in place meanwhile).
+ * Removes the abandoned lock whose text was `judged`, if it is still that lock: under a guard
+ * directory (mkdir is atomic), so two waiters never take over at once, and a lock made after
+ * the judgement (each one's text is unique: its nonce) is never the one removed. A guard left
+ * by a crash is removed once older than `staleMs`. Also sweeps staged files a crash left.
+ * Returns whether this waiter did the takeover.
  */
-function takeOver(path: string, judged: Stats): void {
-  const aside = `${path}.${randomUUID()}.stale`
+function takeOver(path: string, judged: string, staleMs: number): boolean {
+  const guard = `${path}.takeover`
   try {
-    renameSync(path, aside)
+    mkdirSync(guard)
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return // gone meanwhile
-    throw err
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
+    try {
+      if (Date.now() - statSync(guard).mtimeMs > staleMs) rmSync(guard, { recursive: true, force: true })
+    } catch {
+      // gone meanwhile
+    }
+    return false
   }
   try {
-    const moved = statSync(aside)
-    if (moved.ino !== judged.ino || moved.dev !== judged.dev) linkSync(aside, path)
-  } catch {
-    // a newer lock is in place already
+    if (readLock(path)?.text === judged) rmSync(path, { force: true })
+    sweepStaged(path, staleMs)
+    return true
   } finally {
-    rmSync(aside, { force: true })
+    rmSync(guard, { recursive: true, force: true })
+  }
+}
+
+function sweepStaged(path: string, staleMs: number): void {
+  const prefix = `${basename(path)}.`
+  for (const name of readdirSync(dirname(path))) {
+    if (!name.startsWith(prefix) || !name.endsWith(STAGED)) continue
+    const file = join(dirname(path), name)
+    try {
+      if (Date.now() - statSync(file).mtimeMs > staleMs) rmSync(file, { force: true })
+    } catch {
+      // gone meanwhile
+    }
   }
 }
 
