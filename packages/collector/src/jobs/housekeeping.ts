@@ -39,23 +39,26 @@ export const RETENTION_DAYS = {
 
 export type HousekeptTable = keyof typeof RETENTION_DAYS
 
+type Prune = (db: Db, days: number, limit: number) => Promise<number>
+
 /**
- * Deletes up to `limit` rows past retention, oldest first, and returns how many. `skip locked`:
- * two pruners (an overlong run and the next period's) take different rows instead of queueing;
- * a row someone else holds is taken next time. Each reads its age index; the plan on
- * PostgreSQL 15 (200k rows, the others alike):
+ * Deletes up to `limit` rows whose `column` is past retention, oldest first, and returns how
+ * many. `skip locked`: two pruners (an overlong run and the next period's) take different rows
+ * instead of queueing; a row someone else holds is taken next time. Each reads its age index;
+ * the plan on PostgreSQL 15 (200k rows, the others alike):
  *   Delete → InitPlan: Limit → LockRows → Index Scan using stripe_events_received_idx
  *   (Index Cond: received_at < now() - '35 days'); then Tid Scan (ctid = ANY ($1))
  */
-const PRUNE: Record<HousekeptTable, (db: Db, days: number, limit: number) => Promise<number>> = {
-  stripe_events: async (db, days, limit) =>
-    (await db`delete from stripe_events where ctid = any(array(
-      select ctid from stripe_events where received_at < now() - ${days} * interval '1 day'
-      order by received_at limit ${limit} for update skip locked))`).count,
-  datadog_events: async (db, days, limit) =>
-    (await db`delete from datadog_events where ctid = any(array(
-      select ctid from datadog_events where received_at < now() - ${days} * interval '1 day'
-      order by received_at limit ${limit} for update skip locked))`).count,
+const byAge =
+  (table: HousekeptTable, column: string): Prune =>
+  async (db, days, limit) =>
+    (await db`delete from ${db(table)} where ctid = any(array(
+      select ctid from ${db(table)} where ${db(column)} < now() - ${days} * interval '1 day'
+      order by ${db(column)} limit ${limit} for update skip locked))`).count
+
+const PRUNE: Record<HousekeptTable, Prune> = {
+  stripe_events: byAge('stripe_events', 'received_at'),
+  datadog_events: byAge('datadog_events', 'received_at'),
   // no index on started_at: a seq scan of a table of a couple of rows an hour (0014_housekeeping.sql);
   // the newest period of each job is found through the primary key
   job_runs: async (db, days, limit) =>
@@ -64,18 +67,9 @@ const PRUNE: Record<HousekeptTable, (db: Db, days: number, limit: number) => Pro
       where r.started_at < now() - ${days} * interval '1 day'
         and r.period < (select max(l.period) from job_runs l where l.job = r.job and l.finished_at is not null)
       limit ${limit} for update skip locked))`).count,
-  rca_calls: async (db, days, limit) =>
-    (await db`delete from rca_calls where ctid = any(array(
-      select ctid from rca_calls where at < now() - ${days} * interval '1 day'
-      order by at limit ${limit} for update skip locked))`).count,
-  login_known_addresses: async (db, days, limit) =>
-    (await db`delete from login_known_addresses where ctid = any(array(
-      select ctid from login_known_addresses where last_login_at < now() - ${days} * interval '1 day'
-      order by last_login_at limit ${limit} for update skip locked))`).count,
-  refresh_tokens: async (db, days, limit) =>
-    (await db`delete from refresh_tokens where ctid = any(array(
-      select ctid from refresh_tokens where expires_at < now() - ${days} * interval '1 day'
-      order by expires_at limit ${limit} for update skip locked))`).count,
+  rca_calls: byAge('rca_calls', 'at'),
+  login_known_addresses: byAge('login_known_addresses', 'last_login_at'),
+  refresh_tokens: byAge('refresh_tokens', 'expires_at'),
 }
 
 export interface HousekeepingOptions {

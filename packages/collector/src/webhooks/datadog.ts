@@ -66,9 +66,12 @@ async function processAlert(sql: Sql, projectId: string, p: DatadogPayload, now:
     // each miss the other's uncommitted row (no open incident to resolve, no recovery to see),
     // and leave an incident open that nothing resolves
     await tx`select pg_advisory_xact_lock(hashtext(${`datadog:${projectId}:${p.monitorId}`}))`
-    const claimed = await tx`insert into datadog_events (id, project_id) values (${p.id}, ${projectId}) on conflict (project_id, id) do nothing returning id`
-    if (!claimed.length) return { result: { duplicate: true }, raised: [] }
     const at = alertTime(p.date, now)
+    const recovery = p.transition.trim().toLowerCase() === 'recovered'
+    const claimed = await tx`
+      insert into datadog_events (id, project_id, monitor_id, recovered_at) values (${p.id}, ${projectId}, ${p.monitorId}, ${recovery ? at : null})
+      on conflict (project_id, id) do nothing returning id`
+    if (!claimed.length) return { result: { duplicate: true }, raised: [] }
     const metadata = {
       monitorId: p.monitorId,
       transition: p.transition,
@@ -79,8 +82,7 @@ async function processAlert(sql: Sql, projectId: string, p: DatadogPayload, now:
       body: p.body ? p.body.slice(0, 4_000) : null,
       lastEventId: p.id,
     }
-    if (p.transition.trim().toLowerCase() === 'recovered') {
-      await tx`update datadog_events set monitor_id = ${p.monitorId}, recovered_at = ${at} where project_id = ${projectId} and id = ${p.id}`
+    if (recovery) {
       const open = await store.findUnresolved(tx, projectId, 'datadog', p.monitorId)
       if (!open) return { result: { duplicate: false, incident: null }, raised: [] }
       await store.mergeMetadata(tx, open.id, { ...metadata, recoveredAt: at.toISOString() })

@@ -20,6 +20,8 @@ export class PolicyCache {
   /** True when the policy changes nothing: the hot path skips it. */
   noop = true
   private etag: string | undefined
+  /** Dropped after the collector refused the key, and saved so. */
+  private forgotten = false
   private inflight: Promise<void> | null = null
 
   private readonly metaKey: string
@@ -68,10 +70,13 @@ export class PolicyCache {
    * collector to roll it back. A new key starts from its own policy.
    */
   private forget(): void {
+    // every refresh of a refused key lands here: once saved, there is nothing more to do
+    if (this.forgotten) return
     if (!this.noop) this.onForget?.()
     this.set(DEFAULT_POLICY, undefined)
     try {
       this.store.setMeta(this.metaKey, JSON.stringify({ policy: DEFAULT_POLICY, savedAt: new Date().toISOString(), keyRefused: true }))
+      this.forgotten = true
     } catch {
       // a busy file: the policy is gone from memory, and the next refused fetch saves it
     }
@@ -101,6 +106,7 @@ export class PolicyCache {
       return
     }
     const etag = res.etag ?? `"${res.policy.version}"`
+    this.forgotten = false
     this.set(res.policy, etag)
     try {
       this.store.setMeta(this.metaKey, JSON.stringify({ policy: res.policy, etag, savedAt: new Date().toISOString() }))
