@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { request } from 'undici'
 import { LOGIN_LIMITS } from '../src/auth/service.js'
 import { startTestCollector, type TestCollector } from './helpers/collector.js'
@@ -13,6 +13,13 @@ beforeAll(async () => {
   user = await signUp(collector)
 })
 afterAll(() => collector?.close())
+
+// the limits count in fixed 15-minute windows: a test whose tries straddle the turn of one
+// would see its counts split in two. Each starts with at least 30 s of its window left.
+beforeEach(async () => {
+  const left = LOGIN_LIMITS.windowMs - (Date.now() % LOGIN_LIMITS.windowMs)
+  if (left < 30_000) await new Promise((resolve) => setTimeout(resolve, left + 100))
+}, 40_000)
 
 async function login(email: string, password: string, ip: string) {
   const res = await request(`${collector.url}/v1/auth/login`, {
