@@ -4,6 +4,7 @@ import type postgres from 'postgres'
 import type { Db, Sql } from '../db/connect.js'
 import type { IngestResult } from '@llmguard/shared'
 import type { ScoredRecord } from './pipeline.js'
+import { COPY_COLUMNS, copyBinaryData } from './copy-binary.js'
 
 /**
  * Log-bucket width of the latency histograms: 5 % (see metrics/percentiles.ts). The rollup
@@ -15,9 +16,9 @@ export const LATENCY_BUCKET_BASE = 1.05
  * How a batch reaches `llm_requests`. Both ways are one statement; the rollups
  * (`request_rollups`, `latency_histograms`) are maintained by a trigger on the table from the
  * rows the statement inserted (migration 0007), in the same transaction.
- * - `copyRecords` (PostgreSQL server): `COPY`, whose batched heap and index writes cost
- *   PostgreSQL a third of the CPU of an `INSERT … SELECT` of the same rows. It stores every
- *   record or none: a batch holding an id that is stored already (a retry, or racing batches)
+ * - `copyRecords` (PostgreSQL server): `COPY` in the binary format (copy-binary.ts), whose
+ *   batched heap and index writes cost PostgreSQL a third of the CPU of an `INSERT … SELECT`
+ *   of the same rows. It stores every record or none: a batch holding an id that is stored already (a retry, or racing batches)
  *   fails on the primary key with `UNIQUE_VIOLATION`, and goes in by `insertRecords` instead.
  *   Nothing else needs to commit with it, so it runs as its own transaction: the rollup rows
  *   it locks are released when the statement ends.
@@ -31,20 +32,13 @@ export type Tx = postgres.TransactionSql<{}>
 /** The SQLSTATE a COPY of a batch holding a stored id fails with: store it by `insertRecords`. */
 export const UNIQUE_VIOLATION = '23505'
 
-/** The stored columns but the two the database fills in (seq, created_at), in COPY order. */
-const COLUMNS = [
-  'project_id', 'id', 'prompt', 'response', 'model', 'requested_model', 'endpoint', 'latency',
-  'time_to_first_token', 'tokens', 'prompt_tokens', 'completion_tokens', 'cached_tokens',
-  'reasoning_tokens', 'status', 'error', 'stream', 'user_id', 'metadata', 'risk_score',
-  'risk_reasons', 'cost', 'policy_violation', 'timestamp',
-] as const
-const COPY_STATEMENT = `copy llm_requests (${COLUMNS.map((c) => `"${c}"`).join(', ')}) from stdin`
+const COPY_STATEMENT = `copy llm_requests (${COPY_COLUMNS.map((c) => `"${c}"`).join(', ')}) from stdin (format binary)`
 
 /** Stores every record of a batch by COPY, or fails with UNIQUE_VIOLATION and stores none. */
 export async function copyRecords(sql: Sql, projectId: string, records: ScoredRecord[]): Promise<void> {
   if (!records.length) return
   // encoded first: the connection, and the COPY once started, then wait on nothing of ours
-  const data = copyData(projectId, records)
+  const data = copyBinaryData(projectId, records)
   // a connection of its own: the pool pipelines queries onto busy connections, and a query sent
   // while a COPY is under way breaks the COPY
   const conn = await sql.reserve()
@@ -54,68 +48,6 @@ export async function copyRecords(sql: Sql, projectId: string, records: ScoredRe
   } finally {
     conn.release()
   }
-}
-
-/**
- * The rows in COPY's text format (tab-separated, `\N` for null, backslash escapes), UTF-8.
- * Each row is encoded as soon as it is built: one long string of a whole batch costs more to
- * flatten and encode than the rows one by one (measured: ~6.7 against ~3.8 µs per record).
- */
-export function copyData(projectId: string, records: ScoredRecord[]): Buffer {
-  let out = Buffer.allocUnsafe(Math.max(4096, records.length * COPY_ROW_BYTES))
-  let at = 0
-  for (const r of records) {
-    const row = copyRow(projectId, r)
-    // a UTF-16 code unit takes at most 3 bytes of UTF-8
-    if (out.length - at < row.length * 3) {
-      const bigger = Buffer.allocUnsafe(Math.max(out.length * 2, at + row.length * 3))
-      out.copy(bigger, 0, 0, at)
-      out = bigger
-    }
-    at += out.write(row, at)
-  }
-  return out.subarray(0, at)
-}
-
-/** Room for an ordinary row (~600 bytes): most batches fit in the first buffer. */
-const COPY_ROW_BYTES = 1024
-
-function copyRow(projectId: string, r: ScoredRecord): string {
-  return projectId + '\t' + r.id + '\t' + text(r.prompt) + '\t' + text(r.response) + '\t' + text(r.model) + '\t' +
-    nullableText(r.requestedModel) + '\t' + nullableText(r.endpoint) + '\t' + r.latency + '\t' +
-    nullableNumber(r.timeToFirstToken) + '\t' + r.tokens + '\t' + nullableNumber(r.promptTokens) + '\t' +
-    nullableNumber(r.completionTokens) + '\t' + nullableNumber(r.cachedTokens) + '\t' +
-    nullableNumber(r.reasoningTokens) + '\t' + r.status + '\t' + json(r.error) + '\t' +
-    (r.stream === undefined || r.stream === null ? NULL : r.stream ? 't' : 'f') + '\t' + nullableText(r.userId) + '\t' +
-    json(r.metadata ?? {}) + '\t' + r.riskScore + '\t' + json(r.riskReasons) + '\t' + nullableNumber(r.cost) + '\t' +
-    json(r.policyViolation) + '\t' + r.timestamp + '\n'
-}
-
-const NULL = '\\N'
-const SPECIAL = /[\\\t\n\r]/
-const SPECIALS = /[\\\t\n\r]/g
-const ESCAPED: Record<string, string> = { '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r' }
-const escaped = (c: string) => ESCAPED[c]!
-
-function text(s: string): string {
-  // most strings need no escape; the rest in one pass
-  return SPECIAL.test(s) ? s.replace(SPECIALS, escaped) : s
-}
-
-function nullableText(s: string | null | undefined): string {
-  return s === null || s === undefined ? NULL : text(s)
-}
-
-function nullableNumber(n: number | null | undefined): string {
-  return n === null || n === undefined ? NULL : String(n)
-}
-
-/** JSON text holds no raw tab, newline or carriage return (they are escaped): only backslashes need doubling. */
-function json(v: unknown): string {
-  if (v === null || v === undefined) return NULL
-  if (Array.isArray(v) && v.length === 0) return '[]' // most records' risk reasons
-  const s = JSON.stringify(v)
-  return s.includes('\\') ? s.replaceAll('\\', '\\\\') : s
 }
 
 /**

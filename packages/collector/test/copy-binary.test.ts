@@ -1,0 +1,164 @@
+import { randomUUID } from 'node:crypto'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import type { ScoredRecord } from '../src/ingest/pipeline.js'
+import { copyRecords, insertRecords } from '../src/ingest/store.js'
+import { copyBinaryData } from '../src/ingest/copy-binary.js'
+import { onRealPostgres, startTestCollector, type TestCollector } from './helpers/collector.js'
+import { createProject, signUp } from './helpers/accounts.js'
+
+/** Every field of a record, set and unset, in the shapes the binary writer treats apart. */
+function record(over: Partial<ScoredRecord> = {}): ScoredRecord {
+  return {
+    id: randomUUID(),
+    prompt: 'hello',
+    response: 'hi',
+    model: 'gpt-4o-mini',
+    latency: 120,
+    tokens: 30,
+    status: 'success',
+    timestamp: '2026-12-01T10:00:00.000Z',
+    riskScore: 0,
+    riskReasons: [],
+    cost: null,
+    policyViolation: null,
+    ...over,
+  } as ScoredRecord
+}
+
+const long = (unit: string, n: number) => unit.repeat(n)
+
+const records = (): ScoredRecord[] => [
+  record(),
+  record({
+    prompt: 'tab\there, newline\nthere, carriage\rreturn, back\\slash, quote " and NUL-free ünïcödé 日本語 🚀',
+    response: long('a long ascii response ', 2000),
+    model: 'modèle-à-accents', // short and not ASCII
+    requestedModel: 'gpt-4o',
+    endpoint: 'chat.completions',
+    timeToFirstToken: 0,
+    tokens: 2_000_000_000,
+    promptTokens: 1_999_999_000,
+    completionTokens: 1000,
+    cachedTokens: 0,
+    reasoningTokens: 500,
+    status: 'error',
+    error: { type: 'server_error', message: 'a "quoted" \\ back\\slash\nand ünïcödé', status: 500 },
+    stream: true,
+    userId: 'user-42 ✓',
+    metadata: { env: 'prod', nested: { list: [1, 2.5, -3e-7, true, null, 'x\ty'] }, 'ключ': 'значение' },
+    riskScore: 100,
+    riskReasons: [{ code: 'error', points: 25, detail: 'the call failed' }],
+    cost: 0.000123456789,
+    policyViolation: { kind: 'model', detail: 'gpt-4 is switched to gpt-4o-mini' },
+  }),
+  record({ stream: false, cost: 0, prompt: '', response: '', userId: 'u', metadata: {} }),
+  // a prompt far past the first buffer (the writer grows it), of three-byte characters
+  record({ prompt: long('€', 200_000), cost: 12345.678 }),
+]
+
+/** Timestamps with fractions PostgreSQL rounds (half to even), offsets, and the schema's range ends. */
+const TIMESTAMPS = [
+  '1970-01-01T00:00:00Z',
+  '1999-12-31T23:59:59.999999Z', // before PostgreSQL's epoch: a negative count
+  '2000-01-01T00:00:00Z',
+  '2026-12-07T01:02:03.5Z',
+  '2026-12-07T01:02:03.123456Z',
+  '2026-12-07T01:02:03.1234565Z',
+  '2026-12-07T01:02:03.0000005Z',
+  '2026-12-07T01:02:03.0000015Z',
+  '2026-12-07T01:02:03.0000025Z',
+  '2026-12-07T01:02:03.9999995Z', // rounds into the next second
+  '2026-12-07T01:02:03.99999999999999999999Z',
+  '2026-12-07T01:02:03.000000000001+05:30',
+  '2026-02-28T23:30:00-14:00',
+  '2024-02-29T12:00:00+14:00',
+  '2255-06-05T23:47:34.740991Z', // around the last microsecond count that is a safe integer
+  '2255-06-05T23:47:34.740992Z',
+  '2300-01-01T00:00:00.000001Z',
+  '9999-12-31T23:59:59.999999Z',
+  '9999-12-31T23:59:59.9999995Z',
+  '9999-12-31T23:59:59.999999-10:00',
+]
+
+describe('the binary COPY encoding', () => {
+  it('starts with the signature and ends with the trailer', () => {
+    const data = copyBinaryData(randomUUID(), [record()])
+    expect(data.subarray(0, 11).toString('latin1')).toBe('PGCOPY\n\xff\r\n\0')
+    expect(data.readInt32BE(11)).toBe(0)
+    expect(data.readInt32BE(15)).toBe(0)
+    expect(data.readInt16BE(19)).toBe(24)
+    expect(data.readInt16BE(data.length - 2)).toBe(-1)
+  })
+
+  it('refuses an id that is not a UUID rather than writing other bytes', () => {
+    expect(() => copyBinaryData(randomUUID(), [record({ id: 'not-a-uuid' })])).toThrow(/not a UUID/)
+    expect(() => copyBinaryData(randomUUID(), [record({ id: randomUUID().slice(0, 35) })])).toThrow(/not a UUID/)
+    expect(() => copyBinaryData(randomUUID(), [record({ id: 'g' + randomUUID().slice(1) })])).toThrow(/not a UUID/)
+    expect(() => copyBinaryData(randomUUID(), [record({ timestamp: '2026-12-07 01:02:03Z' })])).toThrow(/not an ISO date-time/)
+    expect(() => copyBinaryData(randomUUID(), [record({ id: randomUUID().replace('-', '0').slice(0, 35) + '-' })])).toThrow(/not a UUID/)
+  })
+})
+
+describe.runIf(onRealPostgres())('binary COPY against PostgreSQL', () => {
+  let collector: TestCollector
+  let viaCopy: string
+  let viaInsert: string
+
+  beforeAll(async () => {
+    collector = await startTestCollector()
+    const user = await signUp(collector)
+    viaCopy = (await createProject(collector, user, 'copy')).id
+    viaInsert = (await createProject(collector, user, 'insert')).id
+  })
+  afterAll(() => collector.close())
+
+  /** The stored rows of a project as text, by id, every column but the project and the arrival. */
+  const rows = async (projectId: string) => {
+    const found = await collector.sql<Record<string, string>[]>`
+      select id::text, prompt, response, model, requested_model, endpoint, latency::text,
+        time_to_first_token::text, tokens::text, prompt_tokens::text, completion_tokens::text,
+        cached_tokens::text, reasoning_tokens::text, status, error::text, stream::text, user_id,
+        metadata::text, risk_score::text, risk_reasons::text, cost::text, policy_violation::text,
+        (extract(epoch from "timestamp") * 1000000)::numeric::text as micros
+      from llm_requests where project_id = ${projectId} order by id`
+    return found
+  }
+
+  it('stores every field exactly as the parameterised INSERT does', async () => {
+    const batch = records()
+    await copyRecords(collector.sql, viaCopy, batch)
+    const inserted = await insertRecords(collector.sql, viaInsert, batch)
+    expect(inserted.size).toBe(batch.length)
+    const copied = await rows(viaCopy)
+    expect(copied).toHaveLength(batch.length)
+    expect(copied).toEqual(await rows(viaInsert))
+    // and what was stored is what was sent
+    const full = copied.find((r) => r.id === batch[1]!.id)!
+    expect(full.prompt).toBe(batch[1]!.prompt)
+    expect(full.model).toBe('modèle-à-accents')
+    expect(full.tokens).toBe('2000000000')
+    expect(JSON.parse(full.metadata!)).toEqual(batch[1]!.metadata)
+    expect(JSON.parse(full.error!)).toEqual(batch[1]!.error)
+    expect(Number(full.cost)).toBe(0.000123456789)
+    expect(copied.find((r) => r.id === batch[3]!.id)!.prompt).toHaveLength(200_000)
+  })
+
+  it('stores timestamps to the microsecond as PostgreSQL parses their text', async () => {
+    const batch = TIMESTAMPS.map((timestamp) => record({ timestamp }))
+    await copyRecords(collector.sql, viaCopy, batch)
+    const [counts] = await collector.sql<{ same: number; n: number }[]>`
+      select count(*) filter (where r."timestamp" = t.ts::timestamptz)::int as same, count(*)::int as n
+      from llm_requests r
+      join unnest(${batch.map((r) => r.id)}::uuid[], ${TIMESTAMPS}::text[]) as t(id, ts) on t.id = r.id
+      where r.project_id = ${viaCopy}`
+    expect(counts).toEqual({ same: TIMESTAMPS.length, n: TIMESTAMPS.length })
+  })
+
+  it('stores nothing of a batch holding a stored id (the insert path then skips it)', async () => {
+    const batch = [record(), record()]
+    await copyRecords(collector.sql, viaCopy, [batch[1]!])
+    await expect(copyRecords(collector.sql, viaCopy, batch)).rejects.toMatchObject({ code: '23505' })
+    const [row] = await collector.sql<{ n: number }[]>`select count(*)::int as n from llm_requests where id = ${batch[0]!.id}`
+    expect(row).toEqual({ n: 0 })
+  })
+})
