@@ -90,6 +90,16 @@ describe('the binary COPY encoding', () => {
     expect(data.readInt16BE(data.length - 2)).toBe(-1)
   })
 
+  it('hands out a buffer of its own for each batch (the one encoded in is reused)', () => {
+    const project = randomUUID()
+    const first = [record({ prompt: 'first batch' }), record()]
+    const data = copyBinaryData(project, first)
+    const copy = Buffer.from(data)
+    copyBinaryData(project, [record({ prompt: 'a second batch, longer than the first' }), record()])
+    expect(data.equals(copy)).toBe(true)
+    expect(copyBinaryData(project, first).equals(copy)).toBe(true)
+  })
+
   it('refuses an id that is not a UUID rather than writing other bytes', () => {
     expect(() => copyBinaryData(randomUUID(), [record({ id: 'not-a-uuid' })])).toThrow(/not a UUID/)
     expect(() => copyBinaryData(randomUUID(), [record({ id: randomUUID().slice(0, 35) })])).toThrow(/not a UUID/)

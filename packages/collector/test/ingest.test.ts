@@ -1,3 +1,4 @@
+import { Readable } from 'node:stream'
 import { gzipSync } from 'node:zlib'
 import { randomUUID } from 'node:crypto'
 import { request } from 'undici'
@@ -112,6 +113,37 @@ describe('POST /v1/llm/requests', () => {
 })
 
 describe('POST /v1/llm/requests/batch', () => {
+  it('stores big bodies byte for byte, however their bytes arrive (one buffer up to 1 MiB, pieces past it)', async () => {
+    // distinct text per record and offset, multi-byte characters included, so a piece copied to
+    // the wrong place or dropped shows in the stored prompts
+    const prompt = (i: number, size: number) => `${i}:` + Array.from({ length: size }, (_, k) => ['a', 'é', '€', '🚀'][(i + k) % 4]).join('')
+    for (const [records, size] of [[40, 6000], [120, 6000]] as const) {
+      const batch = Array.from({ length: records }, (_, i) => rec({ id: randomUUID(), prompt: prompt(i, size) }))
+      const body = Buffer.from(JSON.stringify({ records: batch }))
+      expect(body.length > 1024 * 1024).toBe(records === 120) // one on each side of the single-buffer limit
+      for (const pieceBytes of [body.length, 7_919]) {
+        const ids = batch.map(() => randomUUID())
+        const sent = Buffer.from(JSON.stringify({ records: batch.map((r, i) => ({ ...r, id: ids[i] })) }))
+        async function* pieces() {
+          for (let at = 0; at < sent.length; at += pieceBytes) {
+            yield sent.subarray(at, at + pieceBytes)
+            await new Promise((r) => setImmediate(r))
+          }
+        }
+        const res = await request(`${collector.url}/v1/llm/requests/batch`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${keyA}`, 'content-type': 'application/json', 'content-length': String(sent.length) },
+          body: pieceBytes === sent.length ? sent : Readable.from(pieces()),
+        })
+        expect(res.statusCode).toBe(200)
+        expect(((await res.body.json()) as BatchResult).accepted).toBe(records)
+        const rows = await collector.sql<{ id: string; prompt: string }[]>`select id, prompt from llm_requests where id = any(${ids}::uuid[])`
+        const byId = new Map(rows.map((r) => [r.id, r.prompt]))
+        ids.forEach((id, i) => expect(byId.get(id)).toBe(batch[i]!.prompt))
+      }
+    }
+  })
+
   it('stores exactly the good records of a mixed batch and reports the bad ones by index', async () => {
     const before = await stored(projectA)
     const dup = randomUUID()

@@ -41,11 +41,19 @@ interface BodyParserInternals {
  * installs a passthrough in its buffering mode, exactly as its own buffer() does (Request.js,
  * _body_parser_get_received_data), and never throws from it.
  */
+/** Bodies of a known length up to this many bytes are read into one buffer (see readCounted). */
+const WHOLE_BODY_MAX = 1024 * 1024
+
 function readCounted(req: Request, limit: number, expected?: number): Promise<Buffer> {
   const hardCap = limit * 2 + 1024 * 1024
   const internals = req as unknown as BodyParserInternals
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = []
+    // a body of known length up to 1 MiB (an ingest batch) goes straight into one buffer of
+    // that length: one allocation and one copy instead of a copy per chunk and their
+    // concatenation. Made when its first bytes arrive: a Content-Length alone commits no memory
+    const wholeLength = expected !== undefined && expected <= WHOLE_BODY_MAX ? expected : undefined
+    let whole: Buffer | undefined
     let size = 0
     let done = false
     internals._body_parser_passthrough = (chunk, isLast) => {
@@ -57,13 +65,16 @@ function readCounted(req: Request, limit: number, expected?: number): Promise<Bu
         return
       }
       // uWS reuses the chunk's memory after this callback returns: copy what is kept
-      if (size <= limit) chunks.push(Buffer.from(chunk))
+      if (wholeLength !== undefined) {
+        whole ??= Buffer.allocUnsafe(wholeLength)
+        if (size <= wholeLength) whole.set(chunk, size - chunk.byteLength)
+      } else if (size <= limit) chunks.push(Buffer.from(chunk))
       else chunks.length = 0
       if (!isLast) return
       done = true
       if (size > limit) reject(tooLarge(limit))
       else if (expected !== undefined && size !== expected) reject(lengthMismatch(size, expected))
-      else resolve(Buffer.concat(chunks, size))
+      else resolve(whole ?? Buffer.concat(chunks, size))
     }
     internals._body_parser_mode = 1
     internals._body_parser_flush_buffered()

@@ -36,12 +36,9 @@ const ROW_FIXED_BYTES = 2 + 24 * 4 + 2 * 16 + 8 * 4 + 2 + 1 + 8 + 8 + 4
 const SHORT = 64
 
 class Writer {
-  buf: Buffer
   at = 0
 
-  constructor(bytes: number) {
-    this.buf = Buffer.allocUnsafe(bytes)
-  }
+  constructor(public buf: Buffer) {}
 
   /** Room for `bytes` more. */
   reserve(bytes: number): void {
@@ -118,9 +115,19 @@ class Writer {
   }
 }
 
+/**
+ * The buffer batches are encoded in, kept from one to the next (encoding is synchronous): each
+ * batch then allocates only its exact bytes. Buffers this size are outside V8's heap, and
+ * allocating them fast makes V8 start full garbage collections early.
+ */
+let scratch: Buffer | undefined
+/** A scratch buffer grown past this (a batch of big prompts) is not kept. */
+const SCRATCH_KEEP_BYTES = 4 * 1024 * 1024
+
 /** Every record of a batch in COPY's binary format, header and trailer included. */
 export function copyBinaryData(projectId: string, records: ScoredRecord[]): Buffer {
-  const w = new Writer(HEADER.length + TRAILER.length + Math.max(4096, records.length * ROW_BYTES))
+  const bytes = HEADER.length + TRAILER.length + Math.max(4096, records.length * ROW_BYTES)
+  const w = new Writer(scratch && scratch.length >= bytes ? scratch : Buffer.allocUnsafe(bytes))
   w.bytes(HEADER)
   const project = Buffer.alloc(20)
   project.writeInt32BE(16, 0)
@@ -180,7 +187,9 @@ export function copyBinaryData(projectId: string, records: ScoredRecord[]): Buff
   }
   w.reserve(TRAILER.length)
   w.bytes(TRAILER)
-  return w.buf.subarray(0, w.at)
+  const data = Buffer.from(w.buf.subarray(0, w.at))
+  if (w.buf.length <= SCRATCH_KEEP_BYTES) scratch = w.buf
+  return data
 }
 
 const HEX = new Int8Array(128).fill(-1)
