@@ -72,8 +72,13 @@ const TIMESTAMPS = [
   '2026-12-07T01:02:03.000000000001+05:30',
   '2026-02-28T23:30:00-14:00',
   '2024-02-29T12:00:00+14:00',
-  '2255-06-05T23:47:34.740991Z', // around the last microsecond count that is a safe integer
+  '2255-06-05T23:47:34.740991Z', // counted from 1970, microseconds pass 2^53 here
   '2255-06-05T23:47:34.740992Z',
+  '2255-06-05T23:47:34.740993Z',
+  '2260-01-01T00:00:00.000003Z',
+  '2285-06-04T23:47:34.740991Z', // counted from 2000 (PostgreSQL's count), they pass it here
+  '2285-06-04T23:47:34.740992Z',
+  '2285-06-04T23:47:34.740993Z',
   '2300-01-01T00:00:00.000001Z',
   '9999-12-31T23:59:59.999999Z',
   '9999-12-31T23:59:59.9999995Z',
@@ -162,6 +167,33 @@ describe.runIf(onRealPostgres())('binary COPY against PostgreSQL', () => {
       join unnest(${batch.map((r) => r.id)}::uuid[], ${TIMESTAMPS}::text[]) as t(id, ts) on t.id = r.id
       where r.project_id = ${viaCopy}`
     expect(counts).toEqual({ same: TIMESTAMPS.length, n: TIMESTAMPS.length })
+  })
+
+  it('stores 3,000 random timestamps of the accepted form to the microsecond as PostgreSQL parses them', async () => {
+    let seed = 11
+    const rnd = (n: number) => {
+      seed = (seed * 1_103_515_245 + 12_345) % 2_147_483_648
+      return seed % n
+    }
+    const pad = (n: number, width: number) => String(n).padStart(width, '0')
+    const stamps = Array.from({ length: 3000 }, () => {
+      const digits = rnd(10)
+      const fraction = digits ? '.' + Array.from({ length: digits }, () => rnd(10)).join('') : ''
+      const zone = rnd(3) === 0 ? 'Z' : `${rnd(2) ? '+' : '-'}${pad(rnd(16), 2)}:${pad(rnd(60), 2)}`
+      // half of them around 2255–2285, where microsecond counts pass 2^53
+      const year = rnd(2) ? 1970 + rnd(8030) : 2250 + rnd(40)
+      return `${year}-${pad(1 + rnd(12), 2)}-${pad(1 + rnd(28), 2)}T${pad(rnd(24), 2)}:${pad(rnd(60), 2)}:${pad(rnd(60), 2)}${fraction}${zone}`
+    })
+    const batch = stamps.map((timestamp) => record({ timestamp }))
+    await copyRecords(collector.sql, viaCopy, batch)
+    const wrong = await collector.sql<{ ts: string; stored: string }[]>`
+      select t.ts, r."timestamp"::text as stored
+      from llm_requests r
+      join unnest(${batch.map((r) => r.id)}::uuid[], ${stamps}::text[]) as t(id, ts) on t.id = r.id
+      where r.project_id = ${viaCopy} and r."timestamp" <> t.ts::timestamptz`
+    expect(wrong).toEqual([])
+    const [found] = await collector.sql<{ n: number }[]>`select count(*)::int as n from llm_requests where id = any(${batch.map((r) => r.id)}::uuid[])`
+    expect(found).toEqual({ n: stamps.length })
   })
 
   it('stores nothing of a batch holding a stored id (the insert path then skips it)', async () => {

@@ -174,6 +174,23 @@ describe('POST /v1/llm/requests/batch', () => {
     expect(await stored(projectA)).toBe(before + 2)
   })
 
+  it('rejects a timestamp PostgreSQL cannot read (an offset of 16 hours, a 200-digit fraction) on its own, the same on a retry', async () => {
+    const records = [rec({ id: randomUUID() }), rec({ timestamp: '2026-01-01T00:00:00+16:00' }), rec({ timestamp: `2026-01-01T00:00:00.${'7'.repeat(200)}Z` }), rec({ id: randomUUID(), timestamp: '2026-01-01T00:00:00.123456789+15:59' })]
+    const expected = [
+      { index: 1, code: 'VALIDATION_ERROR', message: 'timestamp: must have a UTC offset within ±15:59' },
+      { index: 2, code: 'VALIDATION_ERROR', message: 'timestamp: must have at most 9 digits of fractional seconds' },
+    ]
+    const before = await stored(projectA)
+    const first = await post<BatchResult>('/v1/llm/requests/batch', { records })
+    expect(first).toEqual({ accepted: 2, duplicates: 0, rejected: expected })
+    // a retry goes by the insert path (its ids are stored): the same answer, not a 500
+    const again = await post<BatchResult>('/v1/llm/requests/batch', { records })
+    expect(again).toEqual({ accepted: 0, duplicates: 2, rejected: expected })
+    expect(await stored(projectA)).toBe(before + 2)
+    const [row] = await collector.sql<{ t: string }[]>`select "timestamp" = '2026-01-01T00:00:00.123457+15:59'::timestamptz as t from llm_requests where id = ${records[3]!.id!}`
+    expect(row).toEqual({ t: true })
+  })
+
   it('rejects metadata nested thousands deep on its own (a few KB that would overflow a serialiser); the rest of the batch is stored', async () => {
     // written by hand: JSON.stringify itself cannot serialise it
     const nested = (depth: number) => `{"a":${'['.repeat(depth)}"bottom"${']'.repeat(depth)}}`

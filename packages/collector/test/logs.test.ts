@@ -149,6 +149,9 @@ describe('GET /v1/projects/:id/logs', () => {
     [{ startDate: 'yesterday' }, 'query.startDate'],
     [{ startDate: '0000-01-01T00:00:00Z' }, 'query.startDate'],
     [{ endDate: '9999-12-31T23:59:59-12:00' }, 'query.endDate'],
+    // PostgreSQL refuses these: a 400 here, not a 500 from the query
+    [{ startDate: '2026-01-01T00:00:00+16:00' }, 'query.startDate'],
+    [{ endDate: `2026-01-01T00:00:00.${'1'.repeat(150)}Z` }, 'query.endDate'],
     [{ createdFrom: 'soon' }, 'query.createdFrom'],
     // a mistyped parameter is not ignored (it would answer as if no filter were given)
     [{ modle: 'gpt-4o' }, 'query.modle'],

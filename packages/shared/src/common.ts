@@ -8,16 +8,35 @@ export const idSchema = z.uuid()
  * 9999, UTC. The ISO format alone allows year 0000, which PostgreSQL refuses, and with a
  * negative offset an instant in the UTC year 10000, which it stores but no four-digit ISO
  * string can give back: both ended in a 500 (and a record in a batch took its batch with it).
+ * PostgreSQL also refuses UTC offsets of 16 hours or more (the format allows up to 23:59) and
+ * fractions of more than ~125 digits; it keeps microseconds, so nine digits (nanoseconds) is
+ * the most any clock sends and the most taken.
  */
 const MIN_TIME_MS = Date.UTC(1970, 0, 1)
 const MAX_TIME_MS = Date.UTC(10000, 0, 1)
 const TIME_RANGE_MESSAGE = 'must be between 1970-01-01 and 9999-12-31 (UTC)'
-/** Whether an ISO date-time (already matched by the format) lies within the API's range. */
-export const timeInRange = (iso: string): boolean => {
+const OFFSET_MESSAGE = 'must have a UTC offset within ±15:59'
+export const MAX_FRACTION_DIGITS = 9
+const FRACTION_MESSAGE = `must have at most ${MAX_FRACTION_DIGITS} digits of fractional seconds`
+
+/**
+ * What is wrong with an ISO date-time (already matched by the format:
+ * `YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM)`) for the API, or undefined when nothing is.
+ */
+export function timeProblem(iso: string): string | undefined {
   const t = Date.parse(iso)
-  return t >= MIN_TIME_MS && t < MAX_TIME_MS
+  if (!(t >= MIN_TIME_MS && t < MAX_TIME_MS)) return TIME_RANGE_MESSAGE
+  const zone = iso.endsWith('Z') ? iso.length - 1 : iso.length - 6
+  if (zone === iso.length - 6 && (iso.charCodeAt(zone + 1) - 48) * 10 + iso.charCodeAt(zone + 2) - 48 > 15) return OFFSET_MESSAGE
+  // the fraction, if any, runs from the '.' after the seconds (index 19) to the zone
+  if (iso.charCodeAt(19) === 46 && zone - 20 > MAX_FRACTION_DIGITS) return FRACTION_MESSAGE
+  return undefined
 }
-export const isoDateSchema = z.iso.datetime({ offset: true }).refine(timeInRange, { message: TIME_RANGE_MESSAGE })
+
+export const isoDateSchema = z.iso.datetime({ offset: true }).superRefine((iso, ctx) => {
+  const problem = timeProblem(iso)
+  if (problem) ctx.addIssue({ code: 'custom', message: problem })
+})
 
 export const MAX_PAGE_LIMIT = 100
 export const DEFAULT_PAGE_LIMIT = 50

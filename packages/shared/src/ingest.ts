@@ -1,5 +1,5 @@
 import { z } from 'zod'
-import { isoDateSchema, MAX_METADATA_DEPTH, nestedWithin, timeInRange } from './common.js'
+import { isoDateSchema, MAX_METADATA_DEPTH, nestedWithin, timeProblem } from './common.js'
 
 export const MAX_TEXT_BYTES = 1024 * 1024
 export const MAX_METADATA_BYTES = 16 * 1024
@@ -40,7 +40,7 @@ const llmRecordShape = {
   reasoningTokens: tokenCount.optional().describe('Part of completionTokens'),
   status: z.enum(['success', 'error']).default('success'),
   error: recordErrorSchema.optional(),
-  timestamp: isoDateSchema.optional().describe('When the call started (1970–9999, UTC); default: receipt time'),
+  timestamp: isoDateSchema.optional().describe('When the call started (1970–9999 UTC, offset within ±15:59, at most 9 fraction digits); default: receipt time'),
   endpoint: z.string().min(1).max(100).optional(),
   requestedModel: z.string().min(1).max(200).optional().describe('The model the app asked for, when a policy switched it'),
   timeToFirstToken: z.number().int().min(0).max(86_400_000).optional(),
@@ -172,7 +172,7 @@ export function acceptLlmRecord(r: unknown): LlmRecord | null {
   if (!optionalText(r.endpoint, 1, 100) || !optionalText(r.requestedModel, 1, 200) || !optionalText(r.userId, 1, 256)) return null
   if (!optionalInt(r.timeToFirstToken, 0, 86_400_000) || (r.stream !== undefined && typeof r.stream !== 'boolean')) return null
   if (id !== undefined && (typeof id !== 'string' || !RECORD_ID.test(id))) return null
-  if (timestamp !== undefined && (typeof timestamp !== 'string' || !RECORD_TIMESTAMP.test(timestamp) || !timeInRange(timestamp))) return null
+  if (timestamp !== undefined && (typeof timestamp !== 'string' || !RECORD_TIMESTAMP.test(timestamp) || timeProblem(timestamp) !== undefined)) return null
   const error = r.error === undefined ? undefined : acceptError(r.error)
   if (error === null) return null
   const metadata = r.metadata === undefined ? undefined : acceptMetadata(r.metadata)

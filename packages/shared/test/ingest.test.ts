@@ -174,6 +174,25 @@ describe('parseLlmRecord: the schema, fast for valid records', () => {
       expect(acceptLlmRecord({ prompt: 'p', model: 'gpt-4o', latency: 1, timestamp })?.timestamp).toBe(timestamp)
     }
   })
+
+  it('refuses UTC offsets PostgreSQL refuses (16 hours or more) and fractions past nine digits, on both paths', () => {
+    const refused = [
+      ['2026-01-01T00:00:00+16:00', 'must have a UTC offset within ±15:59'],
+      ['2026-01-01T00:00:00-23:59', 'must have a UTC offset within ±15:59'],
+      ['2026-01-01T00:00:00.1234567890Z', 'must have at most 9 digits of fractional seconds'],
+      [`2026-01-01T00:00:00.${'1'.repeat(200)}+01:00`, 'must have at most 9 digits of fractional seconds'],
+    ] as const
+    for (const [timestamp, message] of refused) {
+      const input = { prompt: 'p', model: 'gpt-4o', latency: 1, timestamp }
+      expect(acceptLlmRecord(input)).toBeNull()
+      const parsed = parseLlmRecord(input)
+      expect(!parsed.success && parsed.error.issues).toMatchObject([{ path: ['timestamp'], message }])
+    }
+    for (const timestamp of ['2026-01-01T00:00:00+15:59', '2026-01-01T00:00:00-15:59', '2026-01-01T00:00:00.123456789Z', '2026-01-01T00:00:00.5-05:30']) {
+      expect(acceptLlmRecord({ prompt: 'p', model: 'gpt-4o', latency: 1, timestamp })?.timestamp).toBe(timestamp)
+      expect(parseLlmRecord({ prompt: 'p', model: 'gpt-4o', latency: 1, timestamp }).success).toBe(true)
+    }
+  })
 })
 
 describe('metadata depth', () => {

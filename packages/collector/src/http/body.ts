@@ -51,7 +51,8 @@ function readCounted(req: Request, limit: number, expected?: number): Promise<Bu
     const chunks: Buffer[] = []
     // a body of known length up to 1 MiB (an ingest batch) goes straight into one buffer of
     // that length: one allocation and one copy instead of a copy per chunk and their
-    // concatenation. Made when its first bytes arrive: a Content-Length alone commits no memory
+    // concatenation. Made when its first bytes arrive, not on the header alone (a client that
+    // then stalls holds it until its connection times out, as hyper-express's own reader would)
     const wholeLength = expected !== undefined && expected <= WHOLE_BODY_MAX ? expected : undefined
     let whole: Buffer | undefined
     let size = 0

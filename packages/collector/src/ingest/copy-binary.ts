@@ -214,8 +214,8 @@ function writeUuid(buf: Buffer, at: number, id: string): void {
   }
 }
 
-/** Microseconds from the Unix epoch to PostgreSQL's (2000-01-01 UTC). */
-const PG_EPOCH_US = 946_684_800_000_000
+/** Seconds from the Unix epoch to PostgreSQL's (2000-01-01 UTC). */
+const PG_EPOCH_SECONDS = 946_684_800
 const TWO_32 = 4_294_967_296
 
 /**
@@ -267,15 +267,19 @@ function parts(iso: string): Parts {
   return { seconds: ms / 1000 - offsetSeconds, micros }
 }
 
-/** Microseconds since PostgreSQL's epoch, exact while it is a safe integer (until the year 2255). */
+/**
+ * Microseconds since PostgreSQL's epoch: exact while the result is a safe integer (until 2285),
+ * as every step is (the epochs are subtracted first, in whole seconds). Past it the result is
+ * not safe, and writeTimestamp counts in BigInt.
+ */
 function timestampMicros(iso: string): number {
   const { seconds, micros } = parts(iso)
-  return seconds * 1_000_000 + micros - PG_EPOCH_US
+  return (seconds - PG_EPOCH_SECONDS) * 1_000_000 + micros
 }
 
 function timestampMicrosBig(iso: string): bigint {
   const { seconds, micros } = parts(iso)
-  return BigInt(seconds) * 1_000_000n + BigInt(micros) - BigInt(PG_EPOCH_US)
+  return BigInt(seconds - PG_EPOCH_SECONDS) * 1_000_000n + BigInt(micros)
 }
 
 function num(s: string, from: number, to: number): number {
