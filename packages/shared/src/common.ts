@@ -9,8 +9,8 @@ export const idSchema = z.uuid()
  * negative offset an instant in the UTC year 10000, which it stores but no four-digit ISO
  * string can give back: both ended in a 500 (and a record in a batch took its batch with it).
  * PostgreSQL also refuses UTC offsets of 16 hours or more (the format allows up to 23:59) and
- * fractions of more than ~125 digits; it keeps microseconds, so nine digits (nanoseconds) is
- * the most any clock sends and the most taken.
+ * strings past 128 characters; it keeps microseconds, so nine digits of a second (nanoseconds)
+ * is the most any clock sends and the most taken.
  */
 const MIN_TIME_MS = Date.UTC(1970, 0, 1)
 const MAX_TIME_MS = Date.UTC(10000, 0, 1)
@@ -18,23 +18,50 @@ const TIME_RANGE_MESSAGE = 'must be between 1970-01-01 and 9999-12-31 (UTC)'
 const OFFSET_MESSAGE = 'must have a UTC offset within ±15:59'
 export const MAX_FRACTION_DIGITS = 9
 const FRACTION_MESSAGE = `must have at most ${MAX_FRACTION_DIGITS} digits of fractional seconds`
+const ISO_DATE_TIME = z.regexes.datetime({ offset: true })
 
 /**
- * What is wrong with an ISO date-time (already matched by the format:
- * `YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM)`) for the API, or undefined when nothing is.
+ * The fraction of a second of an ISO date-time (`…:SS.fraction…`, the seconds at index 17–18)
+ * in microseconds, rounded as PostgreSQL rounds it (`rint(fraction × 10⁶)`, halves to even):
+ * 0 to 1,000,000, where 1,000,000 carries into the next second.
+ */
+export function fractionMicros(iso: string): number {
+  if (iso.charCodeAt(19) !== 46 /* . */) return 0
+  let end = 20
+  while (end < iso.length && iso.charCodeAt(end) >= 48 && iso.charCodeAt(end) <= 57) end++
+  const x = Number(`0${iso.slice(19, end)}`) * 1_000_000
+  const r = Math.round(x)
+  return r - x === 0.5 && r % 2 !== 0 ? r - 1 : r
+}
+
+/**
+ * What is wrong with a date-time for the API (the ISO form
+ * `YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM)` and the rules above), or undefined when nothing is.
  */
 export function timeProblem(iso: string): string | undefined {
-  const t = Date.parse(iso)
-  if (!(t >= MIN_TIME_MS && t < MAX_TIME_MS)) return TIME_RANGE_MESSAGE
+  return ISO_DATE_TIME.test(iso) ? problemOfMatched(iso) : 'must be an ISO 8601 date-time with a UTC offset'
+}
+
+/** timeProblem for a string that matched the format. */
+function problemOfMatched(iso: string): string | undefined {
   const zone = iso.endsWith('Z') ? iso.length - 1 : iso.length - 6
   if (zone === iso.length - 6 && (iso.charCodeAt(zone + 1) - 48) * 10 + iso.charCodeAt(zone + 2) - 48 > 15) return OFFSET_MESSAGE
   // the fraction, if any, runs from the '.' after the seconds (index 19) to the zone
   if (iso.charCodeAt(19) === 46 && zone - 20 > MAX_FRACTION_DIGITS) return FRACTION_MESSAGE
+  // the second of the instant as stored: Date.parse keeps the fraction's whole milliseconds,
+  // PostgreSQL rounds it to microseconds, and …59.9999995 is the next second (maybe of the year
+  // 10000). The offsets are whole minutes, so the second is the parsed time floored. The range
+  // ends are whole seconds: the second decides.
+  const second = Math.floor(Date.parse(iso) / 1000) * 1000 + (fractionMicros(iso) === 1_000_000 ? 1000 : 0)
+  if (!(second >= MIN_TIME_MS && second < MAX_TIME_MS)) return TIME_RANGE_MESSAGE
   return undefined
 }
 
+/** An ISO 8601 date-time within the API's rules (see timeProblem). */
 export const isoDateSchema = z.iso.datetime({ offset: true }).superRefine((iso, ctx) => {
-  const problem = timeProblem(iso)
+  // the format's own issue is enough for a string that does not match it
+  if (!ISO_DATE_TIME.test(iso)) return
+  const problem = problemOfMatched(iso)
   if (problem) ctx.addIssue({ code: 'custom', message: problem })
 })
 

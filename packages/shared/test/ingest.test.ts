@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { acceptLlmRecord, jsonBytesBound, llmRecordSchema, MAX_METADATA_BYTES, MAX_METADATA_DEPTH, MAX_TEXT_BYTES, nestedWithin, parseLlmRecord } from '@llmguard/shared'
+import { acceptLlmRecord, fractionMicros, isoDateSchema, jsonBytesBound, llmRecordSchema, MAX_METADATA_BYTES, MAX_METADATA_DEPTH, MAX_TEXT_BYTES, nestedWithin, parseLlmRecord, timeProblem } from '@llmguard/shared'
 
 // parseLlmRecord's fast path must give the schema's answer for every record it accepts, and accept
 // the ordinary valid records (or ingest silently loses its speed). Inputs are JSON, as bodies are.
@@ -188,10 +188,36 @@ describe('parseLlmRecord: the schema, fast for valid records', () => {
       const parsed = parseLlmRecord(input)
       expect(!parsed.success && parsed.error.issues).toMatchObject([{ path: ['timestamp'], message }])
     }
-    for (const timestamp of ['2026-01-01T00:00:00+15:59', '2026-01-01T00:00:00-15:59', '2026-01-01T00:00:00.123456789Z', '2026-01-01T00:00:00.5-05:30']) {
+    for (const timestamp of ['9999-12-31T23:59:59.9999995Z', '9999-12-31T08:00:59.9999999-15:59']) {
+      // PostgreSQL rounds to microseconds: these are the first instant of the year 10000
+      expect(acceptLlmRecord({ prompt: 'p', model: 'gpt-4o', latency: 1, timestamp })).toBeNull()
+      const parsed = parseLlmRecord({ prompt: 'p', model: 'gpt-4o', latency: 1, timestamp })
+      expect(!parsed.success && parsed.error.issues).toMatchObject([{ path: ['timestamp'], message: 'must be between 1970-01-01 and 9999-12-31 (UTC)' }])
+    }
+    for (const timestamp of ['2026-01-01T00:00:00+15:59', '2026-01-01T00:00:00-15:59', '2026-01-01T00:00:00.123456789Z', '2026-01-01T00:00:00.5-05:30', '9999-12-31T23:59:59.9999994Z', '1969-12-31T23:59:59.9999995Z']) {
       expect(acceptLlmRecord({ prompt: 'p', model: 'gpt-4o', latency: 1, timestamp })?.timestamp).toBe(timestamp)
       expect(parseLlmRecord({ prompt: 'p', model: 'gpt-4o', latency: 1, timestamp }).success).toBe(true)
     }
+  })
+})
+
+describe('date-time filters', () => {
+  it('give one issue for a string that is not a date-time, and the rule broken for one that is', () => {
+    const issues = (v: string) => {
+      const parsed = isoDateSchema.safeParse(v)
+      return parsed.success ? [] : parsed.error.issues.map((i) => i.message)
+    }
+    expect(issues('yesterday')).toHaveLength(1)
+    expect(issues('2026-02-30T00:00:00+16:00')).toHaveLength(1)
+    expect(issues('2026-01-01T00:00:00+16:00')).toEqual(['must have a UTC offset within ±15:59'])
+    expect(issues('2026-01-01T00:00:00.0000000001Z')).toEqual(['must have at most 9 digits of fractional seconds'])
+    expect(issues('2026-01-01T00:00:00.000000001Z')).toEqual([])
+    expect(timeProblem('yesterday')).toBe('must be an ISO 8601 date-time with a UTC offset')
+  })
+
+  it('round a fraction as PostgreSQL does: to microseconds, halves to even', () => {
+    expect([fractionMicros('2026-01-01T00:00:00Z'), fractionMicros('2026-01-01T00:00:00.5Z'), fractionMicros('2026-01-01T00:00:00.0000005+01:00')]).toEqual([0, 500_000, 0])
+    expect([fractionMicros('2026-01-01T00:00:00.0000015Z'), fractionMicros('2026-01-01T00:00:00.9999995Z'), fractionMicros('2026-01-01T00:00:00.123456789Z')]).toEqual([2, 1_000_000, 123_457])
   })
 })
 

@@ -1,3 +1,4 @@
+import { fractionMicros } from '@llmguard/shared'
 import type { ScoredRecord } from './pipeline.js'
 
 /*
@@ -221,8 +222,7 @@ const TWO_32 = 4_294_967_296
 /**
  * A validated ISO 8601 date-time (`YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM)`, the record schema's
  * form) as timestamptz's send form: microseconds since 2000-01-01 UTC, a 64-bit integer. The
- * fraction is rounded to microseconds as PostgreSQL's own input does (`rint(fraction × 10⁶)`,
- * half to even).
+ * fraction is rounded to microseconds as PostgreSQL's own input does (fractionMicros).
  */
 export function writeTimestamp(buf: Buffer, at: number, iso: string): void {
   const micros = timestampMicros(iso)
@@ -250,21 +250,16 @@ function parts(iso: string): Parts {
   const ms = Date.UTC(
     num(iso, 0, 4), num(iso, 5, 7) - 1, num(iso, 8, 10), num(iso, 11, 13), num(iso, 14, 16), num(iso, 17, 19),
   )
-  // Date.UTC maps years 0–99 to 1900–1999; the schema's range starts in 1970 anyway
-  let i = 19
-  let micros = 0
-  if (iso.charCodeAt(i) === 46 /* . */) {
-    let end = i + 1
-    while (end < iso.length && iso.charCodeAt(end) >= 48 && iso.charCodeAt(end) <= 57) end++
-    micros = roundHalfEven(Number(`0${iso.slice(i, end)}`) * 1_000_000)
-    i = end
-  }
+  // (Date.UTC maps years 0–99 to 1900–1999; the schema's range starts in 1970.) The zone ends
+  // the string: Z, or ±HH:MM
   let offsetSeconds = 0
-  const sign = iso.charCodeAt(i)
-  if (sign === 43 /* + */ || sign === 45 /* - */) {
-    offsetSeconds = (num(iso, i + 1, i + 3) * 3600 + num(iso, i + 4, i + 6) * 60) * (sign === 43 ? 1 : -1)
+  const at = iso.length - 6
+  const sign = iso.charCodeAt(at)
+  if (!iso.endsWith('Z')) {
+    if (sign !== 43 /* + */ && sign !== 45 /* - */) throw new Error(`not an ISO date-time: ${iso}`)
+    offsetSeconds = (num(iso, at + 1, at + 3) * 3600 + num(iso, at + 4, at + 6) * 60) * (sign === 43 ? 1 : -1)
   }
-  return { seconds: ms / 1000 - offsetSeconds, micros }
+  return { seconds: ms / 1000 - offsetSeconds, micros: fractionMicros(iso) }
 }
 
 /**
@@ -286,10 +281,4 @@ function num(s: string, from: number, to: number): number {
   let n = 0
   for (let i = from; i < to; i++) n = n * 10 + s.charCodeAt(i) - 48
   return n
-}
-
-/** C's rint() in its default mode: to the nearest integer, halves to even. */
-function roundHalfEven(x: number): number {
-  const r = Math.round(x)
-  return r - x === 0.5 && r % 2 !== 0 ? r - 1 : r
 }
