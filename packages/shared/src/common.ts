@@ -57,13 +57,24 @@ function problemOfMatched(iso: string): string | undefined {
   return undefined
 }
 
+/**
+ * The format's pattern as /openapi.json gives it, with the offset and fraction limits in it (a
+ * generated client checks them before sending); the year range is in docs/api.md.
+ */
+export const API_DATE_TIME_PATTERN = ISO_DATE_TIME.source
+  .replace('(?:\\.\\d+)?', `(?:\\.\\d{1,${MAX_FRACTION_DIGITS}})?`)
+  .replace('[+-](?:[01]\\d|2[0-3]):[0-5]\\d', '[+-](?:0\\d|1[0-5]):[0-5]\\d')
+
 /** An ISO 8601 date-time within the API's rules (see timeProblem). */
-export const isoDateSchema = z.iso.datetime({ offset: true }).superRefine((iso, ctx) => {
-  // the format's own issue is enough for a string that does not match it
-  if (!ISO_DATE_TIME.test(iso)) return
-  const problem = problemOfMatched(iso)
-  if (problem) ctx.addIssue({ code: 'custom', message: problem })
-})
+export const isoDateSchema = z.iso
+  .datetime({ offset: true })
+  .superRefine((iso, ctx) => {
+    // the format's own issue is enough for a string that does not match it
+    if (!ISO_DATE_TIME.test(iso)) return
+    const problem = problemOfMatched(iso)
+    if (problem) ctx.addIssue({ code: 'custom', message: problem })
+  })
+  .meta({ pattern: API_DATE_TIME_PATTERN })
 
 export const MAX_PAGE_LIMIT = 100
 export const DEFAULT_PAGE_LIMIT = 50

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { acceptLlmRecord, fractionMicros, isoDateSchema, jsonBytesBound, llmRecordSchema, MAX_METADATA_BYTES, MAX_METADATA_DEPTH, MAX_TEXT_BYTES, nestedWithin, parseLlmRecord, timeProblem } from '@llmguard/shared'
+import { acceptLlmRecord, API_DATE_TIME_PATTERN, fractionMicros, isoDateSchema, jsonBytesBound, llmRecordSchema, MAX_METADATA_BYTES, MAX_METADATA_DEPTH, MAX_TEXT_BYTES, nestedWithin, parseLlmRecord, timeProblem } from '@llmguard/shared'
 
 // parseLlmRecord's fast path must give the schema's answer for every record it accepts, and accept
 // the ordinary valid records (or ingest silently loses its speed). Inputs are JSON, as bodies are.
@@ -213,6 +213,19 @@ describe('date-time filters', () => {
     expect(issues('2026-01-01T00:00:00.0000000001Z')).toEqual(['must have at most 9 digits of fractional seconds'])
     expect(issues('2026-01-01T00:00:00.000000001Z')).toEqual([])
     expect(timeProblem('yesterday')).toBe('must be an ISO 8601 date-time with a UTC offset')
+  })
+
+  it('publish a pattern that takes the strings the validators take (format, offset, fraction)', () => {
+    const pattern = new RegExp(API_DATE_TIME_PATTERN)
+    const samples = [
+      '2026-01-01T00:00:00Z', '2026-01-01T00:00:00+15:59', '2026-01-01T00:00:00-15:59', '2026-01-01T00:00:00+16:00',
+      '2026-01-01T00:00:00-23:59', '2026-01-01T00:00:00.123456789Z', '2026-01-01T00:00:00.1234567890Z', '2026-01-01T00:00:00.Z',
+      '2024-02-29T12:00:00+01:00', '2026-02-29T12:00:00Z', '2026-01-01 00:00:00Z', 'yesterday', '2026-01-01T24:00:00Z',
+    ]
+    for (const v of samples) expect([v, pattern.test(v)]).toEqual([v, isoDateSchema.safeParse(v).success])
+    // what it leaves to the description: the UTC year range
+    expect(pattern.test('1969-12-31T23:59:59Z')).toBe(true)
+    expect(isoDateSchema.safeParse('1969-12-31T23:59:59Z').success).toBe(false)
   })
 
   it('round a fraction as PostgreSQL does: to microseconds, halves to even', () => {
