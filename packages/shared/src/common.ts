@@ -51,8 +51,10 @@ function problemOfMatched(iso: string): string | undefined {
   // the second of the instant as stored: Date.parse keeps the fraction's whole milliseconds,
   // PostgreSQL rounds it to microseconds, and …59.9999995 is the next second (maybe of the year
   // 10000). The offsets are whole minutes, so the second is the parsed time floored. The range
-  // ends are whole seconds: the second decides.
-  const second = Math.floor(Date.parse(iso) / 1000) * 1000 + (fractionMicros(iso) === 1_000_000 ? 1000 : 0)
+  // ends are whole seconds: the second decides. Only a fraction of 7 or more digits can round up
+  // (every record is checked here: the common millisecond timestamp skips the rounding).
+  const carries = zone - 20 > 6 && fractionMicros(iso) === 1_000_000
+  const second = Math.floor(Date.parse(iso) / 1000) * 1000 + (carries ? 1000 : 0)
   if (!(second >= MIN_TIME_MS && second < MAX_TIME_MS)) return TIME_RANGE_MESSAGE
   return undefined
 }
