@@ -224,7 +224,7 @@ const TWO_32 = 4_294_967_296
  * form) as timestamptz's send form: microseconds since 2000-01-01 UTC, a 64-bit integer. The
  * fraction is rounded to microseconds as PostgreSQL's own input does (fractionMicros).
  */
-export function writeTimestamp(buf: Buffer, at: number, iso: string): void {
+function writeTimestamp(buf: Buffer, at: number, iso: string): void {
   const micros = timestampMicros(iso)
   if (Number.isSafeInteger(micros)) {
     const high = Math.floor(micros / TWO_32)
