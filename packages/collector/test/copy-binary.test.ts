@@ -196,6 +196,23 @@ describe.runIf(onRealPostgres())('binary COPY against PostgreSQL', () => {
     expect(found).toEqual({ n: stamps.length })
   })
 
+  it('fails a COPY refused while its data is still being sent, and the pool carries on', async () => {
+    const stored = record()
+    await copyRecords(collector.sql, viaCopy, [stored])
+    // the stored id first, then ~6 MB: PostgreSQL refuses the batch long before the last bytes are sent
+    const batch = [stored, ...Array.from({ length: 3000 }, () => record({ prompt: long('x', 2000) }))]
+    await expect(copyRecords(collector.sql, viaCopy, batch)).rejects.toMatchObject({ code: '23505' })
+    // a missing project: the foreign key refuses it, with its own error
+    await expect(copyRecords(collector.sql, randomUUID(), [record()])).rejects.toMatchObject({ code: '23503' })
+    const [row] = await collector.sql<{ n: number }[]>`select count(*)::int as n from llm_requests where id = any(${batch.map((r) => r.id)}::uuid[])`
+    expect(row).toEqual({ n: 1 })
+    // every connection is still usable: more COPYs than the pool has connections, at once
+    const after = Array.from({ length: 12 }, () => [record(), record()])
+    await Promise.all(after.map((b) => copyRecords(collector.sql, viaCopy, b)))
+    const [count] = await collector.sql<{ n: number }[]>`select count(*)::int as n from llm_requests where id = any(${after.flat().map((r) => r.id)}::uuid[])`
+    expect(count).toEqual({ n: 24 })
+  })
+
   it('stores nothing of a batch holding a stored id (the insert path then skips it)', async () => {
     const batch = [record(), record()]
     await copyRecords(collector.sql, viaCopy, [batch[1]!])

@@ -1,5 +1,4 @@
-import { Readable } from 'node:stream'
-import { pipeline } from 'node:stream/promises'
+import { finished } from 'node:stream/promises'
 import type postgres from 'postgres'
 import type { Db, Sql } from '../db/connect.js'
 import type { IngestResult } from '@llmguard/shared'
@@ -44,7 +43,10 @@ export async function copyRecords(sql: Sql, projectId: string, records: ScoredRe
   const conn = await sql.reserve()
   try {
     const writable = await conn.unsafe(COPY_STATEMENT).writable()
-    await pipeline(Readable.from([data]), writable)
+    // one chunk: written and ended directly (stream.pipeline would build a Readable for it, and
+    // aborts an AbortController of its own when done, whose DOMException costs ~0.1 ms a batch)
+    writable.end(data)
+    await finished(writable)
   } finally {
     conn.release()
   }
