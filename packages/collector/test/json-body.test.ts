@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { parseJson } from '../src/http/body.js'
+import { escapeFree, parseJson, unstorable } from '../src/http/body.js'
 import { AppError } from '../src/http/errors.js'
 
 /** What parsing the body's real text gives: parseJson must give exactly this, key order included. */
@@ -92,5 +92,35 @@ describe('parseJson', () => {
 
   it('refuses bytes that are not UTF-8', () => {
     expect(() => parseJson(Buffer.from([0x7b, 0x22, 0x61, 0x22, 0x3a, 0x22, 0xe9, 0x22, 0x7d]))).toThrow(/not valid UTF-8/)
+  })
+})
+
+describe('escapeFree', () => {
+  // NUL, lone surrogates of both halves, a pair, and ordinary text: JSON.stringify escapes the
+  // first three kinds, and writes the pair and the rest as they are
+  const TRICKY = ['\u0000', '\ud800', '\udfff', '\ud83d\ude80', 'a', '\\', 'u', 'é', ' ']
+
+  it('is true only of bodies whose every string PostgreSQL can store, for random bodies', () => {
+    const rnd = prng(11)
+    let free = 0
+    let unfree = 0
+    for (let i = 0; i < 3000; i++) {
+      const s = () => Array.from({ length: Math.floor(rnd() * 5) }, () => TRICKY[Math.floor(rnd() * TRICKY.length)]).join('')
+      const value = rnd() < 0.5 ? { [s()]: s(), records: [{ prompt: s(), metadata: { [s()]: [s()] } }] } : [s(), randomValue(rnd)]
+      const raw = Buffer.from(JSON.stringify(value))
+      if (escapeFree(raw)) {
+        free++
+        expect(unstorable(parseJson(raw))).toBeUndefined()
+      } else unfree++
+    }
+    // both kinds came up often
+    expect(free).toBeGreaterThan(300)
+    expect(unfree).toBeGreaterThan(300)
+  })
+
+  it('is false for any \\u, an escaped backslash before a "u" included', () => {
+    expect(escapeFree(Buffer.from(String.raw`{"a":"\\u0000"}`))).toBe(false)
+    expect(escapeFree(Buffer.from(String.raw`{"a":"\u00e9"}`))).toBe(false)
+    expect(escapeFree(Buffer.from(String.raw`{"a":"u0000 é 🚀 \" \\ \n \\n"}`))).toBe(true)
   })
 })

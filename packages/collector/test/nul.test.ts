@@ -1,4 +1,6 @@
 import { randomUUID } from 'node:crypto'
+import { gzipSync } from 'node:zlib'
+import { request } from 'undici'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { IngestResult, Project } from '@llmguard/shared'
 import { startTestCollector, type TestCollector } from './helpers/collector.js'
@@ -78,5 +80,46 @@ describe('a NUL character in a request', () => {
     expect(batch.accepted).toBe(1)
     const [row] = await collector.sql<{ prompt: string; metadata: Record<string, string> }[]>`select prompt, metadata from llm_requests where id = ${one.id}`
     expect(row).toEqual({ prompt: 'a\uFFFDb', metadata: { 'k\uFFFD': 'v\uFFFD' } })
+  })
+
+  it('in a batch is repaired whatever the body around it, gzip too; text sent without escapes is stored as sent', async () => {
+    const ids = Array.from({ length: 5 }, () => randomUUID())
+    const rec = (id: string, prompt: string, extra: object = {}) => ({ id, prompt, model: 'gpt-4o', latency: 1, ...extra })
+    const records = [
+      rec(ids[0]!, 'plain ünïcödé 日本語 🚀 "quoted" \\ back\\slash\ttab'),
+      // an escaped backslash before "u0000": six characters of text, no NUL
+      rec(ids[1]!, 'not a NUL: \\u0000'),
+      rec(ids[2]!, 'lone \ud800 surrogate', { metadata: { ['k\udfff']: 'v\u0000' } }),
+      rec(ids[3]!, 'a \u0000 in the middle', { userId: 'u\u0000' }),
+      // a surrogate pair escaped is one well-formed character
+      rec(ids[4]!, 'escaped pair \ud83d\ude80'),
+    ]
+    // the JSON text as an SDK sends it, escapes and all
+    const send = async (json: string, gzip: boolean) => {
+      const res = await request(`${collector.url}/v1/llm/requests/batch`, {
+        method: 'POST',
+        body: gzip ? gzipSync(json) : json,
+        headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json', ...(gzip ? { 'content-encoding': 'gzip' } : {}) },
+      })
+      expect(res.statusCode).toBe(200)
+      return ((await res.body.json()) as { accepted: number }).accepted
+    }
+    // no \u escape anywhere: nothing to repair (the collector skips the walk)
+    const plain = JSON.stringify({ records: [records[0]] })
+    expect(plain).not.toContain('\\u')
+    expect(await send(plain, false)).toBe(1)
+    expect(await send(JSON.stringify({ records: [records[1]] }), false)).toBe(1)
+    // gzip, and the pair escaped by hand (JSON.stringify writes the character itself)
+    const escaped = JSON.stringify({ records: records.slice(2) }).replace('escaped pair 🚀', 'escaped pair \\ud83d\\ude80')
+    expect(escaped).toContain('\\ud83d\\ude80')
+    expect(await send(escaped, true)).toBe(3)
+    const rows = await collector.sql<{ id: string; prompt: string; user_id: string | null; metadata: Record<string, string> }[]>`
+      select id::text, prompt, user_id, metadata from llm_requests where id = any(${ids}::uuid[])`
+    const byId = new Map(rows.map((r) => [r.id, r]))
+    expect(byId.get(ids[0]!)!.prompt).toBe(records[0]!.prompt)
+    expect(byId.get(ids[1]!)!.prompt).toBe('not a NUL: \\u0000')
+    expect(byId.get(ids[2]!)).toMatchObject({ prompt: 'lone \uFFFD surrogate', metadata: { 'k\uFFFD': 'v\uFFFD' } })
+    expect(byId.get(ids[3]!)).toMatchObject({ prompt: 'a \uFFFD in the middle', user_id: 'u\uFFFD' })
+    expect(byId.get(ids[4]!)!.prompt).toBe('escaped pair 🚀')
   })
 })

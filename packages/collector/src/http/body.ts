@@ -131,6 +131,20 @@ export function parseJson(raw: Buffer): unknown {
   }
 }
 
+const BACKSLASH_U = Buffer.from('\\u', 'latin1')
+
+/**
+ * True when JSON text (valid UTF-8, as parseJson requires) holds no `\u` escape. Then no string
+ * parsed from it, key or value, can hold what PostgreSQL cannot store: JSON refuses a raw NUL
+ * in a string (control characters must be escaped), and valid UTF-8 never decodes to an unpaired
+ * surrogate, so both can only come from an escape. Lets a route that checks every string of a
+ * big body (ingest's repair) skip the walk for the bodies that need none; a `\\u` (an escaped
+ * backslash) only costs the walk.
+ */
+export function escapeFree(raw: Buffer): boolean {
+  return !raw.includes(BACKSLASH_U)
+}
+
 /** Missing where Node is built without ICU (so not a named import, which would fail to load). */
 const transcode = (nodeBuffer as Partial<typeof nodeBuffer>).transcode
 

@@ -1,5 +1,6 @@
 import { batchRequestSchema, batchResultSchema, ingestResultSchema, llmRecordSchema } from '@llmguard/shared'
 import type { Sql } from '../db/connect.js'
+import { escapeFree } from '../http/body.js'
 import { AppError } from '../http/errors.js'
 import { defineRoute, reply, type RequestContext, type RouteDef } from '../http/route.js'
 import type { ProjectContextCache } from './context.js'
@@ -19,7 +20,7 @@ async function contextFor(deps: IngestDeps, ctx: RequestContext): Promise<Ingest
   if (!projectId) throw new AppError('UNAUTHORIZED', 'an API key is required')
   const project = await deps.projects.get(projectId)
   if (!project) throw new AppError('INVALID_API_KEY', 'the API key names a project that no longer exists')
-  return { projectId, ...project, receivedAt: new Date(), requestId: ctx.requestId }
+  return { projectId, ...project, receivedAt: new Date(), requestId: ctx.requestId, storableText: escapeFree(ctx.rawBody) }
 }
 
 export function ingestRoutes(deps: IngestDeps): RouteDef[] {
