@@ -1,7 +1,7 @@
 import type { RejectedRecord } from '@llmguard/shared'
 import type { Sql } from '../db/connect.js'
 import { UNIQUE_VIOLATION, type Tx } from '../ingest/store.js'
-import type { IngestContext, IngestPipeline, MeterStep, ScoredRecord, StoreStep } from '../ingest/pipeline.js'
+import { ALL_NEW, type IngestContext, type IngestPipeline, type MeterStep, type ScoredRecord, type StoreStep } from '../ingest/pipeline.js'
 import type { Logger } from '../logger.js'
 import * as store from './store.js'
 import { retryOnConflict } from '../db/retry.js'
@@ -105,9 +105,9 @@ export class UsageMeter {
             return inserted
           }),
         )
-      const everyRecord = async (all: NonNullable<typeof write.all>) => {
+      const everyRecord = async (all: NonNullable<typeof write.all>): Promise<typeof ALL_NEW> => {
         await retryOnConflict(() => all(this.deps.sql, records, ctx))
-        return new Set(records.map((r) => r.id))
+        return ALL_NEW
       }
       const newOnlyOnUniqueViolation = (err: unknown) => {
         if ((err as { code?: string }).code !== UNIQUE_VIOLATION) throw err

@@ -47,8 +47,14 @@ export type Annotator = (records: ScoredRecord[], ctx: IngestContext) => Promise
 /** Runs after the records are stored (incident rules, usage counters…). Failures are logged, never returned. */
 export type AfterStoreHook = (stored: ScoredRecord[], ctx: IngestContext) => Promise<void> | void
 
-/** Stores records, returning the ids that were new (the rest were duplicates of stored ones). */
-export type StoreStep = (records: ScoredRecord[], ctx: IngestContext) => Promise<Set<string>>
+/** What a store step answers when every record it was given was new (a COPY stores all or none). */
+export const ALL_NEW = Symbol('every record was new')
+
+/**
+ * Stores records, returning the ids that were new (the rest were duplicates of stored ones), or
+ * ALL_NEW when every one was: no set of a batch's ids to build and look up on the usual path.
+ */
+export type StoreStep = (records: ScoredRecord[], ctx: IngestContext) => Promise<Set<string> | typeof ALL_NEW>
 
 export interface IngestOutcome {
   stored: ScoredRecord[]
@@ -119,11 +125,14 @@ export class IngestPipeline {
     const scored = metered.allowed.map(({ index, record }) => ({ index, record: this.score(record, ctx) }))
     const records = scored.map((s) => s.record)
     for (const annotate of this.annotators) await annotate(records, ctx)
-    const inserted = records.length ? await this.store(records, ctx) : new Set<string>()
-    const stored: ScoredRecord[] = []
-    for (const s of scored) {
-      if (inserted.has(s.record.id)) stored.push(s.record)
-      else duplicates.push(s)
+    const inserted = records.length ? await this.store(records, ctx) : ALL_NEW
+    let stored: ScoredRecord[] = records
+    if (inserted !== ALL_NEW) {
+      stored = []
+      for (const s of scored) {
+        if (inserted.has(s.record.id)) stored.push(s.record)
+        else duplicates.push(s)
+      }
     }
     for (const hook of this.afterStore) {
       try {
