@@ -122,4 +122,26 @@ describe('a NUL character in a request', () => {
     expect(byId.get(ids[3]!)).toMatchObject({ prompt: 'a \uFFFD in the middle', user_id: 'u\uFFFD' })
     expect(byId.get(ids[4]!)!.prompt).toBe('escaped pair 🚀')
   })
+
+  it('is never made by a cut: a long model name (a risk reason quotes it) and a long Datadog body', async () => {
+    // the 100th UTF-16 unit of the model is the first half of 🚀: the risk reason's detail cuts it there
+    const model = 'gpt-5-' + 'x'.repeat(93) + '🚀'
+    const batch = await collector.client.post<{ accepted: number }>('/v1/llm/requests/batch', { records: [{ prompt: 'hi', model, latency: 1 }] }, { token: key })
+    expect(batch.accepted).toBe(1)
+    const one = await collector.client.post<IngestResult>('/v1/llm/requests', { prompt: 'hi', model, latency: 1 }, { token: key })
+    expect(one.riskReasons[0]!.detail.isWellFormed()).toBe(true)
+    const stored = await collector.sql<{ detail: string }[]>`
+      select risk_reasons -> 0 ->> 'detail' as detail from llm_requests where project_id = ${project.id} and model = ${model}`
+    expect(stored).toHaveLength(2)
+    for (const row of stored) expect(row.detail.startsWith(`gpt-5-${'x'.repeat(93)}…`)).toBe(true)
+
+    // an alert body of 3,999 units and an emoji: kept to 4,000 units, the emoji left out whole
+    const id = randomUUID()
+    const body = { id, monitorId: '8', title: 'latency up', transition: 'Triggered', date: String(Date.now()), tags: `llmguard_project:${project.id}`, body: 'b'.repeat(3999) + '🔥 and more' }
+    const res = await collector.client.send<{ duplicate: boolean; incident: { id: string } | null }>('POST', '/v1/webhooks/datadog', { body, headers: { 'x-llmguard-webhook-secret': SECRET, 'x-api-key': key } })
+    expect(res.status).toBe(200)
+    expect(res.data.incident).not.toBeNull()
+    const [incident] = await collector.sql<{ body: string }[]>`select metadata ->> 'body' as body from incidents where id = ${res.data.incident!.id}`
+    expect(incident!.body).toBe('b'.repeat(3999))
+  })
 })

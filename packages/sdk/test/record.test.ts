@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { errorRecord, newCall, stamp, StreamAccumulator, streamRecord, successRecord } from '../src/record/build.js'
+import { errorInfo, errorRecord, newCall, stamp, StreamAccumulator, streamRecord, successRecord } from '../src/record/build.js'
 import { isoTimestamp } from '../src/record/text.js'
 
 const body = { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] }
@@ -50,6 +50,14 @@ describe('record building', () => {
   it('keeps user, metadata and the switched model when present', () => {
     const call = newCall('chat.completions', body, { startMark: 0, userId: 'u1', metadata: { team: 'a' }, requestedModel: 'gpt-4o' })
     expect(json(successRecord(call, completion, 1))).toMatchObject({ userId: 'u1', metadata: { team: 'a' }, requestedModel: 'gpt-4o' })
+  })
+
+  it('cuts a long error message and type without splitting a surrogate pair', () => {
+    const err = Object.assign(new Error('x'.repeat(9_999) + '🚀 and more'), { type: 't'.repeat(199) + '🚀' })
+    const info = errorInfo(err)
+    expect(info.message).toBe('x'.repeat(9_999))
+    expect(info.type).toBe('t'.repeat(199))
+    expect(errorInfo('y'.repeat(9_999) + '🚀').message).toBe('y'.repeat(9_999))
   })
 
   it('serialises an error without response or usage, and a stream with its time to first token', () => {

@@ -151,3 +151,15 @@ export function nestedWithin(value: unknown, max: number): boolean {
   }
   return true
 }
+
+/**
+ * The first `max` UTF-16 units of `text`, or one fewer where the cut would split a surrogate
+ * pair (an emoji, most CJK extensions): half a pair is an unpaired surrogate, which PostgreSQL's
+ * jsonb refuses, so a cut string stored in jsonb (a risk reason's detail, an incident's metadata)
+ * would fail its whole statement.
+ */
+export function cutText(text: string, max: number): string {
+  if (text.length <= max) return text
+  const last = text.charCodeAt(max - 1)
+  return text.slice(0, last >= 0xd800 && last <= 0xdbff ? max - 1 : max)
+}

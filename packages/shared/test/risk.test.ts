@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { DEFAULT_SENSITIVE_KEYWORDS, MODEL_RISK_ADJUSTMENTS, modelRiskAdjustment, scoreRisk, type RiskInput, type RiskResult } from '@llmguard/shared'
+import { cutText, DEFAULT_SENSITIVE_KEYWORDS, MODEL_RISK_ADJUSTMENTS, modelRiskAdjustment, scoreRisk, type RiskInput, type RiskResult } from '@llmguard/shared'
 
 const j = (...parts: string[]) => parts.join('')
 const clean = (over: Partial<RiskInput> = {}): RiskInput => ({ prompt: 'hello', response: 'hi there', model: 'gpt-4o', tokens: 10, status: 'success', ...over })
@@ -113,6 +113,18 @@ describe('scoreRisk: model adjustments', () => {
     expect(raw(r)).toBe(15 + points)
     expect(codes(r)).toEqual(points === 0 ? ['token_count'] : ['token_count', 'model_adjustment'])
   })
+  it('cuts a long model name in its detail without splitting a surrogate pair (jsonb refuses half of one)', () => {
+    // the 100th UTF-16 unit is the first half of 🚀
+    const model = 'gpt-5-' + 'x'.repeat(93) + '🚀'
+    const r = scoreRisk(clean({ model }))
+    expect(codes(r)).toEqual(['model_adjustment'])
+    const detail = r.riskReasons[0]!.detail
+    expect(detail.isWellFormed()).toBe(true)
+    expect(detail.startsWith('gpt-5-' + 'x'.repeat(93) + '…: ')).toBe(true)
+    // one unit later the whole pair fits
+    expect(scoreRisk(clean({ model: 'gpt-5-' + 'x'.repeat(92) + '🚀!' })).riskReasons[0]!.detail.startsWith(`gpt-5-${'x'.repeat(92)}🚀…: `)).toBe(true)
+  })
+
   it('every table entry is ±5 with a reason', () => {
     for (const [model, a] of Object.entries(MODEL_RISK_ADJUSTMENTS)) {
       expect(Math.abs(a.points), model).toBe(5)
@@ -225,5 +237,30 @@ describe('scoreRisk: project keyword lists', () => {
     expect(scoreRisk(clean({ prompt: 'about redwing' }), { sensitiveKeywords: list }).riskScore).toBe(20)
     const frozen = Object.freeze(['kestrel'])
     for (let i = 0; i < 2; i++) expect(scoreRisk(clean({ prompt: 'the kestrel plan' }), { sensitiveKeywords: frozen }).riskScore).toBe(20)
+  })
+})
+
+describe('cutText', () => {
+  it.each([
+    ['abc', 5, 'abc'],
+    ['abcdef', 3, 'abc'],
+    ['ab🚀cd', 3, 'ab'], // the cut falls inside the pair: one unit fewer
+    ['ab🚀cd', 4, 'ab🚀'],
+    ['ab🚀cd', 2, 'ab'],
+    ['🚀🚀', 1, ''],
+    ['日本語', 2, '日本'],
+    ['a\udc00b', 2, 'a\udc00'], // a lone second half is left as it is (ingest repairs those first)
+  ] as const)('%j to %d units → %j', (text, max, expected) => {
+    expect(cutText(text, max)).toBe(expected)
+  })
+
+  it('never leaves an unpaired surrogate at the cut of well-formed text', () => {
+    const text = 'a🚀b😀😀c日𝄞'.repeat(5)
+    for (let max = 0; max <= text.length + 1; max++) {
+      const cut = cutText(text, max)
+      expect(cut.isWellFormed()).toBe(true)
+      expect(text.startsWith(cut)).toBe(true)
+      expect(cut.length === Math.min(max, text.length) || cut.length === max - 1).toBe(true)
+    }
   })
 })

@@ -1,4 +1,4 @@
-import { detectShapes, SENSITIVE_KIND_LABELS, type Incident, type IncidentRca, type IncidentSeverity, type RelatedRequest, type SensitiveKind } from '@llmguard/shared'
+import { cutText, detectShapes, SENSITIVE_KIND_LABELS, type Incident, type IncidentRca, type IncidentSeverity, type RelatedRequest, type SensitiveKind } from '@llmguard/shared'
 import type { Aggregate, Evidence } from './evidence.js'
 
 const ms = (v: number) => `${Math.round(v).toLocaleString('en-US')} ms`
@@ -194,16 +194,16 @@ export function errorForRca(error: RelatedRequest['error']): RelatedRequest['err
   const kinds = new Set<SensitiveKind>()
   detectShapes(error.message, kinds)
   if (kinds.size) return { ...error, message: `[withheld: holds ${[...kinds].map((k) => SENSITIVE_KIND_LABELS[k]).join(', ')}]` }
-  return { ...error, message: cutText(error.message, RCA_ERROR_MESSAGE_CHARS) }
+  return { ...error, message: cutShort(error.message, RCA_ERROR_MESSAGE_CHARS) }
 }
 
 /** `text`, or its first `chars` characters and an ellipsis. */
-const cutText = (text: string, chars: number) => (text.length > chars ? `${text.slice(0, chars)}…` : text)
+const cutShort = (text: string, chars: number) => (text.length > chars ? `${cutText(text, chars)}…` : text)
 
 /** An incident's metadata for the prompt: long texts (a Datadog alert's body, tags, link) cut short. */
 function compactMetadata(metadata: Record<string, unknown>): Record<string, unknown> {
   const cut = (v: unknown): unknown => {
-    if (typeof v === 'string') return cutText(v, RCA_METADATA_TEXT_CHARS)
+    if (typeof v === 'string') return cutShort(v, RCA_METADATA_TEXT_CHARS)
     if (Array.isArray(v)) return v.slice(0, 20).map(cut)
     return v
   }
@@ -215,7 +215,7 @@ const RCA_METADATA_TEXT_CHARS = 500
 function topModels(models: Record<string, number>, count = 20, nameChars = 200): Record<string, number> {
   const entries = Object.entries(models)
   if (entries.length <= count && entries.every(([m]) => m.length <= nameChars)) return models
-  return Object.fromEntries(entries.sort((a, b) => b[1] - a[1]).slice(0, count).map(([m, n]) => [m.slice(0, nameChars), n]))
+  return Object.fromEntries(entries.sort((a, b) => b[1] - a[1]).slice(0, count).map(([m, n]) => [cutText(m, nameChars), n]))
 }
 
 /** The prompt for the RCA model: the incident, the numbers and the related requests' metrics. */
@@ -266,7 +266,7 @@ export function rcaPrompt(incident: Incident, ev: Evidence): { system: string; u
 }
 
 function userMessage(incident: Incident, metadata: Record<string, unknown>, ev: Evidence, related: unknown[], textChars = RCA_METADATA_TEXT_CHARS): string {
-  const cut = (v: string) => cutText(v, textChars)
+  const cut = (v: string) => cutShort(v, textChars)
   return JSON.stringify({
     incident: {
       type: incident.type,

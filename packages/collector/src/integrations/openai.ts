@@ -1,5 +1,5 @@
 import type OpenAI from 'openai'
-import { rcaAnswerSchema, type RcaAnswer } from '@llmguard/shared'
+import { cutText, rcaAnswerSchema, type RcaAnswer } from '@llmguard/shared'
 import { storable } from '../db/text.js'
 import { lazyLibrary } from './lazy.js'
 
@@ -73,8 +73,8 @@ export function createRcaClient(options: RcaClientOptions): RcaClient {
       } catch (err) {
         if (err instanceof OpenAIClient.APIConnectionTimeoutError) throw new RcaFailure('timeout', `no answer within ${options.timeoutMs} ms`)
         if (err instanceof OpenAIClient.APIUserAbortError) throw new RcaFailure('aborted', 'analysis aborted')
-        if (err instanceof OpenAIClient.APIError) throw new RcaFailure('error', `OpenAI answered ${err.status ?? 'no status'}: ${err.message}`.slice(0, 300))
-        throw new RcaFailure('error', (err as Error).message.slice(0, 300))
+        if (err instanceof OpenAIClient.APIError) throw new RcaFailure('error', cutText(`OpenAI answered ${err.status ?? 'no status'}: ${err.message}`, 300))
+        throw new RcaFailure('error', cutText((err as Error).message, 300))
       }
       if (!content) throw new RcaFailure('invalid_response', 'the answer had no content')
       let json: unknown

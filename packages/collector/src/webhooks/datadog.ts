@@ -1,4 +1,4 @@
-import { DATADOG_PROJECT_TAG, datadogPayloadSchema, datadogResultSchema, toIssues, type DatadogPayload, type DatadogResult, type IncidentSeverity } from '@llmguard/shared'
+import { cutText, DATADOG_PROJECT_TAG, datadogPayloadSchema, datadogResultSchema, toIssues, type DatadogPayload, type DatadogResult, type IncidentSeverity } from '@llmguard/shared'
 import type { Sql } from '../db/connect.js'
 import { parseJson, refuseUnstorable } from '../http/body.js'
 import { AppError } from '../http/errors.js'
@@ -79,7 +79,7 @@ async function processAlert(sql: Sql, projectId: string, p: DatadogPayload, now:
       alertPriority: p.alertPriority ?? null,
       link: p.link ?? null,
       tags: p.tags.split(',').map((t) => t.trim()).filter(Boolean),
-      body: p.body ? p.body.slice(0, 4_000) : null,
+      body: p.body ? cutText(p.body, 4_000) : null,
       lastEventId: p.id,
     }
     if (recovery) {

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto'
-import type { LlmRecordInput } from '@llmguard/shared'
+import { cutText, type LlmRecordInput } from '@llmguard/shared'
 import {
   chatResponseText,
   flattenContent,
@@ -192,7 +192,7 @@ export function successRecord(call: CallInfo, result: unknown, endMark: number):
 
 /** What the record keeps of a failure: never headers or the request, so no key can leak. */
 export function errorInfo(err: unknown): { type: string; message: string; status?: number } {
-  if (!isObj(err)) return { type: 'Error', message: String(err).slice(0, 10_000) }
+  if (!isObj(err)) return { type: 'Error', message: cutText(String(err), 10_000) }
   const status = typeof err.status === 'number' && err.status >= 100 && err.status <= 599 ? err.status : undefined
   const inner = isObj(err.error) ? err.error : undefined
   const type =
@@ -203,7 +203,7 @@ export function errorInfo(err: unknown): { type: string; message: string; status
     (typeof err.constructor === 'function' && err.constructor.name) ||
     'Error'
   const message = typeof err.message === 'string' ? err.message : String(err)
-  const info: { type: string; message: string; status?: number } = { type: type.slice(0, 200), message: message.slice(0, 10_000) }
+  const info: { type: string; message: string; status?: number } = { type: cutText(type, 200), message: cutText(message, 10_000) }
   if (status !== undefined) info.status = status
   return info
 }

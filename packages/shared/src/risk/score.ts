@@ -1,3 +1,4 @@
+import { cutText } from '../common.js'
 import type { RiskReason } from '../ingest.js'
 import { detectShapes, SENSITIVE_KIND_LABELS, type SensitiveKind } from './detectors.js'
 import { findInjection } from './injection.js'
@@ -164,4 +165,4 @@ export function scoreRisk(input: RiskInput, options: RiskOptions = {}): RiskResu
   return { riskScore: Math.min(100, Math.max(0, total)), riskReasons: reasons }
 }
 
-const normalizeForDetail = (model: string) => (model.length > 100 ? `${model.slice(0, 100)}…` : model)
+const normalizeForDetail = (model: string) => (model.length > 100 ? `${cutText(model, 100)}…` : model)
