@@ -213,6 +213,37 @@ describe.runIf(onRealPostgres())('binary COPY against PostgreSQL', () => {
     expect(count).toEqual({ n: 24 })
   })
 
+  it('gives the pool back whole when a COPY loses its connection', async () => {
+    const sql = collector.sql
+    await copyRecords(sql, viaCopy, [record()])
+    // the COPY's trigger waits on a rollup row this transaction holds, so its backend can be
+    // ended while the COPY is under way
+    const hold = await sql.reserve()
+    await hold`begin`
+    await hold`select 1 from request_rollups where project_id = ${viaCopy} for update`
+    const stuck = copyRecords(sql, viaCopy, [record()])
+    let pid: number | undefined
+    for (let i = 0; i < 400 && pid === undefined; i++) {
+      ;[{ pid } = { pid: undefined }] = await sql<{ pid: number }[]>`
+        select pid from pg_stat_activity where query like 'copy llm_requests%' and wait_event_type = 'Lock'`
+      if (pid === undefined) await new Promise((r) => setTimeout(r, 5))
+    }
+    expect(pid).toBeDefined()
+    await sql`select pg_terminate_backend(${pid!})`
+    await expect(stuck).rejects.toThrow()
+    await hold`rollback`
+    hold.release()
+    // every connection of the pool works again: more COPYs and queries than it has connections
+    const batches = Array.from({ length: 12 }, () => [record()])
+    const settled = await Promise.race([
+      Promise.all([...batches.map((b) => copyRecords(sql, viaCopy, b)), ...batches.map(() => sql`select 1`)]).then(() => 'done'),
+      new Promise((r) => setTimeout(() => r('hung'), 5_000)),
+    ])
+    expect(settled).toBe('done')
+    const [row] = await sql<{ n: number }[]>`select count(*)::int as n from llm_requests where id = any(${batches.flat().map((r) => r.id)}::uuid[])`
+    expect(row).toEqual({ n: 12 })
+  })
+
   it('stores nothing of a batch holding a stored id (the insert path then skips it)', async () => {
     const batch = [record(), record()]
     await copyRecords(collector.sql, viaCopy, [batch[1]!])
