@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto'
+import postgres from 'postgres'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { ScoredRecord } from '../src/ingest/pipeline.js'
 import { copyRecords, insertRecords } from '../src/ingest/store.js'
@@ -242,6 +243,28 @@ describe.runIf(onRealPostgres())('binary COPY against PostgreSQL', () => {
     expect(settled).toBe('done')
     const [row] = await sql<{ n: number }[]>`select count(*)::int as n from llm_requests where id = any(${batches.flat().map((r) => r.id)}::uuid[])`
     expect(row).toEqual({ n: 12 })
+  })
+
+  it("never lets a late or repeated release hand out another reservation's connection", async () => {
+    const pool = postgres(collector.databaseUrl!, { max: 1, onnotice: () => undefined })
+    try {
+      const a = await pool.reserve()
+      a.release()
+      // the pool's one connection, reserved again, in the middle of a transaction
+      const b = await pool.reserve()
+      await b`begin`
+      await b`set local application_name = 'inside b'`
+      a.release() // a's again: must not put b's connection back in the pool
+      const query = pool<{ app: string }[]>`select current_setting('application_name') as app`
+      const early = await Promise.race([query.then(() => 'ran inside b'), new Promise((r) => setTimeout(() => r('waited'), 300))])
+      expect(early).toBe('waited')
+      await b`rollback`
+      b.release()
+      const [row] = await query
+      expect(row!.app).not.toBe('inside b')
+    } finally {
+      await pool.end({ timeout: 1 })
+    }
   })
 
   it('stores nothing of a batch holding a stored id (the insert path then skips it)', async () => {
