@@ -248,6 +248,9 @@ describe('cutText', () => {
     ['ab🚀cd', 4, 'ab🚀'],
     ['ab🚀cd', 2, 'ab'],
     ['🚀🚀', 1, ''],
+    ['abc', 0, ''],
+    ['abc', -1, ''], // never a cut from the end
+    ['x🚀', -1, ''],
     ['日本語', 2, '日本'],
     ['a\udc00b', 2, 'a\udc00'], // a lone second half is left as it is (ingest repairs those first)
   ] as const)('%j to %d units → %j', (text, max, expected) => {
