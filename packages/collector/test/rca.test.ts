@@ -46,6 +46,19 @@ describe('root-cause analysis', () => {
     expect(JSON.stringify(user)).not.toContain('summarise this') // no prompt text leaves the collector
   })
 
+  it("falls back with an error message PostgreSQL can store, whatever OpenAI's error text holds", async () => {
+    fake.mode = 'error_unstorable'
+    const client = createRcaClient({ apiKey: 'sk-test-fake', baseUrl: fake.url, model: 'gpt-4', timeoutMs: 300 })
+    const rca = await analyzeIncident(collector.sql, incident, client, new Date())
+    fake.mode = 'valid'
+    expect(rca.metadata.fallbackReason).toBe('error')
+    const detail = String(rca.metadata.fallbackDetail)
+    expect(detail).toContain('a\uFFFDb and \uFFFD')
+    // what the store does with it: jsonb refuses a NUL or a lone surrogate
+    const [row] = await collector.sql<{ detail: string }[]>`select (${collector.sql.json(rca as never)}::jsonb) -> 'metadata' ->> 'fallbackDetail' as detail`
+    expect(row!.detail).toBe(detail)
+  })
+
   it.each([
     ['invalid_json', 'invalid_response'],
     ['wrong_shape', 'invalid_response'],

@@ -24,7 +24,9 @@ export class RcaFailure extends Error {
     readonly reason: 'timeout' | 'error' | 'invalid_response' | 'aborted',
     message: string,
   ) {
-    super(message)
+    // the message is stored with the heuristic analysis (jsonb): OpenAI's or a proxy's error text
+    // may hold what PostgreSQL cannot store
+    super(storable(message))
   }
 }
 

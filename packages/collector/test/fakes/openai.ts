@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { AddressInfo, Socket } from 'node:net'
 
-export type FakeMode = 'valid' | 'invalid_json' | 'wrong_shape' | 'error_500' | 'hang'
+export type FakeMode = 'valid' | 'invalid_json' | 'wrong_shape' | 'error_500' | 'error_unstorable' | 'hang'
 
 export interface FakeOpenAI {
   /** The base URL to give the openai client (ends in /v1). */
@@ -66,6 +66,9 @@ export async function startFakeOpenAI(mode: FakeMode = 'valid'): Promise<FakeOpe
         return json(200, completion(body.model, JSON.stringify({ severity: 'catastrophic', rootCause: '' })))
       case 'error_500':
         return json(500, { error: { message: 'The server had an error while processing your request.', type: 'server_error', param: null, code: null } })
+      case 'error_unstorable':
+        // a proxy echoing bytes back: a NUL and half of a surrogate pair in the message
+        return json(502, { error: { message: 'upstream said a\u0000b and \ud83d', type: 'server_error', param: null, code: null } })
       case 'hang':
         return // never answers; the client's timeout or abort ends it
     }
