@@ -27,6 +27,9 @@ interface BodyParserInternals {
   _body_parser_flush_buffered(): void
 }
 
+/** Bodies of a known length up to this many bytes are read into one buffer (see readCounted). */
+const WHOLE_BODY_MAX = 1024 * 1024
+
 /**
  * Reads a body, counting bytes as they arrive. Past the limit nothing more is kept; the rest is
  * drained (so the 413 envelope can be sent) up to a hard cap, past which the connection is
@@ -41,9 +44,6 @@ interface BodyParserInternals {
  * installs a passthrough in its buffering mode, exactly as its own buffer() does (Request.js,
  * _body_parser_get_received_data), and never throws from it.
  */
-/** Bodies of a known length up to this many bytes are read into one buffer (see readCounted). */
-const WHOLE_BODY_MAX = 1024 * 1024
-
 function readCounted(req: Request, limit: number, expected?: number): Promise<Buffer> {
   const hardCap = limit * 2 + 1024 * 1024
   const internals = req as unknown as BodyParserInternals
