@@ -3,7 +3,7 @@ import postgres from 'postgres'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { ScoredRecord } from '../src/ingest/pipeline.js'
 import { copyRecords, insertRecords } from '../src/ingest/store.js'
-import { copyBinaryData } from '../src/ingest/copy-binary.js'
+import { COPY_COLUMNS, copyBinaryData } from '../src/ingest/copy-binary.js'
 import { onRealPostgres, startTestCollector, type TestCollector } from './helpers/collector.js'
 import { createProject, signUp } from './helpers/accounts.js'
 
@@ -263,6 +263,57 @@ describe.runIf(onRealPostgres())('binary COPY against PostgreSQL', () => {
       const [row] = await query
       expect(row!.app).not.toBe('inside b')
     } finally {
+      await pool.end({ timeout: 1 })
+    }
+  })
+
+  it('sends the data with the statement: a COPY refused before reading it leaves the connection in step', async () => {
+    // one connection, so every query below goes out on it, written behind the COPYs without
+    // waiting for them: the refused COPYs' data must be skipped by the server, not taken for queries
+    const pool = postgres(collector.databaseUrl!, { max: 1, onnotice: () => undefined })
+    try {
+      const data = copyBinaryData(viaCopy, [record()])
+      const missingTable = pool.unsafe(`copy llm_requests_missing (id) from stdin (format binary)`).copyFrom(data)
+      const missingColumn = pool.unsafe(`copy llm_requests (no_such_column) from stdin (format binary)`).copyFrom(data)
+      const stored = record()
+      const good = pool.unsafe(`copy llm_requests (${COPY_COLUMNS.map((c) => `"${c}"`).join(', ')}) from stdin (format binary)`).copyFrom(copyBinaryData(viaCopy, [stored]))
+      const after = pool<{ n: number }[]>`select count(*)::int as n from llm_requests where id = ${stored.id}`
+      await expect(missingTable).rejects.toMatchObject({ code: '42P01' })
+      await expect(missingColumn).rejects.toMatchObject({ code: '42703' })
+      await expect(good).resolves.toMatchObject({ count: 1, command: 'COPY' })
+      // queued behind the COPY on its connection: it runs after it, and sees its row
+      expect(await after).toEqual([{ n: 1 }])
+    } finally {
+      await pool.end({ timeout: 1 })
+    }
+  })
+
+  it("gives the next query on a connection whose backend was ended a fresh connection, not the old one's error", async () => {
+    const pool = postgres(collector.databaseUrl!, { max: 1, onnotice: () => undefined })
+    const hold = await collector.sql.reserve()
+    try {
+      await copyRecords(collector.sql, viaCopy, [record()])
+      // the COPY's trigger waits for a rollup row this transaction holds
+      await hold`begin`
+      await hold`select 1 from request_rollups where project_id = ${viaCopy} for update`
+      const stuck = copyRecords(pool, viaCopy, [record()])
+      let pid: number | undefined
+      for (let i = 0; i < 400 && pid === undefined; i++) {
+        ;[{ pid } = { pid: undefined }] = await collector.sql<{ pid: number }[]>`
+          select pid from pg_stat_activity where query like 'copy llm_requests%' and wait_event_type = 'Lock'`
+        if (pid === undefined) await new Promise((r) => setTimeout(r, 5))
+      }
+      expect(pid).toBeDefined()
+      await collector.sql`select pg_terminate_backend(${pid!})`
+      // the COPY fails with the reason the server gave, not a bare CONNECTION_CLOSED
+      await expect(stuck).rejects.toMatchObject({ code: '57P01' })
+      await hold`rollback`
+      // the pool's one connection reconnects for the next query, which must not inherit the 57P01
+      const [row] = await pool<{ one: number }[]>`select 1 as one`
+      expect(row).toEqual({ one: 1 })
+      await copyRecords(pool, viaCopy, [record()])
+    } finally {
+      hold.release()
       await pool.end({ timeout: 1 })
     }
   })

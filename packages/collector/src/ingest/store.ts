@@ -1,4 +1,3 @@
-import { finished } from 'node:stream/promises'
 import type postgres from 'postgres'
 import type { Db, Sql } from '../db/connect.js'
 import type { IngestResult } from '@llmguard/shared'
@@ -36,20 +35,12 @@ const COPY_STATEMENT = `copy llm_requests (${COPY_COLUMNS.map((c) => `"${c}"`).j
 /** Stores every record of a batch by COPY, or fails with UNIQUE_VIOLATION and stores none. */
 export async function copyRecords(sql: Sql, projectId: string, records: ScoredRecord[]): Promise<void> {
   if (!records.length) return
-  // encoded first: the connection, and the COPY once started, then wait on nothing of ours
-  const data = copyBinaryData(projectId, records)
-  // a connection of its own: the pool pipelines queries onto busy connections, and a query sent
-  // while a COPY is under way breaks the COPY
-  const conn = await sql.reserve()
-  try {
-    const writable = await conn.unsafe(COPY_STATEMENT).writable()
-    // one chunk: written and ended directly (stream.pipeline would build a Readable for it, and
-    // aborts an AbortController of its own when done, whose DOMException costs ~0.1 ms a batch)
-    writable.end(data)
-    await finished(writable)
-  } finally {
-    conn.release()
-  }
+  // The data and the end of the COPY go out in the same write as the statement (`copyFrom`, a
+  // patch of the project's to postgres.js). With a writable stream PostgreSQL waited for this
+  // event loop twice a batch, for the data and then for CopyDone, while it parsed other batches.
+  // So nothing can come between the statement and its data, and the pool may queue other
+  // queries behind it on the same connection: no connection of its own is needed.
+  await sql.unsafe(COPY_STATEMENT).copyFrom(copyBinaryData(projectId, records))
 }
 
 /**
