@@ -144,7 +144,11 @@ async function startBareShipping(via: string): Promise<() => void> {
         req.end(gzipSync(batch(), { level: 1 }))
       })
   } else throw new Error(`BARE_SHIP: sdk, http or shared, not ${via}`)
+  // the SDK's transport never holds the process open (its sockets are unref'd): nothing else
+  // does yet, and a top-level await on it alone would end the process (exit code 13)
+  const hold = setInterval(() => {}, 1000)
   await send()
+  clearInterval(hold)
   let timer: NodeJS.Timeout | undefined
   let stopped = false
   const loop = () => {
