@@ -67,8 +67,10 @@ if (mode === 'llmguard') {
 
 // BARE_SHIP (a probe, bare mode): the bare client plus a 600-record batch POSTed every second,
 // gzipped, to the fake collector, through 'sdk' (the SDK's transport: a private undici Agent),
-// 'http' (node:http) or 'shared' (undici's entry point, which makes its Agent the app's fetch
-// dispatcher: how the SDK shipped before 2026-12-06). Tells what sharing the HTTP stack costs.
+// 'http' (node:http), 'shared' (undici's entry point, which makes its Agent the app's fetch
+// dispatcher: how the SDK shipped before 2026-12-06) or 'thread' (node:http on a worker thread,
+// which also builds the records: its own isolate, so none of the app's code or Node's shares JIT
+// state with the shipping). Tells what sharing the HTTP stack costs.
 let stopShipping = () => {}
 if (mode === 'bare' && process.env.BARE_SHIP) stopShipping = await startBareShipping(process.env.BARE_SHIP)
 for (let i = 0; i < warmup; i++) await api.chat.completions.create(body)
@@ -143,6 +145,20 @@ async function startBareShipping(via: string): Promise<() => void> {
         req.on('error', reject)
         req.end(gzipSync(batch(), { level: 1 }))
       })
+  } else if (via === 'thread') {
+    const { Worker } = await import('node:worker_threads')
+    // CommonJS evaluated in the thread: the same batch as 'http', built and sent there
+    const code = `
+      const { randomUUID } = require('node:crypto'); const { gzipSync } = require('node:zlib'); const { request } = require('node:http')
+      const { workerData, parentPort } = require('node:worker_threads')
+      const url = new URL(workerData.url)
+      const batch = () => { const records = []; for (let i = 0; i < 600; i++) records.push(JSON.stringify({ id: randomUUID(), prompt: workerData.prompt, model: 'gpt-4o-mini', latency: 1, timestamp: new Date().toISOString(), endpoint: 'chat.completions', stream: false, response: 'Your order left our warehouse on Monday; it should arrive tomorrow.', promptTokens: 40, completionTokens: 16, tokens: 56, status: 'success' })); return '{"records":[' + records.join(',') + ']}' }
+      const send = () => new Promise((resolve, reject) => { const req = request(url, { method: 'POST', headers: workerData.headers }, (res) => res.resume().on('end', resolve)); req.on('error', reject); req.end(gzipSync(batch(), { level: 1 })) })
+      parentPort.on('message', () => void send().then(() => parentPort.postMessage('done')))
+    `
+    const w = new Worker(code, { eval: true, workerData: { url: url.href, headers, prompt: `system: ${body.messages[0].content}\nuser: ${body.messages[1].content}` } })
+    w.unref()
+    send = () => new Promise<void>((resolve) => { w.once('message', () => resolve()); w.postMessage('go') })
   } else throw new Error(`BARE_SHIP: sdk, http or shared, not ${via}`)
   // the SDK's transport never holds the process open (its sockets are unref'd): nothing else
   // does yet, and a top-level await on it alone would end the process (exit code 13)
