@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto'
+import { connect, createServer, type AddressInfo } from 'node:net'
 import postgres from 'postgres'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { ScoredRecord } from '../src/ingest/pipeline.js'
@@ -315,6 +316,150 @@ describe.runIf(onRealPostgres())('binary COPY against PostgreSQL', () => {
     } finally {
       hold.release()
       await pool.end({ timeout: 1 })
+    }
+  })
+
+  it('accepts a string for copyFrom, and refuses anything else before the query is queued', async () => {
+    // (a query goes out when it is awaited or executed: each is executed at once, in this order)
+    const pool = postgres(collector.databaseUrl!, { max: 1, onnotice: () => undefined })
+    try {
+      await pool`create temporary table copy_text (n int, s text)`
+      // a slow query holds the one connection: whatever copyFrom does must not reach it
+      const running = pool<{ x: string }[]>`select pg_sleep(0.2), 'a' as x`.execute()
+      expect(() => pool.unsafe('copy copy_text from stdin').copyFrom(42 as never)).toThrow(TypeError)
+      const text = pool.unsafe('copy copy_text from stdin').copyFrom('1\tone\n2\ttwo ✓\n').then((r) => r)
+      const after = pool<{ s: string }[]>`select string_agg(s, ',' order by n) as s from copy_text`.execute()
+      expect((await running)[0]!.x).toBe('a')
+      await expect(text).resolves.toMatchObject({ count: 2 })
+      expect(await after).toEqual([{ s: 'one,two ✓' }])
+    } finally {
+      await pool.end({ timeout: 1 })
+    }
+  })
+
+  it('takes a connection of its own: a COPY never waits behind a slow query on a busy one', async () => {
+    const pool = postgres(collector.databaseUrl!, { max: 2, onnotice: () => undefined })
+    try {
+      await Promise.all([pool`select 1`, pool`select 1`])
+      // both connections busy, one for long: the COPY takes the first to be free
+      const slow = pool`select pg_sleep(2)`.then(() => 'slow')
+      const quick = pool`select pg_sleep(0.05)`.execute()
+      const copy = copyRecords(pool, viaCopy, [record()]).then(() => 'copy')
+      expect(await Promise.race([slow, copy])).toBe('copy')
+      await Promise.all([slow, quick])
+    } finally {
+      await pool.end({ timeout: 1 })
+    }
+  })
+
+  it('gives the next query a fresh connection when a backend ends during the connection start-up', async () => {
+    const target = new URL(collector.databaseUrl!)
+    let connections = 0
+    let heldTypes: Buffer | undefined
+    // a proxy that holds back the first connection's array-types query (postgres.js asks for
+    // them before the first query), so the backend can be ended while the start-up is under way
+    const proxy = createServer((client) => {
+      const n = ++connections
+      const server = connect(Number(target.port || 5432), target.hostname)
+      server.on('data', (d) => client.write(d))
+      server.on('end', () => client.end())
+      server.on('error', () => client.destroy())
+      client.on('end', () => server.end())
+      client.on('error', () => server.destroy())
+      client.on('data', (d) => {
+        if (n === 1 && d.includes('typcategory')) heldTypes = d
+        else server.write(d)
+      })
+    })
+    await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r))
+    const unhandled: unknown[] = []
+    const onUnhandled = (e: unknown) => unhandled.push(e)
+    process.on('unhandledRejection', onUnhandled)
+    const pool = postgres({
+      host: '127.0.0.1',
+      port: (proxy.address() as AddressInfo).port,
+      user: decodeURIComponent(target.username),
+      database: target.pathname.slice(1),
+      max: 1,
+      onnotice: () => undefined,
+      connection: { application_name: 'copy_binary_startup' },
+    })
+    try {
+      // sent now (a query goes out when awaited or executed), opening the connection
+      const first = pool<{ q: string }[]>`select 'first' as q`.execute()
+      while (!heldTypes) await new Promise((r) => setTimeout(r, 5))
+      await collector.sql`select pg_terminate_backend(pid) from pg_stat_activity where application_name = 'copy_binary_startup'`
+      expect(await first).toEqual([{ q: 'first' }])
+      expect(await pool<{ q: string }[]>`select 'second' as q`).toEqual([{ q: 'second' }])
+      expect(connections).toBe(2)
+      await new Promise((r) => setTimeout(r, 50))
+      expect(unhandled).toEqual([])
+    } finally {
+      process.off('unhandledRejection', onUnhandled)
+      await pool.end({ timeout: 1 })
+      proxy.close()
+    }
+  })
+
+  it("fails only the running query with its error when the connection drops after it, not the queries behind it", async () => {
+    const target = new URL(collector.databaseUrl!)
+    let cut = false
+    // a proxy that ends the client's connection right after passing on the first ERROR message
+    const proxy = createServer((client) => {
+      const server = connect(Number(target.port || 5432), target.hostname)
+      let buf = Buffer.alloc(0)
+      server.on('data', (d: Buffer) => {
+        if (cut) return
+        buf = Buffer.concat([buf, d])
+        let end = 0
+        while (buf.length - end >= 5) {
+          const len = buf.readUInt32BE(end + 1)
+          if (buf.length - end < len + 1) break
+          const type = String.fromCharCode(buf[end]!)
+          end += len + 1
+          if (type === 'E' && buf.subarray(end - len, end).includes('VERROR')) {
+            cut = true
+            client.end(buf.subarray(0, end))
+            server.destroy()
+            return
+          }
+        }
+        client.write(buf.subarray(0, end))
+        buf = buf.subarray(end)
+      })
+      server.on('end', () => client.end())
+      server.on('error', () => client.destroy())
+      client.on('data', (d) => server.write(d))
+      client.on('end', () => server.end())
+      client.on('error', () => server.destroy())
+    })
+    await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r))
+    const pool = postgres({
+      host: '127.0.0.1',
+      port: (proxy.address() as AddressInfo).port,
+      user: decodeURIComponent(target.username),
+      database: target.pathname.slice(1),
+      max: 1,
+      onnotice: () => undefined,
+    })
+    try {
+      await pool`select 1`
+      const code = (p: Promise<unknown>) => p.then(() => 'ok', (e: { code?: string }) => e.code)
+      // three queries on one connection, written one behind the other
+      const failing = code(pool`select 1/0 as x`)
+      const copy = code(copyRecordsOn(pool))
+      const select = code(pool`select 'c' as x`)
+      expect(await failing).toBe('22012')
+      expect(await copy).toBe('CONNECTION_CLOSED')
+      expect(await select).toBe('CONNECTION_CLOSED')
+    } finally {
+      await pool.end({ timeout: 1 })
+      proxy.close()
+    }
+
+    /** A COPY by copyFrom straight on the pool, so it is queued behind the failing query. */
+    function copyRecordsOn(sql: postgres.Sql) {
+      return sql.unsafe(`copy llm_requests (${COPY_COLUMNS.map((c) => `"${c}"`).join(', ')}) from stdin (format binary)`).copyFrom(copyBinaryData(viaCopy, [record()]))
     }
   })
 

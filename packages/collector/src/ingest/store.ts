@@ -35,12 +35,18 @@ const COPY_STATEMENT = `copy llm_requests (${COPY_COLUMNS.map((c) => `"${c}"`).j
 /** Stores every record of a batch by COPY, or fails with UNIQUE_VIOLATION and stores none. */
 export async function copyRecords(sql: Sql, projectId: string, records: ScoredRecord[]): Promise<void> {
   if (!records.length) return
-  // The data and the end of the COPY go out in the same write as the statement (`copyFrom`, a
-  // patch of the project's to postgres.js). With a writable stream PostgreSQL waited for this
-  // event loop twice a batch, for the data and then for CopyDone, while it parsed other batches.
-  // So nothing can come between the statement and its data, and the pool may queue other
-  // queries behind it on the same connection: no connection of its own is needed.
-  await sql.unsafe(COPY_STATEMENT).copyFrom(copyBinaryData(projectId, records))
+  const data = copyBinaryData(projectId, records)
+  // A connection of its own: the pool queues a query behind a busy connection's, so a COPY
+  // could wait behind a slow query, and queries behind a COPY waiting on a rollup row's lock.
+  const conn = await sql.reserve()
+  try {
+    // The data and the end of the COPY go out in the same write as the statement (`copyFrom`, a
+    // patch of the project's to postgres.js). With a writable stream PostgreSQL waited for this
+    // event loop twice a batch, for the data and then for CopyDone, while it parsed other batches.
+    await conn.unsafe(COPY_STATEMENT).copyFrom(data)
+  } finally {
+    conn.release()
+  }
 }
 
 /**
