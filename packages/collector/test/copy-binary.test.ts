@@ -463,6 +463,41 @@ describe.runIf(onRealPostgres())('binary COPY against PostgreSQL', () => {
     }
   })
 
+  it('fails a transaction whose backend is ended mid-statement, and the pool carries on', async () => {
+    const pool = postgres(collector.databaseUrl!, { max: 1, onnotice: () => undefined, connection: { application_name: 'copy_binary_tx' } })
+    const hold = await collector.sql.reserve()
+    const uncaught: unknown[] = []
+    const onUncaught = (e: unknown) => uncaught.push(e)
+    process.on('uncaughtException', onUncaught)
+    try {
+      await copyRecords(collector.sql, viaCopy, [record()])
+      // the insert path's transaction (as the meter's store step runs it), its trigger waiting
+      // for a rollup row this transaction holds
+      await hold`begin`
+      await hold`select 1 from request_rollups where project_id = ${viaCopy} for update`
+      const tx = pool.begin((t) => insertRecords(t, viaCopy, [record()]))
+      let pid: number | undefined
+      for (let i = 0; i < 400 && pid === undefined; i++) {
+        ;[{ pid } = { pid: undefined }] = await collector.sql<{ pid: number }[]>`
+          select pid from pg_stat_activity where application_name = 'copy_binary_tx' and wait_event_type = 'Lock'`
+        if (pid === undefined) await new Promise((r) => setTimeout(r, 5))
+      }
+      expect(pid).toBeDefined()
+      // waits for the pool's one connection, which the transaction holds
+      const queued = pool<{ x: string }[]>`select 'queued' as x`.execute()
+      await collector.sql`select pg_terminate_backend(${pid!})`
+      await expect(tx).rejects.toThrow()
+      await hold`rollback`
+      expect(await queued).toEqual([{ x: 'queued' }])
+      expect(await pool<{ x: string }[]>`select 'after' as x`).toEqual([{ x: 'after' }])
+      expect(uncaught).toEqual([])
+    } finally {
+      process.off('uncaughtException', onUncaught)
+      hold.release()
+      await pool.end({ timeout: 1 })
+    }
+  })
+
   it('stores nothing of a batch holding a stored id (the insert path then skips it)', async () => {
     const batch = [record(), record()]
     await copyRecords(collector.sql, viaCopy, [batch[1]!])
