@@ -498,6 +498,26 @@ describe.runIf(onRealPostgres())('binary COPY against PostgreSQL', () => {
     }
   })
 
+  it('keeps a reserved connection with its holder when the server refuses a large COPY before reading it', async () => {
+    const pool = postgres(collector.databaseUrl!, { max: 1, onnotice: () => undefined })
+    try {
+      await pool`select 1`
+      const conn = await pool.reserve()
+      await conn`set application_name = 'the reservation'`
+      // waits for the pool's one connection, which the reservation holds
+      const outside = pool<{ app: string }[]>`select current_setting('application_name') as app`.execute()
+      // refused at once (no such table) while most of its 40 MB are still being written
+      await expect(conn.unsafe('copy copy_binary_missing from stdin').copyFrom(Buffer.alloc(40_000_000, 0x41))).rejects.toMatchObject({ code: '42P01' })
+      const early = await Promise.race([outside.then(() => 'ran'), new Promise((r) => setTimeout(() => r('waited'), 300))])
+      expect(early).toBe('waited')
+      await conn`reset application_name`
+      conn.release()
+      expect((await outside)[0]!.app).not.toBe('the reservation')
+    } finally {
+      await pool.end({ timeout: 1 })
+    }
+  })
+
   it('stores nothing of a batch holding a stored id (the insert path then skips it)', async () => {
     const batch = [record(), record()]
     await copyRecords(collector.sql, viaCopy, [batch[1]!])
