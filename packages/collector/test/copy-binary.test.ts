@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto'
-import { connect, createServer, type AddressInfo } from 'node:net'
+import { connect, createServer, type AddressInfo, type Server } from 'node:net'
 import postgres from 'postgres'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { ScoredRecord } from '../src/ingest/pipeline.js'
-import { copyRecords, insertRecords } from '../src/ingest/store.js'
-import { COPY_COLUMNS, copyBinaryData } from '../src/ingest/copy-binary.js'
+import { COPY_STATEMENT, copyRecords, insertRecords } from '../src/ingest/store.js'
+import { copyBinaryData } from '../src/ingest/copy-binary.js'
 import { onRealPostgres, startTestCollector, type TestCollector } from './helpers/collector.js'
 import { createProject, signUp } from './helpers/accounts.js'
 
@@ -129,6 +129,31 @@ describe.runIf(onRealPostgres())('binary COPY against PostgreSQL', () => {
   })
   afterAll(() => collector.close())
 
+  /** The pid of the backend whose statement matches `pattern` (LIKE), once it waits for a lock. */
+  const lockWaiter = async (pattern: string): Promise<number> => {
+    for (let i = 0; i < 400; i++) {
+      const [row] = await collector.sql<{ pid: number }[]>`
+        select pid from pg_stat_activity where query like ${pattern} and wait_event_type = 'Lock'`
+      if (row) return row.pid
+      await new Promise((r) => setTimeout(r, 5))
+    }
+    throw new Error(`no backend running ${pattern} waited for a lock`)
+  }
+
+  /** A one-connection pool to the test database through `proxy` (listening on loopback). */
+  const poolThrough = (proxy: Server, options: postgres.Options<{}> = {}) => {
+    const target = new URL(collector.databaseUrl!)
+    return postgres({
+      host: '127.0.0.1',
+      port: (proxy.address() as AddressInfo).port,
+      user: decodeURIComponent(target.username),
+      database: target.pathname.slice(1),
+      max: 1,
+      onnotice: () => undefined,
+      ...options,
+    })
+  }
+
   /** The stored rows of a project as text, by id, every column but the project and the arrival. */
   const rows = async (projectId: string) => {
     const found = await collector.sql<Record<string, string>[]>`
@@ -224,14 +249,8 @@ describe.runIf(onRealPostgres())('binary COPY against PostgreSQL', () => {
     await hold`begin`
     await hold`select 1 from request_rollups where project_id = ${viaCopy} for update`
     const stuck = copyRecords(sql, viaCopy, [record()])
-    let pid: number | undefined
-    for (let i = 0; i < 400 && pid === undefined; i++) {
-      ;[{ pid } = { pid: undefined }] = await sql<{ pid: number }[]>`
-        select pid from pg_stat_activity where query like 'copy llm_requests%' and wait_event_type = 'Lock'`
-      if (pid === undefined) await new Promise((r) => setTimeout(r, 5))
-    }
-    expect(pid).toBeDefined()
-    await sql`select pg_terminate_backend(${pid!})`
+    const pid = await lockWaiter('copy llm_requests%')
+    await sql`select pg_terminate_backend(${pid})`
     await expect(stuck).rejects.toThrow()
     await hold`rollback`
     hold.release()
@@ -277,7 +296,7 @@ describe.runIf(onRealPostgres())('binary COPY against PostgreSQL', () => {
       const missingTable = pool.unsafe(`copy llm_requests_missing (id) from stdin (format binary)`).copyFrom(data)
       const missingColumn = pool.unsafe(`copy llm_requests (no_such_column) from stdin (format binary)`).copyFrom(data)
       const stored = record()
-      const good = pool.unsafe(`copy llm_requests (${COPY_COLUMNS.map((c) => `"${c}"`).join(', ')}) from stdin (format binary)`).copyFrom(copyBinaryData(viaCopy, [stored]))
+      const good = pool.unsafe(COPY_STATEMENT).copyFrom(copyBinaryData(viaCopy, [stored]))
       const after = pool<{ n: number }[]>`select count(*)::int as n from llm_requests where id = ${stored.id}`
       await expect(missingTable).rejects.toMatchObject({ code: '42P01' })
       await expect(missingColumn).rejects.toMatchObject({ code: '42703' })
@@ -298,14 +317,8 @@ describe.runIf(onRealPostgres())('binary COPY against PostgreSQL', () => {
       await hold`begin`
       await hold`select 1 from request_rollups where project_id = ${viaCopy} for update`
       const stuck = copyRecords(pool, viaCopy, [record()])
-      let pid: number | undefined
-      for (let i = 0; i < 400 && pid === undefined; i++) {
-        ;[{ pid } = { pid: undefined }] = await collector.sql<{ pid: number }[]>`
-          select pid from pg_stat_activity where query like 'copy llm_requests%' and wait_event_type = 'Lock'`
-        if (pid === undefined) await new Promise((r) => setTimeout(r, 5))
-      }
-      expect(pid).toBeDefined()
-      await collector.sql`select pg_terminate_backend(${pid!})`
+      const pid = await lockWaiter('copy llm_requests%')
+      await collector.sql`select pg_terminate_backend(${pid})`
       // the COPY fails with the reason the server gave, not a bare CONNECTION_CLOSED
       await expect(stuck).rejects.toMatchObject({ code: '57P01' })
       await hold`rollback`
@@ -375,15 +388,7 @@ describe.runIf(onRealPostgres())('binary COPY against PostgreSQL', () => {
     const unhandled: unknown[] = []
     const onUnhandled = (e: unknown) => unhandled.push(e)
     process.on('unhandledRejection', onUnhandled)
-    const pool = postgres({
-      host: '127.0.0.1',
-      port: (proxy.address() as AddressInfo).port,
-      user: decodeURIComponent(target.username),
-      database: target.pathname.slice(1),
-      max: 1,
-      onnotice: () => undefined,
-      connection: { application_name: 'copy_binary_startup' },
-    })
+    const pool = poolThrough(proxy, { connection: { application_name: 'copy_binary_startup' } })
     try {
       // sent now (a query goes out when awaited or executed), opening the connection
       const first = pool<{ q: string }[]>`select 'first' as q`.execute()
@@ -434,14 +439,7 @@ describe.runIf(onRealPostgres())('binary COPY against PostgreSQL', () => {
       client.on('error', () => server.destroy())
     })
     await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r))
-    const pool = postgres({
-      host: '127.0.0.1',
-      port: (proxy.address() as AddressInfo).port,
-      user: decodeURIComponent(target.username),
-      database: target.pathname.slice(1),
-      max: 1,
-      onnotice: () => undefined,
-    })
+    const pool = poolThrough(proxy)
     try {
       await pool`select 1`
       const code = (p: Promise<unknown>) => p.then(() => 'ok', (e: { code?: string }) => e.code)
@@ -459,12 +457,12 @@ describe.runIf(onRealPostgres())('binary COPY against PostgreSQL', () => {
 
     /** A COPY by copyFrom straight on the pool, so it is queued behind the failing query. */
     function copyRecordsOn(sql: postgres.Sql) {
-      return sql.unsafe(`copy llm_requests (${COPY_COLUMNS.map((c) => `"${c}"`).join(', ')}) from stdin (format binary)`).copyFrom(copyBinaryData(viaCopy, [record()]))
+      return sql.unsafe(COPY_STATEMENT).copyFrom(copyBinaryData(viaCopy, [record()]))
     }
   })
 
   it('fails a transaction whose backend is ended mid-statement, and the pool carries on', async () => {
-    const pool = postgres(collector.databaseUrl!, { max: 1, onnotice: () => undefined, connection: { application_name: 'copy_binary_tx' } })
+    const pool = postgres(collector.databaseUrl!, { max: 1, onnotice: () => undefined })
     const hold = await collector.sql.reserve()
     const uncaught: unknown[] = []
     const onUncaught = (e: unknown) => uncaught.push(e)
@@ -476,16 +474,10 @@ describe.runIf(onRealPostgres())('binary COPY against PostgreSQL', () => {
       await hold`begin`
       await hold`select 1 from request_rollups where project_id = ${viaCopy} for update`
       const tx = pool.begin((t) => insertRecords(t, viaCopy, [record()]))
-      let pid: number | undefined
-      for (let i = 0; i < 400 && pid === undefined; i++) {
-        ;[{ pid } = { pid: undefined }] = await collector.sql<{ pid: number }[]>`
-          select pid from pg_stat_activity where application_name = 'copy_binary_tx' and wait_event_type = 'Lock'`
-        if (pid === undefined) await new Promise((r) => setTimeout(r, 5))
-      }
-      expect(pid).toBeDefined()
+      const pid = await lockWaiter('%insert into llm_requests%')
       // waits for the pool's one connection, which the transaction holds
       const queued = pool<{ x: string }[]>`select 'queued' as x`.execute()
-      await collector.sql`select pg_terminate_backend(${pid!})`
+      await collector.sql`select pg_terminate_backend(${pid})`
       await expect(tx).rejects.toThrow()
       await hold`rollback`
       expect(await queued).toEqual([{ x: 'queued' }])

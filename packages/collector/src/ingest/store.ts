@@ -30,7 +30,8 @@ export type Tx = postgres.TransactionSql<{}>
 /** The SQLSTATE a COPY of a batch holding a stored id fails with: store it by `insertRecords`. */
 export const UNIQUE_VIOLATION = '23505'
 
-const COPY_STATEMENT = `copy llm_requests (${COPY_COLUMNS.map((c) => `"${c}"`).join(', ')}) from stdin (format binary)`
+/** The COPY of a batch into `llm_requests`, in the binary format (copy-binary.ts). */
+export const COPY_STATEMENT = `copy llm_requests (${COPY_COLUMNS.map((c) => `"${c}"`).join(', ')}) from stdin (format binary)`
 
 /** Stores every record of a batch by COPY, or fails with UNIQUE_VIOLATION and stores none. */
 export async function copyRecords(sql: Sql, projectId: string, records: ScoredRecord[]): Promise<void> {
