@@ -249,6 +249,8 @@ describe.runIf(onRealPostgres())('binary COPY against PostgreSQL', () => {
     await hold`begin`
     await hold`select 1 from request_rollups where project_id = ${viaCopy} for update`
     const stuck = copyRecords(sql, viaCopy, [record()])
+    // it may fail before the terminate query returns: handled from the start, checked below
+    stuck.catch(() => undefined)
     const pid = await lockWaiter('copy llm_requests%')
     await sql`select pg_terminate_backend(${pid})`
     await expect(stuck).rejects.toThrow()
@@ -317,6 +319,7 @@ describe.runIf(onRealPostgres())('binary COPY against PostgreSQL', () => {
       await hold`begin`
       await hold`select 1 from request_rollups where project_id = ${viaCopy} for update`
       const stuck = copyRecords(pool, viaCopy, [record()])
+      stuck.catch(() => undefined)
       const pid = await lockWaiter('copy llm_requests%')
       await collector.sql`select pg_terminate_backend(${pid})`
       // the COPY fails with the reason the server gave, not a bare CONNECTION_CLOSED
@@ -474,6 +477,7 @@ describe.runIf(onRealPostgres())('binary COPY against PostgreSQL', () => {
       await hold`begin`
       await hold`select 1 from request_rollups where project_id = ${viaCopy} for update`
       const tx = pool.begin((t) => insertRecords(t, viaCopy, [record()]))
+      tx.catch(() => undefined)
       const pid = await lockWaiter('%insert into llm_requests%')
       // waits for the pool's one connection, which the transaction holds
       const queued = pool<{ x: string }[]>`select 'queued' as x`.execute()
