@@ -159,7 +159,7 @@ async function startBareShipping(via: string): Promise<() => void> {
     const w = new Worker(code, { eval: true, workerData: { url: url.href, headers, prompt: `system: ${body.messages[0].content}\nuser: ${body.messages[1].content}` } })
     w.unref()
     send = () => new Promise<void>((resolve) => { w.once('message', () => resolve()); w.postMessage('go') })
-  } else throw new Error(`BARE_SHIP: sdk, http or shared, not ${via}`)
+  } else throw new Error(`BARE_SHIP: sdk, http, shared or thread, not ${via}`)
   // the SDK's transport never holds the process open (its sockets are unref'd): nothing else
   // does yet, and a top-level await on it alone would end the process (exit code 13)
   const hold = setInterval(() => {}, 1000)
