@@ -44,3 +44,12 @@ export function ensureCollectorBuilt() {
   }
   return join(ROOT, 'packages', 'collector', 'dist', 'main.js')
 }
+
+/** The SDK as published (dist/, ESM and CommonJS): what `pnpm bench:sdk` measures. */
+export function ensureSdkBuilt() {
+  if (stale('shared', 'index.js') || stale('sdk', 'index.js')) {
+    process.stderr.write('building the SDK (first run, or sources changed)…\n')
+    pnpm(['--filter', '@llmguard/sdk...', 'run', 'build'])
+  }
+  return join(ROOT, 'packages', 'sdk', 'dist', 'index.js')
+}

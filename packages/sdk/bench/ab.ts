@@ -11,7 +11,8 @@
  *
  *   VARIANTS='{"bare":["bare",{}],"sdk":["llmguard",{}],"memory":["llmguard",{"LG_VARIANT":"memory"}]}'
  *
- * env A_SRC, B_SRC (SDK entries relative to bench/; default B: ../src/index.js), VARIANTS,
+ * env A_SRC, B_SRC (SDK entries relative to bench/; default B: ../src/index.js, so both run as
+ * sources through tsx; a variant without LG_SRC loads the built ../dist/index.js, build it first), VARIANTS,
  * ROUNDS (6), CALLS (2000). At this machine's noise (one round's difference moves by ±50–100 µs)
  * 20 rounds or more are needed to see a 20 µs change.
  */

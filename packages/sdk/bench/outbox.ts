@@ -7,7 +7,8 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks'
-import { LLMGuard } from '../src/index.js'
+// the built package, as in the call benchmark (bench:sdk builds it first)
+const { LLMGuard } = (await import('../dist/index.js')) as typeof import('../src/index.js')
 
 const total = Number(process.env.RECORDS ?? 100_000)
 const dir = mkdtempSync(join(tmpdir(), 'llmguard-bench-outbox-'))

@@ -15,6 +15,12 @@ import { fileURLToPath } from 'node:url'
 import { startFakeCollector, TEST_KEY } from '../test/fakes/collector-server.js'
 import { startFakeOpenAI } from '../test/fakes/openai-server.js'
 import { meanSe, runChild } from './lib.js'
+// @ts-expect-error: a plain .mjs helper of the repository's scripts, without types
+import { ensureSdkBuilt } from '../../../scripts/lib/build.mjs'
+
+// the SDK as an app installs it: the built package (the workers load packages/sdk/dist), as
+// Langfuse's wrapper is loaded from its published build, not TypeScript run through tsx
+ensureSdkBuilt()
 
 const root = fileURLToPath(new URL('../../../', import.meta.url))
 // 16 rounds: one round's difference moves by ±50–100 µs with no change to the code (each
@@ -128,7 +134,7 @@ window: records reach SQLite by a 50 ms timer (default \`writeDelayMs\`) plus th
 const md = `## SDK
 
 \`pnpm bench:sdk\` — ${new Date().toISOString().slice(0, 10)}, Node ${process.versions.node}, ${cpus().length} × ${cpus()[0]?.model.trim()}.
-A chat completion against a loopback fake OpenAI server, ${rounds} interleaved rounds (the order of the modes flips every round) × ${calls} calls per mode, each run
+The SDK as built (\`packages/sdk/dist\`, what an app installs). A chat completion against a loopback fake OpenAI server, ${rounds} interleaved rounds (the order of the modes flips every round) × ${calls} calls per mode, each run
 in its own process after ${warmup} warm-up calls. The mean is amortised: the wrapper's final flush is added to the run's
 total, and the shipping (LLMGuard → fake collector, Langfuse → OTLP sink) happens on the same event loop during the run.
 

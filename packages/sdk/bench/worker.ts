@@ -32,10 +32,12 @@ let extra: () => unknown = () => undefined
 const dir = mkdtempSync(join(tmpdir(), 'llmguard-bench-'))
 
 if (mode === 'llmguard') {
-  // LG_SRC (for A/B runs of two commits on one machine state): the SDK entry to load, e.g. an
-  // older commit's src unpacked with `git archive <commit> src | tar -x -C packages/sdk/.old`
-  // and LG_SRC=../.old/src/index.js
-  const { LLMGuard } = (await import(process.env.LG_SRC ?? '../src/index.js')) as typeof import('../src/index.js')
+  // LG_SRC: the SDK entry to load. By default the built package (bench:sdk builds it first), as
+  // an app loads it; '../src/index.js' runs the TypeScript sources through tsx, which costs the
+  // calls more than the build does. For A/B runs of two commits on one machine state, an older
+  // commit's src unpacked with `git archive <commit> src | tar -x -C packages/sdk/.old` and
+  // LG_SRC=../.old/src/index.js, against LG_SRC=../src/index.js (like with like)
+  const { LLMGuard } = (await import(process.env.LG_SRC ?? '../dist/index.js')) as typeof import('../src/index.js')
   // LG_VARIANT (for finding where the time goes): 'memory' = no SQLite, 'nokey' = no shipping
   const variant = process.env.LG_VARIANT ?? ''
   const guard = new LLMGuard({
