@@ -129,16 +129,22 @@ describe.runIf(onRealPostgres())('binary COPY against PostgreSQL', () => {
   })
   afterAll(() => collector.close())
 
-  /** The pid of the backend whose statement matches `pattern` (LIKE), once it waits for a lock. */
-  const lockWaiter = async (pattern: string): Promise<number> => {
+  /**
+   * The pid of a backend whose statement matches `pattern` (LIKE), once one runs it: of the
+   * application `app` only, if given, and waiting for a lock, with `lock`.
+   */
+  const backendRunning = async (pattern: string, o: { app?: string; lock?: boolean } = {}): Promise<number> => {
     for (let i = 0; i < 400; i++) {
       const [row] = await collector.sql<{ pid: number }[]>`
-        select pid from pg_stat_activity where query like ${pattern} and wait_event_type = 'Lock'`
+        select pid from pg_stat_activity where query like ${pattern}
+          and (${o.app ?? null}::text is null or application_name = ${o.app ?? null})
+          and (not ${o.lock ?? false} or wait_event_type = 'Lock')`
       if (row) return row.pid
       await new Promise((r) => setTimeout(r, 5))
     }
-    throw new Error(`no backend running ${pattern} waited for a lock`)
+    throw new Error(`no backend ran ${pattern}${o.lock ? ' waiting for a lock' : ''}`)
   }
+  const lockWaiter = (pattern: string) => backendRunning(pattern, { lock: true })
 
   /** A one-connection pool to the test database through `proxy` (listening on loopback). */
   const poolThrough = (proxy: Server, options: postgres.Options<{}> = {}) => {
@@ -511,6 +517,76 @@ describe.runIf(onRealPostgres())('binary COPY against PostgreSQL', () => {
       expect((await outside)[0]!.app).not.toBe('the reservation')
     } finally {
       await pool.end({ timeout: 1 })
+    }
+  })
+
+  it("gives a COPY waiting for the pool's busy connection the reconnected one when that backend is ended", async () => {
+    const pool = postgres(collector.databaseUrl!, { max: 1, onnotice: () => undefined, connection: { application_name: 'copy_binary_waiter' } })
+    try {
+      const busy = pool`select pg_sleep(30)`.execute()
+      busy.catch(() => undefined)
+      const pid = await backendRunning('select pg_sleep%', { app: 'copy_binary_waiter' })
+      // copyRecords reserves a connection: the pool's one is busy, so the reservation waits
+      const a = record()
+      const copying = copyRecords(pool, viaCopy, [a])
+      copying.catch(() => undefined)
+      await collector.sql`select pg_terminate_backend(${pid})`
+      await expect(busy).rejects.toMatchObject({ code: '57P01' })
+      // the connection reopens for the waiting reservation, which must get it (it used to wait for ever)
+      const done = await Promise.race([copying.then(() => 'stored'), new Promise((r) => setTimeout(() => r('still waiting after 5 s'), 5_000))])
+      expect(done).toBe('stored')
+      expect(await collector.sql`select 1 from llm_requests where id = ${a.id}`).toHaveLength(1)
+      // released as usual: the pool serves the next query and the next reservation
+      expect(await pool<{ one: number }[]>`select 1 as one`).toEqual([{ one: 1 }])
+      await copyRecords(pool, viaCopy, [record()])
+    } finally {
+      await pool.end({ timeout: 1 })
+    }
+  })
+
+  it('fails a reservation whose connection cannot be opened, and the pool connects again once it can', async () => {
+    const target = new URL(collector.databaseUrl!)
+    const sockets = new Set<import('node:net').Socket>()
+    const forward = (client: import('node:net').Socket) => {
+      const server = connect(Number(target.port || 5432), target.hostname)
+      sockets.add(client).add(server)
+      server.on('data', (d) => client.write(d))
+      server.on('end', () => client.end())
+      server.on('error', () => client.destroy())
+      client.on('data', (d) => server.write(d))
+      client.on('end', () => server.end())
+      client.on('error', () => server.destroy())
+    }
+    let proxy = createServer(forward)
+    await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r))
+    const port = (proxy.address() as AddressInfo).port
+    const pool = poolThrough(proxy, { connection: { application_name: 'copy_binary_refused' } })
+    try {
+      // the pool's one connection busy, and a reservation waiting for it
+      const busy = pool`select pg_sleep(30)`.execute()
+      busy.catch(() => undefined)
+      const pid = await backendRunning('select pg_sleep%', { app: 'copy_binary_refused' })
+      const reserving = pool.reserve()
+      reserving.catch(() => undefined)
+      // the collector's database goes away: no new connection (close() stops listening at once;
+      // its callback would wait for the open connections), and the running ones end
+      proxy.close()
+      await collector.sql`select pg_terminate_backend(${pid})`
+      await expect(reserving).rejects.toMatchObject({ code: 'ECONNREFUSED' })
+      await expect(busy).rejects.toMatchObject({ code: '57P01' })
+      // back: the pool opens its connection again, not to hand it to the failed reservation
+      proxy = createServer(forward)
+      await new Promise<void>((r) => proxy.listen(port, '127.0.0.1', r))
+      const answered = await Promise.race([pool<{ one: number }[]>`select 1 as one`, new Promise((r) => setTimeout(() => r('no answer after 5 s'), 5_000))])
+      expect(answered).toEqual([{ one: 1 }])
+      const conn = await pool.reserve()
+      expect(await conn<{ two: number }[]>`select 2 as two`).toEqual([{ two: 2 }])
+      conn.release()
+      expect(await pool<{ three: number }[]>`select 3 as three`).toEqual([{ three: 3 }])
+    } finally {
+      await pool.end({ timeout: 1 })
+      proxy.close()
+      for (const s of sockets) s.destroy()
     }
   })
 
