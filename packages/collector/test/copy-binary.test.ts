@@ -374,14 +374,16 @@ describe.runIf(onRealPostgres())('binary COPY against PostgreSQL', () => {
     }
   })
 
-  it('gives the next query a fresh connection when a backend ends during the connection start-up', async () => {
+  /**
+   * A proxy to the test database that holds back the first connection's array-types query
+   * (postgres.js asks for them before anything else), so the backend can be ended while the
+   * connection's start-up is under way.
+   */
+  const typesHoldingProxy = async () => {
     const target = new URL(collector.databaseUrl!)
-    let connections = 0
-    let heldTypes: Buffer | undefined
-    // a proxy that holds back the first connection's array-types query (postgres.js asks for
-    // them before the first query), so the backend can be ended while the start-up is under way
+    const state = { connections: 0, held: undefined as Buffer | undefined }
     const proxy = createServer((client) => {
-      const n = ++connections
+      const n = ++state.connections
       const server = connect(Number(target.port || 5432), target.hostname)
       server.on('data', (d) => client.write(d))
       server.on('end', () => client.end())
@@ -389,27 +391,68 @@ describe.runIf(onRealPostgres())('binary COPY against PostgreSQL', () => {
       client.on('end', () => server.end())
       client.on('error', () => server.destroy())
       client.on('data', (d) => {
-        if (n === 1 && d.includes('typcategory')) heldTypes = d
+        if (n === 1 && d.includes('typcategory')) state.held = d
         else server.write(d)
       })
     })
     await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r))
+    return { proxy, state }
+  }
+
+  /** Runs `fn` and returns the unhandled rejections seen during it and 50 ms after. */
+  const unhandledDuring = async (fn: () => Promise<void>): Promise<unknown[]> => {
     const unhandled: unknown[] = []
     const onUnhandled = (e: unknown) => unhandled.push(e)
     process.on('unhandledRejection', onUnhandled)
-    const pool = poolThrough(proxy, { connection: { application_name: 'copy_binary_startup' } })
     try {
-      // sent now (a query goes out when awaited or executed), opening the connection
-      const first = pool<{ q: string }[]>`select 'first' as q`.execute()
-      while (!heldTypes) await new Promise((r) => setTimeout(r, 5))
-      await collector.sql`select pg_terminate_backend(pid) from pg_stat_activity where application_name = 'copy_binary_startup'`
-      expect(await first).toEqual([{ q: 'first' }])
-      expect(await pool<{ q: string }[]>`select 'second' as q`).toEqual([{ q: 'second' }])
-      expect(connections).toBe(2)
+      await fn()
       await new Promise((r) => setTimeout(r, 50))
-      expect(unhandled).toEqual([])
     } finally {
       process.off('unhandledRejection', onUnhandled)
+    }
+    return unhandled
+  }
+
+  it('gives the next query a fresh connection when a backend ends during the connection start-up', async () => {
+    const { proxy, state } = await typesHoldingProxy()
+    const pool = poolThrough(proxy, { connection: { application_name: 'copy_binary_startup' } })
+    try {
+      const unhandled = await unhandledDuring(async () => {
+        // sent now (a query goes out when awaited or executed), opening the connection
+        const first = pool<{ q: string }[]>`select 'first' as q`.execute()
+        while (!state.held) await new Promise((r) => setTimeout(r, 5))
+        await collector.sql`select pg_terminate_backend(pid) from pg_stat_activity where application_name = 'copy_binary_startup'`
+        expect(await first).toEqual([{ q: 'first' }])
+        expect(await pool<{ q: string }[]>`select 'second' as q`).toEqual([{ q: 'second' }])
+        expect(state.connections).toBe(2)
+      })
+      expect(unhandled).toEqual([])
+    } finally {
+      await pool.end({ timeout: 1 })
+      proxy.close()
+    }
+  })
+
+  it('gives a reservation (an ingest COPY) a fresh connection when a backend ends during the start-up opened for it', async () => {
+    const { proxy, state } = await typesHoldingProxy()
+    const pool = poolThrough(proxy, { connection: { application_name: 'copy_binary_reserve_startup' } })
+    try {
+      const a = record()
+      const unhandled = await unhandledDuring(async () => {
+        // the pool's first connection opens for the COPY's reservation
+        const copying = copyRecords(pool, viaCopy, [a])
+        copying.catch(() => undefined)
+        while (!state.held) await new Promise((r) => setTimeout(r, 5))
+        await collector.sql`select pg_terminate_backend(pid) from pg_stat_activity where application_name = 'copy_binary_reserve_startup'`
+        await copying
+        expect(state.connections).toBe(2)
+        expect(await pool<{ q: string }[]>`select 'next' as q`).toEqual([{ q: 'next' }])
+      })
+      // the start-up's own query failed with the backend: nothing may be left unhandled (it would
+      // end the collector)
+      expect(unhandled).toEqual([])
+      expect(await collector.sql`select 1 from llm_requests where id = ${a.id}`).toHaveLength(1)
+    } finally {
       await pool.end({ timeout: 1 })
       proxy.close()
     }
