@@ -633,6 +633,81 @@ describe.runIf(onRealPostgres())('binary COPY against PostgreSQL', () => {
     }
   })
 
+  /** A proxy to the test database that resets (TCP RST) its first connection when `trigger` comes, before it reaches the server. */
+  const resettingProxy = async (trigger: string) => {
+    const target = new URL(collector.databaseUrl!)
+    const state = { connections: 0 }
+    const proxy = createServer((client) => {
+      const n = ++state.connections
+      const server = connect(Number(target.port || 5432), target.hostname)
+      server.on('data', (d) => client.write(d))
+      server.on('end', () => client.end())
+      server.on('error', () => client.destroy())
+      client.on('end', () => server.end())
+      client.on('error', () => server.destroy())
+      client.on('data', (d) => {
+        if (n === 1 && d.includes(trigger)) {
+          client.resetAndDestroy()
+          server.destroy()
+        } else server.write(d)
+      })
+    })
+    await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r))
+    return { proxy, state }
+  }
+
+  it('gives a query waiting for a reserved connection whose socket was reset a new connection, not the dead one', async () => {
+    const { proxy, state } = await resettingProxy('copy llm_requests')
+    const pool = poolThrough(proxy)
+    try {
+      const unhandled = await unhandledDuring(async () => {
+        expect(await pool<{ one: number }[]>`select 1 as one`).toEqual([{ one: 1 }])
+        // the COPY reserves the pool's one connection; the query waits for it
+        const copying = copyRecords(pool, viaCopy, [record()])
+        copying.catch(() => undefined)
+        const queued = pool<{ q: string }[]>`select 'queued' as q`.execute()
+        queued.catch(() => undefined)
+        await expect(copying).rejects.toMatchObject({ code: 'ECONNRESET' })
+        // the COPY's release came between the socket's error and its close: the waiting query
+        // must not be handed the dead connection (it waited for ever), but the reconnected one
+        const answer = await Promise.race([queued, new Promise((r) => setTimeout(() => r('no answer after 5 s'), 5_000))])
+        expect(answer).toEqual([{ q: 'queued' }])
+        expect(await pool<{ two: number }[]>`select 2 as two`).toEqual([{ two: 2 }])
+        await copyRecords(pool, viaCopy, [record()])
+        expect(state.connections).toBe(2)
+      })
+      expect(unhandled).toEqual([])
+    } finally {
+      await pool.end({ timeout: 1 })
+      proxy.close()
+    }
+  })
+
+  it('fails a query for a reserved connection whose socket was reset before it closed, rather than leaving it waiting', async () => {
+    const { proxy } = await resettingProxy('pg_sleep')
+    const pool = poolThrough(proxy)
+    try {
+      const conn = await pool.reserve()
+      // the holder's next query comes as soon as the first fails: after the socket's error, before its close
+      const next = conn`select pg_sleep(0)`.then(
+        () => {
+          throw new Error('the reset query succeeded')
+        },
+        (err: { code?: string }) => {
+          expect(err.code).toBe('ECONNRESET')
+          return conn`select 'after the reset' as q`.execute()
+        },
+      )
+      const answer = await Promise.race([next.then(() => 'answered', (err: { code?: string }) => err.code), new Promise((r) => setTimeout(() => r('no answer after 5 s'), 5_000))])
+      expect(answer).toBe('CONNECTION_CLOSED')
+      conn.release()
+      expect(await pool<{ one: number }[]>`select 1 as one`).toEqual([{ one: 1 }])
+    } finally {
+      await pool.end({ timeout: 1 })
+      proxy.close()
+    }
+  })
+
   it('stores nothing of a batch holding a stored id (the insert path then skips it)', async () => {
     const batch = [record(), record()]
     await copyRecords(collector.sql, viaCopy, [batch[1]!])
