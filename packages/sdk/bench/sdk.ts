@@ -111,8 +111,9 @@ const added = (m: Mode) => ({
 /** The added CPU per call round by round (each wrapper's run against the bare run of its round), and its standard error. */
 const perRound = (m: Mode) => {
   const d = totals[m].roundCpu.map((x, i) => (x - totals.bare.roundCpu[i]!) * 1000)
-  if (d.length === 0) return { rounds: '–', se: NaN }
-  return { rounds: d.map((x) => Math.round(x)).join(', '), se: Math.round(meanSe(d).se) }
+  if (d.length === 0) return { rounds: '–', mean: NaN, se: NaN }
+  const { mean, se } = meanSe(d)
+  return { rounds: d.map((x) => Math.round(x)).join(', '), mean, se: Math.round(se) }
 }
 const lgRounds = perRound('llmguard')
 const lfRounds = perRound('langfuse')
@@ -121,6 +122,10 @@ const lf = added('langfuse')
 const ratio = lf.cpu > 0 ? lg.cpu / lf.cpu : NaN
 const load1 = loadavg()[0]!
 const verdict = (ok: boolean) => (ok ? 'met' : 'NOT met')
+// the run's mean alone says little at this noise: met beyond it only when the mean of the
+// round-by-round differences plus two standard errors stays within the target too
+const lgUpper = Math.round(lgRounds.mean + 2 * lgRounds.se)
+const addedVerdict = lg.cpu > 40 ? 'NOT met' : lgUpper <= 40 ? 'met' : 'met by the mean, not beyond the noise'
 
 const outboxText = explore
   ? 'Outbox: not measured in this exploratory run (BENCH_DOCS=0, or only some modes).\n'
@@ -155,7 +160,7 @@ shared 2-core machine move by ±100 µs between rounds, so the targets are judge
 move it (the cores share caches and memory): compare runs by their bare row too. On an idle machine added wall time per
 sequential call tracks it.
 Added CPU µs per call round by round: LLMGuard ${lgRounds.rounds} (standard error of the mean ${lgRounds.se}); Langfuse ${lfRounds.rounds} (${lfRounds.se}).
-Targets (SPEC §6): LLMGuard adds ≤ 40 µs per call — **${verdict(lg.cpu <= 40)}** (${lg.cpu} µs CPU, ${lg.mean} µs wall mean); at
+Targets (SPEC §6): LLMGuard adds ≤ 40 µs per call — **${addedVerdict}** (${lg.cpu} µs CPU, ${lg.mean} µs wall mean; the round-by-round mean plus two standard errors ${lgUpper} µs); at
 most a third of what the Langfuse wrapper adds in the same run — ${modes.includes('langfuse') ? `**${verdict(ratio <= 1 / 3)}** (ratio ${ratio.toFixed(2)} on CPU)` : 'not measured (Langfuse not run)'}.
 LLMGuard shipped ${lastStats?.sent ?? '?'} records in its last run (${lastStats?.queued ?? '?'} left queued, ${lastStats?.dropped ?? '?'} dropped); the OTLP sink received ${otlpSpans} export requests.
 
