@@ -543,6 +543,105 @@ describe.runIf(onRealPostgres())('binary COPY against PostgreSQL', () => {
     }
   })
 
+  it("keeps the pool's connection when a transaction's backend is ended and no query waits", async () => {
+    const pool = postgres(collector.databaseUrl!, { max: 1, onnotice: () => undefined, connection: { application_name: 'copy_binary_lone_tx' } })
+    try {
+      await pool`select 1`
+      const tx = pool.begin((t) => t`select pg_sleep(30)`)
+      tx.catch(() => undefined)
+      await collector.sql`select pg_terminate_backend(${await backendRunning('select pg_sleep%', { app: 'copy_binary_lone_tx' })})`
+      await expect(tx).rejects.toMatchObject({ code: 'CONNECTION_CLOSED' })
+      // the transaction's rollback, refused on the closed connection, had marked it full: the
+      // pool's one connection was lost for good and this waited for ever
+      const next = await Promise.race([pool<{ one: number }[]>`select 1 as one`, new Promise((r) => setTimeout(() => r('no answer after 5 s'), 5_000))])
+      expect(next).toEqual([{ one: 1 }])
+    } finally {
+      await pool.end({ timeout: 1 })
+    }
+  })
+
+  it("never runs a holder's query in the session of whoever got its connection after its backend was ended", async () => {
+    await collector.sql`create table if not exists copy_binary_sessions (x text)`
+    const pool = postgres(collector.databaseUrl!, { max: 1, onnotice: () => undefined, connection: { application_name: 'copy_binary_sessions' } })
+    try {
+      const a = await pool.reserve()
+      await a`begin`
+      const running = a`select pg_sleep(30)`.execute()
+      running.catch(() => undefined)
+      // waits for the pool's one connection, which a holds
+      const waiting = pool.reserve()
+      await collector.sql`select pg_terminate_backend(${await backendRunning('select pg_sleep%', { app: 'copy_binary_sessions' })})`
+      await expect(running).rejects.toMatchObject({ code: '57P01' })
+      const b = await waiting
+      await b`begin`
+      const mark = randomUUID()
+      await b`insert into copy_binary_sessions values (${mark})`
+      // a's cleanup comes late: it ran on b's connection, rolling back b's transaction, and b's
+      // commit then "succeeded" with nothing in it
+      await expect(a`rollback`).rejects.toMatchObject({ code: 'CONNECTION_CLOSED' })
+      a.release()
+      await b`commit`
+      b.release()
+      expect(await collector.sql`select x from copy_binary_sessions where x = ${mark}`).toEqual([{ x: mark }])
+    } finally {
+      await pool.end({ timeout: 1 })
+      await collector.sql`drop table if exists copy_binary_sessions`
+    }
+  })
+
+  it("settles every query a reservation's holder queued when its connection closes", async () => {
+    const pool = postgres(collector.databaseUrl!, { max: 1, onnotice: () => undefined, connection: { application_name: 'copy_binary_queued' } })
+    try {
+      const conn = await pool.reserve()
+      // a parameterised statement is described first, so the connection counts as full and the
+      // next query waits in the reservation's own queue
+      const first = conn`select pg_sleep(${30})`.execute()
+      const second = conn<{ two: number }[]>`select 2 as two`.execute()
+      second.catch(() => undefined)
+      await collector.sql`select pg_terminate_backend(${await backendRunning('select pg_sleep%', { app: 'copy_binary_queued' })})`
+      await expect(first).rejects.toMatchObject({ code: '57P01' })
+      const settled = await Promise.race([second.then(() => 'ran', (e: { code?: string }) => e.code), new Promise((r) => setTimeout(() => r('not settled after 5 s'), 5_000))])
+      expect(settled).toBe('CONNECTION_CLOSED')
+      conn.release()
+      expect(await pool<{ three: number }[]>`select 3 as three`).toEqual([{ three: 3 }])
+    } finally {
+      await pool.end({ timeout: 1 })
+    }
+  })
+
+  it('gives a connection opened for a reservation after failed attempts the usual quick reconnect', async () => {
+    const target = new URL(collector.databaseUrl!)
+    const forward = (client: import('node:net').Socket) => {
+      const server = connect(Number(target.port || 5432), target.hostname)
+      client.pipe(server).pipe(client)
+      client.on('error', () => server.destroy())
+      server.on('error', () => client.destroy())
+    }
+    let proxy = createServer(forward)
+    await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r))
+    const port = (proxy.address() as AddressInfo).port
+    // made while the port is known, used once nothing listens on it
+    const pool = poolThrough(proxy, { connection: { application_name: 'copy_binary_backoff' } })
+    await new Promise<void>((r) => proxy.close(() => r()))
+    try {
+      // refused five times: each attempt raises the pool's back-off
+      for (let i = 0; i < 5; i++) await expect(pool`select 1`).rejects.toMatchObject({ code: 'ECONNREFUSED' })
+      proxy = createServer(forward)
+      await new Promise<void>((r) => proxy.listen(port, '127.0.0.1', r))
+      // the connection opens for a reservation (an ingest COPY): that start-up must end the back-off too
+      await copyRecords(pool, viaCopy, [record()])
+      await collector.sql`select pg_terminate_backend(${await backendRunning('%', { app: 'copy_binary_backoff' })})`
+      await new Promise((r) => setTimeout(r, 50))
+      const started = performance.now()
+      await pool`select 1`
+      // about 2 s of back-off left over before; a reconnect takes milliseconds
+      expect(performance.now() - started).toBeLessThan(1_000)
+    } finally {
+      await pool.end({ timeout: 1 })
+      proxy.close()
+    }
+  })
+
   it('keeps a reserved connection with its holder when the server refuses a large COPY before reading it', async () => {
     const pool = postgres(collector.databaseUrl!, { max: 1, onnotice: () => undefined })
     try {
