@@ -609,6 +609,46 @@ describe.runIf(onRealPostgres())('binary COPY against PostgreSQL', () => {
     }
   })
 
+  it('runs what a holder started before its release, also what waited for the busy connection, and a cancelled query holds nothing up', async () => {
+    const pool = postgres(collector.databaseUrl!, { max: 1, onnotice: () => undefined })
+    /** The query's answer, or why it failed, or that it did not settle within 3 s. */
+    const outcome = (q: Promise<unknown>) =>
+      Promise.race([q.then((rows) => rows, (e: { code?: string }) => e.code), new Promise((r) => setTimeout(() => r('not settled after 3 s'), 3_000))])
+    try {
+      const unhandled = await unhandledDuring(async () => {
+        // started, then released in the same tick (a query goes to its connection a moment later)
+        let r = await pool.reserve()
+        const started = r<{ x: number }[]>`select 1 as x`.execute()
+        r.release()
+        expect(await outcome(started)).toEqual([{ x: 1 }])
+        // started and never awaited: it runs, nothing is left unhandled
+        r = await pool.reserve()
+        void r`select 'forgotten'`.execute()
+        r.release()
+        // queued behind a parameterised statement (described first: the connection is full)
+        r = await pool.reserve()
+        const first = r<{ a: number }[]>`select ${1}::int as a, pg_sleep(0.2)`.execute()
+        const queued = r<{ b: number }[]>`select 2 as b`.execute()
+        await new Promise((res) => setTimeout(res, 20))
+        r.release()
+        expect(await outcome(first)).toMatchObject([{ a: 1 }])
+        expect(await outcome(queued)).toEqual([{ b: 2 }])
+        // cancelled before it went out: the holder's next query still runs
+        r = await pool.reserve()
+        const cancelled = r`select 3 as c`
+        void cancelled.execute()
+        void cancelled.cancel()
+        expect(await outcome(cancelled)).toBe('57014')
+        expect(await outcome(r<{ d: number }[]>`select 4 as d`)).toEqual([{ d: 4 }])
+        r.release()
+        expect(await outcome(pool<{ e: number }[]>`select 5 as e`)).toEqual([{ e: 5 }])
+      })
+      expect(unhandled).toEqual([])
+    } finally {
+      await pool.end({ timeout: 1 })
+    }
+  })
+
   it('gives a connection opened for a reservation after failed attempts the usual quick reconnect', async () => {
     const target = new URL(collector.databaseUrl!)
     const forward = (client: import('node:net').Socket) => {
