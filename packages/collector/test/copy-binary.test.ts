@@ -649,6 +649,102 @@ describe.runIf(onRealPostgres())('binary COPY against PostgreSQL', () => {
     }
   })
 
+  it('hands a released connection back after what its holder started, and refuses what comes after', async () => {
+    const pool = postgres(collector.databaseUrl!, { max: 1, onnotice: () => undefined })
+    const outcome = (q: Promise<unknown>) =>
+      Promise.race([q.then((rows) => rows, (e: { code?: string }) => e.code), new Promise((r) => setTimeout(() => r('not settled after 3 s'), 3_000))])
+    const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+    try {
+      const unhandled = await unhandledDuring(async () => {
+        // released while its statement waits for its description: a pool query was written into
+        // the half-done exchange, and the pool never answered again
+        let r = await pool.reserve()
+        const describing = r<{ who: string }[]>`select ${'holder'}::text as who`.execute()
+        await null
+        r.release()
+        const pooled = pool<{ n: number }[]>`select ${42}::int as n`.execute()
+        expect(await outcome(describing)).toEqual([{ who: 'holder' }])
+        expect(await outcome(pooled)).toEqual([{ n: 42 }])
+        // started just before the release while a parameterised pool query waited: it ended in
+        // the released reservation's queue, never run
+        r = await pool.reserve()
+        const waiting = pool<{ who: string }[]>`select ${'pool'}::text as who`.execute()
+        await sleep(20)
+        const started = r<{ who: string }[]>`select 'holder' as who`.execute()
+        r.release()
+        expect(await outcome(waiting)).toEqual([{ who: 'pool' }])
+        expect(await outcome(started)).toEqual([{ who: 'holder' }])
+        // sent once the connection is the pool's again: refused, never run in another session
+        r = await pool.reserve()
+        r.release()
+        await sleep(20)
+        expect(await outcome(r`select 'late' as q`)).toBe('RESERVATION_RELEASED')
+        // a queued query cancelled, then the release: the connection still goes back
+        r = await pool.reserve()
+        const first = r`select ${1}::int as a, pg_sleep(0.2)`.execute()
+        await sleep(20)
+        const queued = r`select 2 as b`
+        queued.execute().catch(() => undefined)
+        await sleep(5)
+        void queued.cancel()
+        r.release()
+        expect(await outcome(first)).toMatchObject([{ a: 1 }])
+        expect(await outcome(queued)).toBe('57014')
+        expect(await outcome(pool<{ e: number }[]>`select 5 as e`)).toEqual([{ e: 5 }])
+      })
+      expect(unhandled).toEqual([])
+    } finally {
+      await pool.end({ timeout: 1 })
+    }
+  })
+
+  it('never strands a connection for a query cancelled before it went out', async () => {
+    const outcome = (q: Promise<unknown>) =>
+      Promise.race([q.then((rows) => rows, (e: { code?: string }) => e.code), new Promise((r) => setTimeout(() => r('not settled after 3 s'), 3_000))])
+    // the first query of a fresh pool, cancelled at once: the connection opened for it stayed
+    // in the connecting queue for good
+    let pool = postgres(collector.databaseUrl!, { max: 1, onnotice: () => undefined })
+    try {
+      const q = pool`select 1 as a`
+      void q.execute()
+      void q.cancel()
+      expect(await outcome(q)).toBe('57014')
+      expect(await outcome(pool<{ b: number }[]>`select 2 as b`)).toEqual([{ b: 2 }])
+    } finally {
+      await pool.end({ timeout: 1 })
+    }
+    // in a transaction, queued behind a parameterised statement: nothing after it ran
+    pool = postgres(collector.databaseUrl!, { max: 1, onnotice: () => undefined })
+    try {
+      const tx = pool.begin(async (t) => {
+        const first = t`select ${1}::int as a, pg_sleep(0.2)`.execute()
+        await new Promise((r) => setTimeout(r, 20))
+        const q = t`select 2 as b`
+        void q.execute().catch(() => undefined)
+        await new Promise((r) => setTimeout(r, 5))
+        void q.cancel()
+        await first
+        return t<{ c: number }[]>`select 3 as c`
+      })
+      expect(await outcome(tx)).toBe('57014')
+      expect(await outcome(pool<{ d: number }[]>`select 4 as d`)).toEqual([{ d: 4 }])
+    } finally {
+      await pool.end({ timeout: 1 })
+    }
+    // the same start-up path: without the types query, a fresh pool's reservation was never served
+    pool = postgres(collector.databaseUrl!, { max: 1, fetch_types: false, onnotice: () => undefined })
+    try {
+      const served = pool.reserve().then(async (r) => {
+        const rows = await r<{ x: number }[]>`select 1 as x`
+        r.release()
+        return rows
+      })
+      expect(await outcome(served)).toEqual([{ x: 1 }])
+    } finally {
+      await pool.end({ timeout: 1 })
+    }
+  })
+
   it('gives a connection opened for a reservation after failed attempts the usual quick reconnect', async () => {
     const target = new URL(collector.databaseUrl!)
     const forward = (client: import('node:net').Socket) => {
