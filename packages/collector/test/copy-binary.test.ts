@@ -698,6 +698,34 @@ describe.runIf(onRealPostgres())('binary COPY against PostgreSQL', () => {
     }
   })
 
+  it("keeps a released connection until the holder's query ends, and ends the pool at once after a release", async () => {
+    let pool = postgres(collector.databaseUrl!, { max: 1, onnotice: () => undefined })
+    try {
+      // released while its query runs: the next reservation (and its session) waits for the end
+      const holder = await pool.reserve()
+      const running = holder`select pg_sleep(0.5)`.execute()
+      holder.release()
+      const asked = performance.now()
+      const next = await pool.reserve()
+      const waited = performance.now() - asked
+      await running
+      next.release()
+      expect(waited).toBeGreaterThan(300)
+    } finally {
+      await pool.end({ timeout: 1 })
+    }
+    // the ingest pattern, then a shutdown: end() waited for a connection it had asked to end
+    // while reserved, until its timeout destroyed it
+    pool = postgres(collector.databaseUrl!, { max: 1, onnotice: () => undefined })
+    const conn = await pool.reserve()
+    await conn`select 1`
+    conn.release()
+    const started = performance.now()
+    const ended = await Promise.race([pool.end().then(() => 'ended'), new Promise((r) => setTimeout(() => r('still ending after 3 s'), 3_000))])
+    expect(ended).toBe('ended')
+    expect(performance.now() - started).toBeLessThan(1_000)
+  })
+
   it('never strands a connection for a query cancelled before it went out', async () => {
     const outcome = (q: Promise<unknown>) =>
       Promise.race([q.then((rows) => rows, (e: { code?: string }) => e.code), new Promise((r) => setTimeout(() => r('not settled after 3 s'), 3_000))])
