@@ -724,6 +724,21 @@ describe.runIf(onRealPostgres())('binary COPY against PostgreSQL', () => {
     const ended = await Promise.race([pool.end().then(() => 'ended'), new Promise((r) => setTimeout(() => r('still ending after 3 s'), 3_000))])
     expect(ended).toBe('ended')
     expect(performance.now() - started).toBeLessThan(1_000)
+    // ended while a query waited for the reserved connection, then released: the query runs,
+    // and no connection is opened again for it once end() resolved (it kept the process alive)
+    pool = postgres(collector.databaseUrl!, { max: 1, onnotice: () => undefined, connection: { application_name: 'copy_binary_end_wait' } })
+    const held = await pool.reserve()
+    const waiting = pool<{ one: number }[]>`select 1 as one`.execute()
+    await new Promise((r) => setTimeout(r, 50))
+    const ending = pool.end({ timeout: 5 })
+    await new Promise((r) => setTimeout(r, 50))
+    held.release()
+    expect(await waiting).toEqual([{ one: 1 }])
+    await ending
+    await new Promise((r) => setTimeout(r, 300))
+    const left = await collector.sql<{ left: number }[]>`
+      select count(*)::int as left from pg_stat_activity where application_name = 'copy_binary_end_wait'`
+    expect(left).toEqual([{ left: 0 }])
   })
 
   it('never strands a connection for a query cancelled before it went out', async () => {
