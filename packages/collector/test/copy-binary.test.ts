@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto'
-import { connect, createServer, type AddressInfo, type Server } from 'node:net'
+import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net'
 import postgres from 'postgres'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { ScoredRecord } from '../src/ingest/pipeline.js'
@@ -374,30 +374,53 @@ describe.runIf(onRealPostgres())('binary COPY against PostgreSQL', () => {
     }
   })
 
+  type Intercept = (data: Buffer, n: number, client: Socket, server: Socket) => boolean
+
   /**
-   * A proxy to the test database that holds back the first connection's array-types query
-   * (postgres.js asks for them before anything else), so the backend can be ended while the
-   * connection's start-up is under way.
+   * A connection listener forwarding to the test database. It counts the connections (`n` from
+   * 1) and keeps their sockets; `intercept` sees what a client sends and returns true to keep it
+   * from the server.
    */
-  const typesHoldingProxy = async () => {
+  const forwarding = (intercept: Intercept = () => false) => {
     const target = new URL(collector.databaseUrl!)
-    const state = { connections: 0, held: undefined as Buffer | undefined }
-    const proxy = createServer((client) => {
+    const state = { connections: 0, sockets: new Set<Socket>(), held: undefined as Buffer | undefined }
+    const listener = (client: Socket) => {
       const n = ++state.connections
       const server = connect(Number(target.port || 5432), target.hostname)
+      state.sockets.add(client).add(server)
       server.on('data', (d) => client.write(d))
       server.on('end', () => client.end())
       server.on('error', () => client.destroy())
       client.on('end', () => server.end())
       client.on('error', () => server.destroy())
-      client.on('data', (d) => {
-        if (n === 1 && d.includes('typcategory')) state.held = d
-        else server.write(d)
-      })
-    })
-    await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r))
+      client.on('data', (d: Buffer) => intercept(d, n, client, server) || server.write(d))
+    }
+    return { listener, state }
+  }
+
+  const listenOnLoopback = (server: Server, port = 0) => new Promise<void>((r) => server.listen(port, '127.0.0.1', r))
+
+  /** A loopback proxy to the test database (see `forwarding`). */
+  const proxyTo = async (intercept?: Intercept) => {
+    const { listener, state } = forwarding(intercept)
+    const proxy = createServer(listener)
+    await listenOnLoopback(proxy)
     return { proxy, state }
   }
+
+  /**
+   * A proxy that holds back the first connection's array-types query (postgres.js asks for them
+   * before anything else) in `state.held`, so the backend can be ended while the connection's
+   * start-up is under way.
+   */
+  const typesHoldingProxy = async () => {
+    const p = await proxyTo((d, n) => n === 1 && d.includes('typcategory') && ((p.state.held = d), true))
+    return p
+  }
+
+  /** The query's rows, or its error's code, or that it did not settle within `ms`. */
+  const outcome = (q: Promise<unknown>, ms = 3_000) =>
+    Promise.race([q.then((rows) => rows, (e: { code?: string }) => e.code), new Promise((r) => setTimeout(() => r(`not settled after ${ms / 1000} s`), ms))])
 
   /** Runs `fn` and returns the unhandled rejections seen during it and 50 ms after. */
   const unhandledDuring = async (fn: () => Promise<void>): Promise<unknown[]> => {
@@ -612,8 +635,6 @@ describe.runIf(onRealPostgres())('binary COPY against PostgreSQL', () => {
   it('runs what a holder started before its release, also what waited for the busy connection, and a cancelled query holds nothing up', async () => {
     const pool = postgres(collector.databaseUrl!, { max: 1, onnotice: () => undefined })
     /** The query's answer, or why it failed, or that it did not settle within 3 s. */
-    const outcome = (q: Promise<unknown>) =>
-      Promise.race([q.then((rows) => rows, (e: { code?: string }) => e.code), new Promise((r) => setTimeout(() => r('not settled after 3 s'), 3_000))])
     try {
       const unhandled = await unhandledDuring(async () => {
         // started, then released in the same tick (a query goes to its connection a moment later)
@@ -651,8 +672,6 @@ describe.runIf(onRealPostgres())('binary COPY against PostgreSQL', () => {
 
   it('hands a released connection back after what its holder started, and refuses what comes after', async () => {
     const pool = postgres(collector.databaseUrl!, { max: 1, onnotice: () => undefined })
-    const outcome = (q: Promise<unknown>) =>
-      Promise.race([q.then((rows) => rows, (e: { code?: string }) => e.code), new Promise((r) => setTimeout(() => r('not settled after 3 s'), 3_000))])
     const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
     try {
       const unhandled = await unhandledDuring(async () => {
@@ -742,8 +761,6 @@ describe.runIf(onRealPostgres())('binary COPY against PostgreSQL', () => {
   })
 
   it('never strands a connection for a query cancelled before it went out', async () => {
-    const outcome = (q: Promise<unknown>) =>
-      Promise.race([q.then((rows) => rows, (e: { code?: string }) => e.code), new Promise((r) => setTimeout(() => r('not settled after 3 s'), 3_000))])
     // the first query of a fresh pool, cancelled at once: the connection opened for it stayed
     // in the connecting queue for good
     let pool = postgres(collector.databaseUrl!, { max: 1, onnotice: () => undefined })
@@ -789,15 +806,9 @@ describe.runIf(onRealPostgres())('binary COPY against PostgreSQL', () => {
   })
 
   it('gives a connection opened for a reservation after failed attempts the usual quick reconnect', async () => {
-    const target = new URL(collector.databaseUrl!)
-    const forward = (client: import('node:net').Socket) => {
-      const server = connect(Number(target.port || 5432), target.hostname)
-      client.pipe(server).pipe(client)
-      client.on('error', () => server.destroy())
-      server.on('error', () => client.destroy())
-    }
-    let proxy = createServer(forward)
-    await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r))
+    const { listener } = forwarding()
+    let proxy = createServer(listener)
+    await listenOnLoopback(proxy)
     const port = (proxy.address() as AddressInfo).port
     // made while the port is known, used once nothing listens on it
     const pool = poolThrough(proxy, { connection: { application_name: 'copy_binary_backoff' } })
@@ -805,8 +816,8 @@ describe.runIf(onRealPostgres())('binary COPY against PostgreSQL', () => {
     try {
       // refused five times: each attempt raises the pool's back-off
       for (let i = 0; i < 5; i++) await expect(pool`select 1`).rejects.toMatchObject({ code: 'ECONNREFUSED' })
-      proxy = createServer(forward)
-      await new Promise<void>((r) => proxy.listen(port, '127.0.0.1', r))
+      proxy = createServer(listener)
+      await listenOnLoopback(proxy, port)
       // the connection opens for a reservation (an ingest COPY): that start-up must end the back-off too
       await copyRecords(pool, viaCopy, [record()])
       await collector.sql`select pg_terminate_backend(${await backendRunning('%', { app: 'copy_binary_backoff' })})`
@@ -866,20 +877,9 @@ describe.runIf(onRealPostgres())('binary COPY against PostgreSQL', () => {
   })
 
   it('fails a reservation whose connection cannot be opened, and the pool connects again once it can', async () => {
-    const target = new URL(collector.databaseUrl!)
-    const sockets = new Set<import('node:net').Socket>()
-    const forward = (client: import('node:net').Socket) => {
-      const server = connect(Number(target.port || 5432), target.hostname)
-      sockets.add(client).add(server)
-      server.on('data', (d) => client.write(d))
-      server.on('end', () => client.end())
-      server.on('error', () => client.destroy())
-      client.on('data', (d) => server.write(d))
-      client.on('end', () => server.end())
-      client.on('error', () => server.destroy())
-    }
-    let proxy = createServer(forward)
-    await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r))
+    const { listener, state } = forwarding()
+    let proxy = createServer(listener)
+    await listenOnLoopback(proxy)
     const port = (proxy.address() as AddressInfo).port
     const pool = poolThrough(proxy, { connection: { application_name: 'copy_binary_refused' } })
     try {
@@ -896,8 +896,8 @@ describe.runIf(onRealPostgres())('binary COPY against PostgreSQL', () => {
       await expect(reserving).rejects.toMatchObject({ code: 'ECONNREFUSED' })
       await expect(busy).rejects.toMatchObject({ code: '57P01' })
       // back: the pool opens its connection again, not to hand it to the failed reservation
-      proxy = createServer(forward)
-      await new Promise<void>((r) => proxy.listen(port, '127.0.0.1', r))
+      proxy = createServer(listener)
+      await listenOnLoopback(proxy, port)
       const answered = await Promise.race([pool<{ one: number }[]>`select 1 as one`, new Promise((r) => setTimeout(() => r('no answer after 5 s'), 5_000))])
       expect(answered).toEqual([{ one: 1 }])
       const conn = await pool.reserve()
@@ -907,32 +907,13 @@ describe.runIf(onRealPostgres())('binary COPY against PostgreSQL', () => {
     } finally {
       await pool.end({ timeout: 1 })
       proxy.close()
-      for (const s of sockets) s.destroy()
+      for (const s of state.sockets) s.destroy()
     }
   })
 
-  /** A proxy to the test database that resets (TCP RST) its first connection when `trigger` comes, before it reaches the server. */
-  const resettingProxy = async (trigger: string) => {
-    const target = new URL(collector.databaseUrl!)
-    const state = { connections: 0 }
-    const proxy = createServer((client) => {
-      const n = ++state.connections
-      const server = connect(Number(target.port || 5432), target.hostname)
-      server.on('data', (d) => client.write(d))
-      server.on('end', () => client.end())
-      server.on('error', () => client.destroy())
-      client.on('end', () => server.end())
-      client.on('error', () => server.destroy())
-      client.on('data', (d) => {
-        if (n === 1 && d.includes(trigger)) {
-          client.resetAndDestroy()
-          server.destroy()
-        } else server.write(d)
-      })
-    })
-    await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r))
-    return { proxy, state }
-  }
+  /** A proxy that resets (TCP RST) its first connection when `trigger` comes, before it reaches the server. */
+  const resettingProxy = (trigger: string) =>
+    proxyTo((d, n, client, server) => n === 1 && d.includes(trigger) && (client.resetAndDestroy(), server.destroy(), true))
 
   it('gives a query waiting for a reserved connection whose socket was reset a new connection, not the dead one', async () => {
     const { proxy, state } = await resettingProxy('copy llm_requests')
