@@ -13,12 +13,17 @@
  *
  * env A_SRC, B_SRC (SDK entries relative to bench/; default B: ../src/index.js, so both run as
  * sources through tsx; a variant without LG_SRC loads the built ../dist/index.js, build it first), VARIANTS,
- * ROUNDS (6), CALLS (2000). At this machine's noise (one round's difference moves by ±50–100 µs)
- * 20 rounds or more are needed to see a 20 µs change.
+ * ROUNDS (6), CALLS (2000), WARMUP (300), BLOCK (0). At this machine's noise (one round's
+ * difference moves by ±50–100 µs) 20 rounds or more are needed to see a 20 µs change, one process
+ * after another. BLOCK=100 runs a round's processes side by side, taking turns every 100 calls
+ * (bench/lib.ts runInterleaved): standard errors of 6–14 µs in 12–16 rounds on 2026-12-07, so a
+ * 20 µs change shows in one run. Every variant then runs a share of the time only, which costs
+ * the SDK's timer-driven writes and batches more than running alone (see bench:sdk's BLOCK): it
+ * compares variants with each other, not the SDK's cost on its own.
  */
 import { startFakeCollector, TEST_KEY } from '../test/fakes/collector-server.js'
 import { startFakeOpenAI } from '../test/fakes/openai-server.js'
-import { meanSe, runChild } from './lib.js'
+import { meanSe, runChild, runInterleaved } from './lib.js'
 
 type Variants = Record<string, [string, Record<string, string>]>
 let variants: Variants
@@ -44,10 +49,15 @@ for (const n of names) {
 const env0 = { OPENAI_BASE: fake.baseURL, COLLECTOR: collector.url, KEY: TEST_KEY, CALLS: process.env.CALLS ?? '2000' }
 const run = (mode: string, env: Record<string, string>): Promise<{ cpuMs: number; mainCpuMs: number; samples: number[] }> =>
   runChild('./worker.ts', [mode], { ...env0, ...env })
+const block = Number(process.env.BLOCK ?? 0)
 for (let r = 0; r < Number(process.env.ROUNDS ?? 6); r++) {
-  for (const n of r % 2 ? [...names].reverse() : names) {
+  const order = r % 2 ? [...names].reverse() : names
+  const results = block
+    ? await runInterleaved('./worker.ts', order.map((n) => ({ args: [variants[n]![0]], env: { ...env0, ...variants[n]![1] } })), { warmup: Number(process.env.WARMUP ?? 300), calls: Number(env0.CALLS), block })
+    : []
+  for (const [i, n] of order.entries()) {
     const [mode, env] = variants[n]!
-    const res = await run(mode, env)
+    const res = block ? results[i] : await run(mode, env)
     cpu[n]!.push((res.cpuMs / res.samples.length) * 1000)
     main[n]!.push((res.mainCpuMs / res.samples.length) * 1000)
   }

@@ -20,3 +20,71 @@ export function meanSe(xs: readonly number[]): { mean: number; se: number } {
   const se = Math.sqrt(xs.reduce((a, x) => a + (x - mean) ** 2, 0) / (xs.length - 1) / xs.length)
   return { mean, se }
 }
+
+interface Worker {
+  send(msg: unknown): void
+  next(): Promise<any>
+  exited: Promise<void>
+}
+
+function startWorker(script: string, args: string[], env: Record<string, string>): Worker {
+  const p = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL(script, import.meta.url)), ...args], { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+  const inbox: any[] = []
+  const waiting: { resolve: (m: any) => void; reject: (e: Error) => void }[] = []
+  let failure: Error | undefined
+  p.on('message', (m) => {
+    const w = waiting.shift()
+    if (w) w.resolve(m)
+    else inbox.push(m)
+  })
+  const exited = new Promise<void>((resolve) =>
+    p.on('exit', (code) => {
+      if (code !== 0) {
+        failure = new Error(`${script} ${args.join(' ')} exited ${code}`)
+        for (const w of waiting.splice(0)) w.reject(failure)
+      }
+      resolve()
+    }),
+  )
+  return {
+    send: (msg) => p.send(msg as any),
+    next: () => (inbox.length ? Promise.resolve(inbox.shift()) : failure ? Promise.reject(failure) : new Promise((resolve, reject) => waiting.push({ resolve, reject }))),
+    exited,
+  }
+}
+
+/**
+ * One round of worker processes measured side by side: all are started, then their calls run in
+ * blocks of `block`, one process's block after another's, the order rotating every block: the
+ * warm-up (untimed, `warmup` calls each, then each one's flush), then the timed calls. A change in
+ * the machine's speed over the round so reaches every process alike, instead of whichever ran at
+ * the time, and none warms up while another is timed. Then each flushes and reports. Resolves
+ * with each run's result, in the order given.
+ */
+export async function runInterleaved(script: string, runs: { args: string[]; env: Record<string, string> }[], o: { warmup: number; calls: number; block: number }): Promise<any[]> {
+  const workers = runs.map((r) => startWorker(script, r.args, { ...r.env, BLOCKS: String(o.block) }))
+  for (const w of workers) await w.next()
+  const inTurns = async (total: number, msg: (k: number) => object) => {
+    for (let done = 0, b = 0; done < total; done += o.block, b++) {
+      const k = Math.min(o.block, total - done)
+      for (let i = 0; i < workers.length; i++) {
+        const w = workers[(i + b) % workers.length]!
+        w.send(msg(k))
+        await w.next()
+      }
+    }
+  }
+  await inTurns(o.warmup, (k) => ({ warm: k }))
+  for (const w of workers) {
+    w.send({ warmed: true })
+    await w.next()
+  }
+  await inTurns(o.calls, (k) => ({ run: k }))
+  const results: any[] = []
+  for (const w of workers) {
+    w.send({ finish: true })
+    results.push(JSON.parse((await w.next()).result))
+    await w.exited
+  }
+  return results
+}

@@ -14,7 +14,7 @@ import { cpus, loadavg } from 'node:os'
 import { fileURLToPath } from 'node:url'
 import { startFakeCollector, TEST_KEY } from '../test/fakes/collector-server.js'
 import { startFakeOpenAI } from '../test/fakes/openai-server.js'
-import { meanSe, runChild } from './lib.js'
+import { meanSe, runChild, runInterleaved } from './lib.js'
 // @ts-expect-error: a plain .mjs helper of the repository's scripts, without types
 import { ensureSdkBuilt } from '../../../scripts/lib/build.mjs'
 
@@ -30,6 +30,14 @@ const rounds = Number(process.env.ROUNDS ?? 16)
 const calls = Number(process.env.CALLS ?? 2000)
 // the worker's own default (bench/worker.ts), named here so the text below says what ran
 const warmup = Number(process.env.WARMUP ?? 300)
+// BLOCK (a cross-check, not the default): the round's processes run side by side and take turns
+// every this many calls, warm-up included (bench/lib.ts runInterleaved), so drift in the
+// machine's speed reaches all modes alike: a standard error of 7–14 µs instead of 11–33. But
+// each process then runs a third of the time, so the SDK's wall-clock timers gather a third of
+// the records per write and per batch, which costs it ~10 µs a call more than running alone
+// (LG_TIME_SCALE=3 gives that back), and each block starts on caches the others used. 0 (the
+// default): one process after another, each alone on the machine for all its calls
+const block = Number(process.env.BLOCK ?? 0)
 const allModes = ['bare', 'llmguard', 'langfuse'] as const
 type Mode = (typeof allModes)[number]
 // MODES=bare,llmguard while iterating on the SDK: the Langfuse runs are the slowest part
@@ -70,8 +78,10 @@ const load0 = loadavg()[0]!
 let lastStats: any
 for (let r = 0; r < rounds; r++) {
   // the order flips every round, so drift in the machine's speed within a round favours no mode
-  for (const mode of r % 2 ? [...modes].reverse() : modes) {
-    const res = await runChild('./worker.ts', [mode], env)
+  const order = r % 2 ? [...modes].reverse() : modes
+  const results = block > 0 ? await runInterleaved('./worker.ts', order.map((m) => ({ args: [m], env })), { warmup, calls, block }) : []
+  for (const [i, mode] of order.entries()) {
+    const res = block > 0 ? results[i] : await runChild('./worker.ts', [mode], env)
     samples[mode].push(...res.samples)
     totals[mode].ms += res.callsMs + res.flushMs
     totals[mode].cpuMs += res.cpuMs
@@ -136,11 +146,12 @@ p99 ${outbox.p99StallMs.toFixed(1)} ms, max ${outbox.maxStallMs.toFixed(1)} ms (
 window: records reach SQLite by a 50 ms timer (default \`writeDelayMs\`) plus that transaction, within the ≤ 100 ms target.
 `
 
+const turns = block > 0 ? `, the round's processes taking turns every ${block} calls (\`BLOCK=${block}\`)` : ''
 const md = `## SDK
 
 \`pnpm bench:sdk\` — ${new Date().toISOString().slice(0, 10)}, Node ${process.versions.node}, ${cpus().length} × ${cpus()[0]?.model.trim()}.
 The SDK as built (\`packages/sdk/dist\`, what an app installs). A chat completion against a loopback fake OpenAI server, ${rounds} interleaved rounds (the order of the modes flips every round) × ${calls} calls per mode, each run
-in its own process after ${warmup} warm-up calls. The mean is amortised: the wrapper's final flush is added to the run's
+in its own process after ${warmup} warm-up calls${turns}. The mean is amortised: the wrapper's final flush is added to the run's
 total, and the shipping (LLMGuard → fake collector, Langfuse → OTLP sink) happens on the same event loop during the run.
 
 | client | CPU µs/call | mean µs | median of round means µs | p50 µs | p99 µs |

@@ -46,6 +46,9 @@ if (mode === 'llmguard') {
     outbox: variant.includes('memory') ? ':memory:' : join(dir, 'outbox.sqlite'),
     logger: { warn: () => {} },
     env: {},
+    // LG_TIME_SCALE (with BLOCK, e.g. 3 for three modes taking turns): the SDK's timers this many
+    // times their defaults, so its writes and batches hold as many records as when it runs alone
+    ...(process.env.LG_TIME_SCALE ? { writeDelayMs: 50 * Number(process.env.LG_TIME_SCALE), shipDelayMs: 1000 * Number(process.env.LG_TIME_SCALE), pollMs: 5000 * Number(process.env.LG_TIME_SCALE) } : {}),
     // LG_SHIP_DELAY_MS (diagnostic, e.g. 20000): no batch goes out during the timed calls, only in
     // the final flush, which the run counts too: tells what shipping costs beside the calls from
     // what the same shipping costs on its own
@@ -75,8 +78,18 @@ if (mode === 'llmguard') {
 // state with the shipping). Tells what sharing the HTTP stack costs.
 let stopShipping = () => {}
 if (mode === 'bare' && process.env.BARE_SHIP) stopShipping = await startBareShipping(process.env.BARE_SHIP)
-for (let i = 0; i < warmup; i++) await api.chat.completions.create(body)
-await flush()
+// BLOCKS (set by bench:sdk): the calls, warm-up included, run in blocks of this many, each on the
+// parent's word over IPC, so the parent can interleave the modes' processes block by block;
+// otherwise the warm-up and then all n timed calls at once
+const blockSize = Number(process.env.BLOCKS ?? 0)
+const inBlocks = blockSize > 0 && !!process.send
+async function warmUp(k: number): Promise<void> {
+  for (let i = 0; i < k; i++) await api.chat.completions.create(body)
+}
+if (!inBlocks) {
+  await warmUp(warmup)
+  await flush()
+}
 /**
  * CPU ms of this process's main thread (Linux; NaN elsewhere). The rest of the process's CPU is
  * its other threads: V8's compiler and GC helpers, libuv's pool. In a run this short the
@@ -92,29 +105,52 @@ function mainThreadCpuMs(): number {
     return NaN
   }
 }
-const samples = new Array<number>(n)
+const samples: number[] = []
+let callsMs = 0
 // CPU time of this process (all threads: gzip on the pool included) is the steadier measure
-// when other work shares the machine; wall time is what the caller feels
-const cpu0 = process.cpuUsage()
-const main0 = mainThreadCpuMs()
-const t0 = performance.now()
-for (let i = 0; i < n; i++) {
-  const t = performance.now()
-  await api.chat.completions.create(body)
-  samples[i] = performance.now() - t
+// when other work shares the machine; wall time is what the caller feels. Counted from the first
+// timed call to the end of the final flush, so background work between blocks is counted too
+let cpu0: NodeJS.CpuUsage | undefined
+let main0 = NaN
+async function runCalls(k: number): Promise<void> {
+  if (!cpu0) {
+    cpu0 = process.cpuUsage()
+    main0 = mainThreadCpuMs()
+  }
+  const t0 = performance.now()
+  for (let i = 0; i < k; i++) {
+    const t = performance.now()
+    await api.chat.completions.create(body)
+    samples.push(performance.now() - t)
+  }
+  callsMs += performance.now() - t0
 }
-const callsMs = performance.now() - t0
-const tf = performance.now()
-await flush()
-const flushMs = performance.now() - tf
-const cpu = process.cpuUsage(cpu0)
-const cpuMs = (cpu.user + cpu.system) / 1000
-const mainCpuMs = mainThreadCpuMs() - main0
-const stats = extra()
-stopShipping()
-await close()
-rmSync(dir, { recursive: true, force: true })
-process.stdout.write(JSON.stringify({ mode, samples, callsMs, flushMs, cpuMs, mainCpuMs, stats }) + '\n')
+async function finish(): Promise<string> {
+  const tf = performance.now()
+  await flush()
+  const flushMs = performance.now() - tf
+  const cpu = process.cpuUsage(cpu0)
+  const cpuMs = (cpu.user + cpu.system) / 1000
+  const mainCpuMs = mainThreadCpuMs() - main0
+  const stats = extra()
+  stopShipping()
+  await close()
+  rmSync(dir, { recursive: true, force: true })
+  return JSON.stringify({ mode, samples, callsMs, flushMs, cpuMs, mainCpuMs, stats })
+}
+if (inBlocks) {
+  process.on('message', (m: { warm?: number; warmed?: boolean; run?: number; finish?: boolean }) => {
+    if (m.warm) void warmUp(m.warm).then(() => process.send!({ done: true }))
+    // the end of the warm-up, as without blocks: what it left queued is shipped before the timed calls
+    else if (m.warmed) void flush().then(() => process.send!({ done: true }))
+    else if (m.run) void runCalls(m.run).then(() => process.send!({ done: true }))
+    else if (m.finish) void finish().then((out) => process.send!({ result: out }, () => process.disconnect()))
+  })
+  process.send({ ready: true })
+} else {
+  await runCalls(n)
+  process.stdout.write((await finish()) + '\n')
+}
 
 /** Starts the probe's shipping; returns what stops it. */
 async function startBareShipping(via: string): Promise<() => void> {
