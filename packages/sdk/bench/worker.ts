@@ -52,6 +52,8 @@ if (mode === 'llmguard') {
     // LG_SHIP_DELAY_MS (diagnostic, e.g. 20000): no batch goes out during the timed calls, only in
     // the final flush, which the run counts too: tells what shipping costs beside the calls from
     // what the same shipping costs on its own
+    // LG_OPTS (experiments): JSON of further LLMGuard options, e.g. {"writeDelayMs":20}
+    ...(process.env.LG_OPTS ? (JSON.parse(process.env.LG_OPTS) as object) : {}),
     ...(process.env.LG_SHIP_DELAY_MS ? { shipDelayMs: Number(process.env.LG_SHIP_DELAY_MS), pollMs: Number(process.env.LG_SHIP_DELAY_MS) } : {}),
   })
   api = guard.wrap(client)
