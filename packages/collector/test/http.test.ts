@@ -222,6 +222,35 @@ describe('http route layer', () => {
     expectEnvelope(res.json, 'NOT_FOUND')
   })
 
+  it('answers a known path asked with another method with 405 and the methods it takes, and creates nothing', async () => {
+    const id = '0b7e1c9e-8d7a-4c39-9d3e-2f1f7c1e5a10'
+    const del = await call('DELETE', `/things/${id}`)
+    expect(del.status).toBe(405)
+    expectEnvelope(del.json, 'METHOD_NOT_ALLOWED')
+    expect(del.headers.allow).toBe('GET')
+    expect(del.json.error.message).toBe(`DELETE is not allowed on /things/${id}; it takes GET`)
+    const before = seen.length
+    const put = await call('PUT', '/things', JSON.stringify({ name: 'never' }), { 'content-type': 'application/json' })
+    expect(put.status).toBe(405)
+    expect(put.headers.allow).toBe('POST')
+    expect(seen.length).toBe(before)
+    // the next request on the same connection is served as itself
+    const ok = await call('GET', `/things/${id}?limit=2`)
+    expect(ok.json).toEqual({ id, limit: 2 })
+    const head = await call('HEAD', '/boom')
+    expect(head.status).toBe(405)
+    expect(head.headers.allow).toBe('GET')
+    // OPTIONS without an Origin (not a CORS preflight) lists the methods
+    const options = await call('OPTIONS', '/things')
+    expect(options.status).toBe(204)
+    expect(options.headers.allow).toBe('POST')
+    // a parameter is one segment: a longer path is unknown, not the wrong method
+    const deeper = await call('DELETE', `/things/${id}/extra`)
+    expect(deeper.status).toBe(404)
+    expectEnvelope(deeper.json, 'NOT_FOUND')
+    expect((await call('PATCH', '/nowhere')).status).toBe(404)
+  })
+
   it('treats a malformed or badly encoded id as not found', async () => {
     expectEnvelope((await call('GET', '/things/not-a-uuid')).json, 'NOT_FOUND')
     expect((await call('GET', '/things/%E0%A4%A')).status).toBe(404)

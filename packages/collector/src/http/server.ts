@@ -55,6 +55,8 @@ const METHODS_WITH_BODY = new Set(['POST', 'PUT', 'PATCH', 'DELETE'])
 export class HttpServer {
   readonly app: HyperExpress.Server
   readonly routes: RouteDef[] = []
+  /** Each registered path as a pattern, with the methods it takes: tells a wrong method (405) from an unknown path (404). */
+  private readonly paths = new Map<string, { pattern: RegExp; methods: string[] }>()
   private readonly logger: Logger
   private authenticate: Authenticate
   private rateLimit: RateLimit | undefined
@@ -80,9 +82,17 @@ export class HttpServer {
       const origin = req.headers.origin
       this.applyCommonHeaders(res, requestId, origin)
       if (req.method === 'OPTIONS' && origin) return this.preflight(req, res, started, requestId)
-      const error = new AppError('NOT_FOUND', `no route for ${req.method} ${req.path}`)
+      const allow = this.methodsFor(req.path)
+      if (allow && req.method === 'OPTIONS') {
+        res.header('allow', allow)
+        res.status(204).send()
+        return this.logRequest('OPTIONS', '(allow)', 204, started, requestId)
+      }
+      const error = allow
+        ? new AppError('METHOD_NOT_ALLOWED', `${req.method} is not allowed on ${req.path}; it takes ${allow}`, undefined, { allow })
+        : new AppError('NOT_FOUND', `no route for ${req.method} ${req.path}`)
       this.sendError(res, error, requestId, false)
-      this.logRequest(req.method, '(unmatched)', 404, started, requestId)
+      this.logRequest(req.method, '(unmatched)', error.status, started, requestId)
     })
     this.app.set_error_handler((req, res, err) => {
       // Safety net only: route handlers catch their own errors below.
@@ -102,6 +112,9 @@ export class HttpServer {
   register(...routes: RouteDef[]): void {
     for (const route of routes) {
       this.routes.push(route)
+      const known = this.paths.get(route.path)
+      if (known) known.methods = [...known.methods, route.method].sort()
+      else this.paths.set(route.path, { pattern: pathPattern(route.path), methods: [route.method] })
       const method = route.method.toLowerCase() as 'get' | 'post' | 'put' | 'patch' | 'delete'
       this.app[method](route.path, (req: Request, res: Response) => this.handle(route, req, res))
     }
@@ -168,6 +181,13 @@ export class HttpServer {
     if (allowed.includes(origin)) return origin
     if (allowed.includes('*')) return origin
     return undefined
+  }
+
+  /** The methods the routes matching `path` take (an `Allow` header's value), or undefined when none does. */
+  private methodsFor(path: string): string | undefined {
+    const methods = new Set<string>()
+    for (const { pattern, methods: m } of this.paths.values()) if (pattern.test(path)) for (const x of m) methods.add(x)
+    return methods.size ? [...methods].sort().join(', ') : undefined
   }
 
   private applyCommonHeaders(res: Response, requestId: string, origin: string | undefined): void {
@@ -299,6 +319,15 @@ export class HttpServer {
     const level = status >= 500 ? 'error' : 'info'
     this.logger[level]({ reqId: requestId, method, route, status, ms }, 'request')
   }
+}
+
+/** A hyper-express route path (`/v1/projects/:id`) as a pattern over request paths: a parameter is one segment. */
+function pathPattern(path: string): RegExp {
+  const source = path
+    .split('/')
+    .map((segment) => (segment.startsWith(':') ? '[^/]+' : segment.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')))
+    .join('/')
+  return new RegExp(`^${source}$`)
 }
 
 /** Path params arrive percent-encoded; one that does not decode names nothing, so it is a 404. */
