@@ -1,5 +1,7 @@
 import { join } from 'node:path'
 import { existsSync, writeFileSync } from 'node:fs'
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { startFakeCollector, type FakeCollector } from './fakes/collector-server.js'
 import { startFakeOpenAI, type FakeOpenAI } from './fakes/openai-server.js'
@@ -133,6 +135,27 @@ describe('delivery', () => {
     await calls(guard, 1, 'numeric-endpoint')
     expect(guard.stats()).toMatchObject({ queued: 1, sent: 0, shipping: false })
     expect(warnings.filter((w) => w.includes('endpoint "3000" (LLMGUARD_ENDPOINT) is not an http(s) URL'))).toHaveLength(1)
+  })
+
+  it('pauses, parking nothing, when the endpoint answers 405 (a web server, not the collector)', async () => {
+    // what nginx answers a POST to a static path: the URL is wrong, not the records
+    const server = createServer((req, res) => {
+      req.resume()
+      res.writeHead(405, { 'content-type': 'text/html', allow: 'GET, HEAD' })
+      res.end('<html><body><h1>405 Not Allowed</h1></body></html>')
+    })
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    try {
+      const { guard, warnings } = guardFor({ endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}` })
+      await calls(guard, 3, 'wrong-endpoint')
+      await guard.flush()
+      expect(guard.stats()).toMatchObject({ queued: 3, sent: 0, parked: 0, rejected: 0 })
+      expect(guard.stats().lastError?.code).toBe('HTTP_405')
+      expect(warnings.filter((w) => w.includes('HTTP_405'))).toHaveLength(1)
+    } finally {
+      server.closeAllConnections()
+      await new Promise((resolve) => server.close(resolve))
+    }
   })
 
   it('pauses on a bad key without losing records', async () => {

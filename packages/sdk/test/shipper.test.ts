@@ -44,6 +44,7 @@ describe('classifying answers', () => {
     expect(classifyFailure(503, 'NOT_READY', 'x', undefined).kind).toBe('retry')
     expect(classifyFailure(401, 'UNAUTHORIZED', 'x', undefined).kind).toBe('fatal')
     expect(classifyFailure(403, 'INVALID_API_KEY', 'x', undefined).kind).toBe('fatal')
+    expect(classifyFailure(405, undefined, '<h1>405 Not Allowed</h1>', undefined)).toMatchObject({ kind: 'fatal', code: 'HTTP_405' })
     expect(classifyFailure(400, 'VALIDATION_ERROR', 'x', undefined).kind).toBe('reject')
   })
   it('cuts batches by count and bytes, always at least one row', () => {

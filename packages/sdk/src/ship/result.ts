@@ -25,6 +25,8 @@ export function classifyFailure(status: number, code: string | undefined, messag
     if (retryAfterMs !== undefined) r.afterMs = retryAfterMs
     return r
   }
-  if (status === 401 || status === 403 || status === 404) return { kind: 'fatal', code: c, message, status }
+  // the key, or the URL: a 404 or 405 for a whole batch means the endpoint is not the collector's
+  // batch route (a web server answers a POST to a static path with 405), not that the records are bad
+  if (status === 401 || status === 403 || status === 404 || status === 405) return { kind: 'fatal', code: c, message, status }
   return { kind: 'reject', code: c, message, status }
 }
