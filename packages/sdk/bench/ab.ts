@@ -50,14 +50,15 @@ const env0 = { OPENAI_BASE: fake.baseURL, COLLECTOR: collector.url, KEY: TEST_KE
 const run = (mode: string, env: Record<string, string>): Promise<{ cpuMs: number; mainCpuMs: number; samples: number[] }> =>
   runChild('./worker.ts', [mode], { ...env0, ...env })
 const block = Number(process.env.BLOCK ?? 0)
+if (!Number.isInteger(block) || block < 0) throw new Error(`BLOCK: 0 (one process after another) or a whole number of calls a turn, not ${process.env.BLOCK}`)
 for (let r = 0; r < Number(process.env.ROUNDS ?? 6); r++) {
   const order = r % 2 ? [...names].reverse() : names
-  const results = block
+  const results = block > 0
     ? await runInterleaved('./worker.ts', order.map((n) => ({ args: [variants[n]![0]], env: { ...env0, ...variants[n]![1] } })), { warmup: Number(process.env.WARMUP ?? 300), calls: Number(env0.CALLS), block })
     : []
   for (const [i, n] of order.entries()) {
     const [mode, env] = variants[n]!
-    const res = block ? results[i] : await run(mode, env)
+    const res = block > 0 ? results[i] : await run(mode, env)
     cpu[n]!.push((res.cpuMs / res.samples.length) * 1000)
     main[n]!.push((res.mainCpuMs / res.samples.length) * 1000)
   }

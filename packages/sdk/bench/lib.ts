@@ -37,12 +37,12 @@ function startWorker(script: string, args: string[], env: Record<string, string>
     if (w) w.resolve(m)
     else inbox.push(m)
   })
+  // any exit ends the conversation: a worker that exits, even with 0, before its reply (say, one
+  // that did not take BLOCKS and ran on its own) must fail the round, not leave it waiting
   const exited = new Promise<void>((resolve) =>
-    p.on('exit', (code) => {
-      if (code !== 0) {
-        failure = new Error(`${script} ${args.join(' ')} exited ${code}`)
-        for (const w of waiting.splice(0)) w.reject(failure)
-      }
+    p.on('exit', (code, signal) => {
+      failure = new Error(`${script} ${args.join(' ')} exited ${signal ?? code} before replying`)
+      for (const w of waiting.splice(0)) w.reject(failure)
       resolve()
     }),
   )
@@ -58,10 +58,15 @@ function startWorker(script: string, args: string[], env: Record<string, string>
  * blocks of `block`, one process's block after another's, the order rotating every block: the
  * warm-up (untimed, `warmup` calls each, then each one's flush), then the timed calls. A change in
  * the machine's speed over the round so reaches every process alike, instead of whichever ran at
- * the time, and none warms up while another is timed. Then each flushes and reports. Resolves
- * with each run's result, in the order given.
+ * the time, and none warms up while another is timed. Then each flushes and reports, in the
+ * order given (the callers flip it every round). Resolves with each run's result, in that order.
+ *
+ * CPU is each process's own, background work between its turns included. Wall-clock figures are
+ * not comparable with solo runs: a process's writes and shipping mostly run during the other
+ * processes' turns, outside its own timed calls.
  */
 export async function runInterleaved(script: string, runs: { args: string[]; env: Record<string, string> }[], o: { warmup: number; calls: number; block: number }): Promise<any[]> {
+  if (!Number.isInteger(o.block) || o.block < 1) throw new Error(`BLOCK: a whole number of calls ≥ 1, not ${o.block}`)
   const workers = runs.map((r) => startWorker(script, r.args, { ...r.env, BLOCKS: String(o.block) }))
   for (const w of workers) await w.next()
   const inTurns = async (total: number, msg: (k: number) => object) => {

@@ -38,6 +38,7 @@ const warmup = Number(process.env.WARMUP ?? 300)
 // (LG_TIME_SCALE=3 gives that back), and each block starts on caches the others used. 0 (the
 // default): one process after another, each alone on the machine for all its calls
 const block = Number(process.env.BLOCK ?? 0)
+if (!Number.isInteger(block) || block < 0) throw new Error(`BLOCK: 0 (one process after another) or a whole number of calls a turn, not ${process.env.BLOCK}`)
 const allModes = ['bare', 'llmguard', 'langfuse'] as const
 type Mode = (typeof allModes)[number]
 // MODES=bare,llmguard while iterating on the SDK: the Langfuse runs are the slowest part

@@ -148,6 +148,8 @@ if (inBlocks) {
     else if (m.run) void runCalls(m.run).then(() => process.send!({ done: true }))
     else if (m.finish) void finish().then((out) => process.send!({ result: out }, () => process.disconnect()))
   })
+  // the parent gone (it failed, or was stopped): nothing is left to report to
+  process.on('disconnect', () => process.exit(0))
   process.send({ ready: true })
 } else {
   await runCalls(n)
