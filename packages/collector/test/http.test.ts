@@ -69,6 +69,15 @@ beforeAll(async () => {
       },
     }),
     defineRoute({
+      method: 'PATCH',
+      path: '/limited',
+      auth: 'none',
+      summary: 'a second method on a path',
+      tags: ['test'],
+      responses: { 204: null },
+      handler: () => reply(204, null),
+    }),
+    defineRoute({
       method: 'POST',
       path: '/things/:id/poke',
       auth: 'none',
@@ -237,6 +246,10 @@ describe('http route layer', () => {
     // the next request on the same connection is served as itself
     const ok = await call('GET', `/things/${id}?limit=2`)
     expect(ok.json).toEqual({ id, limit: 2 })
+    // a path that takes several methods lists them all
+    const both = await call('DELETE', '/limited')
+    expect(both.status).toBe(405)
+    expect(both.headers.allow).toBe('GET, PATCH')
     const head = await call('HEAD', '/boom')
     expect(head.status).toBe(405)
     expect(head.headers.allow).toBe('GET')
