@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net'
+import { setTimeout as sleep } from 'node:timers/promises'
 import postgres from 'postgres'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { ScoredRecord } from '../src/ingest/pipeline.js'
@@ -140,11 +141,14 @@ describe.runIf(onRealPostgres())('binary COPY against PostgreSQL', () => {
           and (${o.app ?? null}::text is null or application_name = ${o.app ?? null})
           and (not ${o.lock ?? false} or wait_event_type = 'Lock')`
       if (row) return row.pid
-      await new Promise((r) => setTimeout(r, 5))
+      await sleep(5)
     }
     throw new Error(`no backend ran ${pattern}${o.lock ? ' waiting for a lock' : ''}`)
   }
   const lockWaiter = (pattern: string) => backendRunning(pattern, { lock: true })
+
+  /** A pool of its own (one connection unless `max` says otherwise) to the test database. */
+  const directPool = (options: postgres.Options<{}> = {}) => postgres(collector.databaseUrl!, { max: 1, onnotice: () => undefined, ...options })
 
   /** A one-connection pool to the test database through `proxy` (listening on loopback). */
   const poolThrough = (proxy: Server, options: postgres.Options<{}> = {}) => {
@@ -266,7 +270,7 @@ describe.runIf(onRealPostgres())('binary COPY against PostgreSQL', () => {
     const batches = Array.from({ length: 12 }, () => [record()])
     const settled = await Promise.race([
       Promise.all([...batches.map((b) => copyRecords(sql, viaCopy, b)), ...batches.map(() => sql`select 1`)]).then(() => 'done'),
-      new Promise((r) => setTimeout(() => r('hung'), 5_000)),
+      sleep(5_000, 'hung'),
     ])
     expect(settled).toBe('done')
     const [row] = await sql<{ n: number }[]>`select count(*)::int as n from llm_requests where id = any(${batches.flat().map((r) => r.id)}::uuid[])`
@@ -274,7 +278,7 @@ describe.runIf(onRealPostgres())('binary COPY against PostgreSQL', () => {
   })
 
   it("never lets a late or repeated release hand out another reservation's connection", async () => {
-    const pool = postgres(collector.databaseUrl!, { max: 1, onnotice: () => undefined })
+    const pool = directPool()
     try {
       const a = await pool.reserve()
       a.release()
@@ -284,7 +288,7 @@ describe.runIf(onRealPostgres())('binary COPY against PostgreSQL', () => {
       await b`set local application_name = 'inside b'`
       a.release() // a's again: must not put b's connection back in the pool
       const query = pool<{ app: string }[]>`select current_setting('application_name') as app`
-      const early = await Promise.race([query.then(() => 'ran inside b'), new Promise((r) => setTimeout(() => r('waited'), 300))])
+      const early = await Promise.race([query.then(() => 'ran inside b'), sleep(300, 'waited')])
       expect(early).toBe('waited')
       await b`rollback`
       b.release()
@@ -298,7 +302,7 @@ describe.runIf(onRealPostgres())('binary COPY against PostgreSQL', () => {
   it('sends the data with the statement: a COPY refused before reading it leaves the connection in step', async () => {
     // one connection, so every query below goes out on it, written behind the COPYs without
     // waiting for them: the refused COPYs' data must be skipped by the server, not taken for queries
-    const pool = postgres(collector.databaseUrl!, { max: 1, onnotice: () => undefined })
+    const pool = directPool()
     try {
       const data = copyBinaryData(viaCopy, [record()])
       const missingTable = pool.unsafe(`copy llm_requests_missing (id) from stdin (format binary)`).copyFrom(data)
@@ -317,7 +321,7 @@ describe.runIf(onRealPostgres())('binary COPY against PostgreSQL', () => {
   })
 
   it("gives the next query on a connection whose backend was ended a fresh connection, not the old one's error", async () => {
-    const pool = postgres(collector.databaseUrl!, { max: 1, onnotice: () => undefined })
+    const pool = directPool()
     const hold = await collector.sql.reserve()
     try {
       await copyRecords(collector.sql, viaCopy, [record()])
@@ -343,7 +347,7 @@ describe.runIf(onRealPostgres())('binary COPY against PostgreSQL', () => {
 
   it('accepts a string for copyFrom, and refuses anything else before the query is queued', async () => {
     // (a query goes out when it is awaited or executed: each is executed at once, in this order)
-    const pool = postgres(collector.databaseUrl!, { max: 1, onnotice: () => undefined })
+    const pool = directPool()
     try {
       await pool`create temporary table copy_text (n int, s text)`
       // a slow query holds the one connection: whatever copyFrom does must not reach it
@@ -360,7 +364,7 @@ describe.runIf(onRealPostgres())('binary COPY against PostgreSQL', () => {
   })
 
   it('takes a connection of its own: a COPY never waits behind a slow query on a busy one', async () => {
-    const pool = postgres(collector.databaseUrl!, { max: 2, onnotice: () => undefined })
+    const pool = directPool({ max: 2 })
     try {
       await Promise.all([pool`select 1`, pool`select 1`])
       // both connections busy, one for long: the COPY takes the first to be free
@@ -420,7 +424,7 @@ describe.runIf(onRealPostgres())('binary COPY against PostgreSQL', () => {
 
   /** The query's rows, or its error's code, or that it did not settle within `ms`. */
   const outcome = (q: Promise<unknown>, ms = 3_000) =>
-    Promise.race([q.then((rows) => rows, (e: { code?: string }) => e.code), new Promise((r) => setTimeout(() => r(`not settled after ${ms / 1000} s`), ms))])
+    Promise.race([q.then((rows) => rows, (e: { code?: string }) => e.code), sleep(ms, `not settled after ${ms / 1000} s`)])
 
   /** Runs `fn` and returns the unhandled rejections seen during it and 50 ms after. */
   const unhandledDuring = async (fn: () => Promise<void>): Promise<unknown[]> => {
@@ -429,7 +433,7 @@ describe.runIf(onRealPostgres())('binary COPY against PostgreSQL', () => {
     process.on('unhandledRejection', onUnhandled)
     try {
       await fn()
-      await new Promise((r) => setTimeout(r, 50))
+      await sleep(50)
     } finally {
       process.off('unhandledRejection', onUnhandled)
     }
@@ -443,7 +447,7 @@ describe.runIf(onRealPostgres())('binary COPY against PostgreSQL', () => {
       const unhandled = await unhandledDuring(async () => {
         // sent now (a query goes out when awaited or executed), opening the connection
         const first = pool<{ q: string }[]>`select 'first' as q`.execute()
-        while (!state.held) await new Promise((r) => setTimeout(r, 5))
+        while (!state.held) await sleep(5)
         await collector.sql`select pg_terminate_backend(pid) from pg_stat_activity where application_name = 'copy_binary_startup'`
         expect(await first).toEqual([{ q: 'first' }])
         expect(await pool<{ q: string }[]>`select 'second' as q`).toEqual([{ q: 'second' }])
@@ -465,7 +469,7 @@ describe.runIf(onRealPostgres())('binary COPY against PostgreSQL', () => {
         // the pool's first connection opens for the COPY's reservation
         const copying = copyRecords(pool, viaCopy, [a])
         copying.catch(() => undefined)
-        while (!state.held) await new Promise((r) => setTimeout(r, 5))
+        while (!state.held) await sleep(5)
         await collector.sql`select pg_terminate_backend(pid) from pg_stat_activity where application_name = 'copy_binary_reserve_startup'`
         await copying
         expect(state.connections).toBe(2)
@@ -537,7 +541,7 @@ describe.runIf(onRealPostgres())('binary COPY against PostgreSQL', () => {
   })
 
   it('fails a transaction whose backend is ended mid-statement, and the pool carries on', async () => {
-    const pool = postgres(collector.databaseUrl!, { max: 1, onnotice: () => undefined })
+    const pool = directPool()
     const hold = await collector.sql.reserve()
     const uncaught: unknown[] = []
     const onUncaught = (e: unknown) => uncaught.push(e)
@@ -567,7 +571,7 @@ describe.runIf(onRealPostgres())('binary COPY against PostgreSQL', () => {
   })
 
   it("keeps the pool's connection when a transaction's backend is ended and no query waits", async () => {
-    const pool = postgres(collector.databaseUrl!, { max: 1, onnotice: () => undefined, connection: { application_name: 'copy_binary_lone_tx' } })
+    const pool = directPool({ connection: { application_name: 'copy_binary_lone_tx' } })
     try {
       await pool`select 1`
       const tx = pool.begin((t) => t`select pg_sleep(30)`)
@@ -576,7 +580,7 @@ describe.runIf(onRealPostgres())('binary COPY against PostgreSQL', () => {
       await expect(tx).rejects.toMatchObject({ code: 'CONNECTION_CLOSED' })
       // the transaction's rollback, refused on the closed connection, had marked it full: the
       // pool's one connection was lost for good and this waited for ever
-      const next = await Promise.race([pool<{ one: number }[]>`select 1 as one`, new Promise((r) => setTimeout(() => r('no answer after 5 s'), 5_000))])
+      const next = await Promise.race([pool<{ one: number }[]>`select 1 as one`, sleep(5_000, 'no answer after 5 s')])
       expect(next).toEqual([{ one: 1 }])
     } finally {
       await pool.end({ timeout: 1 })
@@ -585,7 +589,7 @@ describe.runIf(onRealPostgres())('binary COPY against PostgreSQL', () => {
 
   it("never runs a holder's query in the session of whoever got its connection after its backend was ended", async () => {
     await collector.sql`create table if not exists copy_binary_sessions (x text)`
-    const pool = postgres(collector.databaseUrl!, { max: 1, onnotice: () => undefined, connection: { application_name: 'copy_binary_sessions' } })
+    const pool = directPool({ connection: { application_name: 'copy_binary_sessions' } })
     try {
       const a = await pool.reserve()
       await a`begin`
@@ -613,7 +617,7 @@ describe.runIf(onRealPostgres())('binary COPY against PostgreSQL', () => {
   })
 
   it("settles every query a reservation's holder queued when its connection closes", async () => {
-    const pool = postgres(collector.databaseUrl!, { max: 1, onnotice: () => undefined, connection: { application_name: 'copy_binary_queued' } })
+    const pool = directPool({ connection: { application_name: 'copy_binary_queued' } })
     try {
       const conn = await pool.reserve()
       // a parameterised statement is described first, so the connection counts as full and the
@@ -623,7 +627,7 @@ describe.runIf(onRealPostgres())('binary COPY against PostgreSQL', () => {
       second.catch(() => undefined)
       await collector.sql`select pg_terminate_backend(${await backendRunning('select pg_sleep%', { app: 'copy_binary_queued' })})`
       await expect(first).rejects.toMatchObject({ code: '57P01' })
-      const settled = await Promise.race([second.then(() => 'ran', (e: { code?: string }) => e.code), new Promise((r) => setTimeout(() => r('not settled after 5 s'), 5_000))])
+      const settled = await Promise.race([second.then(() => 'ran', (e: { code?: string }) => e.code), sleep(5_000, 'not settled after 5 s')])
       expect(settled).toBe('CONNECTION_CLOSED')
       conn.release()
       expect(await pool<{ three: number }[]>`select 3 as three`).toEqual([{ three: 3 }])
@@ -633,7 +637,7 @@ describe.runIf(onRealPostgres())('binary COPY against PostgreSQL', () => {
   })
 
   it('runs what a holder started before its release, also what waited for the busy connection, and a cancelled query holds nothing up', async () => {
-    const pool = postgres(collector.databaseUrl!, { max: 1, onnotice: () => undefined })
+    const pool = directPool()
     /** The query's answer, or why it failed, or that it did not settle within 3 s. */
     try {
       const unhandled = await unhandledDuring(async () => {
@@ -650,7 +654,7 @@ describe.runIf(onRealPostgres())('binary COPY against PostgreSQL', () => {
         r = await pool.reserve()
         const first = r<{ a: number }[]>`select ${1}::int as a, pg_sleep(0.2)`.execute()
         const queued = r<{ b: number }[]>`select 2 as b`.execute()
-        await new Promise((res) => setTimeout(res, 20))
+        await sleep(20)
         r.release()
         expect(await outcome(first)).toMatchObject([{ a: 1 }])
         expect(await outcome(queued)).toEqual([{ b: 2 }])
@@ -671,8 +675,7 @@ describe.runIf(onRealPostgres())('binary COPY against PostgreSQL', () => {
   })
 
   it('hands a released connection back after what its holder started, and refuses what comes after', async () => {
-    const pool = postgres(collector.databaseUrl!, { max: 1, onnotice: () => undefined })
-    const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+    const pool = directPool()
     try {
       const unhandled = await unhandledDuring(async () => {
         // released while its statement waits for its description: a pool query was written into
@@ -718,7 +721,7 @@ describe.runIf(onRealPostgres())('binary COPY against PostgreSQL', () => {
   })
 
   it("keeps a released connection until the holder's query ends, and ends the pool at once after a release", async () => {
-    let pool = postgres(collector.databaseUrl!, { max: 1, onnotice: () => undefined })
+    let pool = directPool()
     try {
       // released while its query runs: the next reservation (and its session) waits for the end
       const holder = await pool.reserve()
@@ -735,26 +738,26 @@ describe.runIf(onRealPostgres())('binary COPY against PostgreSQL', () => {
     }
     // the ingest pattern, then a shutdown: end() waited for a connection it had asked to end
     // while reserved, until its timeout destroyed it
-    pool = postgres(collector.databaseUrl!, { max: 1, onnotice: () => undefined })
+    pool = directPool()
     const conn = await pool.reserve()
     await conn`select 1`
     conn.release()
     const started = performance.now()
-    const ended = await Promise.race([pool.end().then(() => 'ended'), new Promise((r) => setTimeout(() => r('still ending after 3 s'), 3_000))])
+    const ended = await Promise.race([pool.end().then(() => 'ended'), sleep(3_000, 'still ending after 3 s')])
     expect(ended).toBe('ended')
     expect(performance.now() - started).toBeLessThan(1_000)
     // ended while a query waited for the reserved connection, then released: the query runs,
     // and no connection is opened again for it once end() resolved (it kept the process alive)
-    pool = postgres(collector.databaseUrl!, { max: 1, onnotice: () => undefined, connection: { application_name: 'copy_binary_end_wait' } })
+    pool = directPool({ connection: { application_name: 'copy_binary_end_wait' } })
     const held = await pool.reserve()
     const waiting = pool<{ one: number }[]>`select 1 as one`.execute()
-    await new Promise((r) => setTimeout(r, 50))
+    await sleep(50)
     const ending = pool.end({ timeout: 5 })
-    await new Promise((r) => setTimeout(r, 50))
+    await sleep(50)
     held.release()
     expect(await waiting).toEqual([{ one: 1 }])
     await ending
-    await new Promise((r) => setTimeout(r, 300))
+    await sleep(300)
     const left = await collector.sql<{ left: number }[]>`
       select count(*)::int as left from pg_stat_activity where application_name = 'copy_binary_end_wait'`
     expect(left).toEqual([{ left: 0 }])
@@ -763,7 +766,7 @@ describe.runIf(onRealPostgres())('binary COPY against PostgreSQL', () => {
   it('never strands a connection for a query cancelled before it went out', async () => {
     // the first query of a fresh pool, cancelled at once: the connection opened for it stayed
     // in the connecting queue for good
-    let pool = postgres(collector.databaseUrl!, { max: 1, onnotice: () => undefined })
+    let pool = directPool()
     try {
       const q = pool`select 1 as a`
       void q.execute()
@@ -774,14 +777,14 @@ describe.runIf(onRealPostgres())('binary COPY against PostgreSQL', () => {
       await pool.end({ timeout: 1 })
     }
     // in a transaction, queued behind a parameterised statement: nothing after it ran
-    pool = postgres(collector.databaseUrl!, { max: 1, onnotice: () => undefined })
+    pool = directPool()
     try {
       const tx = pool.begin(async (t) => {
         const first = t`select ${1}::int as a, pg_sleep(0.2)`.execute()
-        await new Promise((r) => setTimeout(r, 20))
+        await sleep(20)
         const q = t`select 2 as b`
         void q.execute().catch(() => undefined)
-        await new Promise((r) => setTimeout(r, 5))
+        await sleep(5)
         void q.cancel()
         await first
         return t<{ c: number }[]>`select 3 as c`
@@ -792,7 +795,7 @@ describe.runIf(onRealPostgres())('binary COPY against PostgreSQL', () => {
       await pool.end({ timeout: 1 })
     }
     // the same start-up path: without the types query, a fresh pool's reservation was never served
-    pool = postgres(collector.databaseUrl!, { max: 1, fetch_types: false, onnotice: () => undefined })
+    pool = directPool({ fetch_types: false })
     try {
       const served = pool.reserve().then(async (r) => {
         const rows = await r<{ x: number }[]>`select 1 as x`
@@ -821,7 +824,7 @@ describe.runIf(onRealPostgres())('binary COPY against PostgreSQL', () => {
       // the connection opens for a reservation (an ingest COPY): that start-up must end the back-off too
       await copyRecords(pool, viaCopy, [record()])
       await collector.sql`select pg_terminate_backend(${await backendRunning('%', { app: 'copy_binary_backoff' })})`
-      await new Promise((r) => setTimeout(r, 50))
+      await sleep(50)
       const started = performance.now()
       await pool`select 1`
       // about 2 s of back-off left over before; a reconnect takes milliseconds
@@ -833,7 +836,7 @@ describe.runIf(onRealPostgres())('binary COPY against PostgreSQL', () => {
   })
 
   it('keeps a reserved connection with its holder when the server refuses a large COPY before reading it', async () => {
-    const pool = postgres(collector.databaseUrl!, { max: 1, onnotice: () => undefined })
+    const pool = directPool()
     try {
       await pool`select 1`
       const conn = await pool.reserve()
@@ -842,7 +845,7 @@ describe.runIf(onRealPostgres())('binary COPY against PostgreSQL', () => {
       const outside = pool<{ app: string }[]>`select current_setting('application_name') as app`.execute()
       // refused at once (no such table) while most of its 40 MB are still being written
       await expect(conn.unsafe('copy copy_binary_missing from stdin').copyFrom(Buffer.alloc(40_000_000, 0x41))).rejects.toMatchObject({ code: '42P01' })
-      const early = await Promise.race([outside.then(() => 'ran'), new Promise((r) => setTimeout(() => r('waited'), 300))])
+      const early = await Promise.race([outside.then(() => 'ran'), sleep(300, 'waited')])
       expect(early).toBe('waited')
       await conn`reset application_name`
       conn.release()
@@ -853,7 +856,7 @@ describe.runIf(onRealPostgres())('binary COPY against PostgreSQL', () => {
   })
 
   it("gives a COPY waiting for the pool's busy connection the reconnected one when that backend is ended", async () => {
-    const pool = postgres(collector.databaseUrl!, { max: 1, onnotice: () => undefined, connection: { application_name: 'copy_binary_waiter' } })
+    const pool = directPool({ connection: { application_name: 'copy_binary_waiter' } })
     try {
       const busy = pool`select pg_sleep(30)`.execute()
       busy.catch(() => undefined)
@@ -865,7 +868,7 @@ describe.runIf(onRealPostgres())('binary COPY against PostgreSQL', () => {
       await collector.sql`select pg_terminate_backend(${pid})`
       await expect(busy).rejects.toMatchObject({ code: '57P01' })
       // the connection reopens for the waiting reservation, which must get it (it used to wait for ever)
-      const done = await Promise.race([copying.then(() => 'stored'), new Promise((r) => setTimeout(() => r('still waiting after 5 s'), 5_000))])
+      const done = await Promise.race([copying.then(() => 'stored'), sleep(5_000, 'still waiting after 5 s')])
       expect(done).toBe('stored')
       expect(await collector.sql`select 1 from llm_requests where id = ${a.id}`).toHaveLength(1)
       // released as usual: the pool serves the next query and the next reservation
@@ -898,7 +901,7 @@ describe.runIf(onRealPostgres())('binary COPY against PostgreSQL', () => {
       // back: the pool opens its connection again, not to hand it to the failed reservation
       proxy = createServer(listener)
       await listenOnLoopback(proxy, port)
-      const answered = await Promise.race([pool<{ one: number }[]>`select 1 as one`, new Promise((r) => setTimeout(() => r('no answer after 5 s'), 5_000))])
+      const answered = await Promise.race([pool<{ one: number }[]>`select 1 as one`, sleep(5_000, 'no answer after 5 s')])
       expect(answered).toEqual([{ one: 1 }])
       const conn = await pool.reserve()
       expect(await conn<{ two: number }[]>`select 2 as two`).toEqual([{ two: 2 }])
@@ -929,7 +932,7 @@ describe.runIf(onRealPostgres())('binary COPY against PostgreSQL', () => {
         await expect(copying).rejects.toMatchObject({ code: 'ECONNRESET' })
         // the COPY's release came between the socket's error and its close: the waiting query
         // must not be handed the dead connection (it waited for ever), but the reconnected one
-        const answer = await Promise.race([queued, new Promise((r) => setTimeout(() => r('no answer after 5 s'), 5_000))])
+        const answer = await Promise.race([queued, sleep(5_000, 'no answer after 5 s')])
         expect(answer).toEqual([{ q: 'queued' }])
         expect(await pool<{ two: number }[]>`select 2 as two`).toEqual([{ two: 2 }])
         await copyRecords(pool, viaCopy, [record()])
@@ -957,7 +960,7 @@ describe.runIf(onRealPostgres())('binary COPY against PostgreSQL', () => {
           return conn`select 'after the reset' as q`.execute()
         },
       )
-      const answer = await Promise.race([next.then(() => 'answered', (err: { code?: string }) => err.code), new Promise((r) => setTimeout(() => r('no answer after 5 s'), 5_000))])
+      const answer = await Promise.race([next.then(() => 'answered', (err: { code?: string }) => err.code), sleep(5_000, 'no answer after 5 s')])
       expect(answer).toBe('CONNECTION_CLOSED')
       conn.release()
       expect(await pool<{ one: number }[]>`select 1 as one`).toEqual([{ one: 1 }])

@@ -23,7 +23,7 @@
  */
 import { startFakeCollector, TEST_KEY } from '../test/fakes/collector-server.js'
 import { startFakeOpenAI } from '../test/fakes/openai-server.js'
-import { meanSe, runChild, runInterleaved } from './lib.js'
+import { blockFromEnv, meanSe, runChild, runInterleaved } from './lib.js'
 
 type Variants = Record<string, [string, Record<string, string>]>
 let variants: Variants
@@ -49,8 +49,7 @@ for (const n of names) {
 const env0 = { OPENAI_BASE: fake.baseURL, COLLECTOR: collector.url, KEY: TEST_KEY, CALLS: process.env.CALLS ?? '2000' }
 const run = (mode: string, env: Record<string, string>): Promise<{ cpuMs: number; mainCpuMs: number; samples: number[] }> =>
   runChild('./worker.ts', [mode], { ...env0, ...env })
-const block = Number(process.env.BLOCK ?? 0)
-if (!Number.isInteger(block) || block < 0) throw new Error(`BLOCK: 0 (one process after another) or a whole number of calls a turn, not ${process.env.BLOCK}`)
+const block = blockFromEnv()
 for (let r = 0; r < Number(process.env.ROUNDS ?? 6); r++) {
   const order = r % 2 ? [...names].reverse() : names
   const results = block > 0

@@ -53,6 +53,13 @@ function startWorker(script: string, args: string[], env: Record<string, string>
   }
 }
 
+/** BLOCK from the environment: 0 (one process after another, the default) or the calls a turn for runInterleaved. */
+export function blockFromEnv(): number {
+  const block = Number(process.env.BLOCK ?? 0)
+  if (!Number.isInteger(block) || block < 0) throw new Error(`BLOCK: 0 (one process after another) or a whole number of calls a turn, not ${process.env.BLOCK}`)
+  return block
+}
+
 /**
  * One round of worker processes measured side by side: all are started, then their calls run in
  * blocks of `block`, one process's block after another's, the order rotating every block: the

@@ -14,7 +14,7 @@ import { cpus, loadavg } from 'node:os'
 import { fileURLToPath } from 'node:url'
 import { startFakeCollector, TEST_KEY } from '../test/fakes/collector-server.js'
 import { startFakeOpenAI } from '../test/fakes/openai-server.js'
-import { meanSe, runChild, runInterleaved } from './lib.js'
+import { blockFromEnv, meanSe, runChild, runInterleaved } from './lib.js'
 // @ts-expect-error: a plain .mjs helper of the repository's scripts, without types
 import { ensureSdkBuilt } from '../../../scripts/lib/build.mjs'
 
@@ -37,8 +37,7 @@ const warmup = Number(process.env.WARMUP ?? 300)
 // the records per write and per batch, which costs it ~10 µs a call more than running alone
 // (LG_TIME_SCALE=3 gives that back), and each block starts on caches the others used. 0 (the
 // default): one process after another, each alone on the machine for all its calls
-const block = Number(process.env.BLOCK ?? 0)
-if (!Number.isInteger(block) || block < 0) throw new Error(`BLOCK: 0 (one process after another) or a whole number of calls a turn, not ${process.env.BLOCK}`)
+const block = blockFromEnv()
 const allModes = ['bare', 'llmguard', 'langfuse'] as const
 type Mode = (typeof allModes)[number]
 // MODES=bare,llmguard while iterating on the SDK: the Langfuse runs are the slowest part

@@ -40,6 +40,7 @@ if (mode === 'llmguard') {
   const { LLMGuard } = (await import(process.env.LG_SRC ?? '../dist/index.js')) as typeof import('../src/index.js')
   // LG_VARIANT (for finding where the time goes): 'memory' = no SQLite, 'nokey' = no shipping
   const variant = process.env.LG_VARIANT ?? ''
+  const timeScale = Number(process.env.LG_TIME_SCALE ?? 0)
   const guard = new LLMGuard({
     apiKey: variant.includes('nokey') ? undefined : process.env.KEY,
     endpoint: process.env.COLLECTOR,
@@ -48,12 +49,12 @@ if (mode === 'llmguard') {
     env: {},
     // LG_TIME_SCALE (with BLOCK, e.g. 3 for three modes taking turns): the SDK's timers this many
     // times their defaults, so its writes and batches hold as many records as when it runs alone
-    ...(process.env.LG_TIME_SCALE ? { writeDelayMs: 50 * Number(process.env.LG_TIME_SCALE), shipDelayMs: 1000 * Number(process.env.LG_TIME_SCALE), pollMs: 5000 * Number(process.env.LG_TIME_SCALE) } : {}),
+    ...(timeScale ? { writeDelayMs: 50 * timeScale, shipDelayMs: 1000 * timeScale, pollMs: 5000 * timeScale } : {}),
+    // LG_OPTS (experiments): JSON of further LLMGuard options, e.g. {"writeDelayMs":20}
+    ...(process.env.LG_OPTS ? (JSON.parse(process.env.LG_OPTS) as object) : {}),
     // LG_SHIP_DELAY_MS (diagnostic, e.g. 20000): no batch goes out during the timed calls, only in
     // the final flush, which the run counts too: tells what shipping costs beside the calls from
     // what the same shipping costs on its own
-    // LG_OPTS (experiments): JSON of further LLMGuard options, e.g. {"writeDelayMs":20}
-    ...(process.env.LG_OPTS ? (JSON.parse(process.env.LG_OPTS) as object) : {}),
     ...(process.env.LG_SHIP_DELAY_MS ? { shipDelayMs: Number(process.env.LG_SHIP_DELAY_MS), pollMs: Number(process.env.LG_SHIP_DELAY_MS) } : {}),
   })
   api = guard.wrap(client)

@@ -113,7 +113,7 @@ export class HttpServer {
     for (const route of routes) {
       this.routes.push(route)
       const known = this.paths.get(route.path)
-      if (known) known.methods = [...known.methods, route.method].sort()
+      if (known) known.methods.push(route.method)
       else this.paths.set(route.path, { pattern: pathPattern(route.path), methods: [route.method] })
       const method = route.method.toLowerCase() as 'get' | 'post' | 'put' | 'patch' | 'delete'
       this.app[method](route.path, (req: Request, res: Response) => this.handle(route, req, res))
