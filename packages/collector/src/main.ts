@@ -2,6 +2,7 @@
 import { ConfigError, loadConfig } from './config.js'
 import { startCollector } from './collector.js'
 import { DataDirLockedError } from './db/lock.js'
+import { installCrashHandlers } from './crash.js'
 
 /** Process entry: config → database → migrations → server → jobs; graceful stop on SIGTERM/SIGINT. */
 async function main(): Promise<void> {
@@ -47,6 +48,7 @@ async function main(): Promise<void> {
     throw err
   }
   const running = collector
+  installCrashHandlers(running.logger, () => running.stop())
   stop = () => {
     running.logger.info({ signal: signalled }, 'stopping')
     running.stop().then(

@@ -1,4 +1,6 @@
 import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { cpSync, existsSync, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { Agent, request } from 'undici'
@@ -220,6 +222,55 @@ describe('graceful stop', () => {
     } finally {
       proc.child.kill('SIGKILL')
       rmSync(root, { recursive: true, force: true })
+    }
+  })
+})
+
+describe('failures nobody caught', () => {
+  const FAULT = fileURLToPath(new URL('./fixtures/fault-on-signal.mjs', import.meta.url))
+
+  it('a stray rejected promise is logged as an error and the collector keeps serving', async () => {
+    const dataDir = copyTemplateDataDir()
+    const proc = spawnCollector({ LLMGUARD_DATA_DIR: dataDir, PORT: '0', HOST: '127.0.0.1', LLMGUARD_TEST_FAULT: 'reject' }, [FAULT])
+    try {
+      const url = await proc.ready()
+      proc.child.kill('SIGUSR2')
+      for (let i = 0; i < 250 && !proc.output().includes('stray rejection') && proc.child.exitCode === null; i++) await sleep(20)
+      const line = proc.output().split('\n').find((l) => l.includes('stray rejection'))
+      // one structured line through the logger (its redaction applies), not Node's own print-out
+      const logged = JSON.parse(line ?? '{}') as { level?: number; msg?: string; err?: { message?: string } }
+      expect(logged.level).toBe(50)
+      expect(logged.msg).toContain('unhandled promise rejection')
+      expect(logged.err?.message).toBe('stray rejection')
+      const res = await request(`${url}/readyz`)
+      await res.body.text()
+      expect(res.statusCode).toBe(200)
+      expect(proc.child.exitCode).toBe(null)
+    } finally {
+      proc.child.kill('SIGKILL')
+      await proc.exited
+      rmSync(join(dataDir, '..'), { recursive: true, force: true })
+    }
+  })
+
+  it('an uncaught exception is logged as fatal, the database closes, the lock is released and the exit code is 1', async () => {
+    const dataDir = copyTemplateDataDir()
+    const proc = spawnCollector({ LLMGUARD_DATA_DIR: dataDir, PORT: '0', HOST: '127.0.0.1', LLMGUARD_TEST_FAULT: 'throw' }, [FAULT])
+    try {
+      await proc.ready()
+      expect(existsSync(join(dataDir, 'collector.lock'))).toBe(true)
+      proc.child.kill('SIGUSR2')
+      const { code } = await proc.exited
+      expect(code).toBe(1)
+      const line = proc.output().split('\n').find((l) => l.includes('stray exception'))
+      const logged = JSON.parse(line ?? '{}') as { level?: number; msg?: string }
+      expect(logged.level).toBe(60)
+      expect(logged.msg).toContain('uncaught exception')
+      expect(proc.output()).toContain('collector stopped')
+      expect(existsSync(join(dataDir, 'collector.lock'))).toBe(false)
+    } finally {
+      proc.child.kill('SIGKILL')
+      rmSync(join(dataDir, '..'), { recursive: true, force: true })
     }
   })
 })

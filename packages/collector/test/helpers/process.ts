@@ -12,9 +12,12 @@ export interface Spawned {
   ready(timeoutMs?: number): Promise<string>
 }
 
-/** Runs the real collector entry point (src/main.ts through tsx) as a child process. */
-export function spawnCollector(env: Record<string, string>): Spawned {
-  const child = spawn(process.execPath, ['--import', 'tsx', MAIN], {
+/**
+ * Runs the real collector entry point (src/main.ts through tsx) as a child process; `preload`
+ * modules run first (`--import`), as a test's way into the process.
+ */
+export function spawnCollector(env: Record<string, string>, preload: string[] = []): Spawned {
+  const child = spawn(process.execPath, ['--import', 'tsx', ...preload.flatMap((p) => ['--import', p]), MAIN], {
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', NODE_ENV: 'test', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   })

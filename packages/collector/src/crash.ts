@@ -1,0 +1,38 @@
+import type { Logger } from './logger.js'
+
+/**
+ * How long a collector that hit an uncaught exception gets to stop (in-flight requests, then the
+ * database) before it exits anyway: a whole graceful stop's bound (self-hosting.md).
+ */
+export const CRASH_STOP_MS = 15_000
+
+/**
+ * What a running collector does with failures nobody caught. Without this, Node prints them
+ * unstructured to stderr (past the log's redaction) and ends the process, leaving an embedded
+ * database unclosed.
+ * - A rejected promise nobody handled is a bug in one piece of work (a job, a request): it is
+ *   logged as an error and the collector keeps serving, so ingest is not lost to it.
+ * - An uncaught exception leaves the process in an unknown state: it is logged as fatal, the
+ *   collector stops (the database closes cleanly, the data dir lock is released) within
+ *   CRASH_STOP_MS, and the process exits with 1 so a supervisor restarts it.
+ */
+export function installCrashHandlers(logger: Logger, stop: () => Promise<void>, exit: (code: number) => void = (c) => process.exit(c)): void {
+  let crashed = false
+  process.on('unhandledRejection', (reason: unknown) => {
+    logger.error({ err: reason }, 'unhandled promise rejection (a bug: please report it); the collector keeps running')
+  })
+  process.on('uncaughtException', (err: Error) => {
+    logger.fatal({ err }, 'uncaught exception (a bug: please report it); stopping')
+    if (crashed) return
+    crashed = true
+    const timer = setTimeout(() => exit(1), CRASH_STOP_MS)
+    timer.unref()
+    stop().then(
+      () => exit(1),
+      (e: unknown) => {
+        logger.error({ err: e }, 'error while stopping after an uncaught exception')
+        exit(1)
+      },
+    )
+  })
+}
