@@ -51,6 +51,14 @@ describe('applying a policy (pure)', () => {
     expect(withSystemPrompt('embeddings', { input: 'q' }, 'S')).toEqual({ input: 'q' })
   })
 
+  it('on the responses API, leaves out an input that held only system and developer messages', () => {
+    const only = { model: 'm', input: [{ role: 'developer', content: 'D' }, { role: 'system', type: 'message', content: 'S0' }] }
+    expect(withSystemPrompt('responses', only, 'S')).toEqual({ model: 'm', instructions: 'S' })
+    expect(only.input).toHaveLength(2) // the caller's body is untouched
+    // an input the app sent empty (a follow-up by previous_response_id) stays as it was
+    expect(withSystemPrompt('responses', { previous_response_id: 'r', input: [] }, 'S')).toEqual({ previous_response_id: 'r', input: [], instructions: 'S' })
+  })
+
   it('blocks disabled endpoints with a typed error', () => {
     const err = (() => {
       try {

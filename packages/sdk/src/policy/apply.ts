@@ -78,7 +78,8 @@ export function applyPolicy(policy: Policy, endpoint: string, body: Obj, userId:
 /**
  * The policy's system prompt replaces the app's. Chat: one system message first, the app's
  * system and developer messages gone. Responses: `instructions`, the app's system and developer
- * messages in `input` gone. Other endpoints have no system prompt.
+ * messages in `input` gone (and `input` with them when nothing else was in it). Other endpoints
+ * have no system prompt.
  */
 export function withSystemPrompt(endpoint: string, body: Obj, systemPrompt: string): Obj {
   if (endpoint === 'responses') {
@@ -88,7 +89,11 @@ export function withSystemPrompt(endpoint: string, body: Obj, systemPrompt: stri
       const { role, type } = item as Obj
       return !((role === 'system' || role === 'developer') && (type === undefined || type === 'message'))
     })
-    return { ...body, instructions: systemPrompt, input }
+    if (input.length > 0 || body.input.length === 0) return { ...body, instructions: systemPrompt, input }
+    // the app's input was only system/developer messages: the request is the instructions alone
+    // (an emptied `input: []` is not what the app sent, and the API may refuse it)
+    const { input: _dropped, ...rest } = body
+    return { ...rest, instructions: systemPrompt }
   }
   if (endpoint !== 'chat.completions' || !Array.isArray(body.messages)) return body
   const messages: unknown[] = [{ role: 'system', content: systemPrompt }]
