@@ -127,6 +127,28 @@ describe('the hourly anomaly job', () => {
     }
   })
 
+  it('an hour counted once stays counted after its incident is resolved, and detects at the same moment count it once', async () => {
+    const service = collector.app.incidents.service
+    const p = await createProject(collector, owner, 'resolve-then-detect')
+    await seed(p, 5000)
+    const opened: string[] = []
+    service.onOpened.push((incident) => {
+      if (incident.projectId === p.id) opened.push(incident.id)
+    })
+    // five detects of the same hour at once: one counts it
+    const results = await Promise.all(Array.from({ length: 5 }, () => service.detect(p.id, NOW)))
+    expect(results.flatMap((r) => r.incidents).map((i) => i.type)).toEqual(['anomaly_latency'])
+    const incidents = () =>
+      collector.sql<{ id: string; status: string; occurrences: number }[]>`select id, status, occurrences from incidents where project_id = ${p.id} order by first_seen_at`
+    const [first] = await incidents()
+    expect(first).toMatchObject({ status: 'open', occurrences: 1 })
+    // resolved by its owner: the same hour, detected again or judged by the job, opens nothing
+    await collector.sql`update incidents set status = 'resolved', resolved_at = now() where id = ${first!.id}`
+    expect((await service.detect(p.id, NOW)).incidents).toEqual([])
+    expect(await incidents()).toEqual([{ id: first!.id, status: 'resolved', occurrences: 1 }])
+    expect(opened).toEqual([first!.id])
+  })
+
   it('schedules the job with node-cron and destroys the task on stop', async () => {
     const other = await startTestCollector()
     const names = other.app.incidents.jobs.names

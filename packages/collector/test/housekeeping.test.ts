@@ -62,6 +62,8 @@ describe('housekeeping', () => {
     await token(tokRevoked, sql`now() + interval '1 day'`, true)
     await sql`insert into login_known_addresses (user_id, address, last_login_at) values
       (${owner.id}, 'out', ${ago('login_known_addresses', 'outside')}), (${owner.id}, 'in', ${ago('login_known_addresses', 'inside')})`
+    await sql`insert into anomaly_hours (project_id, type, hour) values
+      (${project.id}, 'anomaly_out', ${ago('anomaly_hours', 'outside')}), (${project.id}, 'anomaly_in', ${ago('anomaly_hours', 'inside')})`
     // job a: two periods past retention go, the one inside stays; job b: everything is old,
     // but its newest finished period stays (the anomaly job reads "has it ever run")
     const jobRun = (job: string, period: string, days: number, finished = true) =>
@@ -77,9 +79,10 @@ describe('housekeeping', () => {
     await jobRun('test:b', '2030-01-03T00:00:00.000Z', jobDays + 4, false)
 
     const result = await run()
-    expect(result).toEqual({ ran: true, pruned: { stripe_events: 1, datadog_events: 1, job_runs: 3, rca_calls: 1, refresh_tokens: 1, login_known_addresses: 1 }, failed: [], complete: true })
+    expect(result).toEqual({ ran: true, pruned: { stripe_events: 1, datadog_events: 1, job_runs: 3, rca_calls: 1, refresh_tokens: 1, login_known_addresses: 1, anomaly_hours: 1 }, failed: [], complete: true })
     expect((await sql<{ address: string }[]>`select address from login_known_addresses where user_id = ${owner.id} and address in ('in', 'out')`).map((r) => r.address)).toEqual(['in'])
     expect(await ids(sql`select id from stripe_events where id like 'evt_hk_%'`)).toEqual(['evt_hk_in', 'evt_hk_new'])
+    expect((await sql<{ type: string }[]>`select type from anomaly_hours where project_id = ${project.id}`).map((r) => r.type)).toEqual(['anomaly_in'])
     expect(await ids(sql`select id from datadog_events where project_id = ${project.id}`)).toEqual(['dd-in'])
     expect((await sql`select count(*)::int as n from rca_calls where user_id = ${owner.id}`)[0]!.n).toBe(2)
     expect(await ids(sql`select id from refresh_tokens where id in ${sql([tokOut, tokIn, tokRevoked])}`)).toEqual([tokIn, tokRevoked].sort())

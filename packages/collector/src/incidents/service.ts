@@ -108,10 +108,11 @@ export function createIncidentService(deps: IncidentServiceDeps) {
   async function detectProject(db: Db, projectId: string, hour: Date, now: Date): Promise<Raised[]> {
     const t = await readThresholds(db, projectId)
     const signals = await anomalySignals(db, projectId, hour, t.incidentMinRequests, now)
+    if (!signals.length) return []
     // one hour's anomaly counts once: the on-demand detect and the job (or two detects) may
-    // both look at the same hour
-    const counted = signals.length ? await store.anomalyHoursCounted(db, projectId, hour) : new Set<string>()
-    return raise(db, signals.filter((s) => !counted.has(s.type)))
+    // both look at the same hour, before or after its incident was resolved
+    const fresh = await store.claimAnomalyHours(db, projectId, hour, signals.map((s) => s.type))
+    return raise(db, signals.filter((s) => fresh.has(s.type)))
   }
 
   return {
@@ -161,7 +162,8 @@ export function createIncidentService(deps: IncidentServiceDeps) {
     /** `POST /v1/projects/:id/incidents/detect`: anomaly detection of the last complete hour, now. */
     async detect(projectId: string, now = new Date()): Promise<DetectResult> {
       const hour = new Date(hourOf(now).getTime() - HOUR_MS)
-      const raised = await detectProject(sql, projectId, hour, now)
+      // one transaction: the hour is claimed only with the incidents it raised
+      const raised = await sql.begin((tx) => detectProject(tx, projectId, hour, now))
       await notify(raised)
       return { hour: hour.toISOString(), incidents: raised.map((r) => r.incident) }
     },

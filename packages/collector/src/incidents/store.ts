@@ -311,10 +311,16 @@ export async function spendRcaCall(sql: Db, projectId: string, limit: number): P
   return rows.length > 0
 }
 
-/** The anomaly types whose unresolved incident of the project already counted this hour. */
-export async function anomalyHoursCounted(sql: Db, projectId: string, hour: Date): Promise<Set<string>> {
+/**
+ * Claims (project, type, hour) for each anomaly type found: returns the types no detection had
+ * counted for that hour before. Atomic (the primary key): of two detections at once, one gets
+ * each type; inside the caller's transaction, so a detection that fails claims nothing.
+ */
+export async function claimAnomalyHours(sql: Db, projectId: string, hour: Date, types: string[]): Promise<Set<string>> {
   const rows = await sql<{ type: string }[]>`
-    select type from incidents
-    where project_id = ${projectId} and status <> 'resolved' and starts_with(type, 'anomaly_') and metadata->>'hour' = ${hour.toISOString()}`
+    insert into anomaly_hours (project_id, type, hour)
+    select ${projectId}, t, ${hour} from unnest(${types}::text[]) as t
+    on conflict do nothing
+    returning type`
   return new Set(rows.map((r) => r.type))
 }

@@ -35,6 +35,9 @@ export const RETENTION_DAYS = {
   // an address counts as the owner's for the login limits for 30 days after a login from it
   // (auth/service.ts LOGIN_LIMITS.knownAddressDays)
   login_known_addresses: 30,
+  // an hour's anomaly counted (incidents/store.ts claimAnomalyHours): the job looks back a day at
+  // most, the on-demand detect at the last complete hour
+  anomaly_hours: 2,
 } as const
 
 export type HousekeptTable = keyof typeof RETENTION_DAYS
@@ -70,6 +73,7 @@ const PRUNE: Record<HousekeptTable, Prune> = {
   rca_calls: byAge('rca_calls', 'at'),
   login_known_addresses: byAge('login_known_addresses', 'last_login_at'),
   refresh_tokens: byAge('refresh_tokens', 'expires_at'),
+  anomaly_hours: byAge('anomaly_hours', 'hour'),
 }
 
 export interface HousekeepingOptions {
