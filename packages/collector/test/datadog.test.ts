@@ -156,6 +156,21 @@ describe('POST /v1/webhooks/datadog', () => {
     expect(again.data.incident).toMatchObject({ key: 'late-2', status: 'open' })
   })
 
+  it('a recovery delivered after a newer alert of its monitor leaves the incident open', async () => {
+    const t0 = Date.now() - 120_000
+    const monitorId = 'late-recovery'
+    const opened = await signed(alert({ monitorId, date: String(t0) }))
+    await signed(alert({ monitorId, transition: 'Re-Triggered', date: String(t0 + 60_000) }))
+    // the recovery of the first episode, retried by Datadog, arrives last
+    const stale = await signed(alert({ monitorId, transition: 'Recovered', date: String(t0 + 30_000) }))
+    expect(stale.data).toEqual({ duplicate: false, incident: null })
+    const [incident] = (await incidents()).filter((i) => i.key === monitorId)
+    expect(incident).toMatchObject({ id: opened.data.incident!.id, status: 'open', occurrences: 2 })
+    // the recovery after the last alert resolves it
+    const recovered = await signed(alert({ monitorId, transition: 'Recovered', date: String(t0 + 90_000) }))
+    expect(recovered.data.incident).toMatchObject({ id: opened.data.incident!.id, status: 'resolved' })
+  })
+
   it('a trigger and its recovery arriving at the same moment leave no incident open', async () => {
     const t0 = Date.now() - 60_000
     const monitors = Array.from({ length: 40 }, (_, i) => `together-${i}`)

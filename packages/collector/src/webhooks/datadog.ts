@@ -58,7 +58,8 @@ function alertTime(date: number | undefined, now: Date): Date {
  * Datadog does not deliver in order: a retried "Triggered" can arrive after the "Recovered"
  * that ended it, and would open an incident that nothing resolves any more. Every recovery is
  * remembered with its monitor and time, and an alert dated at or before a recovery of its
- * monitor already received opens nothing.
+ * monitor already received opens nothing, and a recovery dated before the alert that last
+ * counted on the open incident resolves nothing.
  */
 async function processAlert(sql: Sql, projectId: string, p: DatadogPayload, now: Date): Promise<{ result: DatadogResult; raised: Raised[] }> {
   return sql.begin(async (tx) => {
@@ -85,6 +86,9 @@ async function processAlert(sql: Sql, projectId: string, p: DatadogPayload, now:
     if (recovery) {
       const open = await store.findUnresolved(tx, projectId, 'datadog', p.monitorId)
       if (!open) return { result: { duplicate: false, incident: null }, raised: [] }
+      // a late recovery, older than the alert that last counted: the monitor alerted again after
+      // it, so the incident stays open (its own recovery is still to come)
+      if (Date.parse(open.lastSeenAt) > at.getTime()) return { result: { duplicate: false, incident: null }, raised: [] }
       await store.mergeMetadata(tx, open.id, { ...metadata, recoveredAt: at.toISOString() })
       const resolved = await store.setStatus(tx, open.id, 'resolved', at)
       await tx`update datadog_events set incident_id = ${open.id} where project_id = ${projectId} and id = ${p.id}`
