@@ -82,6 +82,16 @@ const int = (v: string | undefined): number | undefined => {
   return Number.isFinite(n) && n > 0 ? Math.floor(n) : undefined
 }
 
+/** The longest delay a Node timer takes: past it, setTimeout and setInterval fire after 1 ms. */
+const MAX_TIMER_MS = 2 ** 31 - 1
+
+/**
+ * A duration option within what a timer can take: not a number → the default; a huge value (a
+ * month, meant as "hardly ever") is the longest timer instead of a timer firing every ms.
+ */
+const ms = (v: number | undefined, fallback: number, min = 0): number =>
+  typeof v === 'number' && !Number.isNaN(v) ? Math.min(Math.max(Math.floor(v), min), MAX_TIMER_MS) : fallback
+
 /** Arguments, then LLMGUARD_* variables, then defaults. Pure apart from reading the home dir. */
 export function resolveOptions(o: LLMGuardOptions = {}): ResolvedOptions {
   const env = o.env ?? process.env
@@ -100,16 +110,18 @@ export function resolveOptions(o: LLMGuardOptions = {}): ResolvedOptions {
     serverless: o.serverless ?? bool(env.LLMGUARD_SERVERLESS) ?? false,
     maxOutboxRecords: o.maxOutboxRecords ?? int(env.LLMGUARD_OUTBOX_MAX_RECORDS) ?? 100_000,
     policy: o.policy ?? bool(env.LLMGUARD_POLICY) ?? true,
-    policyRefreshMs: o.policyRefreshMs ?? int(env.LLMGUARD_POLICY_REFRESH_MS) ?? 30_000,
+    // at least a second: a refresh is a request to the collector
+    policyRefreshMs: ms(o.policyRefreshMs ?? int(env.LLMGUARD_POLICY_REFRESH_MS), 30_000, 1_000),
     disabled: o.disabled ?? bool(env.LLMGUARD_DISABLED) ?? false,
     defaults,
     riskScorer: o.riskScorer,
     warn: o.logger ? (m) => o.logger!.warn(m) : (m) => console.warn(`[llmguard] ${m}`),
-    requestTimeoutMs: o.requestTimeoutMs ?? 15_000,
-    writeDelayMs: o.writeDelayMs ?? 50,
-    shipDelayMs: o.shipDelayMs ?? 1_000,
-    pollMs: o.pollMs ?? 5_000,
-    serverlessFlushTimeoutMs: o.serverlessFlushTimeoutMs ?? 2_000,
+    // at least 1 ms: 0 would turn undici's timeouts off
+    requestTimeoutMs: ms(o.requestTimeoutMs, 15_000, 1),
+    writeDelayMs: ms(o.writeDelayMs, 50),
+    shipDelayMs: ms(o.shipDelayMs, 1_000),
+    pollMs: ms(o.pollMs, 5_000),
+    serverlessFlushTimeoutMs: ms(o.serverlessFlushTimeoutMs, 2_000),
   }
 }
 

@@ -47,5 +47,23 @@ describe('options', () => {
 
   it('ignores garbage numbers and keeps the default', () => {
     expect(resolveOptions({ env: { LLMGUARD_OUTBOX_MAX_RECORDS: 'lots' } }).maxOutboxRecords).toBe(100_000)
+    expect(resolveOptions({ env: {}, policyRefreshMs: Number.NaN, writeDelayMs: 'soon' as unknown as number })).toMatchObject({ policyRefreshMs: 30_000, writeDelayMs: 50 })
+  })
+
+  it('keeps durations within what a timer takes: a month is the longest timer, not one firing every ms', () => {
+    const month = 30 * 86_400_000
+    const longest = 2 ** 31 - 1
+    expect(resolveOptions({ env: { LLMGUARD_POLICY_REFRESH_MS: String(month) } }).policyRefreshMs).toBe(longest)
+    expect(resolveOptions({ env: {}, policyRefreshMs: month, pollMs: Infinity, shipDelayMs: month, writeDelayMs: month, requestTimeoutMs: month, serverlessFlushTimeoutMs: month })).toMatchObject({
+      policyRefreshMs: longest,
+      pollMs: longest,
+      shipDelayMs: longest,
+      writeDelayMs: longest,
+      requestTimeoutMs: longest,
+      serverlessFlushTimeoutMs: longest,
+    })
+    // a refresh is a request to the collector: at most one a second; a request timeout of 0
+    // would turn undici's timeouts off
+    expect(resolveOptions({ env: {}, policyRefreshMs: 0, requestTimeoutMs: 0, writeDelayMs: -5 })).toMatchObject({ policyRefreshMs: 1_000, requestTimeoutMs: 1, writeDelayMs: 0 })
   })
 })
