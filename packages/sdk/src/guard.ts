@@ -10,7 +10,7 @@ import { applyPolicy } from './policy/apply.js'
 import { PolicyCache } from './policy/cache.js'
 import { UserRateLimiter } from './policy/rate-limit.js'
 import { errorRecord, newCall, streamRecord, successRecord, type CallInfo, type Endpoint } from './record/build.js'
-import { boundMetadata, truncateUtf8 } from './record/text.js'
+import { boundMetadata, truncateUtf8, withFlag } from './record/text.js'
 import { sharedRiskScorer } from './risk.js'
 import { createUndiciTransport } from './transport/undici.js'
 import type { Transport } from './transport/types.js'
@@ -216,7 +216,7 @@ export class LLMGuard {
 
   private recordBlocked(endpoint: Endpoint, body: Record<string, unknown>, userId: string | undefined, metadata: Record<string, unknown> | undefined, err: LLMGuardError, startMark: number): void {
     try {
-      const call = newCall(endpoint, body, { startMark, userId, metadata: { ...metadata, llmguardBlocked: err.code } })
+      const call = newCall(endpoint, body, { startMark, userId, metadata: withFlag(boundMetadata(metadata), 'llmguardBlocked', err.code) })
       this.pipeline.enqueue(errorRecord(call, { type: err.code, message: err.message }, startMark))
     } catch (e) {
       this.internalError('record blocked', e)
@@ -261,17 +261,21 @@ export class LLMGuard {
       this.counters.dropped++
       return undefined
     }
+    const reject = (where: string, message: string) => {
+      this.counters.rejected++
+      this.warnOnce('bad-record', `guard.record(): ${where}: ${message}`)
+      return undefined
+    }
+    // from plain JavaScript anything may arrive: what is not a record is refused like any other
+    // invalid one, before the size cuts below look at its fields
+    if (typeof input !== 'object' || input === null || Array.isArray(input)) return reject('(record)', 'expected an object')
     try {
       const r: LlmRecordInput = { ...input, id: input.id ?? randomUUID(), timestamp: input.timestamp ?? new Date().toISOString() }
-      r.prompt = truncateUtf8(r.prompt)
-      if (r.response !== undefined) r.response = truncateUtf8(r.response)
-      if (r.metadata) r.metadata = boundMetadata(r.metadata)
+      if (typeof r.prompt === 'string') r.prompt = truncateUtf8(r.prompt)
+      if (typeof r.response === 'string') r.response = truncateUtf8(r.response)
+      if (typeof r.metadata === 'object' && r.metadata !== null && !Array.isArray(r.metadata)) r.metadata = boundMetadata(r.metadata)
       const parsed = llmRecordSchema.safeParse(r)
-      if (!parsed.success) {
-        this.counters.rejected++
-        this.warnOnce('bad-record', `guard.record(): ${parsed.error.issues[0]?.path.join('.')}: ${parsed.error.issues[0]?.message}`)
-        return undefined
-      }
+      if (!parsed.success) return reject(parsed.error.issues[0]?.path.join('.') ?? '(record)', parsed.error.issues[0]?.message ?? 'invalid')
       this.pipeline.enqueue(r)
       if (this.o.serverless) void this.flush({ timeoutMs: this.o.serverlessFlushTimeoutMs })
       return r.id

@@ -1,9 +1,9 @@
 import { join } from 'node:path'
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
-import { DEFAULT_POLICY, type Policy } from '@llmguard/shared'
+import { DEFAULT_POLICY, MAX_METADATA_BYTES, type Policy } from '@llmguard/shared'
 import { applyPolicy, isNoop, withSystemPrompt } from '../src/policy/apply.js'
 import { UserRateLimiter } from '../src/policy/rate-limit.js'
-import { LLMGuardBlockedError, LLMGuardRateLimitedError, type LLMGuard } from '../src/index.js'
+import { LLMGuardBlockedError, LLMGuardRateLimitedError, withContext, type LLMGuard } from '../src/index.js'
 import { startFakeCollector, TEST_KEY, type FakeCollector } from './fakes/collector-server.js'
 import { startFakeOpenAI, type FakeOpenAI } from './fakes/openai-server.js'
 import { makeGuard, openaiClient, storedRecords, tempDir } from './helpers.js'
@@ -167,6 +167,16 @@ describe('policy from the collector', () => {
     await guard.flush()
     expect(guard.stats().blocked).toBe(2)
     expect(storedRecords(collector).find((r) => r.status === 'error')).toMatchObject({ error: { type: 'ENDPOINT_DISABLED' }, metadata: { llmguardBlocked: 'ENDPOINT_DISABLED' } })
+  })
+
+  it('records a block with its llmguardBlocked flag even when the flag takes the metadata over 16 KB', async () => {
+    const openai = await withPolicy({ disabledEndpoints: ['chat.completions'] })
+    const metadata = { pad: 'x'.repeat(MAX_METADATA_BYTES - '{"pad":""}'.length) }
+    const p = openai.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'q' }] }, withContext({ metadata }))
+    await expect(p).rejects.toBeInstanceOf(LLMGuardBlockedError)
+    await guard.flush()
+    expect(guard.stats().rejected).toBe(0)
+    expect(storedRecords(collector)).toMatchObject([{ status: 'error', metadata: { llmguardNote: 'metadata over 16 KB was dropped', llmguardBlocked: 'ENDPOINT_DISABLED' } }])
   })
 
   it('throws LLMGuardRateLimitedError past a user limit', async () => {

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest'
+import { llmRecordSchema, MAX_METADATA_BYTES } from '@llmguard/shared'
 import { errorInfo, errorRecord, newCall, stamp, StreamAccumulator, streamRecord, successRecord } from '../src/record/build.js'
 import { isoTimestamp } from '../src/record/text.js'
 
@@ -50,6 +51,28 @@ describe('record building', () => {
   it('keeps user, metadata and the switched model when present', () => {
     const call = newCall('chat.completions', body, { startMark: 0, userId: 'u1', metadata: { team: 'a' }, requestedModel: 'gpt-4o' })
     expect(json(successRecord(call, completion, 1))).toMatchObject({ userId: 'u1', metadata: { team: 'a' }, requestedModel: 'gpt-4o' })
+  })
+
+  it('cuts a model, switched model or user id past the contract\'s bounds: the record stays valid', () => {
+    const call = newCall('chat.completions', { ...body, model: 'm'.repeat(199) + '🚀' }, { startMark: 0, userId: 'u'.repeat(300), requestedModel: 'r'.repeat(201) })
+    const r = json(successRecord(call, completion, 1))
+    expect(r).toMatchObject({ model: 'm'.repeat(199), userId: 'u'.repeat(256), requestedModel: 'r'.repeat(200) })
+    expect(llmRecordSchema.safeParse(r).success).toBe(true)
+  })
+
+  it('keeps an aborted stream valid when its flag takes metadata just under 16 KB over the limit', () => {
+    // JSON of exactly the limit: within it alone, over it with llmguardAborted added
+    const metadata = { pad: 'x'.repeat(MAX_METADATA_BYTES - '{"pad":""}'.length) }
+    expect(JSON.stringify(metadata)).toHaveLength(MAX_METADATA_BYTES)
+    const call = newCall('chat.completions', { ...body, stream: true }, { startMark: 0, metadata })
+    const acc = new StreamAccumulator('chat.completions', 0)
+    acc.push({ choices: [{ index: 0, delta: { content: 'he' } }] }, 1)
+    const r = json(streamRecord(call, acc.summary(true), 2))
+    expect(r.metadata).toEqual({ llmguardNote: 'metadata over 16 KB was dropped', llmguardAborted: true })
+    expect(llmRecordSchema.safeParse(r).success).toBe(true)
+    // room to spare: the app's metadata stays, with the flag
+    const small = json(streamRecord(newCall('chat.completions', { ...body, stream: true }, { startMark: 0, metadata: { team: 'a' } }), acc.summary(true), 2))
+    expect(small.metadata).toEqual({ team: 'a', llmguardAborted: true })
   })
 
   it('cuts a long error message and type without splitting a surrogate pair', () => {

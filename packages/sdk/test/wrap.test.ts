@@ -93,7 +93,7 @@ describe('non-streaming calls', () => {
   it('records the answer of a call the app awaits only after other work', async () => {
     const later = openai.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'later' }] })
     // the headers arrive meanwhile, and nobody has asked for the body yet
-    await new Promise((r) => setTimeout(r, 150))
+    await new Promise((r) => setTimeout(r, 400))
     const res = await later
     expect(res.choices[0]!.message.content).toBe('Hello from the fake')
     const laterStream = openai.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'later stream' }], stream: true })
@@ -102,7 +102,10 @@ describe('non-streaming calls', () => {
     for await (const chunk of await laterStream) text += chunk.choices[0]?.delta.content ?? ''
     expect(text).toBe('Hello there')
     const records = await flushed()
-    expect(records.find((r) => r.prompt === 'user: later')).toMatchObject({ response: 'Hello from the fake', tokens: 17, promptTokens: 12 })
+    const awaitedLate = records.find((r) => r.prompt === 'user: later')!
+    expect(awaitedLate).toMatchObject({ response: 'Hello from the fake', tokens: 17, promptTokens: 12 })
+    // the call's own time, not the app's 400 ms of other work before its await
+    expect(awaitedLate.latency).toBeLessThan(300)
     const streamed = records.find((r) => r.prompt === 'user: later stream')!
     expect(streamed).toMatchObject({ response: 'Hello there', stream: true })
     expect(streamed.timeToFirstToken).toBeGreaterThanOrEqual(0)
@@ -326,5 +329,19 @@ describe('guard.record', () => {
     expect(records).toHaveLength(1)
     expect(records[0]).toMatchObject({ id, model: 'claude-3-5-sonnet', tokens: 5, endpoint: 'anthropic.messages' })
     expect(guard.stats()).toMatchObject({ sent: 1, rejected: 1, queued: 0 })
+  })
+
+  it('counts anything that is not a valid record as rejected, with one warning, whatever plain JavaScript passes', async () => {
+    const made = makeGuard(collector, `${tmp.dir}/own`, { policy: false })
+    try {
+      for (const bad of [null, undefined, 'text', [], { prompt: 42, model: 'm', latency: 1 }, { prompt: 'p', response: 42, model: 'm', latency: 1 }, { prompt: 'p', model: 'm', latency: 1, metadata: 'x' }]) {
+        expect(made.guard.record(bad as never)).toBeUndefined()
+      }
+      expect(made.guard.stats()).toMatchObject({ rejected: 7, queued: 0, lastError: null })
+      expect(made.warnings.filter((w) => w.startsWith('guard.record(): '))).toHaveLength(1)
+      expect(made.warnings.filter((w) => w.includes('internal error'))).toEqual([])
+    } finally {
+      await made.guard.shutdown()
+    }
   })
 })

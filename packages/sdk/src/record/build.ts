@@ -9,7 +9,7 @@ import {
   responsesOutputText,
   toolCallsText,
 } from './flatten.js'
-import { boundMetadata, isoTimestamp, truncateUtf8 } from './text.js'
+import { boundMetadata, isoTimestamp, truncateUtf8, withFlag } from './text.js'
 
 export type Endpoint = 'chat.completions' | 'responses' | 'embeddings' | 'completions'
 
@@ -41,15 +41,21 @@ export interface CallExtra {
   requestedModel?: string | undefined
 }
 
+/** The contract's bounds on a record's names (packages/shared ingest.ts): longer, the collector refuses the record. */
+const MAX_MODEL_CHARS = 200
+const MAX_USER_ID_CHARS = 256
+
 export function newCall(endpoint: Endpoint, body: Obj, extra: CallExtra): CallInfo {
-  // one literal with every field, always in the same order: every CallInfo shares one shape
+  // one literal with every field, always in the same order: every CallInfo shares one shape.
+  // Names come from the app's request (a user's id in `user`, say): cut to the contract's
+  // bounds, so a long one never costs the whole record
   return {
     endpoint,
     body,
-    model: typeof body.model === 'string' && body.model ? body.model : 'unknown',
-    requestedModel: extra.requestedModel,
+    model: typeof body.model === 'string' && body.model ? cutText(body.model, MAX_MODEL_CHARS) : 'unknown',
+    requestedModel: extra.requestedModel === undefined ? undefined : cutText(extra.requestedModel, MAX_MODEL_CHARS),
     stream: body.stream === true,
-    userId: extra.userId,
+    userId: extra.userId === undefined ? undefined : cutText(extra.userId, MAX_USER_ID_CHARS),
     metadata: extra.metadata,
     startedAt: Date.now(),
     startMark: extra.startMark,
@@ -229,7 +235,7 @@ function applyStream(r: LlmRecordInput, s: StreamSummary): void {
   r.response = truncateUtf8(s.text)
   applyUsage(r, s.usage)
   if (s.timeToFirstToken !== undefined) r.timeToFirstToken = Math.max(0, Math.round(s.timeToFirstToken))
-  if (s.aborted) r.metadata = { ...(r.metadata ?? {}), llmguardAborted: true }
+  if (s.aborted) r.metadata = withFlag(r.metadata, 'llmguardAborted', true)
 }
 
 export function streamRecord(call: CallInfo, s: StreamSummary, endMark: number): LlmRecordInput {

@@ -29,6 +29,16 @@ export function boundMetadata(m: Record<string, unknown> | undefined): Record<st
   return { llmguardNote: 'metadata over 16 KB was dropped' }
 }
 
+/**
+ * `m` with one of the SDK's own flags added (`llmguardAborted`, `llmguardBlocked`), still within
+ * the contract's limit: when the flag is what pushes it over, the note replaces the app's
+ * metadata and the flag stays, rather than the record being refused.
+ */
+export function withFlag(m: Record<string, unknown> | undefined, key: string, value: unknown): Record<string, unknown> {
+  const out = { ...m, [key]: value }
+  return boundMetadata(out) === out ? out : { llmguardNote: 'metadata over 16 KB was dropped', [key]: value }
+}
+
 const DAY_MS = 86_400_000
 /** 9999-12-31T23:59:59.999Z and earlier: four-digit years, the only ones formatted by hand. */
 const MAX_FAST_MS = 253_402_300_800_000

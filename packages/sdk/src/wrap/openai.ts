@@ -185,6 +185,8 @@ class Observation {
   /** The HTTP status once headers arrived, and when. */
   status = 0
   headersAt = 0
+  /** When the body's parse began: later than headersAt when the caller awaited late. */
+  parseAt = 0
   rawTimer: NodeJS.Timeout | undefined
 
   constructor(
@@ -232,6 +234,17 @@ class Observation {
     })
   }
 
+  /**
+   * When the call ended. openai reads the body only once the caller awaits: a caller that did
+   * other work first (or awaits calls one after another) would have that wait counted in the
+   * latency. The body's parse then began after the headers: the call ended the parse's own time
+   * after the headers, not now.
+   */
+  endMark(): number {
+    const now = performance.now()
+    return this.headersAt && this.parseAt > this.headersAt ? this.headersAt + (now - this.parseAt) : now
+  }
+
   /** The body is parsed: a stream is watched chunk by chunk, anything else is finished now. */
   parsed(value: unknown): unknown {
     if (this.done) return value
@@ -240,13 +253,13 @@ class Observation {
       watchStream(value, this.call, this.hooks)
       return value
     }
-    const w = this.finish({ kind: 'success', value })
+    const w = this.finish({ kind: 'success', value }, this.endMark())
     return w ? w.then(() => value) : value
   }
 
   /** The request or the parse failed: recorded, then the caller gets the same error. */
   failed(error: unknown): Promise<never> {
-    const w = this.finish({ kind: 'error', error })
+    const w = this.finish({ kind: 'error', error }, this.endMark())
     if (w) return w.then(() => Promise.reject(error))
     return Promise.reject(error)
   }
@@ -281,6 +294,7 @@ function thenUnwrapHook(this: unknown, ...args: unknown[]): unknown {
 function parseResponseHook(this: unknown, client: unknown, props: unknown): Promise<unknown> {
   const o = observationOf(this)
   o.parseWanted = true
+  if (!o.parseAt) o.parseAt = performance.now()
   return o.parseResponse.call(this, client, props).then(
     (value) => o.parsed(value),
     (error: unknown) => o.failed(error),
