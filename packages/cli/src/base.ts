@@ -3,6 +3,7 @@ import { Command, Flags, type Interfaces } from '@oclif/core'
 import { configPath, DEFAULT_COLLECTOR, readConfig, type CliConfig } from './lib/config.js'
 import { CliError, toFailure, usage } from './lib/errors.js'
 import { checkId } from './lib/ids.js'
+import { terminalSafe } from './lib/output.js'
 import { Session } from './lib/session.js'
 
 export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof BaseCommand)['baseFlags'] & T['flags']>
@@ -85,13 +86,14 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     return checkId('project', id, '--project')
   }
 
-  // straight to the streams (oclif goes through console.log): one path for output, easy to capture
+  // straight to the streams (oclif goes through console.log): one path for output, easy to capture;
+  // terminalSafe: whatever of the collector's data a message quotes, no escape sequence of it runs
   public override log(message = '', ...args: unknown[]): void {
-    if (!this.jsonEnabled()) process.stdout.write(`${format(message, ...args)}\n`)
+    if (!this.jsonEnabled()) process.stdout.write(`${terminalSafe(format(message, ...args))}\n`)
   }
 
   public override warn(input: string | Error): string | Error {
-    if (!this.jsonEnabled()) process.stderr.write(`Warning: ${input instanceof Error ? input.message : input}\n`)
+    if (!this.jsonEnabled()) process.stderr.write(`Warning: ${terminalSafe(input instanceof Error ? input.message : input)}\n`)
     return input
   }
 
@@ -109,7 +111,7 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     if (this.jsonEnabled()) {
       this.logJson({ error: { code: failure.code, message: failure.message, status: failure.status, details: failure.details } })
     } else {
-      process.stderr.write(`Error: ${failure.message}${failure.code !== 'USAGE' && failure.code !== 'INTERNAL' ? ` [${failure.code}]` : ''}\n`)
+      process.stderr.write(`Error: ${terminalSafe(failure.message)}${failure.code !== 'USAGE' && failure.code !== 'INTERNAL' ? ` [${failure.code}]` : ''}\n`)
       if (process.argv.includes('--debug') || this.argv.includes('--debug')) process.stderr.write(`${(err as Error).stack ?? ''}\n`)
     }
     this.exit(failure.exitCode)

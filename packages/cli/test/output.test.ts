@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { emptyPage, table, usd } from '../src/lib/output.js'
+import { emptyPage, table, terminalSafe, usd } from '../src/lib/output.js'
 
 describe('usd', () => {
   it('never shows a priced amount as free', () => {
@@ -39,5 +39,12 @@ describe('table', () => {
   it('shows a missing value as - unless the column says otherwise', () => {
     const rows = [{ mark: '*', name: 'a' }, { mark: '', name: null }]
     expect(table(rows, [{ header: '', get: (r) => r.mark, empty: '' }, { header: 'NAME', get: (r) => r.name }])).toBe(['   NAME', '*  a', '   -'].join('\n'))
+  })
+})
+
+describe('terminalSafe', () => {
+  it("lets the CLI's own colours through and shows every other control as \\xNN", () => {
+    expect(terminalSafe('\u001b[31merror\u001b[39m\tok\n')).toBe('\u001b[31merror\u001b[39m\tok\n')
+    expect(terminalSafe('a\u001b]52;c;eA==\u0007b\u001b[2J\u009b\r')).toBe('a\\x1b]52;c;eA==\\x07b\\x1b[2J\\x9b\\x0d')
   })
 })

@@ -7,7 +7,7 @@ import { signupAfterLoginError } from '../lib/auth.js'
 import { updateConfig } from '../lib/config.js'
 import { upsertEnv } from '../lib/dotenv.js'
 import { CliError, usage } from '../lib/errors.js'
-import { c, withSpinner } from '../lib/output.js'
+import { c, safe, withSpinner } from '../lib/output.js'
 import { confirm, interactive, valueOrPrompt } from '../lib/prompt.js'
 
 export interface InitResult {
@@ -75,7 +75,7 @@ export default class Init extends BaseCommand<typeof Init> {
         projectCreated = true
       }
     }
-    this.log(`${c.green('✓')} project ${c.bold(project.name)} (${project.id})${projectCreated ? ' created' : ' (yours already)'}`)
+    this.log(`${c.green('✓')} project ${c.bold(safe(project.name))} (${project.id})${projectCreated ? ' created' : ' (yours already)'}`)
     updateConfig((cfg) => ({ ...cfg, projectId: project.id }), this.configFile)
 
     const key = await session.post<CreatedApiKey>(`/v1/projects/${project.id}/keys`, { name: this.flags['key-name'] })

@@ -1,8 +1,9 @@
 import type { Incident, IncidentDetail, IncidentStatus } from '@llmguard/shared'
-import { c, keyValues, relativeTime, table, usd } from './output.js'
+import { c, keyValues, relativeTime, safe, table, usd } from './output.js'
 
-const severity = (s: Incident['severity']) => (s === 'critical' || s === 'high' ? c.red(s) : s === 'medium' ? c.yellow(s) : s)
-const status = (s: IncidentStatus) => (s === 'open' ? c.red(s) : s === 'acknowledged' ? c.yellow(s) : c.green(s))
+const plain = (s: string) => s
+const severity = (s: Incident['severity']) => (s === 'critical' || s === 'high' ? c.red : s === 'medium' ? c.yellow : plain)
+const status = (s: IncidentStatus) => (s === 'open' ? c.red : s === 'acknowledged' ? c.yellow : c.green)
 
 /** Why an analysis is the collector's own (docs/api.md, root-cause analysis). */
 const FALLBACK_REASONS: Record<string, string> = {
@@ -16,8 +17,8 @@ const FALLBACK_REASONS: Record<string, string> = {
 export function incidentTable(items: readonly Incident[]): string {
   return table(items, [
     { header: 'ID', get: (i) => i.id },
-    { header: 'STATUS', get: (i) => status(i.status) },
-    { header: 'SEVERITY', get: (i) => severity(i.severity) },
+    { header: 'STATUS', get: (i) => i.status, paint: (s, i) => status(i.status)(s) },
+    { header: 'SEVERITY', get: (i) => i.severity, paint: (s, i) => severity(i.severity)(s) },
     { header: 'TYPE', get: (i) => i.type },
     { header: 'KEY', get: (i) => i.key, max: 20 },
     { header: 'SEEN', get: (i) => i.occurrences, align: 'right' },
@@ -30,9 +31,9 @@ export function incidentDetail(i: Incident | IncidentDetail): string {
   const lines = [
     keyValues([
       ['id', i.id],
-      ['title', c.bold(i.title)],
-      ['status', status(i.status)],
-      ['severity', severity(i.severity)],
+      ['title', i.title, c.bold],
+      ['status', i.status, status(i.status)],
+      ['severity', i.severity, severity(i.severity)],
       ['type', `${i.type} (${i.key})`],
       ['occurrences', i.occurrences],
       ['first seen', `${i.firstSeenAt} (${relativeTime(i.firstSeenAt)})`],
@@ -43,14 +44,14 @@ export function incidentDetail(i: Incident | IncidentDetail): string {
   ]
   if (i.rca) {
     const reason = i.rca.metadata.fallbackReason
-    const why = i.rca.source === 'heuristic' && typeof reason === 'string' ? `: ${FALLBACK_REASONS[reason] ?? reason}` : ''
+    const why = i.rca.source === 'heuristic' && typeof reason === 'string' ? `: ${FALLBACK_REASONS[reason] ?? safe(reason)}` : ''
     lines.push(
       '',
-      c.bold(`Root cause (${i.rca.source}${why}, ${relativeTime(i.rca.generatedAt)})`),
-      i.rca.rootCause,
+      c.bold(`Root cause (${safe(i.rca.source)}${why}, ${relativeTime(i.rca.generatedAt)})`),
+      safe(i.rca.rootCause, { lines: true }),
       '',
       c.bold('Recommended fix'),
-      i.rca.recommendedFix,
+      safe(i.rca.recommendedFix, { lines: true }),
       c.dim(`affected requests: ${i.rca.affectedRequests}`),
     )
   } else lines.push('', c.dim(i.rcaPending ? 'root-cause analysis pending…' : 'no root-cause analysis yet'))

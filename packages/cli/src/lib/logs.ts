@@ -2,7 +2,7 @@ import { Flags } from '@oclif/core'
 import { logQuerySchema, toIssues, type LogQueryInput, type LogResult } from '@llmguard/shared'
 import { parseTime } from './duration.js'
 import { usage } from './errors.js'
-import { c, relativeTime, table, usd } from './output.js'
+import { c, relativeTime, safe, table, usd } from './output.js'
 
 /** Every LogQuery filter as a flag (the sort and paging ones are added by `logs search`). */
 export const logFilterFlags = {
@@ -54,15 +54,16 @@ export function toLogQuery(f: LogFilterValues & { 'sort-by'?: string; order?: st
   return Object.fromEntries(Object.entries(query).filter(([, v]) => v !== undefined)) as LogQueryInput
 }
 
-const risk = (n: number) => (n >= 80 ? c.red(String(n)) : n >= 50 ? c.yellow(String(n)) : String(n))
+const riskPaint = (n: number) => (n >= 80 ? c.red : n >= 50 ? c.yellow : (s: string) => s)
+const risk = (n: number) => riskPaint(n)(String(n))
 
 export function logTable(items: readonly LogResult[], now = Date.now()): string {
   return table(items, [
     { header: 'ID', get: (r) => r.id },
     { header: 'WHEN', get: (r) => relativeTime(r.timestamp, now) },
     { header: 'MODEL', get: (r) => r.model, max: 24 },
-    { header: 'STATUS', get: (r) => (r.status === 'error' ? c.red('error') : 'ok') },
-    { header: 'RISK', get: (r) => risk(r.riskScore), align: 'right' },
+    { header: 'STATUS', get: (r) => (r.status === 'error' ? 'error' : 'ok'), paint: (s, r) => (r.status === 'error' ? c.red(s) : s) },
+    { header: 'RISK', get: (r) => r.riskScore, align: 'right', paint: (s, r) => riskPaint(r.riskScore)(s) },
     { header: 'LATENCY', get: (r) => `${r.latency} ms`, align: 'right' },
     { header: 'TOKENS', get: (r) => r.tokens, align: 'right' },
     { header: 'COST', get: (r) => usd(r.cost), align: 'right' },
@@ -73,6 +74,6 @@ export function logTable(items: readonly LogResult[], now = Date.now()): string 
 /** One line per record for `logs tail`. */
 export function logLine(r: LogResult, modelWidth = 0): string {
   const when = new Date(r.timestamp).toISOString().replace('T', ' ').slice(0, 19)
-  const prompt = r.prompt.replace(/\s+/g, ' ')
-  return `${c.dim(when)}  ${r.model.padEnd(modelWidth)}  ${r.status === 'error' ? c.red('error') : 'ok   '}  risk ${risk(r.riskScore).padStart(3)}  ${String(r.latency).padStart(6)} ms  ${prompt.length > 60 ? `${prompt.slice(0, 59)}…` : prompt}  ${c.dim(r.id)}`
+  const prompt = safe(r.prompt.replace(/\s+/g, ' '))
+  return `${c.dim(when)}  ${safe(r.model).padEnd(modelWidth)}  ${r.status === 'error' ? c.red('error') : 'ok   '}  risk ${risk(r.riskScore).padStart(3)}  ${String(r.latency).padStart(6)} ms  ${prompt.length > 60 ? `${prompt.slice(0, 59)}…` : prompt}  ${c.dim(r.id)}`
 }

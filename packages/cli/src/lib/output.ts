@@ -18,6 +18,28 @@ const ANSI = /\u001b\[[0-9;]*m/g
 /** Printed width: escape codes take no columns. */
 export const width = (s: string) => [...s.replace(ANSI, '')].length
 
+/**
+ * Collector data is typed by an app's end users: printed raw, an ESC in a prompt would be the
+ * terminal's command (OSC 52 writes the clipboard, ESC[2J clears the screen). Every C0 and C1
+ * control and DEL is shown as `\xNN` instead; `lines` keeps newlines and tabs for multi-line
+ * bodies (a prompt as it was written).
+ */
+export function safe(text: string, { lines = false } = {}): string {
+  // eslint-disable-next-line no-control-regex
+  return text.replace(lines ? /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g : /[\u0000-\u001f\u007f-\u009f]/g, hex)
+}
+const hex = (ch: string) => `\\x${ch.charCodeAt(0).toString(16).padStart(2, '0')}`
+
+// only the styles `c` paints with: any other escape sequence did not come from the CLI
+// eslint-disable-next-line no-control-regex
+const FOREIGN = /\u001b\[(?:1|2|22|31|32|33|36|39)m|[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g
+/**
+ * The last line of defence before a terminal, for any text a command prints: the CLI's own
+ * colours pass, every other control is shown as `\xNN` (newlines and tabs kept). Collector data
+ * should have gone through `safe` already; this catches what a message quotes of it.
+ */
+export const terminalSafe = (text: string) => text.replace(FOREIGN, (m) => (m.length > 1 ? m : hex(m)))
+
 export interface Column<T> {
   header: string
   get: (row: T) => unknown
@@ -26,12 +48,16 @@ export interface Column<T> {
   max?: number
   /** What a missing value shows (default `-`; `''` for a marker column, blank where it does not apply). */
   empty?: string
+  /** Colour for the cell, applied after the value is made safe (a value's own escapes never reach the terminal). */
+  paint?: (text: string, row: T) => string
 }
 
+/** A value as one line of text, controls shown as `\xNN` (see `safe`). */
 function cell(value: unknown, empty = '-'): string {
   if (value === null || value === undefined || value === '') return empty
-  if (typeof value === 'object') return JSON.stringify(value)
-  return String(value).replace(/\s+/g, ' ')
+  // JSON escapes C0 controls but not C1 ones
+  if (typeof value === 'object') return safe(JSON.stringify(value))
+  return safe(String(value).replace(/\s+/g, ' '))
 }
 
 function cut(s: string, max: number | undefined): string {
@@ -43,22 +69,25 @@ function cut(s: string, max: number | undefined): string {
 export function table<T>(rows: readonly T[], columns: readonly Column<T>[]): string {
   const cells = rows.map((r) => columns.map((col) => cut(cell(col.get(r), col.empty), col.max)))
   const widths = columns.map((col, i) => Math.max(width(col.header), ...cells.map((row) => width(row[i]!))))
-  const line = (values: string[], style = (s: string) => s) =>
+  const line = (values: string[], style: (s: string, i: number) => string) =>
     values
       .map((v, i) => {
         const pad = ' '.repeat(widths[i]! - width(v))
-        return columns[i]!.align === 'right' ? pad + v : i === values.length - 1 ? v : v + pad
+        const styled = style(v, i)
+        return columns[i]!.align === 'right' ? pad + styled : i === values.length - 1 ? styled : styled + pad
       })
-      .map(style)
       .join('  ')
       .trimEnd()
-  return [line(columns.map((col) => col.header), c.bold), ...cells.map((row) => line(row))].join('\n')
+  return [
+    line(columns.map((col) => col.header), (s) => c.bold(s)),
+    ...cells.map((row, r) => line(row, (s, i) => columns[i]!.paint?.(s, rows[r]!) ?? s)),
+  ].join('\n')
 }
 
-/** `key  value` lines with the keys aligned. */
-export function keyValues(pairs: readonly [string, unknown][]): string {
+/** `key  value` lines with the keys aligned; a pair's third element colours the (safe) value. */
+export function keyValues(pairs: readonly (readonly [string, unknown] | readonly [string, unknown, (text: string) => string])[]): string {
   const w = Math.max(...pairs.map(([k]) => width(k)))
-  return pairs.map(([k, v]) => `${c.dim(k.padEnd(w))}  ${cell(v)}`).join('\n')
+  return pairs.map(([k, v, paint]) => `${c.dim(k.padEnd(w))}  ${paint ? paint(cell(v)) : cell(v)}`).join('\n')
 }
 
 /**
@@ -115,12 +144,13 @@ const BLOCKS = ['▏', '▎', '▍', '▌', '▋', '▊', '▉', '█']
 /** Horizontal bars, one line per label, scaled to the largest value. */
 export function barChart(points: readonly { label: string; value: number; note?: string }[], barWidth = 40): string {
   const max = Math.max(0, ...points.map((p) => p.value))
-  const labelWidth = Math.max(0, ...points.map((p) => width(p.label)))
+  const labels = points.map((p) => safe(p.label))
+  const labelWidth = Math.max(0, ...labels.map(width))
   return points
-    .map((p) => {
+    .map((p, i) => {
       const eighths = max > 0 ? Math.round((p.value / max) * barWidth * 8) : 0
       const bar = '█'.repeat(Math.floor(eighths / 8)) + (eighths % 8 ? BLOCKS[(eighths % 8) - 1] : '')
-      return `${p.label.padEnd(labelWidth)} ${c.cyan(bar || (p.value > 0 ? '▏' : ''))} ${p.note ?? p.value}`.trimEnd()
+      return `${labels[i]!.padEnd(labelWidth)} ${c.cyan(bar || (p.value > 0 ? '▏' : ''))} ${p.note ?? p.value}`.trimEnd()
     })
     .join('\n')
 }

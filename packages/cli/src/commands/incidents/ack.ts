@@ -1,5 +1,6 @@
 import type { Incident } from '@llmguard/shared'
 import { BaseCommand } from '../../base.js'
+import { safe } from '../../lib/output.js'
 import { idArg } from '../../lib/ids.js'
 import { setIncidentStatus } from '../../lib/transition.js'
 
@@ -10,7 +11,7 @@ export default class IncidentsAck extends BaseCommand<typeof IncidentsAck> {
 
   async run(): Promise<Incident> {
     const incident = await setIncidentStatus(this.session, this.args.id, 'acknowledged')
-    this.log(`acknowledged: ${incident.title}`)
+    this.log(`acknowledged: ${safe(incident.title)}`)
     return incident
   }
 }

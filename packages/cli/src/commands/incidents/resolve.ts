@@ -1,5 +1,6 @@
 import type { Incident } from '@llmguard/shared'
 import { BaseCommand } from '../../base.js'
+import { safe } from '../../lib/output.js'
 import { idArg } from '../../lib/ids.js'
 import { setIncidentStatus } from '../../lib/transition.js'
 
@@ -10,7 +11,7 @@ export default class IncidentsResolve extends BaseCommand<typeof IncidentsResolv
 
   async run(): Promise<Incident> {
     const incident = await setIncidentStatus(this.session, this.args.id, 'resolved')
-    this.log(`resolved: ${incident.title}`)
+    this.log(`resolved: ${safe(incident.title)}`)
     return incident
   }
 }

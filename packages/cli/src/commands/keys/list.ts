@@ -17,7 +17,7 @@ export default class KeysList extends BaseCommand<typeof KeysList> {
           { header: 'ID', get: (k) => k.id },
           { header: 'NAME', get: (k) => k.name, max: 30 },
           { header: 'KEY', get: (k) => `lg_…${k.last4}` },
-          { header: 'STATUS', get: (k) => (k.revokedAt ? c.dim('revoked') : c.green('active')) },
+          { header: 'STATUS', get: (k) => (k.revokedAt ? 'revoked' : 'active'), paint: (s, k) => (k.revokedAt ? c.dim(s) : c.green(s)) },
           { header: 'CREATED', get: (k) => relativeTime(k.createdAt) },
         ]),
       )

@@ -2,7 +2,7 @@ import { Args } from '@oclif/core'
 import type { LogDetail } from '@llmguard/shared'
 import { BaseCommand, projectFlag } from '../../base.js'
 import { checkId } from '../../lib/ids.js'
-import { c, keyValues, relativeTime, usd } from '../../lib/output.js'
+import { c, keyValues, relativeTime, safe, usd } from '../../lib/output.js'
 
 export default class LogsShow extends BaseCommand<typeof LogsShow> {
   static override summary = 'Show one logged request with every stored field'
@@ -20,7 +20,7 @@ export default class LogsShow extends BaseCommand<typeof LogsShow> {
         ['received', `${r.createdAt} (${relativeTime(r.createdAt)})`],
         ['model', r.requestedModel ? `${r.model} (asked for ${r.requestedModel})` : r.model],
         ['endpoint', r.stream === null ? r.endpoint : `${r.endpoint ?? '-'}${r.stream ? ', streamed' : ', not streamed'}`],
-        ['status', r.status === 'error' ? c.red(`error ${r.error ? `${r.error.type}: ${r.error.message}` : ''}`) : 'success'],
+        ['status', r.status === 'error' ? `error ${r.error ? `${r.error.type}: ${r.error.message}` : ''}` : 'success', r.status === 'error' ? c.red : String],
         ['latency', `${r.latency} ms${r.timeToFirstToken !== null ? `, first token ${r.timeToFirstToken} ms` : ''}`],
         ['tokens', `${r.tokens}${r.promptTokens !== null ? ` (${tokenSplit(r)})` : ''}`],
         ['cost', r.cost === null ? 'unpriced' : usd(r.cost)],
@@ -30,7 +30,8 @@ export default class LogsShow extends BaseCommand<typeof LogsShow> {
         ['metadata', Object.keys(r.metadata).length ? r.metadata : null],
       ]),
     )
-    this.log(`\n${c.bold('prompt')}\n${r.prompt}\n\n${c.bold('response')}\n${r.response || c.dim('(empty)')}`)
+    // newlines and tabs kept: the prompt as it was written, but never a control the terminal would obey
+    this.log(`\n${c.bold('prompt')}\n${safe(r.prompt, { lines: true })}\n\n${c.bold('response')}\n${r.response ? safe(r.response, { lines: true }) : c.dim('(empty)')}`)
     return r
   }
 }

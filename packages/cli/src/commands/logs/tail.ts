@@ -2,6 +2,7 @@ import { Flags } from '@oclif/core'
 import { ApiError, type LogResult, type Page } from '@llmguard/shared'
 import { BaseCommand, projectFlag } from '../../base.js'
 import { logFilterFlags, logLine, toLogQuery } from '../../lib/logs.js'
+import { safe, terminalSafe, width } from '../../lib/output.js'
 
 /**
  * Each poll reads what the collector stored since the newest arrival seen, less this margin: a
@@ -63,7 +64,7 @@ export default class LogsTail extends BaseCommand<typeof LogsTail> {
       // the model column keeps one width as lines arrive: wide enough for the usual names, and
       // widened (up to a cap) by a longer one, never narrowed again
       let modelWidth = MIN_MODEL_WIDTH
-      const widen = (r: LogResult) => (modelWidth = Math.min(MAX_MODEL_WIDTH, Math.max(modelWidth, r.model.length)))
+      const widen = (r: LogResult) => (modelWidth = Math.min(MAX_MODEL_WIDTH, Math.max(modelWidth, width(safe(r.model)))))
       const print = (r: LogResult) => {
         if (this.jsonEnabled()) return void process.stdout.write(`${JSON.stringify(r)}\n`)
         this.log(logLine(r, widen(r)))
@@ -148,7 +149,7 @@ export default class LogsTail extends BaseCommand<typeof LogsTail> {
 }
 
 /** A note on stderr, also with --json (stdout stays one record per line). */
-const notice = (message: string) => void process.stderr.write(`${message}\n`)
+const notice = (message: string) => void process.stderr.write(`${terminalSafe(message)}\n`)
 
 /** A failure a following tail outlives: no answer, or the collector not ready or failing (5xx). */
 const passing = (err: unknown) => err instanceof ApiError && (err.code === 'UNREACHABLE' || err.status >= 500)

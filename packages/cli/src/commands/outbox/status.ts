@@ -17,8 +17,8 @@ export default class OutboxStatus extends BaseCommand<typeof OutboxStatus> {
       this.log(
         keyValues([
           ['outbox', o.path],
-          ['queued', o.queued ? c.yellow(String(o.queued)) : '0'],
-          ['parked', o.parked ? c.red(String(o.parked)) : '0'],
+          ['queued', o.queued, o.queued ? c.yellow : String],
+          ['parked', o.parked, o.parked ? c.red : String],
           ['dropped', o.droppedTotal],
         ]),
       )

@@ -2,7 +2,7 @@ import { Args, Flags } from '@oclif/core'
 import type { Project } from '@llmguard/shared'
 import { BaseCommand } from '../../base.js'
 import { updateConfig } from '../../lib/config.js'
-import { c } from '../../lib/output.js'
+import { c, safe } from '../../lib/output.js'
 
 export default class ProjectsCreate extends BaseCommand<typeof ProjectsCreate> {
   static override summary = 'Create a project'
@@ -13,7 +13,7 @@ export default class ProjectsCreate extends BaseCommand<typeof ProjectsCreate> {
   async run(): Promise<Project> {
     const project = await this.session.post<Project>('/v1/projects', { name: this.args.name })
     if (this.flags.use) updateConfig((cfg) => ({ ...cfg, projectId: project.id }), this.configFile)
-    this.log(`${c.green('✓')} created ${c.bold(project.name)} ${project.id}${this.flags.use ? ' (now the default)' : ''}`)
+    this.log(`${c.green('✓')} created ${c.bold(safe(project.name))} ${project.id}${this.flags.use ? ' (now the default)' : ''}`)
     return project
   }
 }

@@ -15,7 +15,7 @@ export default class ProjectsList extends BaseCommand<typeof ProjectsList> {
       this.log(
         table(page.items, [
           // a `*` beside the default project, nothing beside the others; no column without it
-          ...(page.items.some((p) => p.id === current) ? [{ header: '', get: (p: Project) => (p.id === current ? c.green('*') : ''), empty: '' }] : []),
+          ...(page.items.some((p) => p.id === current) ? [{ header: '', get: (p: Project) => (p.id === current ? '*' : ''), empty: '', paint: c.green }] : []),
           { header: 'ID', get: (p) => p.id },
           { header: 'NAME', get: (p) => p.name, max: 40 },
           { header: 'CREATED', get: (p) => relativeTime(p.createdAt) },

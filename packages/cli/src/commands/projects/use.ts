@@ -1,5 +1,6 @@
 import type { Project } from '@llmguard/shared'
 import { BaseCommand } from '../../base.js'
+import { safe } from '../../lib/output.js'
 import { updateConfig } from '../../lib/config.js'
 import { checkId, idArg } from '../../lib/ids.js'
 
@@ -11,7 +12,7 @@ export default class ProjectsUse extends BaseCommand<typeof ProjectsUse> {
   async run(): Promise<Project> {
     const project = await this.session.get<Project>(`/v1/projects/${checkId('project', this.args.id)}`)
     updateConfig((cfg) => ({ ...cfg, projectId: project.id }), this.configFile)
-    this.log(`default project: ${project.name} (${project.id})`)
+    this.log(`default project: ${safe(project.name)} (${project.id})`)
     return project
   }
 }
