@@ -167,6 +167,17 @@ describe('GET /v1/projects/:id/logs', () => {
     expect(JSON.stringify(err.details)).toContain(path)
   })
 
+  it.each([
+    [{ limit: 0 }, 'query.limit: must be at least 1'],
+    [{ limit: 101 }, 'query.limit: must be at most 100'],
+    [{ page: 0 }, 'query.page: must be at least 1'],
+    [{ limit: '1e1' }, 'query.limit: must be a whole number'],
+  ])('says what is wrong with %j: the range, or that it is not a whole number', async (query, message) => {
+    const err = await failure(search(query as LogQueryInput))
+    expect(err.status).toBe(400)
+    expect(err.message).toContain(message)
+  })
+
   it('follows arrivals by createdAt, whatever the records\' timestamps', async () => {
     // a project of its own: the other tests count this one's records
     const own = await setupProject(collector)

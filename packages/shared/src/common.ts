@@ -85,7 +85,13 @@ export const TOTAL_CAP = 10_000
 
 /** A query string's whole-number digits as a number; anything else is left for the schema to refuse. */
 const digits = (v: unknown) => (typeof v === 'string' && /^[+-]?\d{1,16}$/.test(v) ? Number(v) : v)
-const wholeNumber = (min: number, max: number) => z.int({ message: 'must be a whole number' }).min(min).max(max)
+// the type's message only for a value that is not a whole number: a schema-wide `message` would
+// also stand in for the range checks' own, and `limit=0` would read "must be a whole number"
+const wholeNumber = (min: number, max: number) =>
+  z
+    .int({ error: (issue) => (issue.code === 'invalid_type' ? 'must be a whole number' : undefined) })
+    .min(min, { message: `must be at least ${min}` })
+    .max(max, { message: `must be at most ${max}` })
 
 /**
  * A query-string integer: it arrives as a string, which must be whole-number digits (an empty
