@@ -230,12 +230,12 @@ export class LLMGuard {
         record = successRecord(call, outcome.value, endMark)
         break
       case 'error':
-        record = errorRecord(call, outcome.error, endMark)
+        record = errorRecord(call, outcome.error, endMark, undefined, outcome.secret)
         break
       case 'stream': {
         const summary = outcome.acc.summary(outcome.aborted)
-        if (outcome.error !== undefined) record = errorRecord(call, outcome.error, endMark, summary)
-        else if (summary.failure) record = errorRecord(call, summary.failure, endMark, summary)
+        if (outcome.error !== undefined) record = errorRecord(call, outcome.error, endMark, summary, outcome.secret)
+        else if (summary.failure) record = errorRecord(call, summary.failure, endMark, summary, outcome.secret)
         else record = streamRecord(call, summary, endMark)
         break
       }

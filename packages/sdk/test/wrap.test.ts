@@ -27,6 +27,7 @@ beforeEach(() => {
   fake.script.length = 0
   fake.streamChunkDelayMs = 0
   fake.streamFailAfter = undefined
+  fake.streamFailMessage = 'the model broke off'
   ;({ guard } = makeGuard(collector, tmp.dir, { policy: false }))
   openai = guard.wrap(openaiClient(fake))
 })
@@ -172,6 +173,24 @@ describe('errors', () => {
     expect((err as InstanceType<typeof OpenAI.APIError>).status).toBe(status)
     const [r] = await flushed()
     expect(r).toMatchObject({ status: 'error', error: { status, type, message: expect.stringContaining(`boom ${status}`) }, response: '' })
+  })
+
+  it('keeps the client\'s API key out of a recorded error that echoes it (a proxy may), and leaves the caller\'s error as it was', async () => {
+    const key = 'sk-test-secret-key-123'
+    fake.script.push({ status: 401, errorType: 'invalid_api_key', message: `Invalid key ${key}; keys look like ${key}` })
+    const err = await openai.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'k' }] }).catch((e: unknown) => e)
+    expect((err as Error).message).toContain(key)
+    fake.streamFailAfter = 1
+    fake.streamFailMessage = `upstream refused ${key}`
+    const stream = await openai.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'ks' }], stream: true })
+    await expect((async () => {
+      for await (const _ of stream) void _
+    })()).rejects.toThrow(key)
+    const records = await flushed()
+    expect(records).toHaveLength(2)
+    expect(records.find((r) => r.prompt === 'user: k')!.error).toMatchObject({ status: 401, message: '401 Invalid key [redacted]; keys look like [redacted]' })
+    expect(records.find((r) => r.prompt === 'user: ks')!.error.message).toContain('upstream refused [redacted]')
+    expect(JSON.stringify(records)).not.toContain(key)
   })
 
   it('records a timeout and rethrows APIConnectionTimeoutError', async () => {

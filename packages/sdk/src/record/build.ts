@@ -196,9 +196,21 @@ export function successRecord(call: CallInfo, result: unknown, endMark: number):
   return r
 }
 
-/** What the record keeps of a failure: never headers or the request, so no key can leak. */
-export function errorInfo(err: unknown): { type: string; message: string; status?: number } {
-  if (!isObj(err)) return { type: 'Error', message: cutText(String(err), 10_000) }
+/** Keys this short are not worth hiding (and would cut up ordinary words). */
+const MIN_SECRET_CHARS = 8
+
+/** `text` with every occurrence of `secret` replaced. */
+function redact(text: string, secret: string | undefined): string {
+  return secret && secret.length >= MIN_SECRET_CHARS && text.includes(secret) ? text.split(secret).join('[redacted]') : text
+}
+
+/**
+ * What the record keeps of a failure: never headers or the request, so no key can leak that way;
+ * and the client's own key (`secret`) is taken out of the type and message, which are the
+ * server's words: a proxy in front of the API may echo the key it was given.
+ */
+export function errorInfo(err: unknown, secret?: string): { type: string; message: string; status?: number } {
+  if (!isObj(err)) return { type: 'Error', message: cutText(redact(String(err), secret), 10_000) }
   const status = typeof err.status === 'number' && err.status >= 100 && err.status <= 599 ? err.status : undefined
   const inner = isObj(err.error) ? err.error : undefined
   const type =
@@ -209,16 +221,16 @@ export function errorInfo(err: unknown): { type: string; message: string; status
     (typeof err.constructor === 'function' && err.constructor.name) ||
     'Error'
   const message = typeof err.message === 'string' ? err.message : String(err)
-  const info: { type: string; message: string; status?: number } = { type: cutText(type, 200), message: cutText(message, 10_000) }
+  const info: { type: string; message: string; status?: number } = { type: cutText(redact(type, secret), 200), message: cutText(redact(message, secret), 10_000) }
   if (status !== undefined) info.status = status
   return info
 }
 
-export function errorRecord(call: CallInfo, err: unknown, endMark: number, partial?: StreamSummary): LlmRecordInput {
+export function errorRecord(call: CallInfo, err: unknown, endMark: number, partial?: StreamSummary, secret?: string): LlmRecordInput {
   const r = base(call, endMark, promptOf(call.endpoint, call.body))
   if (partial) applyStream(r, partial)
   r.status = 'error'
-  r.error = errorInfo(err)
+  r.error = errorInfo(err, secret)
   return r
 }
 

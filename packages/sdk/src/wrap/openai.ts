@@ -13,8 +13,9 @@ export const CONTEXT_KEY = 'llmguard'
 
 export type Outcome =
   | { kind: 'success'; value: unknown }
-  | { kind: 'error'; error: unknown }
-  | { kind: 'stream'; acc: StreamAccumulator; aborted: boolean; error?: unknown }
+  /** `secret`: the client's API key, kept out of the recorded error (a proxy may echo it) */
+  | { kind: 'error'; error: unknown; secret: string | undefined }
+  | { kind: 'stream'; acc: StreamAccumulator; aborted: boolean; error?: unknown; secret?: string | undefined }
   /** the caller took the raw Response (`asResponse()`): the body is theirs, not ours */
   | { kind: 'raw'; status: number }
 
@@ -80,6 +81,7 @@ export function wrapOpenAI<T extends object>(client: T, hooks: WrapHooks, defaul
  */
 function patchClient(client: object, shared: { defaults: CallContext | undefined; hooks: WrapHooks }): void {
   Object.defineProperty(client, WRAPPED, { value: shared, enumerable: false })
+  const secret = () => apiKeyOf(client)
   const withOptions = (client as Obj).withOptions
   if (typeof withOptions === 'function') {
     ;(client as Obj).withOptions = function wrappedWithOptions(this: unknown, ...args: unknown[]) {
@@ -96,7 +98,7 @@ function patchClient(client: object, shared: { defaults: CallContext | undefined
     if (!resource || typeof (resource as Obj).create !== 'function') continue
     const original = (resource as Obj).create as AnyFn
     ;(resource as Obj).create = function wrappedCreate(this: unknown, body: unknown, options?: unknown) {
-      return guardedCreate(this, original, t.endpoint, body, options, shared.hooks, shared.defaults)
+      return guardedCreate(this, original, t.endpoint, body, options, shared.hooks, shared.defaults, secret)
     }
   }
 }
@@ -109,6 +111,7 @@ function guardedCreate(
   options: unknown,
   hooks: WrapHooks,
   defaults: CallContext | undefined,
+  secret: () => string | undefined,
 ): unknown {
   let context: CallContext | undefined
   let opts = options
@@ -136,7 +139,7 @@ function guardedCreate(
   const p = opts === undefined ? original.call(self, prepared.body) : original.call(self, prepared.body, opts)
   if (prepared.call) {
     try {
-      observe(p as Obj, prepared.call, hooks)
+      observe(p as Obj, prepared.call, hooks, secret)
     } catch (err) {
       hooks.internalError('observe', err)
     }
@@ -196,6 +199,7 @@ class Observation {
     readonly thenUnwrap: AnyFn | undefined,
     readonly parseResponse: ParseResponse,
     readonly asResponse: AnyFn | undefined,
+    readonly secret: () => string | undefined,
   ) {}
 
   finish(outcome: Outcome, endMark = performance.now()): void | Promise<void> {
@@ -250,7 +254,7 @@ class Observation {
     if (this.done) return value
     if (this.call.stream && isStream(value)) {
       this.done = true
-      watchStream(value, this.call, this.hooks)
+      watchStream(value, this.call, this.hooks, this.secret)
       return value
     }
     const w = this.finish({ kind: 'success', value }, this.endMark())
@@ -259,7 +263,7 @@ class Observation {
 
   /** The request or the parse failed: recorded, then the caller gets the same error. */
   failed(error: unknown): Promise<never> {
-    const w = this.finish({ kind: 'error', error }, this.endMark())
+    const w = this.finish({ kind: 'error', error, secret: this.secret() }, this.endMark())
     if (w) return w.then(() => Promise.reject(error))
     return Promise.reject(error)
   }
@@ -307,14 +311,14 @@ function parseResponseHook(this: unknown, client: unknown, props: unknown): Prom
  * (the body, also reached by `_thenUnwrap` children such as `.parse()`), and `parse` (to know
  * whether anyone wants the body at all).
  */
-function observe(p: Obj, call: CallInfo, hooks: WrapHooks): void {
+function observe(p: Obj, call: CallInfo, hooks: WrapHooks, secret: () => string | undefined): void {
   const responsePromise = p.responsePromise as Promise<{ response: { status: number } }> | undefined
   const parseResponse = p.parseResponse as ParseResponse | undefined
   const parse = p.parse as AnyFn | undefined
   if (!responsePromise || typeof responsePromise.then !== 'function' || typeof parseResponse !== 'function' || typeof parse !== 'function') return
   const thenUnwrap = typeof p._thenUnwrap === 'function' ? (p._thenUnwrap as AnyFn) : undefined
   const asResponse = typeof p.asResponse === 'function' ? (p.asResponse as AnyFn) : undefined
-  const o = new Observation(call, hooks, parse, thenUnwrap, parseResponse, asResponse)
+  const o = new Observation(call, hooks, parse, thenUnwrap, parseResponse, asResponse, secret)
   p[OBSERVATION] = o
   p.parse = parseHook
   if (asResponse) p.asResponse = asResponseHook
@@ -329,6 +333,12 @@ function observe(p: Obj, call: CallInfo, hooks: WrapHooks): void {
   )
 }
 
+/** The client's API key as it stands now (openai refreshes a key given as a function). */
+function apiKeyOf(client: object): string | undefined {
+  const key = (client as Obj).apiKey
+  return typeof key === 'string' && key ? key : undefined
+}
+
 function isStream(v: unknown): v is Obj & { iterator: () => AsyncIterator<unknown>; controller: AbortController } {
   return typeof v === 'object' && v !== null && typeof (v as Obj).iterator === 'function' && (v as Obj).controller instanceof AbortController
 }
@@ -337,18 +347,29 @@ function isStream(v: unknown): v is Obj & { iterator: () => AsyncIterator<unknow
  * Replaces the Stream's iterator factory, which iteration, `tee()` and `toReadableStream()` all
  * go through, with one that sees each chunk on its way to the caller.
  */
-function watchStream(stream: Obj & { iterator: () => AsyncIterator<unknown>; controller: AbortController }, call: CallInfo, hooks: WrapHooks): void {
+function watchStream(
+  stream: Obj & { iterator: () => AsyncIterator<unknown>; controller: AbortController },
+  call: CallInfo,
+  hooks: WrapHooks,
+  secret: () => string | undefined,
+): void {
   const make = stream.iterator
   let watched = false
   stream.iterator = function (this: unknown) {
     // a second pass fails in openai ("consumed stream"): the call is recorded once, by the first
     if (watched) return make.call(this)
     watched = true
-    return observeIterator(make.call(this), stream.controller, call, hooks)
+    return observeIterator(make.call(this), stream.controller, call, hooks, secret)
   }
 }
 
-async function* observeIterator(it: AsyncIterator<unknown>, controller: AbortController, call: CallInfo, hooks: WrapHooks): AsyncGenerator<unknown> {
+async function* observeIterator(
+  it: AsyncIterator<unknown>,
+  controller: AbortController,
+  call: CallInfo,
+  hooks: WrapHooks,
+  secret: () => string | undefined,
+): AsyncGenerator<unknown> {
   const acc = new StreamAccumulator(call.endpoint, call.startMark)
   let finished = false
   let error: unknown
@@ -380,7 +401,7 @@ async function* observeIterator(it: AsyncIterator<unknown>, controller: AbortCon
     const aborted = !failed && (!finished || controller.signal.aborted)
     let w: void | Promise<void> = undefined
     try {
-      w = hooks.finish(call, failed ? { kind: 'stream', acc, aborted, error } : { kind: 'stream', acc, aborted }, performance.now())
+      w = hooks.finish(call, { kind: 'stream', acc, aborted, error: failed ? error : undefined, secret: secret() }, performance.now())
     } catch (err) {
       hooks.internalError('finish', err)
     }

@@ -24,6 +24,8 @@ export interface FakeOpenAI {
   streamChunkDelayMs: number
   /** A chat stream breaks off with an error event after this many text pieces (undefined: never). */
   streamFailAfter: number | undefined
+  /** The message of that error event. */
+  streamFailMessage: string
   reply: string
   /** Keep a record of requests (off for the benchmark). */
   keepRequests: boolean
@@ -53,6 +55,7 @@ export async function startFakeOpenAI(): Promise<FakeOpenAI> {
     streamChunks: ['Hel', 'lo', ' there'],
     streamChunkDelayMs: 0,
     streamFailAfter: undefined,
+    streamFailMessage: 'the model broke off',
     reply: 'Hello from the fake',
     keepRequests: true,
     close: async () => {
@@ -130,7 +133,7 @@ async function route(fake: FakeOpenAI, path: string, body: Record<string, any>, 
     if (body.stream_options?.include_usage) events.push({ data: { ...base, choices: [], usage: usageChat } })
     if (fake.streamFailAfter !== undefined) {
       // what a server that fails mid-answer sends: an error in place of the next chunk
-      const broken = [...events.slice(0, 1 + fake.streamFailAfter), { data: { error: { message: 'the model broke off', type: 'server_error' } } }]
+      const broken = [...events.slice(0, 1 + fake.streamFailAfter), { data: { error: { message: fake.streamFailMessage, type: 'server_error' } } }]
       return sse(fake, res, broken)
     }
     return sse(fake, res, events)
