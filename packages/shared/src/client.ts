@@ -41,6 +41,13 @@ export interface ApiResponse<T> {
   data: T
 }
 
+/**
+ * A 2xx answer that is not what the collector sends (not JSON, or JSON of another shape): the
+ * URL most likely points at another server. Users of a response's shape check it and throw this.
+ */
+export const notACollector = (baseUrl: string, status: number, detail?: string) =>
+  new ApiError('NOT_A_COLLECTOR', `${baseUrl} answered without an LLMGuard body${detail ? ` (${detail})` : ''}: is it the collector's URL?`, status)
+
 /** The largest answer read (a page of logs with long prompts stays far below it). */
 const MAX_RESPONSE_BYTES = 64 * 1024 * 1024
 
@@ -90,6 +97,8 @@ export class ApiClient {
       try {
         data = JSON.parse(text)
       } catch {
+        // every collector answer is JSON: a 2xx page of HTML is another server on that port
+        if (res.statusCode < 400) throw notACollector(this.baseUrl, res.statusCode)
         data = text
       }
     }
@@ -100,7 +109,9 @@ export class ApiClient {
         throw new ApiError(e.code, e.message, res.statusCode, e.details, e.requestId)
       }
       // no envelope: most likely not a collector at all (a proxy's error page, another service)
-      throw new ApiError('HTTP_ERROR', `${this.baseUrl} answered ${res.statusCode} without an LLMGuard error body: is it the collector's URL?`, res.statusCode)
+      // the body kept for who knows its shape (a 503 from /readyz carries the readiness, no envelope)
+      const details = data !== null && typeof data === 'object' ? { body: data as unknown } : undefined
+      throw new ApiError('HTTP_ERROR', `${this.baseUrl} answered ${res.statusCode} without an LLMGuard error body: is it the collector's URL?`, res.statusCode, details)
     }
     return { status: res.statusCode, headers: res.headers, data: data as T }
   }

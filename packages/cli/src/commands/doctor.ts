@@ -1,7 +1,8 @@
 import { existsSync, statSync } from 'node:fs'
-import { ApiClient, ApiError, type Readiness, type User } from '@llmguard/shared'
+import { ApiClient, ApiError, readinessSchema, userSchema, type Readiness, type User } from '@llmguard/shared'
 import { BaseCommand } from '../base.js'
 import { CliError } from '../lib/errors.js'
+import { expectShape } from '../lib/session.js'
 import { c } from '../lib/output.js'
 import { knownOutboxes, readOutbox, resolveOutbox, outboxFlags } from '../lib/outbox.js'
 
@@ -36,13 +37,15 @@ export default class Doctor extends BaseCommand<typeof Doctor> {
     const probe = new ApiClient({ baseUrl: url, timeoutMs: 5_000, userAgent: 'llmguard-cli' })
     let reachable = false
     try {
-      const ready = await probe.send<Readiness>('GET', '/readyz').catch((err: unknown) => {
+      const body = await probe.get('/readyz').catch((err: unknown) => {
         // 503 still means reachable: the body says what is not ready
-        if (err instanceof ApiError && err.status === 503) return { data: { status: 'not_ready', version: '?', database: 'down', migrations: 'pending' } as Readiness }
+        if (err instanceof ApiError && err.status === 503 && err.details?.body) return err.details.body
         throw err
       })
+      // another server answering on the port is not a collector that is ready
+      const ready = expectShape<Readiness>(url, readinessSchema, body)
       reachable = true
-      add('collector', ready.data.status === 'ready' ? 'ok' : 'fail', `${url} ${ready.data.status}, version ${ready.data.version} (database ${ready.data.database}, migrations ${ready.data.migrations})`)
+      add('collector', ready.status === 'ready' ? 'ok' : 'fail', `${url} ${ready.status}, version ${ready.version} (database ${ready.database}, migrations ${ready.migrations})`)
     } catch (err) {
       add('collector', 'fail', err instanceof ApiError ? err.message : String(err))
     } finally {
@@ -53,7 +56,7 @@ export default class Doctor extends BaseCommand<typeof Doctor> {
     if (!cfg.refreshToken) add('session', 'warn', 'not logged in (run `llmguard login`)')
     else if (reachable) {
       try {
-        const me = await this.session.get<User>('/v1/auth/me')
+        const me = await this.session.get<User>('/v1/auth/me', undefined, userSchema)
         add('session', 'ok', `logged in as ${me.email}`)
         if (cfg.projectId) {
           await this.session.get(`/v1/projects/${cfg.projectId}`)

@@ -1,7 +1,7 @@
 import { accessSync, constants, statSync } from 'node:fs'
 import { dirname, isAbsolute, relative, resolve } from 'node:path'
 import { Flags } from '@oclif/core'
-import { ApiError, type AuthResult, type CreatedApiKey, type Page, type Project } from '@llmguard/shared'
+import { ApiError, healthSchema, type AuthResult, type CreatedApiKey, type Page, type Project } from '@llmguard/shared'
 import { BaseCommand } from '../base.js'
 import { signupAfterLoginError } from '../lib/auth.js'
 import { updateConfig } from '../lib/config.js'
@@ -9,6 +9,7 @@ import { upsertEnv } from '../lib/dotenv.js'
 import { CliError, usage } from '../lib/errors.js'
 import { c, safe, withSpinner } from '../lib/output.js'
 import { confirm, interactive, valueOrPrompt } from '../lib/prompt.js'
+import { expectShape } from '../lib/session.js'
 
 export interface InitResult {
   collector: string
@@ -51,7 +52,8 @@ export default class Init extends BaseCommand<typeof Init> {
     const envFile = this.flags.env ? writableEnvFile(resolve(this.flags.dotenv)) : null
     const collector = await this.chooseCollector()
     const session = this.session
-    await withSpinner(`checking ${collector}`, () => session.api.get('/healthz'))
+    // a collector, not whatever else answers on that port, before an account is made there
+    await withSpinner(`checking ${collector}`, async () => expectShape(collector, healthSchema, await session.api.get('/healthz')))
     const email = await valueOrPrompt(this.flags.email, 'email', 'Email')
     let signup = this.flags.signup
     if (signup === undefined && interactive()) signup = await confirm('Create a new account?', 'signup')

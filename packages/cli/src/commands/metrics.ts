@@ -1,5 +1,5 @@
 import { Flags } from '@oclif/core'
-import type { ProjectMetrics } from '@llmguard/shared'
+import { projectMetricsSchema, type ProjectMetrics } from '@llmguard/shared'
 import { BaseCommand, projectFlag } from '../base.js'
 import { barChart, c, keyValues, ms, percent, table, usd } from '../lib/output.js'
 
@@ -14,7 +14,7 @@ export default class Metrics extends BaseCommand<typeof Metrics> {
 
   async run(): Promise<ProjectMetrics> {
     const id = this.projectId(this.flags.project)
-    const m = await this.session.get<ProjectMetrics>(`/v1/projects/${id}/metrics`, { days: this.flags.days })
+    const m = await this.session.get<ProjectMetrics>(`/v1/projects/${id}/metrics`, { days: this.flags.days }, projectMetricsSchema)
     this.log(
       keyValues([
         ['requests', m.totalRequests],

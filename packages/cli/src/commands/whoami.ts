@@ -1,4 +1,4 @@
-import type { User } from '@llmguard/shared'
+import { userSchema, type User } from '@llmguard/shared'
 import { BaseCommand } from '../base.js'
 import { keyValues, relativeTime } from '../lib/output.js'
 
@@ -13,7 +13,7 @@ export default class Whoami extends BaseCommand<typeof Whoami> {
   static override examples = ['<%= config.bin %> whoami', '<%= config.bin %> whoami --json']
 
   async run(): Promise<WhoamiResult> {
-    const user = await this.session.get<User>('/v1/auth/me')
+    const user = await this.session.get<User>('/v1/auth/me', undefined, userSchema)
     const defaultProject = this.cliConfig.projectId ?? null
     this.log(
       keyValues([

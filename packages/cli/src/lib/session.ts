@@ -1,4 +1,4 @@
-import { ApiClient, ApiError, type AuthResult, type RefreshResult, type Tokens } from '@llmguard/shared'
+import { ApiClient, ApiError, authResultSchema, notACollector, refreshResultSchema, type AuthResult, type RefreshResult, type Tokens } from '@llmguard/shared'
 import { readConfig, updateConfig, type CliConfig } from './config.js'
 import { CliError } from './errors.js'
 import { withFileLock } from './lock.js'
@@ -17,6 +17,23 @@ const REFRESH_LOCK = {
   staleMs: 20_000,
   waitMs: 25_000,
   busy: () => new CliError('SESSION_BUSY', 'another llmguard process has been refreshing the session for 25 s: try again (or delete config.json.refresh-lock beside the config if no llmguard is running)', 1),
+}
+
+/** A zod schema, as far as checking an answer needs one (the CLI does not depend on zod itself). */
+export interface Shape {
+  safeParse(data: unknown): { success: true } | { success: false; error: { issues: readonly { path: readonly PropertyKey[]; message: string }[] } }
+}
+
+/**
+ * `data` if it has the collector's shape for this answer, else NOT_A_COLLECTOR: a server that
+ * answers 200 with something else would otherwise surface as `undefined` or a crash further on.
+ * The data is returned as it came (fields a newer collector adds are kept for --json).
+ */
+export function expectShape<T>(collector: string, schema: Shape, data: unknown): T {
+  const checked = schema.safeParse(data)
+  if (checked.success) return data as T
+  const issue = checked.error.issues[0]
+  throw notACollector(collector, 200, issue ? `${issue.path.map(String).join('.') || 'body'}: ${issue.message}` : undefined)
 }
 
 export const loginAgain = (why: string) =>
@@ -56,19 +73,26 @@ export class Session {
    * run out, or when the collector answers TOKEN_EXPIRED or UNAUTHORIZED (a logged-out session,
    * or a collector whose secrets changed). A refresh that fails asks to log in again.
    */
-  async request<T>(method: string, path: string, opts: { query?: Record<string, string | number | boolean | undefined>; body?: unknown } = {}): Promise<T> {
+  async request<T>(method: string, path: string, opts: { query?: Record<string, string | number | boolean | undefined>; body?: unknown; shape?: Shape } = {}): Promise<T> {
+    const { shape, ...rest } = opts
     const token = await this.accessToken()
+    let data: T
     try {
-      return (await this.api.send<T>(method, path, { ...opts, token })).data
+      data = (await this.api.send<T>(method, path, { ...rest, token })).data
     } catch (err) {
       if (!(err instanceof ApiError) || !REFRESHABLE.has(err.code)) throw err
       await this.refresh(token)
-      return (await this.api.send<T>(method, path, { ...opts, token: await this.accessToken() })).data
+      data = (await this.api.send<T>(method, path, { ...rest, token: await this.accessToken() })).data
     }
+    if (shape) return expectShape<T>(this.collector, shape, data)
+    // every answer with a body is a JSON object or array: a bare string or number is another server's
+    if (data !== undefined && (data === null || typeof data !== 'object')) throw notACollector(this.collector, 200)
+    return data
   }
 
-  get<T>(path: string, query?: Record<string, string | number | boolean | undefined>) {
-    return this.request<T>('GET', path, { query })
+  /** A GET; with `shape`, an answer not of that shape is NOT_A_COLLECTOR. */
+  get<T>(path: string, query?: Record<string, string | number | boolean | undefined>, shape?: Shape) {
+    return this.request<T>('GET', path, { query, shape })
   }
   post<T>(path: string, body?: unknown) {
     return this.request<T>('POST', path, { body })
@@ -128,7 +152,7 @@ export class Session {
     if (!refreshToken) throw loginAgain('not logged in')
     let result: RefreshResult
     try {
-      result = await this.api.post<RefreshResult>('/v1/auth/refresh', { refreshToken })
+      result = expectShape<RefreshResult>(this.collector, refreshResultSchema, await this.api.post('/v1/auth/refresh', { refreshToken }))
     } catch (err) {
       if (err instanceof ApiError && SESSION_ENDED.has(err.code)) {
         updateConfig(({ accessToken: _a, refreshToken: _r, accessTokenExpiresAt: _e, ...rest }) => rest, this.configFile)
@@ -141,7 +165,7 @@ export class Session {
 
   /** Logs in or registers and stores the session. */
   async authenticate(mode: 'login' | 'register', email: string, password: string): Promise<AuthResult> {
-    const result = await this.api.post<AuthResult>(`/v1/auth/${mode}`, { email, password })
+    const result = expectShape<AuthResult>(this.collector, authResultSchema, await this.api.post(`/v1/auth/${mode}`, { email, password }))
     updateConfig(
       (c) => ({
         ...c,

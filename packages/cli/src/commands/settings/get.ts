@@ -1,4 +1,4 @@
-import type { ProjectSettingsResponse } from '@llmguard/shared'
+import { projectSettingsResponseSchema, type ProjectSettingsResponse } from '@llmguard/shared'
 import { BaseCommand, projectFlag } from '../../base.js'
 import { keyValues } from '../../lib/output.js'
 
@@ -9,7 +9,7 @@ export default class SettingsGet extends BaseCommand<typeof SettingsGet> {
 
   async run(): Promise<ProjectSettingsResponse> {
     const id = this.projectId(this.flags.project)
-    const settings = await this.session.get<ProjectSettingsResponse>(`/v1/projects/${id}/settings`)
+    const settings = await this.session.get<ProjectSettingsResponse>(`/v1/projects/${id}/settings`, undefined, projectSettingsResponseSchema)
     const { projectId: _p, updatedAt, ...fields } = settings
     this.log(keyValues([...Object.entries(fields), ['updatedAt', updatedAt]]))
     return settings
