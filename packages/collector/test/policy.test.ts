@@ -58,6 +58,21 @@ describe('GET /v1/llm/policy', () => {
     expect((await fetchPolicy()).data.version).toBe(v1 + 1)
   })
 
+  it('a blank system prompt in the settings is no system prompt: the policy carries null, not an empty one to put in place', async () => {
+    const own = await setupProject(collector)
+    const get = () => collector.client.send<Policy>('GET', '/v1/llm/policy', { token: own.key.key })
+    const set = (systemPrompt: string | null) => collector.client.patch(`/v1/projects/${own.project.id}/settings`, { systemPrompt }, { token: own.user.accessToken })
+    const v0 = (await get()).data.version
+    for (const blank of ['', '  \n ']) {
+      await set(blank)
+      expect((await get()).data).toMatchObject({ version: v0, systemPrompt: null })
+    }
+    await set('Be kind.')
+    expect((await get()).data).toMatchObject({ version: v0 + 1, systemPrompt: 'Be kind.' })
+    await set('')
+    expect((await get()).data).toMatchObject({ version: v0 + 2, systemPrompt: null })
+  })
+
   it("a key of another project reads its own project's policy, never this one", async () => {
     const other = await setupProject(collector)
     const theirs = await fetchPolicy({}, other.key.key)

@@ -20,7 +20,9 @@ export type PolicyOverlay = (db: Db, projectId: string, policy: PolicyBody) => P
 export function policyFromSettings(settings: ProjectSettings): PolicyBody {
   return {
     modelOverrides: {},
-    systemPrompt: settings.systemPrompt,
+    // a blank one (`llmguard settings set systemPrompt=`) is none: the SDK would otherwise put
+    // an empty system prompt in place of every call's own
+    systemPrompt: settings.systemPrompt?.trim() ? settings.systemPrompt : null,
     disabledEndpoints: [],
     userRateLimits: {},
     safetyThreshold: settings.safetyThreshold,
