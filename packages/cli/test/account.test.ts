@@ -180,6 +180,47 @@ describe('init, unattended', () => {
     }
   })
 
+  it('a malformed --project is refused before the account is signed up, so running init again is no CONFLICT', async () => {
+    const email = `u-${randomUUID()}@example.com`
+    const args = ['--collector', collector.url, '--email', email, '--password', 'correct horse battery', '--signup', '--no-env']
+    const bad = await run(Init, [...args, '--project', 'not-a-uuid'])
+    expect(bad.exitCode).toBe(2)
+    expect(bad.stderr).toBe('Error: --project: not a project id: "not-a-uuid" (ids are whole UUIDs, 36 characters)\n')
+    const again = await run<any>(Init, [...args, '--json'])
+    expect(again.exitCode).toBe(0)
+    expect(again.json.user).toMatchObject({ email, created: true })
+  })
+
+  it('on a terminal, --project-name is not asked for again; without it, the name is asked', async () => {
+    const stdin = Object.getOwnPropertyDescriptor(process, 'stdin')!
+    const stderrTty = process.stderr.isTTY
+    const initOnTerminal = async (extra: string[], typed: string | undefined) => {
+      const terminal = Object.assign(new PassThrough(), { isTTY: true })
+      Object.defineProperty(process, 'stdin', { value: terminal, configurable: true })
+      process.stderr.isTTY = true
+      try {
+        const args = ['--collector', collector.url, '--email', `u-${randomUUID()}@example.com`, '--password', 'correct horse battery', '--signup', '--no-env', '--json', ...extra]
+        const running = run<any>(Init, args)
+        await new Promise((r) => setTimeout(r, 500))
+        if (typed !== undefined) terminal.write(`${typed}\n`)
+        // a prompt still waiting gets end of input (a usage error) rather than hanging the test
+        setTimeout(() => terminal.end(), 1500)
+        return await running
+      } finally {
+        Object.defineProperty(process, 'stdin', stdin)
+        process.stderr.isTTY = stderrTty
+      }
+    }
+    const given = await initOnTerminal(['--project-name', 'named-by-flag'], undefined)
+    expect(given.exitCode).toBe(0)
+    expect(given.stderr).not.toContain('Project name')
+    expect(given.json.project).toMatchObject({ name: 'named-by-flag', created: true })
+    const asked = await initOnTerminal([], 'typed-name')
+    expect(asked.exitCode).toBe(0)
+    expect(asked.stderr).toContain('Project name (default): ')
+    expect(asked.json.project).toMatchObject({ name: 'typed-name', created: true })
+  })
+
   it('wrong password of an existing account is one clear error', async () => {
     const user = await signUp(collector)
     const r = await run(Init, ['--collector', collector.url, '--email', user.email, '--password', 'not the password', '--no-env'])

@@ -7,6 +7,7 @@ import { signupAfterLoginError } from '../lib/auth.js'
 import { updateConfig } from '../lib/config.js'
 import { upsertEnv } from '../lib/dotenv.js'
 import { CliError, usage } from '../lib/errors.js'
+import { checkId } from '../lib/ids.js'
 import { c, safe, withSpinner } from '../lib/output.js'
 import { confirm, interactive, valueOrPrompt } from '../lib/prompt.js'
 import { expectShape } from '../lib/session.js'
@@ -39,7 +40,8 @@ export default class Init extends BaseCommand<typeof Init> {
       allowNo: true,
     }),
     project: Flags.string({ char: 'p', description: 'use this existing project instead of creating one' }),
-    'project-name': Flags.string({ description: 'the project to use by name: yours of that name, else a new one', default: 'default' }),
+    // no oclif default: a default would look like a given flag, and a given flag is not asked for
+    'project-name': Flags.string({ description: 'the project to use by name: yours of that name, else a new one (asked on a terminal; default: default)' }),
     'key-name': Flags.string({ description: 'name of the API key to create', default: 'llmguard init' }),
     // not `--env-file`: Node.js reads that flag anywhere in its arguments and exits when the file
     // does not exist yet, before the CLI starts
@@ -48,8 +50,10 @@ export default class Init extends BaseCommand<typeof Init> {
   }
 
   async run(): Promise<InitResult> {
-    // checked before anything is created: the new API key is shown only once
+    // checked before anything is created: the new API key is shown only once, and an account
+    // signed up before a bad --project is refused would make running init again a CONFLICT
     const envFile = this.flags.env ? writableEnvFile(resolve(this.flags.dotenv)) : null
+    const projectId = this.flags.project === undefined ? undefined : checkId('project', this.flags.project, '--project')
     const collector = await this.chooseCollector()
     const session = this.session
     // a collector, not whatever else answers on that port, before an account is made there
@@ -63,10 +67,10 @@ export default class Init extends BaseCommand<typeof Init> {
 
     let project: Project
     let projectCreated = false
-    if (this.flags.project) {
-      project = await session.get<Project>(`/v1/projects/${encodeURIComponent(this.projectId(this.flags.project))}`)
+    if (projectId) {
+      project = await session.get<Project>(`/v1/projects/${projectId}`)
     } else {
-      const name = await valueOrPrompt(undefined, 'project-name', 'Project name', { default: this.flags['project-name'] })
+      const name = await valueOrPrompt(this.flags['project-name'], 'project-name', 'Project name', { default: 'default' })
       // running init again (another checkout, a lost .env) reuses the project of that name
       // rather than adding one more "default" each time: the newest, when there are several
       const mine = await session.get<Page<Project>>('/v1/projects', { limit: 100 })
