@@ -20,3 +20,31 @@ describe('parseTime', () => {
     expect(() => parseTime('until', '2025-01-31T25:00:00Z')).toThrow('--until: expected a duration like 15m')
   })
 })
+
+describe('parseTime, edges', () => {
+  it('reads a time without an offset as UTC, as a bare date is', () => {
+    const tz = process.env.TZ
+    // a zone far from UTC: local time would show as a 10-hour shift
+    process.env.TZ = 'Pacific/Honolulu'
+    try {
+      expect(parseTime('since', '2026-12-01T00:00:00')).toBe('2026-12-01T00:00:00.000Z')
+      expect(parseTime('since', '2026-12-01T08:30')).toBe('2026-12-01T08:30:00.000Z')
+      expect(parseTime('since', '2026-12-01T08:30:15.250')).toBe('2026-12-01T08:30:15.250Z')
+      expect(parseTime('since', '2026-12-01')).toBe('2026-12-01T00:00:00.000Z')
+      expect(parseTime('since', '2026-12-01T00:00:00-10:00')).toBe('2026-12-01T10:00:00.000Z')
+    } finally {
+      if (tz === undefined) delete process.env.TZ
+      else process.env.TZ = tz
+    }
+  })
+
+  it('refuses an upper-case unit instead of guessing: 1M is neither a minute nor a month', () => {
+    expect(() => parseTime('since', '1M')).toThrow('--since: duration units are lowercase: s, m, h, d, w (m is minutes; for months use days, e.g. 30d) (got "1M")')
+    expect(() => parseTime('until', '2H')).toThrow('--until: duration units are lowercase: s, m, h, d, w (h, not H) (got "2H")')
+    expect(parseTime('since', '1m', Date.parse('2025-01-01T01:00:00Z'))).toBe('2025-01-01T00:59:00.000Z')
+  })
+
+  it('a duration back past any date is a usage error naming the flag, not a RangeError', () => {
+    expect(() => parseTime('since', '99999999999w')).toThrow(expect.objectContaining({ code: 'USAGE', exitCode: 2, message: '--since: 99999999999w back is before any date there can be' }))
+  })
+})

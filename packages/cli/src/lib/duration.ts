@@ -2,20 +2,35 @@ import { usage } from './errors.js'
 
 const UNITS: Record<string, number> = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 7 * 86_400_000 }
 
-/** `90s`, `15m`, `1h`, `7d`, `2w` → milliseconds; undefined for anything else. */
+/** `90s`, `15m`, `1h`, `7d`, `2w` → milliseconds; undefined for anything else. Units are lowercase only. */
 export function parseDuration(text: string): number | undefined {
-  const m = /^(\d+(?:\.\d+)?)\s*(s|m|h|d|w)$/i.exec(text.trim())
+  const m = /^(\d+(?:\.\d+)?)\s*(s|m|h|d|w)$/.exec(text.trim())
   if (!m) return undefined
-  return Number(m[1]) * UNITS[m[2]!.toLowerCase()]!
+  return Number(m[1]) * UNITS[m[2]!]!
 }
+
+/** The latest/earliest time a Date holds (±100,000,000 days from 1970). */
+const MAX_TIME = 8.64e15
 
 /**
  * A point in time from a flag: an ISO date (`2025-01-31`, `2025-01-31T12:00:00Z`) or a duration
- * back from now (`1h` = one hour ago). Returned as ISO with offset, as the API wants it.
+ * back from now (`1h` = one hour ago). A date or time without an offset is UTC, whatever the
+ * machine's time zone: `2025-01-31` and `2025-01-31T00:00:00` are the same instant. Returned as
+ * ISO with offset, as the API wants it.
  */
 export function parseTime(flag: string, text: string, now = Date.now()): string {
   const back = parseDuration(text)
-  if (back !== undefined) return new Date(now - back).toISOString()
+  if (back !== undefined) {
+    const t = now - back
+    if (!(Math.abs(t) <= MAX_TIME)) throw usage(`--${flag}: ${text} back is before any date there can be`)
+    return new Date(t).toISOString()
+  }
+  // `1M` read as a minute (or a month) would be a silent guess: units are lowercase, and months are not one
+  const upper = /^\d+(?:\.\d+)?\s*([SMHDW])$/.exec(text.trim())
+  if (upper) {
+    const hint = upper[1] === 'M' ? ' (m is minutes; for months use days, e.g. 30d)' : ` (${upper[1]!.toLowerCase()}, not ${upper[1]})`
+    throw usage(`--${flag}: duration units are lowercase: s, m, h, d, w${hint} (got "${text}")`)
+  }
   const date = /^(\d{4})-(\d{2})-(\d{2})/.exec(text)
   if (date) {
     // Date.parse rolls an impossible day over (2025-02-30 is March 2nd): a typo must not pass as another date
@@ -23,7 +38,9 @@ export function parseTime(flag: string, text: string, now = Date.now()): string 
     if (m < 1 || m > 12) throw usage(`--${flag}: there is no such date as ${date[0]} (months are 01–12)`)
     const days = daysInMonth(y, m)
     if (d < 1 || d > days) throw usage(`--${flag}: there is no such date as ${date[0]} (${date[0].slice(0, 7)} has ${days} days)`)
-    const t = Date.parse(date[0] === text ? `${text}T00:00:00Z` : text)
+    // Date.parse reads a time without an offset as local time, a bare date as UTC: UTC for both
+    const local = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?$/.test(text)
+    const t = Date.parse(date[0] === text ? `${text}T00:00:00Z` : local ? `${text}Z` : text)
     if (!Number.isNaN(t)) return new Date(t).toISOString()
   }
   throw usage(`--${flag}: expected a duration like 15m, 1h, 7d or a date like 2025-01-31 or 2025-01-31T12:00:00Z (got "${text}")`)

@@ -12,8 +12,8 @@ export default class IncidentsList extends BaseCommand<typeof IncidentsList> {
     project: projectFlag,
     status: Flags.string({ description: `one status or a comma-separated list (${INCIDENT_STATUSES.join(', ')})`, delimiter: ',', multiple: true, options: [...INCIDENT_STATUSES] }),
     type: Flags.string({ description: 'one type or a comma-separated list', delimiter: ',', multiple: true, options: [...INCIDENT_TYPES] }),
-    since: Flags.string({ description: 'still active at or after this time (duration like 24h, or a date)' }),
-    until: Flags.string({ description: 'began before this time (duration or date)' }),
+    since: Flags.string({ description: 'still active at or after this time (duration like 24h, or a date/time, UTC unless it has an offset)' }),
+    until: Flags.string({ description: 'began before this time (duration or date/time, UTC unless it has an offset)' }),
     ...pageFlags,
   }
 
