@@ -491,6 +491,32 @@ describe('outbox and doctor', () => {
   })
 })
 
+describe('doctor with a config it cannot read', () => {
+  it('fails the config check and still runs the others', async () => {
+    const broken = tempConfigDir()
+    try {
+      writeFileSync(join(broken.dir, 'config.json'), '{"collector": "http://loc', { mode: 0o600 })
+      const r = await run<any>(Doctor, ['--collector', collector.url, '--outbox', join(broken.dir, 'none.sqlite'), '--json'])
+      expect(r.json.ok).toBe(false)
+      expect(r.json.checks.map((ch: any) => [ch.name, ch.status])).toEqual([
+        ['config', 'fail'],
+        ['collector', 'ok'],
+        ['session', 'warn'],
+        ['outbox', 'warn'],
+      ])
+      expect(r.json.checks[0].detail).toMatch(new RegExp(`^cannot read ${join(broken.dir, 'config.json')}: .* \\(fix or delete the file\\)$`))
+      const human = await run(Doctor, ['--collector', collector.url, '--outbox', join(broken.dir, 'none.sqlite')])
+      expect(human.exitCode).toBe(1)
+      expect(human.stdout).toMatch(/✗ config\s+cannot read /)
+      expect(human.stdout).toMatch(/✓ collector\s+/)
+      expect(human.stderr).toBe('Error: 1 check(s) failed [DOCTOR_FAILED]\n')
+    } finally {
+      broken.cleanup()
+      process.env.LLMGUARD_CONFIG_DIR = tmp.dir
+    }
+  })
+})
+
 describe('the outbox of an API key', () => {
   it('LLMGUARD_API_KEY alone finds the app\'s default outbox: the SDK\'s file for the key and the collector logged in to', async () => {
     // the SDK names the file under the home directory: a home of the test's own

@@ -1,6 +1,7 @@
 import { existsSync, statSync } from 'node:fs'
 import { ApiClient, ApiError, readinessSchema, userSchema, type Readiness, type User } from '@llmguard/shared'
 import { BaseCommand } from '../base.js'
+import type { CliConfig } from '../lib/config.js'
 import { CliError } from '../lib/errors.js'
 import { expectShape } from '../lib/session.js'
 import { c } from '../lib/output.js'
@@ -22,12 +23,28 @@ export default class Doctor extends BaseCommand<typeof Doctor> {
   static override examples = ['<%= config.bin %> doctor', '<%= config.bin %> doctor --json']
   static override flags = { ...outboxFlags }
 
+  private configError: CliError | undefined
+
+  /** A config that cannot be read is the config check failing: the other checks run without it. */
+  protected override get cliConfig(): CliConfig {
+    try {
+      return super.cliConfig
+    } catch (err) {
+      if (!(err instanceof CliError) || err.code !== 'CONFIG_INVALID') throw err
+      this.configError = err
+      return {}
+    }
+  }
+
   async run(): Promise<DoctorResult> {
+    // read first, so that the config check knows whether it can be read
+    void this.cliConfig
     const checks: Check[] = []
     const add = (name: string, status: Check['status'], detail: string) => checks.push({ name, status, detail })
 
     const file = this.configFile
     if (!existsSync(file)) add('config', 'warn', `${file} does not exist yet (run \`llmguard init\`)`)
+    else if (this.configError) add('config', 'fail', this.configError.message)
     else {
       const mode = statSync(file).mode & 0o777
       add('config', mode & 0o077 ? 'fail' : 'ok', `${file} (mode ${mode.toString(8)}${mode & 0o077 ? ': readable by others, run chmod 600' : ''})`)
