@@ -55,15 +55,19 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
 
   /** `--collector` / `LLMGUARD_ENDPOINT`, else the one logged in to, else localhost:3000. */
   protected get collectorUrl(): string {
-    const raw = (this.flags as { collector?: string }).collector || this.cliConfig.collector || DEFAULT_COLLECTOR
+    const raw = ((this.flags as { collector?: string }).collector || this.cliConfig.collector || DEFAULT_COLLECTOR).trim()
     let url: URL
     try {
       url = new URL(raw)
     } catch {
       throw usage(`--collector: not a URL: "${raw}" (e.g. http://localhost:3000)`)
     }
+    // never echoed: the URL itself would show the password
+    if (url.username || url.password) throw usage('--collector: the URL holds a user name or password; leave them out (sign in with `llmguard login`)')
     if (url.protocol !== 'http:' && url.protocol !== 'https:') throw usage(`--collector: expected an http(s) URL, got "${raw}"`)
-    return raw.replace(/\/+$/, '')
+    // the API's paths are appended to it: a query or fragment would swallow them
+    if (url.search || url.hash) throw usage(`--collector: expected the collector's address without a query or fragment, got "${raw}"`)
+    return `${url.origin}${url.pathname}`.replace(/\/+$/, '')
   }
 
   /** The signed-in user's API client, created on first use. */

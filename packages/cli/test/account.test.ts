@@ -572,6 +572,9 @@ describe('projects and keys', () => {
       [['--project', project, '--limit', '500'], /--limit/],
       [['--project', 'not-a-uuid'], /--project: not a project id: "not-a-uuid"/],
       [['--project', project, '--collector', 'nope'], /--collector: not a URL/],
+      [['--project', project, '--collector', 'http://localhost:3917?x=1'], /--collector: expected the collector's address without a query or fragment/],
+      [['--project', project, '--collector', 'http://localhost:3917/#top'], /--collector: expected the collector's address without a query or fragment/],
+      [['--project', project, '--collector', 'http://admin:secretpw@127.0.0.1:1'], /^Error: --collector: the URL holds a user name or password; leave them out/],
       [['--project', project, '--frobnicate'], /Nonexistent flag: --frobnicate/],
     ]
     for (const [argv, message] of cases) {
@@ -582,6 +585,17 @@ describe('projects and keys', () => {
     }
     const j = await run<any>(LogsSearch, ['--project', project, '--since', 'soon', '--json'])
     expect(j.json.error.code).toBe('USAGE')
+    // the password in a URL is never echoed
+    const creds = await run(LogsSearch, ['--project', project, '--collector', 'http://admin:secretpw@127.0.0.1:1'])
+    expect(creds.stderr).not.toContain('secretpw')
+  })
+
+  it('takes a --collector URL with spaces around it or a trailing slash as the collector itself', async () => {
+    const user = await signUp(collector)
+    for (const url of [` ${collector.url} `, `${collector.url}/`]) {
+      const r = await run(Login, ['--collector', url, '--email', user.email, '--password', user.password])
+      expect([r.exitCode, r.stderr], url).toEqual([0, ''])
+    }
   })
 
   it('a calendar date that does not exist is a usage error, not the day it rolls over to', async () => {

@@ -557,6 +557,41 @@ describe('the outbox of an API key', () => {
   })
 })
 
+describe('every outbox in ~/.llmguard', () => {
+  it('shows the readable ones when another cannot be read, names that one, and exits 1', async () => {
+    const home = mkdtempSync(join(tmpdir(), 'llmguard-home-'))
+    const saved = { HOME: process.env.HOME, LLMGUARD_API_KEY: process.env.LLMGUARD_API_KEY }
+    process.env.HOME = home
+    delete process.env.LLMGUARD_API_KEY
+    try {
+      const dir = join(home, '.llmguard')
+      mkdirSync(dir, { recursive: true })
+      const good = join(dir, 'outbox-aaaa.sqlite')
+      const store = new SqliteStore(good)
+      const body = JSON.stringify({ id: randomUUID(), prompt: 'queued', model: 'gpt-4o', latency: 3, timestamp: new Date().toISOString() })
+      store.append([{ id: 'r0', body, bytes: body.length, createdAt: Date.now() }], 1000)
+      store.close()
+      const junk = join(dir, 'outbox-bbbb.sqlite')
+      writeFileSync(junk, 'not a database at all, not even close to one; SQLite wants a header')
+      const json = await run<any>(OutboxStatus, ['--json'])
+      expect(json.exitCode).toBe(1)
+      expect(json.json.outboxes).toMatchObject([{ path: good, queued: 1 }])
+      expect(json.json.unreadable).toMatchObject([{ path: junk, code: 'OUTBOX_UNREADABLE' }])
+      const human = await run(OutboxStatus, [])
+      expect(human.exitCode).toBe(1)
+      expect(human.stdout).toContain(good)
+      expect(human.stdout).toContain(junk)
+      expect(human.stderr).toContain('1 outbox file(s) could not be read')
+    } finally {
+      for (const [name, value] of Object.entries(saved)) {
+        if (value === undefined) delete process.env[name]
+        else process.env[name] = value
+      }
+      rmSync(home, { recursive: true, force: true })
+    }
+  })
+})
+
 describe('collector start', () => {
   it('runs the collector on the given flags until SIGINT', async () => {
     const port = await freePort()

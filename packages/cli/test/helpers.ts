@@ -41,6 +41,8 @@ export async function run<T = unknown>(cmd: { run(argv: string[], config: Config
   } finally {
     process.stdout.write = stdoutWrite
     process.stderr.write = stderrWrite
+    // a command that answers in full (--json) and still fails sets process.exitCode instead
+    if (exitCode === 0 && typeof process.exitCode === 'number' && process.exitCode !== exitBefore) exitCode = process.exitCode
     process.exitCode = exitBefore
   }
   const stdout = out.join('')

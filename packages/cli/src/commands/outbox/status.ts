@@ -1,4 +1,5 @@
 import { BaseCommand } from '../../base.js'
+import { CliError } from '../../lib/errors.js'
 import { c, keyValues, relativeTime, table } from '../../lib/output.js'
 import { knownOutboxes, outboxFlags, readOutbox, resolveOutbox, type OutboxState } from '../../lib/outbox.js'
 
@@ -8,11 +9,30 @@ export default class OutboxStatus extends BaseCommand<typeof OutboxStatus> {
   static override examples = ['<%= config.bin %> outbox status', '<%= config.bin %> outbox status --outbox ./outbox.sqlite --json']
   static override flags = { ...outboxFlags }
 
-  async run(): Promise<{ outboxes: OutboxState[] }> {
+  async run(): Promise<{ outboxes: OutboxState[]; unreadable: { path: string; code: string; message: string }[] }> {
     const one = resolveOutbox(this.flags, () => this.collectorUrl)
-    const paths = one ? [one] : knownOutboxes()
-    const outboxes = paths.map((p) => readOutbox(p))
-    if (!outboxes.length) this.log('no outbox files found in ~/.llmguard (pass --outbox FILE)')
+    // one outbox asked for: its error is the answer. All of them: one that cannot be read (not
+    // an outbox, another user's) is reported in its place and the others are still shown
+    if (one) return this.show([readOutbox(one)], [])
+    const outboxes: OutboxState[] = []
+    const unreadable: { path: string; code: string; message: string }[] = []
+    for (const path of knownOutboxes()) {
+      try {
+        outboxes.push(readOutbox(path))
+      } catch (err) {
+        if (!(err instanceof CliError)) throw err
+        unreadable.push({ path, code: err.code, message: err.message })
+      }
+    }
+    if (!outboxes.length && !unreadable.length) this.log('no outbox files found in ~/.llmguard (pass --outbox FILE)')
+    return this.show(outboxes, unreadable)
+  }
+
+  private show(outboxes: OutboxState[], unreadable: { path: string; code: string; message: string }[]) {
+    for (const u of unreadable) {
+      this.log(keyValues([['outbox', u.path], ['error', `${u.message} [${u.code}]`, c.red]]))
+      this.log('')
+    }
     for (const o of outboxes) {
       this.log(
         keyValues([
@@ -39,6 +59,10 @@ export default class OutboxStatus extends BaseCommand<typeof OutboxStatus> {
       }
       this.log('')
     }
-    return { outboxes }
+    if (unreadable.length) {
+      if (!this.jsonEnabled()) throw new CliError('OUTBOX_UNREADABLE', `${unreadable.length} outbox file(s) could not be read (above)`)
+      process.exitCode = 1
+    }
+    return { outboxes, unreadable }
   }
 }
