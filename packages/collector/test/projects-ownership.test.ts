@@ -71,6 +71,18 @@ describe('ownership matrix', () => {
     }
   })
 
+  it("a project id in upper case is the same project, for its own key as for its owner", async () => {
+    const upper = a.project.id.toUpperCase()
+    for (const path of [`/v1/projects/${upper}/logs`, `/v1/projects/${upper}/metrics`]) {
+      for (const token of [a.key.key, a.user.accessToken]) {
+        const res = await call('GET', path, token)
+        expect(res.status, `${path} ${token === a.key.key ? 'key' : 'jwt'}`).toBe(200)
+      }
+      // and another project's key is still refused
+      expect((await call('GET', path, b.key.key)).status).toBe(403)
+    }
+  })
+
   it("nothing of the first user's project changed", async () => {
     const project = await collector.client.get<{ name: string }>(`/v1/projects/${a.project.id}`, { token: a.user.accessToken })
     expect(project.name).toBe('demo')

@@ -51,7 +51,8 @@ export function createProjectService({ sql, pepper, keys }: ProjectServiceDeps) 
     async assertAccess(principal: Principal, projectId: string): Promise<void> {
       if (!UUID.test(projectId)) throw notFound('project')
       if (principal.kind === 'apiKey') {
-        if (principal.projectId !== projectId) throw new AppError('FORBIDDEN', 'this API key belongs to another project')
+        // a UUID in either case is the same id (PostgreSQL reads it so); the key's is stored lower-case
+        if (principal.projectId !== projectId.toLowerCase()) throw new AppError('FORBIDDEN', 'this API key belongs to another project')
         return
       }
       if (principal.kind !== 'user') throw new AppError('UNAUTHORIZED', 'authentication required')
