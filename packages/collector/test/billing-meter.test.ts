@@ -107,6 +107,21 @@ describe('metering', () => {
     expect(await storedAndUsage(user.id)).toEqual({ stored: 10, used: 10 })
   })
 
+  it('refuses a repeat within the batch of a record refused at the limit, rather than calling it a duplicate', async () => {
+    const { user, keys } = await userWithProjects(1, 2)
+    const [a, b, c] = [rec(), rec(), rec()]
+    const result = await batch(keys[0]!, [a, b, c, { ...c }, { ...a }, { ...c, id: c.id!.toUpperCase() }])
+    // a and b fit, c does not: its repeats are refused with it; a's repeat is a duplicate
+    expect(result.accepted).toBe(2)
+    expect(result.duplicates).toBe(1)
+    expect(result.rejected.map((r) => [r.index, r.code])).toEqual([
+      [2, 'PLAN_LIMIT_EXCEEDED'],
+      [3, 'PLAN_LIMIT_EXCEEDED'],
+      [5, 'PLAN_LIMIT_EXCEEDED'],
+    ])
+    expect(await storedAndUsage(user.id)).toEqual({ stored: 2, used: 2 })
+  })
+
   it('answers a single record past the limit with 429 PLAN_LIMIT_EXCEEDED, Retry-After and the reset time, storing nothing', async () => {
     const { user, keys } = await userWithProjects(1, 1)
     collector.app.billing.clock.now = () => new Date('2031-03-31T23:00:00Z')

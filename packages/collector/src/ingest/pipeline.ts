@@ -122,6 +122,7 @@ export class IngestPipeline {
     const { valid, duplicates, rejected } = this.validate(raw, ctx)
     const metered = valid.length ? await this.meter(valid, ctx) : { allowed: [], rejected: [] }
     rejected.push(...metered.rejected)
+    if (metered.rejected.length && duplicates.length) refuseRepeats(valid, metered.rejected, duplicates, rejected)
     const scored = metered.allowed.map(({ index, record }) => ({ index, record: this.score(record, ctx) }))
     const records = scored.map((s) => s.record)
     for (const annotate of this.annotators) await annotate(records, ctx)
@@ -145,4 +146,30 @@ export class IngestPipeline {
     duplicates.sort((a, b) => a.index - b.index)
     return { stored, duplicates, rejected }
   }
+}
+
+/**
+ * A record repeated within the batch whose first copy the meter refused was not stored either:
+ * it gets the same refusal, not "duplicate" (which tells the SDK it is delivered and may go).
+ * Moves those repeats from `duplicates` to `rejected`.
+ */
+function refuseRepeats(
+  valid: Indexed<LlmRecord & { id: string }>[],
+  refusals: RejectedRecord[],
+  duplicates: IngestOutcome['duplicates'],
+  rejected: RejectedRecord[],
+): void {
+  const idAt = new Map(valid.map((v) => [v.index, v.record.id]))
+  const refused = new Map<string, RejectedRecord>()
+  for (const r of refusals) {
+    const id = idAt.get(r.index)
+    if (id !== undefined) refused.set(id, r)
+  }
+  let kept = 0
+  for (const d of duplicates) {
+    const first = refused.get(d.record.id)
+    if (first) rejected.push({ ...first, index: d.index })
+    else duplicates[kept++] = d
+  }
+  duplicates.length = kept
 }
