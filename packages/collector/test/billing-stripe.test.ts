@@ -342,6 +342,11 @@ describe('POST /v1/webhooks/stripe', () => {
     })
     // metadata naming this user cannot re-point the account at someone else's customer
     expect((await deliver(event('customer.subscription.created', subscription('cus_someone_else', user.id)))).body.applied).toBe(false)
+    // a user id that only looks like one (typed in the dashboard) names nobody: no 500 for Stripe to retry
+    for (const id of ['-'.repeat(36), 'g'.repeat(8) + '-0000-4000-8000-000000000000']) {
+      const checkout = { id: `cs_${id.length}_${id[0]}`, object: 'checkout.session', mode: 'subscription', customer: 'cus_nobody_yet', subscription: 'sub_x', client_reference_id: id, metadata: { userId: id, plan: 'pro' }, payment_status: 'paid', status: 'complete' }
+      expect(await deliver(event('checkout.session.completed', checkout))).toEqual({ status: 200, body: { duplicate: false, applied: false } })
+    }
     expect(await billing(user)).toEqual(before)
   })
 

@@ -1,4 +1,4 @@
-import { PLAN_MONTHLY_LIMITS, type BillingInfo, type BillingPlan, type BillingStatus, type InvoicePage, type StripeWebhookResult } from '@llmguard/shared'
+import { idSchema, PLAN_MONTHLY_LIMITS, type BillingInfo, type BillingPlan, type BillingStatus, type InvoicePage, type StripeWebhookResult } from '@llmguard/shared'
 import type { Db, Sql } from '../db/connect.js'
 import { AppError, notFound } from '../http/errors.js'
 import { StripeConfigError, StripeMissingError, type BillingEvent, type StripeBilling } from '../integrations/stripe.js'
@@ -182,7 +182,9 @@ async function accountFor(db: Db, customerId: string | null, userId: string | nu
     const byCustomer = await store.findAccountByCustomer(db, customerId)
     if (byCustomer) return byCustomer
   }
-  if (!userId || !/^[0-9a-f-]{36}$/i.test(userId) || !(await store.userExists(db, userId))) return undefined
+  // the metadata is free text in Stripe's dashboard: anything but one of our ids (a UUID) names
+  // nobody, and must not reach the uuid column (a 500 that Stripe would retry for days)
+  if (!userId || !idSchema.safeParse(userId).success || !(await store.userExists(db, userId))) return undefined
   const account = await store.lockAccount(db, userId)
   // a customer linked to someone else is never re-pointed by metadata
   if (customerId && account.stripeCustomerId && account.stripeCustomerId !== customerId) return undefined
