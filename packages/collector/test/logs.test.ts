@@ -178,6 +178,23 @@ describe('GET /v1/projects/:id/logs', () => {
     expect(err.message).toContain(message)
   })
 
+  it('filters dates to the microsecond the records are stored with', async () => {
+    const own = await setupProject(collector)
+    const at = (stamp: string, n: number) => Array.from({ length: n }, (_, i) => ({ prompt: `µs ${stamp} ${i}`, model: 'pager', latency: 1, timestamp: stamp }))
+    const res = await collector.client.post<BatchResult>('/v1/llm/requests/batch', { records: [...at('2026-12-01T10:00:00Z', 2), ...at('2026-12-01T10:00:00.000001Z', 3)] }, { token: own.key.key })
+    expect(res.accepted).toBe(5)
+    const total = async (startDate: string, endDate: string) =>
+      (await collector.client.get<Page<LogResult>>(`/v1/projects/${own.project.id}/logs`, { query: { startDate, endDate }, token: own.key.key })).total
+    expect(await total('2026-12-01T10:00:00.0009Z', '2026-12-01T11:00:00Z')).toBe(0)
+    expect(await total('2026-12-01T10:00:00.000001Z', '2026-12-01T11:00:00Z')).toBe(3)
+    expect(await total('2026-12-01T09:00:00Z', '2026-12-01T10:00:00.0005Z')).toBe(5)
+    // a range of one microsecond is a range: before its end, not refused
+    expect(await total('2026-12-01T10:00:00Z', '2026-12-01T10:00:00.000001Z')).toBe(2)
+    // the same instant written with an offset is not before itself
+    const same = await failure(collector.client.get(`/v1/projects/${own.project.id}/logs`, { query: { startDate: '2026-12-01T10:00:00.000001Z', endDate: '2026-12-01T11:00:00.000001+01:00' }, token: own.key.key }))
+    expect(same.message).toContain('startDate must be before endDate')
+  })
+
   it('follows arrivals by createdAt, whatever the records\' timestamps', async () => {
     // a project of its own: the other tests count this one's records
     const own = await setupProject(collector)

@@ -34,6 +34,23 @@ export function fractionMicros(iso: string): number {
   return r - x === 0.5 && r % 2 !== 0 ? r - 1 : r
 }
 
+/** The instant of an API date-time as PostgreSQL stores it: whole seconds and microseconds. */
+function storedInstant(iso: string): [number, number] {
+  const second = Math.floor(Date.parse(iso) / 1000)
+  const micros = fractionMicros(iso)
+  return micros === 1_000_000 ? [second + 1, 0] : [second, micros]
+}
+
+/**
+ * Orders two valid API date-times to the microsecond, as PostgreSQL compares them once stored
+ * (Date.parse stops at the millisecond): negative when `a` is earlier, 0 when the same instant.
+ */
+export function compareIso(a: string, b: string): number {
+  const [sa, ma] = storedInstant(a)
+  const [sb, mb] = storedInstant(b)
+  return sa !== sb ? sa - sb : ma - mb
+}
+
 /**
  * What is wrong with a date-time for the API (the ISO form
  * `YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM)` and the rules above), or undefined when nothing is.

@@ -1,5 +1,5 @@
 import { z } from 'zod'
-import { DEFAULT_PAGE_LIMIT, isoDateSchema, MAX_PAGE_LIMIT, pageOf, queryIntOr } from './common.js'
+import { compareIso, DEFAULT_PAGE_LIMIT, isoDateSchema, MAX_PAGE_LIMIT, pageOf, queryIntOr } from './common.js'
 import { recordErrorSchema, riskReasonSchema } from './ingest.js'
 
 /** Rule types (evaluated at ingest), anomaly types (hourly job) and Datadog alerts. */
@@ -119,7 +119,7 @@ export const incidentQuerySchema = z
     page: queryIntOr(1, 1_000_000, 1),
     limit: queryIntOr(1, MAX_PAGE_LIMIT, DEFAULT_PAGE_LIMIT),
   })
-  .refine((q) => !q.startDate || !q.endDate || Date.parse(q.startDate) < Date.parse(q.endDate), {
+  .refine((q) => !q.startDate || !q.endDate || compareIso(q.startDate, q.endDate) < 0, {
     message: 'startDate must be before endDate',
     path: ['startDate'],
   })

@@ -1,5 +1,5 @@
 import { z } from 'zod'
-import { DEFAULT_PAGE_LIMIT, isoDateSchema, MAX_PAGE_LIMIT, pageOf, queryInt, queryIntOr } from './common.js'
+import { compareIso, DEFAULT_PAGE_LIMIT, isoDateSchema, MAX_PAGE_LIMIT, pageOf, queryInt, queryIntOr } from './common.js'
 import { recordErrorSchema, riskReasonSchema } from './ingest.js'
 
 /** `GET /v1/projects/:id/logs` — the seed's LogQuery plus status and userId. */
@@ -26,7 +26,7 @@ export const logQuerySchema = z
     message: 'minRiskScore must not exceed maxRiskScore',
     path: ['minRiskScore'],
   })
-  .refine((q) => !q.startDate || !q.endDate || Date.parse(q.startDate) < Date.parse(q.endDate), {
+  .refine((q) => !q.startDate || !q.endDate || compareIso(q.startDate, q.endDate) < 0, {
     message: 'startDate must be before endDate',
     path: ['startDate'],
   })

@@ -155,8 +155,9 @@ export async function listIncidents(sql: Db, projectId: string, q: IncidentQuery
   const where = [sql`i.project_id = ${projectId}`]
   if (q.status) where.push(sql`i.status = any(${q.status})`)
   if (q.type) where.push(sql`i.type = any(${q.type})`)
-  if (q.startDate) where.push(sql`i.last_seen_at >= ${q.startDate}`)
-  if (q.endDate) where.push(sql`i.first_seen_at < ${q.endDate}`)
+  // as text: a timestamptz parameter would go through a JavaScript Date (milliseconds)
+  if (q.startDate) where.push(sql`i.last_seen_at >= ${q.startDate}::text::timestamptz`)
+  if (q.endDate) where.push(sql`i.first_seen_at < ${q.endDate}::text::timestamptz`)
   const condition = where.reduce((acc, part) => sql`${acc} and ${part}`)
   const rows = await sql<Row[]>`
     select ${COLUMNS(sql)} from incidents i where ${condition}

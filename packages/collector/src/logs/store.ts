@@ -61,9 +61,11 @@ export async function searchLogs(sql: Sql, projectId: string, q: LogQuery): Prom
   if (q.model) add('model', sql`r.model = ${q.model}`)
   if (q.minRiskScore !== undefined) add('minRiskScore', sql`r.risk_score >= ${q.minRiskScore}`)
   if (q.maxRiskScore !== undefined) add('maxRiskScore', sql`r.risk_score <= ${q.maxRiskScore}`)
-  if (q.startDate) add('startDate', sql`r."timestamp" >= ${q.startDate}`)
-  if (q.endDate) add('endDate', sql`r."timestamp" < ${q.endDate}`)
-  if (q.createdFrom) add('createdFrom', sql`r.created_at >= ${q.createdFrom}`)
+  // bound as text, read by PostgreSQL: postgres.js would send a timestamptz parameter through a
+  // JavaScript Date, cutting the microseconds the rows are stored with
+  if (q.startDate) add('startDate', sql`r."timestamp" >= ${q.startDate}::text::timestamptz`)
+  if (q.endDate) add('endDate', sql`r."timestamp" < ${q.endDate}::text::timestamptz`)
+  if (q.createdFrom) add('createdFrom', sql`r.created_at >= ${q.createdFrom}::text::timestamptz`)
   if (q.status) add('status', sql`r.status = ${q.status}`)
   if (q.userId) add('userId', sql`r.user_id = ${q.userId}`)
   if (q.policyViolation) add('policyViolation', q.policyViolation === 'true' ? sql`r.policy_violation is not null` : sql`r.policy_violation is null`)
