@@ -91,6 +91,63 @@ describe('scoreRisk: keywords', () => {
   })
 })
 
+describe('scoreRisk: keyword boundaries outside ASCII', () => {
+  // a keyword glued to a letter, digit or combining mark of any alphabet is part of another word
+  it.each([
+    'A secretária chegou',
+    'Die Secretärin',
+    'épassword',
+    'passwordé',
+    'ssnя',
+    'passwordΩ',
+    'password٣', // an Arabic-Indic digit
+    'password\u0301 ', // a combining accent on the last letter
+    'cafe\u0301password', // a combining accent just before
+  ])('no default keyword in %j', (prompt) => {
+    expect(scoreRisk(clean({ prompt })).riskReasons).toEqual([])
+  })
+  it.each(['«password»', 'password—secret', 'mot de passe : password.', 'пароль (password)', 'the passwords…'])('default keyword in %j', (prompt) => {
+    expect(codes(scoreRisk(clean({ prompt })))).toEqual(['sensitive_content'])
+  })
+  it('applies the same rule to project keywords in other alphabets, case-insensitive', () => {
+    const options = { sensitiveKeywords: ['пароль', 'Geheimnis'] }
+    expect(scoreRisk(clean({ prompt: 'ваш ПАРОЛЬ: x' }), options).riskScore).toBe(20)
+    expect(scoreRisk(clean({ prompt: 'ein GEHEIMNIS.' }), options).riskScore).toBe(20)
+    expect(scoreRisk(clean({ prompt: 'парольный вход' }), options).riskScore).toBe(0)
+    expect(scoreRisk(clean({ prompt: 'Geheimnisträger' }), options).riskScore).toBe(0)
+  })
+  // Chinese, Japanese, Thai… put no spaces between words, and Korean glues particles onto the
+  // noun: their letters never glue, or a keyword in those scripts could never match running text
+  it.each([
+    ['社外秘', 'この資料は社外秘です'],
+    ['日本', '日本語です'], // broad on purpose: no word boundary can be read from the text
+    ['机密', '这是机密文件'],
+    ['비밀번호', '비밀번호는 1234입니다'],
+    ['รหัสผ่าน', 'กรุณาใส่รหัสผ่านของคุณ'],
+    ['機密', 'Project機密2024'], // a CJK edge is free even beside Latin letters and digits
+    ['パスワード', 'パスワードは'],
+  ])('project keyword %s in %s', (keyword, prompt) => {
+    const r = scoreRisk(clean({ prompt }), { sensitiveKeywords: [keyword] })
+    expect(r.riskReasons).toEqual([{ code: 'sensitive_content', points: 20, detail: 'sensitive content in prompt: project keyword #1' }])
+  })
+  it.each(['このpasswordは', '비밀번호(password)를', 'รหัสpasswordผ่าน', '密码password：'])('default keyword beside CJK or Thai letters in %s', (prompt) => {
+    expect(scoreRisk(clean({ prompt })).riskReasons).toEqual([{ code: 'sensitive_content', points: 20, detail: 'sensitive content in prompt: keyword "password"' }])
+  })
+  it('names the right keyword when the list mixes both kinds', () => {
+    const options = { sensitiveKeywords: ['project falcon', '社外秘', 'falcon'] }
+    const detail = (prompt: string) => scoreRisk(clean({ prompt }), options).riskReasons[0]?.detail
+    expect(detail('PROJECT_FALCON status')).toBe('sensitive content in prompt: project keyword #1')
+    expect(detail('これは社外秘')).toBe('sensitive content in prompt: project keyword #2')
+    expect(detail('the falcon, 社外秘')).toBe('sensitive content in prompt: project keyword #3')
+    expect(detail('my secret key')).toBe('sensitive content in prompt: keyword "secret key"')
+  })
+  it('keeps the Latin edge of a mixed keyword whole-word', () => {
+    const options = { sensitiveKeywords: ['acme社外秘'] }
+    expect(scoreRisk(clean({ prompt: '資料はacme社外秘です' }), options).riskScore).toBe(20)
+    expect(scoreRisk(clean({ prompt: 'megacme社外秘' }), options).riskScore).toBe(0)
+  })
+})
+
 describe('scoreRisk: model adjustments', () => {
   it.each([
     ['gpt-3.5-turbo-0125', 5],

@@ -1,8 +1,10 @@
 /**
  * Sensitive keywords. Matching is case-insensitive and whole-word-ish: a keyword must not be
- * glued to letters or digits on either side (`password` matches "Password:", "db_password" and
- * "passwords", not "passwordless"); the words of a multi-word keyword may be joined by spaces,
- * `_`, `-` (up to three) or nothing ("api key", "API_KEY", "apikey").
+ * glued to letters, digits or combining marks of any alphabet on either side (`password` matches
+ * "Password:", "db_password" and "passwords", not "passwordless", "épassword" or "passwordé");
+ * the words of a multi-word keyword may be joined by spaces, `_`, `-` (up to three) or nothing
+ * ("api key", "API_KEY", "apikey"). Letters of scripts written without spaces between words
+ * (see `UNSPACED`) never glue: a keyword matches inside running Chinese, Japanese, Korean or Thai.
  */
 export const DEFAULT_SENSITIVE_KEYWORDS: readonly string[] = Object.freeze([
   'password',
@@ -39,11 +41,23 @@ export const MAX_PROJECT_KEYWORDS = 500
 
 const escapeRegExp = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
 
-/** One keyword → a regex source over lower-cased text. */
-function keywordSource(keyword: string): string | undefined {
+/**
+ * Scripts written without spaces between words (Chinese, Japanese, Thai, Lao, Khmer, Myanmar) and
+ * Hangul, whose particles are glued onto the noun ("비밀번호는"): no word boundary can be read
+ * from the text, so their letters never glue to a keyword, and a keyword edge in one of them is
+ * not checked. Script_Extensions, so the shared marks (the prolonged sound mark ー, 々) count too.
+ */
+const UNSPACED = '\\p{scx=Han}\\p{scx=Hiragana}\\p{scx=Katakana}\\p{scx=Bopomofo}\\p{scx=Hangul}\\p{scx=Thai}\\p{scx=Lao}\\p{scx=Khmer}\\p{scx=Myanmar}'
+/** A character that makes a keyword part of a longer word (needs the `v` flag). */
+const GLUE = `[[\\p{L}\\p{N}\\p{M}]--[${UNSPACED}]]`
+const STARTS_UNSPACED = new RegExp(`^[${UNSPACED}]`, 'v')
+
+/** One keyword → a regex source over lower-cased text, and whether its start needs a boundary. */
+function keywordSource(keyword: string): { src: string; free: boolean } | undefined {
   const words = keyword.toLowerCase().split(/[\s_-]+/).filter((w) => w !== '')
   if (words.length === 0) return undefined
-  return words.map(escapeRegExp).join('[\\s_-]{0,3}')
+  // `-` must be escaped in a `v`-mode class
+  return { src: words.map(escapeRegExp).join('[\\s_\\-]{0,3}'), free: STARTS_UNSPACED.test(words[0]!) }
 }
 
 export interface KeywordMatcher {
@@ -58,20 +72,36 @@ export interface KeywordMatcher {
 function buildMatcher(defaults: readonly string[], project: readonly string[]): KeywordMatcher {
   const entries: { keyword: string; index: number; project: boolean }[] = []
   const sources: string[] = []
+  const free: boolean[] = []
   const seen = new Set<string>()
   const add = (keyword: string, index: number, isProject: boolean) => {
-    const src = keywordSource(keyword)
-    if (src === undefined || seen.has(src)) return
-    seen.add(src)
+    const source = keywordSource(keyword)
+    if (source === undefined || seen.has(source.src)) return
+    seen.add(source.src)
     entries.push({ keyword, index, project: isProject })
-    sources.push(`(${src})`)
+    sources.push(`(${source.src})`)
+    free.push(source.free)
   }
   defaults.forEach((k, i) => add(k, i, false))
   project.slice(0, MAX_PROJECT_KEYWORDS).forEach((k, i) => add(k, i, true))
   if (sources.length === 0) return { find: () => undefined }
   // longer alternatives first so "secret key" is reported rather than "secret"
-  const order = sources.map((_, i) => i).sort((a, b) => sources[b]!.length - sources[a]!.length)
-  const re = new RegExp(`(?<![a-z0-9])(?:${order.map((i) => sources[i]).join('|')})(?:e?s)?(?![a-z0-9])`, 'g')
+  const byLength = sources.map((_, i) => i).sort((a, b) => sources[b]!.length - sources[a]!.length)
+  const checked = byLength.filter((i) => !free[i])
+  const unchecked = byLength.filter((i) => free[i])
+  // Keywords starting in an unspaced script get their own branch without the lookbehind: a
+  // lookbehind per keyword, or an alternation of lookarounds up front, cost V8 its fast
+  // first-character scan (~5x slower on prose); that branch goes first, which measured as fast
+  // as one branch. Keywords of the two branches cannot start at the same character, so the
+  // leftmost match and the longest-first report are as with one alternation. The end also
+  // passes right after a letter of an unspaced script: a keyword ending in one.
+  const end = `(?:e?s)?(?:(?!${GLUE})|(?<=[${UNSPACED}]))`
+  const alternation = (list: number[]) => `(?:${list.map((i) => sources[i]).join('|')})${end}`
+  const branches: string[] = []
+  if (unchecked.length > 0) branches.push(alternation(unchecked))
+  if (checked.length > 0) branches.push(`(?<!${GLUE})${alternation(checked)}`)
+  const order = [...unchecked, ...checked] // capture groups in source order
+  const re = new RegExp(branches.join('|'), 'gv')
   return {
     find(lowered) {
       re.lastIndex = 0
