@@ -1,6 +1,8 @@
 import { createHmac } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { SignJWT } from 'jose'
+import { hash } from '@node-rs/argon2'
+import { ARGON2_OPTIONS } from '../src/auth/passwords.js'
 import { request } from 'undici'
 import type { AuthResult, RefreshResult, User } from '@llmguard/shared'
 import { startTestCollector, type TestCollector } from './helpers/collector.js'
@@ -74,6 +76,26 @@ describe('login', () => {
     const result = await collector.client.post<AuthResult>('/v1/auth/login', { email: 'FOUNDER@example.com', password: PASSWORD })
     expect(result.user.id).toBe(admin.id)
     expect((await me(result.tokens.accessToken)).email).toBe('founder@example.com')
+  })
+
+  it('takes a password with accents typed composed or decomposed as the same password, old hashes included', async () => {
+    const composed = 'Passwört-café1'.normalize('NFC')
+    const decomposed = composed.normalize('NFD')
+    expect(decomposed).not.toBe(composed)
+    const user = await collector.client.post<AuthResult>('/v1/auth/register', { email: 'accents@example.com', password: composed })
+    for (const password of [composed, decomposed]) {
+      const res = await post('/v1/auth/login', { email: 'accents@example.com', password })
+      expect(res.statusCode, password === composed ? 'NFC' : 'NFD').toBe(200)
+      await res.body.text()
+    }
+    const wrong = await post('/v1/auth/login', { email: 'accents@example.com', password: 'Passwort-cafe1' })
+    expect(wrong.statusCode).toBe(401)
+    await wrong.body.text()
+    // an account whose hash was made from the decomposed text as typed, before normalizing
+    await collector.sql`update users set password_hash = ${await hash(decomposed, ARGON2_OPTIONS)} where id = ${user.user.id}`
+    const legacy = await post('/v1/auth/login', { email: 'accents@example.com', password: decomposed })
+    expect(legacy.statusCode).toBe(200)
+    await legacy.body.text()
   })
 
   it('answers a wrong password and an unknown email alike, in similar time', async () => {

@@ -12,14 +12,28 @@ export const ARGON2_OPTIONS: Options = {
   parallelism: 1,
 }
 
-export const hashPassword = (password: string): Promise<string> => hash(password, ARGON2_OPTIONS)
+/**
+ * One spelling per password: the same typed text arrives composed (é) from one keyboard and
+ * decomposed (e + ◌́) from another, macOS's input often giving the second. NFKC, as NIST SP
+ * 800-63B asks, before hashing and before verifying.
+ */
+const normalized = (password: string): string => password.normalize('NFKC')
 
-export async function verifyPassword(stored: string, password: string): Promise<boolean> {
+export const hashPassword = (password: string): Promise<string> => hash(normalized(password), ARGON2_OPTIONS)
+
+async function matches(stored: string, password: string): Promise<boolean> {
   try {
     return await verify(stored, password, ARGON2_OPTIONS)
   } catch {
     return false
   }
+}
+
+export async function verifyPassword(stored: string, password: string): Promise<boolean> {
+  const nfkc = normalized(password)
+  if (await matches(stored, nfkc)) return true
+  // a hash made before passwords were normalized holds the text as it was typed then
+  return nfkc !== password && matches(stored, password)
 }
 
 let dummy: Promise<string> | undefined
