@@ -107,7 +107,8 @@ export function normalizeModelName(model: string): string {
  * Longest key of `lookup` that equals the normalized model or is a prefix of it ending just
  * before a boundary character (default `-` only: `gpt-4.5-preview` must not fall back to
  * `gpt-4`, and a model nobody listed stays unknown instead of borrowing a sibling's price).
- * Fine-tuned models (`ft:…`) are priced differently from their base and are never matched.
+ * Fine-tuned models (`ft:…`) are priced differently from their base and are never matched
+ * (`findModelPrice` prices them by an override of their full name only).
  */
 export function findByModelPrefix<T>(lookup: (key: string) => T | undefined, model: string, boundaries = '-'): T | undefined {
   const name = normalizeModelName(model)
@@ -144,7 +145,10 @@ export const priceOverridesSchema = z
   .meta({ id: 'PriceOverrides' })
 export type PriceOverrides = z.infer<typeof priceOverridesSchema>
 
-/** The price that applies to `model`: project overrides first, then the table; undefined = unpriced. */
+/**
+ * The price that applies to `model`: project overrides first, then the table; undefined =
+ * unpriced. A fine-tuned model (`ft:…`) is priced only by an override of its full name.
+ */
 export function findModelPrice(model: string, overrides?: Readonly<Record<string, ModelPrice>>): ModelPrice | undefined {
   if (!overrides) return memoised(TABLE_ONLY, model, () => findByModelPrefix((k) => PRICE_MAP.get(k), model))
   // a frozen overrides object (the collector freezes each project's) cannot gain or lose keys:
@@ -165,8 +169,16 @@ const ownPrices = (overrides: Readonly<Record<string, ModelPrice>>) => {
   for (const [k, v] of Object.entries(overrides)) own.set(normalizeModelName(k), v)
   return own
 }
-/** The longest matching key among the overrides and the table, an override winning a tie. */
-const priceIn = (own: ReadonlyMap<string, ModelPrice>, model: string) => findByModelPrefix((k) => own.get(k) ?? PRICE_MAP.get(k), model)
+/**
+ * The longest matching key among the overrides and the table, an override winning a tie. A
+ * fine-tuned model takes only an override of its full name: the table and `findByModelPrefix`
+ * never price one, and a shorter key (`ft:gpt-4o`) would hand its rates to other fine-tunes
+ * (`ft:gpt-4o-mini-…`), which OpenAI bills differently.
+ */
+const priceIn = (own: ReadonlyMap<string, ModelPrice>, model: string) => {
+  const name = normalizeModelName(model)
+  return name.startsWith('ft:') ? own.get(name) : findByModelPrefix((k) => own.get(k) ?? PRICE_MAP.get(k), model)
+}
 const priceWith = (overrides: Readonly<Record<string, ModelPrice>>, model: string) => priceIn(ownPrices(overrides), model)
 
 /**

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { MODEL_PRICES, computeCost, type CostInput } from '@llmguard/shared'
+import { MODEL_PRICES, computeCost, priceOverridesSchema, type CostInput } from '@llmguard/shared'
 
 describe('computeCost with the token split', () => {
   it('(prompt − cached)·input + cached·cachedInput + completion·output', () => {
@@ -112,5 +112,15 @@ describe('computeCost: unknown models and overrides', () => {
     expect(computeCost({ model: 'my-llm', tokens: 1500 }, overrides)).toBe(0.003)
     // an override can give a chat model a flat rate the table refuses to guess
     expect(computeCost({ model: 'gpt-4o', tokens: 1000 }, { 'gpt-4o': { input: 2.5, output: 10, flatPer1K: 0.005 } })).toBe(0.005)
+  })
+
+  it('an override on the full name prices a fine-tuned model (docs/pricing.md example), others stay unpriced', () => {
+    // as the collector holds a project's settings: parsed, then frozen
+    const overrides = Object.freeze(priceOverridesSchema.parse({ 'ft:gpt-4o-mini-2024-07-18:acme::a1b2': { input: 0.3, cachedInput: 0.15, output: 1.2 } }))
+    const record = { model: 'ft:gpt-4o-mini-2024-07-18:acme::a1b2', promptTokens: 1000, cachedTokens: 1000, completionTokens: 0 }
+    expect(computeCost(record, overrides)).toBe(0.00015)
+    expect(computeCost({ ...record, cachedTokens: 0, completionTokens: 1000 }, overrides)).toBe(0.0015)
+    expect(computeCost({ ...record, model: 'ft:gpt-4o-mini-2024-07-18:acme::other' }, overrides)).toBeNull()
+    expect(computeCost(record)).toBeNull()
   })
 })

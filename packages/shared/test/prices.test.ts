@@ -124,6 +124,33 @@ describe('project overrides', () => {
   })
 })
 
+describe('fine-tuned models (ft:…)', () => {
+  const ft = 'ft:gpt-4o-mini-2024-07-18:acme::a1b2'
+  const overrides = {
+    [ft]: { input: 0.3, cachedInput: 0.15, output: 1.2 },
+    'ft:gpt-4o': { input: 3.75, output: 15 },
+    'gpt-4o-mini': { input: 9, output: 9 },
+  }
+  it('are priced by an override on their full name, normalized like any key, frozen or not', () => {
+    for (const o of [overrides, Object.freeze({ ...overrides })]) {
+      for (let round = 0; round < 2; round++) {
+        expect(findModelPrice(ft, o)).toBe(overrides[ft])
+        expect(findModelPrice(`  openai/${ft.toUpperCase()} `, o)).toBe(overrides[ft])
+      }
+    }
+    expect(findModelPrice('ft:gpt-4o-2024-08-06:acme::x', { 'OpenAI/FT:GPT-4o-2024-08-06:Acme::X': { input: 1, output: 2 } })).toEqual({ input: 1, output: 2 })
+  })
+  it('take no price from the table, a base-model override or a shorter ft: key', () => {
+    for (const o of [undefined, overrides, Object.freeze({ ...overrides })]) {
+      // another fine-tune of the same base, a checkpoint, the gpt-4o-mini family under "ft:gpt-4o"
+      for (const model of ['ft:gpt-4o-mini-2024-07-18:acme::zz99', `${ft}:ckpt-step-100`, 'ft:gpt-4o-mini', 'ft:gpt-4o-2024-08-06:acme::x', 'ft:gpt-4o-mini-2024-07-18:acme']) {
+        expect(findModelPrice(model, o), model).toBeUndefined()
+      }
+    }
+    expect(findModelPrice(ft)).toBeUndefined()
+  })
+})
+
 describe('priceOverridesSchema', () => {
   it('accepts a settings map', () => {
     const ok = priceOverridesSchema.safeParse({ 'gpt-4o': { input: 2, cachedInput: 1, output: 8 }, x: { input: 0, output: 0, flatPer1K: 0.01 } })
