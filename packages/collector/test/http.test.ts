@@ -108,8 +108,9 @@ afterAll(async () => {
   await server.close(1000)
 })
 
+/** A JSON client's request: a body goes with `Content-Type: application/json` unless `headers` say otherwise. */
 async function call(method: string, path: string, body?: string | Buffer, headers: Record<string, string> = {}) {
-  const res = await request(base + path, { method: method as 'GET', body, headers })
+  const res = await request(base + path, { method: method as 'GET', body, headers: body === undefined ? headers : { 'content-type': 'application/json', ...headers } })
   const text = await res.body.text()
   return { status: res.statusCode, headers: res.headers, json: text ? JSON.parse(text) : undefined }
 }
@@ -223,6 +224,25 @@ describe('http route layer', () => {
     const br = await call('POST', '/things', Buffer.from('{}'), { 'content-encoding': 'br' })
     expect(br.status).toBe(415)
     expectEnvelope(br.json, 'UNSUPPORTED_MEDIA_TYPE')
+  })
+
+  it('takes a body only as JSON: another Content-Type, or none, is a 415 and nothing is stored', async () => {
+    const body = (name: string) => JSON.stringify({ name })
+    for (const type of ['text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x', 'application/jsonx', '']) {
+      const res = await call('POST', '/things', body(`as ${type || 'none'}`), { 'content-type': type })
+      expect(res.status, type).toBe(415)
+      expectEnvelope(res.json, 'UNSUPPORTED_MEDIA_TYPE')
+    }
+    const none = await request(base + '/things', { method: 'POST', body: body('no header') })
+    expect(none.statusCode).toBe(415)
+    expect(((await none.body.json()) as { error: { message: string } }).error.message).toContain('Content-Type: application/json')
+    expect(seen.filter((n) => n.startsWith('as ') || n === 'no header')).toEqual([])
+    for (const [i, type] of ['application/json; charset=utf-8', 'Application/JSON', 'application/merge-patch+json'].entries()) {
+      const res = await call('POST', '/things', body(`typed ${i}`), { 'content-type': type })
+      expect(res.status, type).toBe(201)
+    }
+    // no body, no Content-Type needed
+    expect((await call('POST', '/things', undefined)).status).toBe(400)
   })
 
   it('answers an unknown route with a 404 envelope', async () => {

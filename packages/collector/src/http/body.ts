@@ -118,6 +118,22 @@ export async function readBody(req: Request, limit: number): Promise<Buffer> {
 }
 
 /**
+ * Refuses a body sent as anything but JSON (`application/json`, or a `+json` type), or with no
+ * Content-Type at all. Besides saying what the API takes, this keeps a browser on another site
+ * from posting to it without asking: a form or a plain `fetch` may send text/plain, a Blob
+ * without a type, or form data with no CORS preflight, while JSON always needs one (which the
+ * CORS allow-list then answers).
+ */
+export function requireJsonContentType(contentType: string | undefined): void {
+  const type = (contentType ?? '').split(';', 1)[0]!.trim().toLowerCase()
+  if (type === 'application/json' || (type.startsWith('application/') && type.endsWith('+json'))) return
+  throw new AppError(
+    'UNSUPPORTED_MEDIA_TYPE',
+    contentType ? `Content-Type "${contentType.slice(0, 100)}" is not supported: send the body as JSON with Content-Type: application/json` : 'a request body needs Content-Type: application/json',
+  )
+}
+
+/**
  * Parses a JSON body; hyper-express's own req.json() silently returns {} for malformed input.
  * JSON is UTF-8 (RFC 8259): bytes that are not would be decoded as U+FFFD and stored changed.
  */

@@ -6,7 +6,7 @@ import { toIssues } from '@llmguard/shared'
 import { z } from 'zod'
 import type { Config } from '../config.js'
 import type { Logger } from '../logger.js'
-import { ConnectionAbort, parseJson, readBody, refuseUnstorable } from './body.js'
+import { ConnectionAbort, parseJson, readBody, refuseUnstorable, requireJsonContentType } from './body.js'
 import { AppError } from './errors.js'
 import { isReply, type AuthKind, type Principal, type RequestContext, type RouteDef } from './route.js'
 
@@ -244,6 +244,8 @@ export class HttpServer {
       if (METHODS_WITH_BODY.has(route.method)) {
         rawBody = await readBody(req, this.options.config.bodyLimitBytes)
         bodyPending = false
+        // webhooks (rawBody) check their senders' signatures instead
+        if (!route.rawBody && rawBody.byteLength > 0) requireJsonContentType(headers['content-type'])
         if (!route.rawBody) body = parseJson(rawBody)
         // text PostgreSQL cannot store (a NUL; an unpaired surrogate in jsonb): a 400 here, not a 500 there
         if (!route.rawBody && !route.repairsText) refuseUnstorable(body, 'body')
