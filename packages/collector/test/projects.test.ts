@@ -35,6 +35,33 @@ describe('projects', () => {
     expect([gone.status, gone.code]).toEqual([404, 'NOT_FOUND'])
   })
 
+  it('holds at most 100 projects per account and 100 keys in use per project (409); revoked keys do not count', async () => {
+    const user = await signUp(collector)
+    // 99 made directly, the 100th through the API
+    await collector.sql`insert into projects (user_id, name) select ${user.id}, 'p' || g from generate_series(1, 99) g`
+    const last = await collector.client.send<Project>('POST', '/v1/projects', { ...as(user), body: { name: 'hundredth' } })
+    expect(last.status).toBe(201)
+    const over = await failure(collector.client.post('/v1/projects', { name: 'one too many' }, as(user)))
+    expect([over.status, over.code, over.details]).toEqual([409, 'CONFLICT', { limit: 100 }])
+    expect(over.message).toContain('at most 100 projects')
+    expect((await collector.sql`select count(*)::int as n from projects where user_id = ${user.id}`)[0]!.n).toBe(100)
+    // another account is not held by this one's
+    expect((await collector.client.send('POST', '/v1/projects', { ...as(owner), body: { name: 'mine' } })).status).toBe(201)
+
+    const projectId = last.data.id
+    await collector.sql`insert into api_keys (project_id, name, key_hash, last4) select ${projectId}, null, 'fake-' || ${randomUUID()} || g, 'xxxx' from generate_series(1, 99) g`
+    const hundredth = await createKey(collector, user, projectId)
+    const refused = await failure(collector.client.post(`/v1/projects/${projectId}/keys`, {}, as(user)))
+    expect([refused.status, refused.code]).toEqual([409, 'CONFLICT'])
+    expect(refused.message).toContain('at most 100 API keys in use')
+    // a rotation revokes first: it is never refused for the limit
+    const rotated = await collector.client.send<{ id: string; key: string }>('POST', `/v1/projects/${projectId}/keys/${hundredth.id}/rotate`, as(user))
+    expect(rotated.status).toBe(201)
+    // revoking one makes room again
+    await collector.client.send('DELETE', `/v1/projects/${projectId}/keys/${rotated.data.id}`, as(user))
+    expect((await collector.client.send('POST', `/v1/projects/${projectId}/keys`, { ...as(user), body: {} })).status).toBe(201)
+  })
+
   it('pages newest first with an exact total, and refuses out-of-range paging (400, never clamped)', async () => {
     const user = await signUp(collector)
     for (const name of ['a', 'b', 'c']) await createProject(collector, user, name)

@@ -35,10 +35,21 @@ const toApiKey = (row: store.ApiKeyRow): ApiKey => ({
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 
+/**
+ * What one account may hold: far past what a team uses (a project per app and environment, a key
+ * per service), and a bound on what a single account can make the database store.
+ */
+export const MAX_PROJECTS_PER_USER = 100
+export const MAX_ACTIVE_KEYS_PER_PROJECT = 100
+
 export function createProjectService({ sql, pepper, keys }: ProjectServiceDeps) {
   async function issueKey(db: Db, projectId: string, name: string | null, rotatedFrom?: string): Promise<CreatedApiKey> {
     const key = generateApiKey()
-    const row = await store.insertKey(db, { projectId, name, hash: hashApiKey(pepper, key), last4: key.slice(-4), rotatedFrom })
+    // a rotation has revoked the old key first: it never meets the limit
+    const row = await store.insertKey(db, { projectId, name, hash: hashApiKey(pepper, key), last4: key.slice(-4), rotatedFrom }, MAX_ACTIVE_KEYS_PER_PROJECT)
+    if (!row) {
+      throw new AppError('CONFLICT', `a project has at most ${MAX_ACTIVE_KEYS_PER_PROJECT} API keys in use: revoke one first`, { limit: MAX_ACTIVE_KEYS_PER_PROJECT })
+    }
     return { id: row.id, name: row.name, key, last4: row.last4, createdAt: iso(row.created_at) }
   }
 
@@ -62,7 +73,9 @@ export function createProjectService({ sql, pepper, keys }: ProjectServiceDeps) 
     },
 
     async create(userId: string, name: string): Promise<Project> {
-      return toProject(await store.insertProject(sql, userId, name))
+      const row = await store.insertProject(sql, userId, name, MAX_PROJECTS_PER_USER)
+      if (!row) throw new AppError('CONFLICT', `an account has at most ${MAX_PROJECTS_PER_USER} projects: delete one first`, { limit: MAX_PROJECTS_PER_USER })
+      return toProject(row)
     },
 
     async list(userId: string, page: number, limit: number): Promise<Page<Project>> {

@@ -22,10 +22,16 @@ export interface ApiKeyRow {
 const PROJECT_COLUMNS = ['id', 'user_id', 'name', 'created_at', 'updated_at']
 const KEY_COLUMNS = ['id', 'project_id', 'name', 'last4', 'created_at', 'revoked_at', 'rotated_from']
 
-export async function insertProject(sql: Db, userId: string, name: string): Promise<ProjectRow> {
+/**
+ * A new project, unless the user has `max` already: undefined then. The count and the insert are
+ * one statement; two creates at the same moment may each pass at the limit (one over apiece).
+ */
+export async function insertProject(sql: Db, userId: string, name: string, max: number): Promise<ProjectRow | undefined> {
   const [row] = await sql<ProjectRow[]>`
-    insert into projects (user_id, name) values (${userId}, ${name}) returning ${sql(PROJECT_COLUMNS)}`
-  return row!
+    insert into projects (user_id, name)
+    select ${userId}, ${name} where (select count(*) from projects where user_id = ${userId}) < ${max}
+    returning ${sql(PROJECT_COLUMNS)}`
+  return row
 }
 
 export async function findProject(sql: Db, id: string): Promise<ProjectRow | undefined> {
@@ -54,15 +60,18 @@ export async function deleteProject(sql: Db, id: string): Promise<boolean> {
   return rows.count > 0
 }
 
+/** A new key, unless the project has `max` keys in use already (revoked ones do not count): undefined then. */
 export async function insertKey(
   sql: Db,
   key: { projectId: string; name: string | null; hash: string; last4: string; rotatedFrom?: string },
-): Promise<ApiKeyRow> {
+  max: number,
+): Promise<ApiKeyRow | undefined> {
   const [row] = await sql<ApiKeyRow[]>`
     insert into api_keys (project_id, name, key_hash, last4, rotated_from)
-    values (${key.projectId}, ${key.name}, ${key.hash}, ${key.last4}, ${key.rotatedFrom ?? null})
+    select ${key.projectId}, ${key.name}, ${key.hash}, ${key.last4}, ${key.rotatedFrom ?? null}
+    where (select count(*) from api_keys where project_id = ${key.projectId} and revoked_at is null) < ${max}
     returning ${sql(KEY_COLUMNS)}`
-  return row!
+  return row
 }
 
 export async function findKey(sql: Db, projectId: string, keyId: string): Promise<ApiKeyRow | undefined> {
