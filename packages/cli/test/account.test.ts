@@ -614,5 +614,8 @@ describe('projects and keys', () => {
     }
     const incidents = await run(IncidentsList, ['--project', project, '--since', '2025-02-30'])
     expect([incidents.exitCode, incidents.stderr]).toEqual([2, 'Error: --since: there is no such date as 2025-02-30 (2025-02 has 28 days)\n'])
+    // a range that ends before it starts names the flags, as logs search does, before any request
+    const backwards = await run(IncidentsList, ['--project', project, '--since', '1d', '--until', '2d'])
+    expect([backwards.exitCode, backwards.stderr]).toEqual([2, 'Error: --since: startDate must be before endDate\n'])
   })
 })

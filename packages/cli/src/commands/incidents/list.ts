@@ -1,7 +1,8 @@
 import { Flags } from '@oclif/core'
-import { INCIDENT_STATUSES, INCIDENT_TYPES, type Incident, type Page } from '@llmguard/shared'
+import { INCIDENT_STATUSES, INCIDENT_TYPES, incidentQuerySchema, toIssues, type Incident, type Page } from '@llmguard/shared'
 import { BaseCommand, pageFlags, projectFlag } from '../../base.js'
 import { parseTime } from '../../lib/duration.js'
+import { usage } from '../../lib/errors.js'
 import { incidentTable } from '../../lib/incidents.js'
 import { c, emptyPage, pageNote } from '../../lib/output.js'
 
@@ -19,14 +20,21 @@ export default class IncidentsList extends BaseCommand<typeof IncidentsList> {
 
   async run(): Promise<Page<Incident>> {
     const id = this.projectId(this.flags.project)
-    const page = await this.session.get<Page<Incident>>(`/v1/projects/${id}/incidents`, {
+    const query = {
       status: this.flags.status?.join(','),
       type: this.flags.type?.join(','),
       startDate: this.flags.since ? parseTime('since', this.flags.since) : undefined,
       endDate: this.flags.until ? parseTime('until', this.flags.until) : undefined,
       page: this.flags.page,
       limit: this.flags.limit,
-    })
+    }
+    // the API's own rules, before any request: a range that ends before it starts names the flags
+    const checked = incidentQuerySchema.safeParse(Object.fromEntries(Object.entries(query).filter(([, v]) => v !== undefined)))
+    if (!checked.success) {
+      const names: Record<string, string> = { startDate: 'since', endDate: 'until' }
+      throw usage(toIssues(checked.error).map((i) => `--${names[i.path] ?? i.path}: ${i.message}`).join('; '))
+    }
+    const page = await this.session.get<Page<Incident>>(`/v1/projects/${id}/incidents`, query)
     if (!page.items.length) this.log(emptyPage(page, c.green('no incidents')))
     else {
       this.log(incidentTable(page.items))
