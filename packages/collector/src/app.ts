@@ -127,7 +127,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
   http.register(
     ...authRoutes({ auth, corsOrigins: config.corsOrigins }),
     ...projectRoutes({ projects }),
-    ...settingsRoutes({ settings }),
+    ...settingsRoutes({ settings, confirmPassword: (userId, password) => auth.confirmPassword(userId, password) }),
     ...policyRoutes({ policy }),
   )
 

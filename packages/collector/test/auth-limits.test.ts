@@ -93,7 +93,7 @@ describe('login attempt limits', () => {
     const first = await signUp(collector)
     for (let i = 0; i < 3; i++) expect((await login(first.email, PASSWORD, `10.7.${i}.1`)).status).toBe(200)
     const moved = `moved-${first.email}`
-    await collector.client.patch('/v1/settings/user', { email: moved }, { token: first.accessToken })
+    await collector.client.patch('/v1/settings/user', { email: moved, currentPassword: PASSWORD }, { token: first.accessToken })
     // someone registers the freed email: the first owner's addresses are not theirs
     const second = await collector.client.post<{ user: { id: string } }>('/v1/auth/register', { email: first.email, password: PASSWORD })
     const [row] = await collector.sql<{ n: number }[]>`select count(*)::int as n from login_known_addresses where user_id = ${second.user.id} and address like '10.7.%'`

@@ -2,7 +2,7 @@ import { request } from 'undici'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { ProjectSettingsResponse, UserSettings } from '@llmguard/shared'
 import { startTestCollector, type TestCollector } from './helpers/collector.js'
-import { failure, setupProject, signUp, type TestUser } from './helpers/accounts.js'
+import { failure, PASSWORD, setupProject, signUp, type TestUser } from './helpers/accounts.js'
 
 let collector: TestCollector
 let owner: TestUser
@@ -22,12 +22,12 @@ describe('user settings', () => {
     const user = await signUp(collector)
     const before = await collector.client.get<UserSettings>('/v1/settings/user', as(user))
     expect(before).toMatchObject({ id: user.id, userId: user.id, email: user.email, name: null, role: 'user' })
-    const after = await collector.client.patch<UserSettings>('/v1/settings/user', { name: 'Ada', email: 'Ada@Example.com' }, as(user))
+    const after = await collector.client.patch<UserSettings>('/v1/settings/user', { name: 'Ada', email: 'Ada@Example.com', currentPassword: PASSWORD }, as(user))
     expect(after).toMatchObject({ name: 'Ada', email: 'ada@example.com', role: 'user', createdAt: before.createdAt })
     const cleared = await collector.client.patch<UserSettings>('/v1/settings/user', { name: null }, as(user))
     expect(cleared.name).toBeNull()
     expect(cleared.email).toBe('ada@example.com')
-    for (const body of [{ role: 'admin' }, { createdAt: '2020-01-01T00:00:00Z' }, {}, { email: 'nope' }, { name: 'x'.repeat(101) }, { name: 5 }]) {
+    for (const body of [{ role: 'admin' }, { createdAt: '2020-01-01T00:00:00Z' }, {}, { currentPassword: PASSWORD }, { email: 'nope', currentPassword: PASSWORD }, { name: 'x'.repeat(101) }, { name: 5 }]) {
       const err = await failure(collector.client.patch('/v1/settings/user', body, as(user)))
       expect([err.status, err.code]).toEqual([400, 'VALIDATION_ERROR'])
     }
@@ -47,9 +47,34 @@ describe('user settings', () => {
 
   it("409 when the email is someone else's; nothing changes", async () => {
     const user = await signUp(collector)
-    const err = await failure(collector.client.patch('/v1/settings/user', { email: owner.email.toUpperCase() }, as(user)))
+    const err = await failure(collector.client.patch('/v1/settings/user', { email: owner.email.toUpperCase(), currentPassword: PASSWORD }, as(user)))
     expect([err.status, err.code]).toEqual([409, 'CONFLICT'])
     expect((await collector.client.get<UserSettings>('/v1/settings/user', as(user))).email).toBe(user.email)
+  })
+
+  it('changes the email only with the account\'s password: an access token alone cannot lock its owner out', async () => {
+    const user = await signUp(collector)
+    const missing = await failure(collector.client.patch('/v1/settings/user', { email: 'taken-over@example.com' }, as(user)))
+    expect([missing.status, missing.code]).toEqual([400, 'VALIDATION_ERROR'])
+    expect(missing.details?.issues).toEqual([{ path: 'body.currentPassword', message: expect.stringContaining('changing the email needs currentPassword') }])
+    const wrong = await failure(collector.client.patch('/v1/settings/user', { email: 'taken-over@example.com', currentPassword: 'not the password' }, as(user)))
+    expect([wrong.status, wrong.code]).toEqual([403, 'FORBIDDEN'])
+    expect((await collector.client.get<UserSettings>('/v1/settings/user', as(user))).email).toBe(user.email)
+    // the name needs no password
+    expect((await collector.client.patch<UserSettings>('/v1/settings/user', { name: 'Still me' }, as(user))).name).toBe('Still me')
+    // guessing is limited as logins are: past 10 wrong tries in the window, even the right one waits
+    for (let i = 0; i < 9; i++) await failure(collector.client.patch('/v1/settings/user', { email: 'x@example.com', currentPassword: `guess ${i}` }, as(user)))
+    const limited = await failure(collector.client.patch('/v1/settings/user', { email: 'moved@example.com', currentPassword: PASSWORD }, as(user)))
+    expect([limited.status, limited.code]).toEqual([429, 'RATE_LIMITED'])
+    expect((await collector.client.get<UserSettings>('/v1/settings/user', as(user))).email).toBe(user.email)
+  })
+
+  it('changes the email with the right password, and a right password gives its try back', async () => {
+    const user = await signUp(collector)
+    for (let i = 0; i < 12; i++) {
+      const moved = await collector.client.patch<UserSettings>('/v1/settings/user', { email: `moved-${i}-${user.email}`, currentPassword: PASSWORD }, as(user))
+      expect(moved.email).toBe(`moved-${i}-${user.email}`)
+    }
   })
 
   it('needs a user token', async () => {

@@ -94,7 +94,14 @@ export const userSettingsPatchSchema = z
       .pipe(z.email())
       .transform((v) => v.toLowerCase())
       .optional(),
+    /** The account's password: needed to change the email (the email is what signs in). */
+    currentPassword: z.string().min(1).max(256).optional(),
   })
   // only when the rest is valid: after an unknown key it would only add a second, misleading issue
-  .refine((v) => Object.keys(v).length > 0, { message: 'give at least one setting to change', when: (payload) => payload.issues.length === 0 })
+  .refine((v) => Object.keys(v).some((k) => k !== 'currentPassword'), { message: 'give at least one setting to change', when: (payload) => payload.issues.length === 0 })
+  .refine((v) => v.email === undefined || v.currentPassword !== undefined, {
+    message: 'changing the email needs currentPassword (the account\'s password)',
+    path: ['currentPassword'],
+    when: (payload) => payload.issues.length === 0,
+  })
 export type UserSettingsPatch = z.input<typeof userSettingsPatchSchema>

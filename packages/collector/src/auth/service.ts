@@ -136,6 +136,21 @@ export function createAuthService({ sql, signer, allowSignup, signupLimit = 20 }
     },
 
     /**
+     * Checks the signed-in user's password before a change that needs it (the email, which is
+     * what signs in: an access token taken from the owner must not be enough to lock them out).
+     * Wrong → 403; tries count as logins do, per account, and a right one is given back.
+     */
+    async confirmPassword(userId: string, password: string): Promise<void> {
+      const subject = `confirm:${userId}`
+      const tries = await countAttempt([subject])
+      if (tries.counts[0]! > LOGIN_LIMITS.perEmailAndAddress) tries.refuse('too many wrong passwords')
+      const user = await store.findUserById(sql, userId)
+      if (!user) throw new AppError('UNAUTHORIZED', 'account no longer exists')
+      if (!(await verifyPassword(user.password_hash, password))) throw new AppError('FORBIDDEN', "currentPassword is not this account's password")
+      await store.forgiveLoginAttempt(sql, [subject], tries.windowStart)
+    },
+
+    /**
      * Exchanges a refresh token for a new pair. The presented token is rotated out; presenting
      * it again means two parties hold the chain, so the whole family is revoked.
      */

@@ -9,7 +9,7 @@ import { projectIdOf, userIdOf } from '../auth/guard.js'
 import { defineRoute, type RouteDef } from '../http/route.js'
 import type { SettingsService } from './service.js'
 
-export function settingsRoutes({ settings }: { settings: SettingsService }): RouteDef[] {
+export function settingsRoutes({ settings, confirmPassword }: { settings: SettingsService; confirmPassword: (userId: string, password: string) => Promise<void> }): RouteDef[] {
   return [
     defineRoute({
       method: 'GET',
@@ -24,11 +24,16 @@ export function settingsRoutes({ settings }: { settings: SettingsService }): Rou
       method: 'PATCH',
       path: '/v1/settings/user',
       auth: 'user',
-      summary: 'Change name or email (409 when the email is taken)',
+      summary: 'Change name or email (the email needs currentPassword; 409 when it is taken)',
       tags: ['settings'],
       body: userSettingsPatchSchema,
       responses: { 200: userSettingsSchema },
-      handler: ({ principal, body }) => settings.patchUser(userIdOf(principal), body),
+      handler: async ({ principal, body }) => {
+        const userId = userIdOf(principal)
+        const { currentPassword, ...patch } = body
+        if (patch.email !== undefined) await confirmPassword(userId, currentPassword!)
+        return settings.patchUser(userId, patch)
+      },
     }),
     defineRoute({
       method: 'GET',
