@@ -4,6 +4,7 @@ import { Shipper, timed, type PassResult, type ShipStats } from './ship/shipper.
 import type { SendResult } from './ship/result.js'
 import { stamp } from './record/build.js'
 import { MAX_BATCH_BYTES } from './ship/batch.js'
+import { setTimeout as sleep } from 'node:timers/promises'
 
 type FreshRow = NewRow & OutboxRow & { at: number }
 
@@ -49,6 +50,8 @@ export class Pipeline {
   private writeTimer: NodeJS.Timeout | undefined
   private shipTimer: NodeJS.Timeout | undefined
   private shipAt = Infinity
+  /** Until when a failure asked shipping to wait (backoff, Retry-After, a paused key): new records do not cut it short. */
+  private waitUntil = 0
   private dirty = false
   private closed = false
   readonly shipper: Shipper | undefined
@@ -140,7 +143,7 @@ export class Pipeline {
 
   private scheduleShip(delayMs: number): void {
     if (!this.shipper || this.closed) return
-    const at = Date.now() + delayMs
+    const at = Math.max(Date.now() + delayMs, this.waitUntil)
     if (this.shipTimer && this.shipAt <= at) return
     if (this.shipTimer) clearTimeout(this.shipTimer)
     this.shipAt = at
@@ -148,7 +151,7 @@ export class Pipeline {
       this.shipTimer = undefined
       this.shipAt = Infinity
       void this.runPass()
-    }, delayMs)
+    }, at - Date.now())
     this.shipTimer.unref()
   }
 
@@ -163,6 +166,7 @@ export class Pipeline {
       res = { kind: 'backoff', delayMs: 1000 }
     }
     if (this.closed) return res
+    this.waitUntil = res.kind === 'backoff' ? Date.now() + res.delayMs : 0
     if (res.kind === 'backoff') this.scheduleShip(res.delayMs)
     // jittered, so two processes waiting on each other's lock do not collide again
     else if (res.kind === 'busy') this.scheduleShip(20 + Math.random() * 80)
@@ -171,9 +175,16 @@ export class Pipeline {
     return res
   }
 
-  /** Writes the buffer and ships what the outbox holds, now. Resolves when done or when a failure asks to wait. */
+  /**
+   * Writes the buffer and ships what the outbox holds, now. Resolves when done or when a failure
+   * asks to wait. With a deadline, a file another process holds locked is tried again until then
+   * (a flush before shutdown or a serverless freeze would otherwise leave the records in memory).
+   */
   async flush(deadline?: number): Promise<void> {
-    this.write(true)
+    while (!this.write(true) && this.buffer.length > 0 && deadline !== undefined && Date.now() < deadline) {
+      // jittered: processes waiting on each other's lock do not collide again
+      await sleep(Math.min(10 + Math.random() * 40, Math.max(0, deadline - Date.now())))
+    }
     if (!this.shipper) return
     // a pass already running may have claimed its last batch before our rows were written
     if (this.shipper.busy) await this.shipper.pass(deadline)

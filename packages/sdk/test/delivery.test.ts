@@ -158,6 +158,74 @@ describe('delivery', () => {
     }
   })
 
+  it.each([
+    [301, { location: 'https://collector.example/v1/llm/requests/batch' }, 'HTTP_301'],
+    [204, {}, 'HTTP_204'],
+  ])('pauses, parking nothing, when the endpoint answers %i (not the collector\'s answer)', async (status, headers, code) => {
+    const server = createServer((req, res) => {
+      req.resume()
+      res.writeHead(status, headers)
+      res.end()
+    })
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    try {
+      const { guard, warnings } = guardFor({ endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}` })
+      await calls(guard, 3, `answer-${status}`)
+      await guard.flush()
+      expect(guard.stats()).toMatchObject({ queued: 3, sent: 0, parked: 0, rejected: 0 })
+      expect(guard.stats().lastError?.code).toBe(code)
+      expect(warnings.filter((w) => w.includes(code))).toHaveLength(1)
+    } finally {
+      server.closeAllConnections()
+      await new Promise((resolve) => server.close(resolve))
+    }
+  })
+
+  it('waits out a Retry-After while the app keeps calling: new records do not bring the next batch forward', async () => {
+    let requests = 0
+    const server = createServer((req, res) => {
+      req.resume()
+      if (req.url?.startsWith('/v1/llm/requests/batch')) requests++
+      res.writeHead(429, { 'content-type': 'application/json', 'retry-after': '30' })
+      res.end(JSON.stringify({ error: { code: 'RATE_LIMITED', message: 'slow down', requestId: 'r', timestamp: new Date().toISOString() } }))
+    })
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    try {
+      const { guard } = guardFor({ endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, writeDelayMs: 10 })
+      guard.record({ prompt: 'first', model: 'm', latency: 1 })
+      await until(() => requests === 1, 3000, 'the first batch')
+      // a record every 30 ms for a second and a half: each write used to schedule a batch 20 ms on
+      for (let i = 0; i < 50; i++) {
+        guard.record({ prompt: `busy ${i}`, model: 'm', latency: 1 })
+        await new Promise((r) => setTimeout(r, 30))
+      }
+      expect(requests).toBe(1)
+      expect(guard.stats()).toMatchObject({ queued: 51, sent: 0, lastError: { code: 'RATE_LIMITED' } })
+    } finally {
+      server.closeAllConnections()
+      await new Promise((resolve) => server.close(resolve))
+    }
+  })
+
+  it('shutdown waits for a file another process holds locked a moment, within its bound: nothing dropped', async () => {
+    const { guard } = guardFor({ writeDelayMs: 60_000 })
+    for (let i = 0; i < 10; i++) guard.record({ prompt: `held ${i}`, model: 'm', latency: 1 })
+    // another process's write transaction, for 300 ms
+    const Database = (await import('better-sqlite3')).default
+    const other = new Database(join(tmp.dir, 'outbox.sqlite'))
+    other.exec('BEGIN IMMEDIATE')
+    const release = setTimeout(() => other.exec('COMMIT'), 300)
+    try {
+      await guard.shutdown({ timeoutMs: 5000 })
+      expect(guard.stats()).toMatchObject({ dropped: 0 })
+      expect(collector.stored.size + guard.stats().queued).toBe(10)
+    } finally {
+      clearTimeout(release)
+      if (other.inTransaction) other.exec('COMMIT')
+      other.close()
+    }
+  })
+
   it('pauses on a bad key without losing records', async () => {
     const { guard, warnings } = guardFor({ apiKey: 'lg_00000000-0000-4000-8000-000000000000' })
     await calls(guard, 2, 'badkey')

@@ -18,6 +18,10 @@ export type SendResult =
 /** Turns a collector answer (status, Retry-After, envelope code) into a SendResult. Pure. */
 export function classifyFailure(status: number, code: string | undefined, message: string, retryAfterMs: number | undefined): SendResult {
   const c = code ?? `HTTP_${status}`
+  // not the collector's answer at all: a redirect (an http:// endpoint sent on to https://, which
+  // is not followed), or a success other than its 200. Pausing keeps the records for when the
+  // endpoint is put right; parking would send every one of them to the dead letters
+  if (status < 400) return { kind: 'fatal', code: c, message: status >= 300 && status < 400 ? `the endpoint redirects (${status}): set it to the URL it redirects to` : `the endpoint answered ${status}, not the collector's 200`, status }
   if (status === 413) return { kind: 'too-large', message }
   if (status === 429 && c === 'PLAN_LIMIT_EXCEEDED') return { kind: 'reject', code: c, message, status }
   if (status === 429 || status === 408 || status >= 500) {
