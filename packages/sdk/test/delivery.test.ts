@@ -1,12 +1,15 @@
 import { join } from 'node:path'
-import { existsSync, writeFileSync } from 'node:fs'
+import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs'
+import { spawn } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
-import { startFakeCollector, type FakeCollector } from './fakes/collector-server.js'
+import { startFakeCollector, TEST_KEY, type FakeCollector } from './fakes/collector-server.js'
 import { startFakeOpenAI, type FakeOpenAI } from './fakes/openai-server.js'
 import { makeGuard, openaiClient, tempDir, until } from './helpers.js'
 import { LLMGuard } from '../src/index.js'
+import { SqliteStore } from '../src/outbox/sqlite.js'
 
 let fake: FakeOpenAI
 let collector: FakeCollector
@@ -257,6 +260,33 @@ describe('delivery', () => {
     expect(guard.stats().outbox).toBe('memory')
     expect(warnings.filter((w) => w.includes('kept in memory'))).toHaveLength(1)
     await guard.flush()
+    expect(collector.stored.size).toBe(3)
+  })
+
+  // needs root to run the child as another user (CI runs as root): a file root may always write
+  it.runIf(process.getuid?.() === 0)('falls back to memory with one warning on an outbox file it cannot write (SQLite opens it read-only)', async () => {
+    const dir = join(tmp.dir, 'shared')
+    // the directory the other user may write (for SQLite's -wal and -shm), the file not
+    mkdirSync(dir)
+    chmodSync(dir, 0o777)
+    chmodSync(tmp.dir, 0o755)
+    const outbox = join(dir, 'outbox.sqlite')
+    new SqliteStore(outbox).close()
+    chmodSync(outbox, 0o444)
+    const proc = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./fixtures/read-only-outbox.ts', import.meta.url))], {
+      env: { ...process.env, KEY: TEST_KEY, COLLECTOR: collector.url, OUTBOX: outbox },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    let out = ''
+    let err = ''
+    proc.stdout.on('data', (d: Buffer) => (out += d.toString()))
+    proc.stderr.on('data', (d: Buffer) => (err += d.toString()))
+    const code = await new Promise<number | null>((resolve) => proc.on('exit', resolve))
+    expect(code, err).toBe(0)
+    const { stats, warnings } = JSON.parse(out) as { stats: { outbox: string; dropped: number; sent: number }; warnings: string[] }
+    expect(stats).toMatchObject({ outbox: 'memory', dropped: 0, sent: 3 })
+    expect(warnings.filter((w) => w.includes('kept in memory'))).toHaveLength(1)
+    expect(warnings.filter((w) => w.includes('internal error'))).toEqual([])
     expect(collector.stored.size).toBe(3)
   })
 

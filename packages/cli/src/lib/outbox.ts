@@ -52,10 +52,10 @@ export interface OutboxState {
  * Opens an existing outbox file (never creates one): OUTBOX_NOT_FOUND when there is none,
  * OUTBOX_UNREADABLE, naming the file and why, when it is not an outbox or cannot be opened.
  */
-export function openOutbox(path: string): SqliteStore {
+export function openOutbox(path: string, forReading = false): SqliteStore {
   if (!existsSync(path)) throw new CliError('OUTBOX_NOT_FOUND', `no outbox at ${path}`)
   try {
-    return new SqliteStore(path, { busyTimeoutMs: 1_000 })
+    return new SqliteStore(path, { busyTimeoutMs: 1_000, forReading })
   } catch (err) {
     throw new CliError('OUTBOX_UNREADABLE', `cannot open the outbox ${path} (${(err as Error).message})`)
   }
@@ -63,7 +63,8 @@ export function openOutbox(path: string): SqliteStore {
 
 /** Reads an existing outbox file (never creates one). */
 export function readOutbox(path: string, parkedLimit = 20): OutboxState {
-  const store = openOutbox(path)
+  // status and doctor only read: another user's outbox, or one on a read-only mount, still shows
+  const store = openOutbox(path, true)
   try {
     return {
       path,

@@ -5,7 +5,7 @@ import { randomUUID } from 'node:crypto'
 import { hostname } from 'node:os'
 import type BetterSqlite3 from 'better-sqlite3'
 import { MAX_CHUNK_CHARS, removeLines, seqRuns } from './chunk.js'
-import type { NewRow, OutboxRow, OutboxStore, ParkedRow, ParkItem } from './store.js'
+import { isBusy, type NewRow, type OutboxRow, type OutboxStore, type ParkedRow, type ParkItem } from './store.js'
 
 const SCHEMA_VERSION = 2
 
@@ -74,6 +74,8 @@ export interface SqliteStoreOptions {
    * (it stalls the event loop), so it stays short and a busy outbox is retried later instead.
    */
   busyTimeoutMs?: number
+  /** Opened only to read (a tool's status): a file this process cannot write is fine then. */
+  forReading?: boolean
 }
 
 /**
@@ -123,6 +125,7 @@ export class SqliteStore implements OutboxStore {
     this.db = new Database(path, { timeout: options.busyTimeoutMs ?? 20 })
     try {
       this.init()
+      if (!options.forReading) this.probeWrite()
     } catch (err) {
       this.db.close()
       throw err
@@ -282,6 +285,29 @@ export class SqliteStore implements OutboxStore {
         if (v < 2) this.db.exec(MIGRATE_V2)
         if (v < SCHEMA_VERSION) this.db.pragma(`user_version = ${SCHEMA_VERSION}`)
       }).immediate()
+    }
+  }
+
+  /**
+   * SQLite opens a file this process may read but not write (another user's, a read-only mount)
+   * read-only without a word, and every write then fails: refused here, so the guard keeps
+   * records in memory and ships them instead of dropping each one. A write rolled back; a file
+   * another process is writing (busy) is writable by someone and taken as it is.
+   */
+  private probeWrite(): void {
+    try {
+      this.db.exec('BEGIN IMMEDIATE')
+    } catch (err) {
+      if (isBusy(err)) return
+      throw err
+    }
+    try {
+      this.db.exec("INSERT INTO meta (key, value) VALUES ('write_probe', '') ON CONFLICT (key) DO NOTHING")
+    } catch (err) {
+      if ((err as { code?: string }).code?.startsWith('SQLITE_READONLY')) throw new Error('the file is read-only for this process')
+      throw err
+    } finally {
+      if (this.db.inTransaction) this.db.exec('ROLLBACK')
     }
   }
 
