@@ -54,6 +54,8 @@ export class Pipeline {
   private waitUntil = 0
   private dirty = false
   private closed = false
+  /** The last write found the file locked by another process: a retry is scheduled. */
+  private busy = false
   readonly shipper: Shipper | undefined
 
   constructor(private readonly o: PipelineOptions) {
@@ -71,7 +73,9 @@ export class Pipeline {
       return
     }
     this.buffer.push(record)
-    if (this.o.durability === 'immediate') {
+    // 'immediate' writes before the call returns, unless the file is locked: each call would then
+    // wait out the busy timeout on the app's path. The scheduled retry writes them, as buffered
+    if (this.o.durability === 'immediate' && !this.busy) {
       this.write()
       return
     }
@@ -111,6 +115,7 @@ export class Pipeline {
           shipper.addFresh(rows)
         }
         this.buffer = records === this.buffer ? [] : this.buffer.slice(records.length)
+        this.busy = false
       } catch (err) {
         if (!isBusy(err)) {
           // not a lock: a broken file. Keeping the rows in memory would grow without end
@@ -119,6 +124,7 @@ export class Pipeline {
           this.buffer = []
           return false
         }
+        this.busy = true
         this.scheduleWrite(this.o.writeDelayMs)
         return false
       }

@@ -290,6 +290,25 @@ describe('delivery', () => {
     expect(collector.stored.size).toBe(3)
   })
 
+  it('immediate durability on a file another process holds locked: one wait, then calls buffer (within the cap) until the retry writes them', async () => {
+    const { guard } = guardFor({ durability: 'immediate', maxOutboxRecords: 10, writeDelayMs: 20 })
+    const Database = (await import('better-sqlite3')).default
+    const other = new Database(join(tmp.dir, 'outbox.sqlite'))
+    other.exec('BEGIN IMMEDIATE')
+    try {
+      const started = Date.now()
+      for (let i = 0; i < 100; i++) guard.record({ prompt: `locked ${i}`, model: 'm', latency: 1 })
+      // each call waiting out the 20 ms busy timeout took 2 s; one wait takes 20 ms
+      expect(Date.now() - started).toBeLessThan(1000)
+      expect(guard.stats()).toMatchObject({ queued: 10, dropped: 90 })
+    } finally {
+      other.exec('COMMIT')
+      other.close()
+    }
+    await until(() => collector.stored.size === 10, 3000, 'the buffered records')
+    expect([...collector.stored.values()].map((r) => r.prompt).sort()).toEqual(Array.from({ length: 10 }, (_, i) => `locked ${90 + i}`).sort())
+  })
+
   it('immediate durability writes before the call returns; serverless ships before it returns', async () => {
     const { guard } = guardFor({ durability: 'immediate', shipDelayMs: 60_000 })
     await calls(guard, 1, 'imm')
