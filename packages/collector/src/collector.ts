@@ -70,7 +70,8 @@ export async function startCollector(config: Config, options: StartOptions = {})
     })
     const port = await http.listen(config.port, config.host)
     const scheme = config.tls ? 'https' : 'http'
-    const shownHost = config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host
+    // an IPv6 address goes in brackets in a URL (http://[::1]:3000)
+    const shownHost = config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host.includes(':') ? `[${config.host}]` : config.host
     const url = `${scheme}://${shownHost}:${port}`
     logger.info({ url, embedded: db.embedded, ms: Date.now() - started }, 'collector ready')
     let stopping: Promise<void> | undefined

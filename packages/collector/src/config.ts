@@ -36,11 +36,14 @@ const url = (protocols: string[]) =>
     { message: `must be a URL (${protocols.join(' or ')})` },
   )
 
-const port = z.coerce
-  .number({ error: 'must be a port number' })
-  .int('must be a whole number')
-  .min(0, 'must be 0–65535')
-  .max(65535, 'must be 0–65535')
+/**
+ * A whole number written in decimal digits: Number() would also read `0x10` as 16, `1e3` as 1000
+ * and `' '` as 0, quietly, which no one writing a setting means.
+ */
+const wholeNumber = (error = 'must be a whole number') =>
+  z.preprocess((v) => (typeof v === 'string' && /^\s*\d{1,15}\s*$/.test(v) ? Number(v) : v), z.number({ error }).int(error))
+
+const port = wholeNumber('must be a port number').pipe(z.number().min(0, 'must be 0–65535').max(65535, 'must be 0–65535'))
 
 /** The environment, as the collector reads it. Every variable is documented in docs/self-hosting.md. */
 export const envSchema = z
@@ -48,8 +51,22 @@ export const envSchema = z
     NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
     PORT: port.default(3000),
     HOST: z.string().default('0.0.0.0'),
-    DATABASE_URL: url(['postgres:', 'postgresql:']),
-    DATABASE_POOL_SIZE: z.coerce.number().int().min(1).max(100).default(10),
+    DATABASE_URL: url(['postgres:', 'postgresql:']).refine(
+      (v) => {
+        if (v === undefined) return true
+        // the driver decodes the user and password: a bare % (one not starting %XX) fails there
+        try {
+          const u = new URL(v)
+          decodeURIComponent(u.username)
+          decodeURIComponent(u.password)
+          return true
+        } catch {
+          return false
+        }
+      },
+      { message: 'the user or password holds a % that is not an escape: write % as %25 (and other special characters percent-encoded)' },
+    ),
+    DATABASE_POOL_SIZE: wholeNumber().pipe(z.number().min(1).max(100)).default(10),
     DATABASE_PREPARE: bool(true),
     LLMGUARD_DATA_DIR: z.string().min(1).default('./.llmguard'),
     JWT_SECRET: secret,
@@ -76,7 +93,7 @@ export const envSchema = z
         const v = raw?.trim().toLowerCase()
         if (v === undefined || v === '' || ['false', '0', 'no', 'off'].includes(v)) return 0
         if (['true', 'yes', 'on'].includes(v)) return 1
-        const hops = Number(v)
+        const hops = /^\d{1,2}$/.test(v) ? Number(v) : Number.NaN
         if (!Number.isInteger(hops) || hops < 0 || hops > 10) {
           ctx.addIssue({ code: 'custom', message: 'must be true, false or a number of proxy hops (0–10)' })
           return z.NEVER
@@ -88,17 +105,17 @@ export const envSchema = z
     OPENAI_API_KEY: optionalString,
     OPENAI_BASE_URL: url(['http:', 'https:']),
     RCA_MODEL: z.string().min(1).default('gpt-4'),
-    RCA_DAILY_LIMIT: z.coerce.number().int().min(0).max(1_000_000).default(100),
+    RCA_DAILY_LIMIT: wholeNumber().pipe(z.number().min(0).max(1_000_000)).default(100),
     STRIPE_SECRET_KEY: optionalString,
     STRIPE_PRICE_PRO: optionalString,
     STRIPE_WEBHOOK_SECRET: optionalString,
     STRIPE_API_BASE: url(['http:', 'https:']),
     DATADOG_WEBHOOK_SECRET: optionalString,
     ALLOW_SIGNUP: bool(true),
-    SIGNUP_LIMIT: z.coerce.number().int().min(1).max(1_000_000).default(20),
+    SIGNUP_LIMIT: wholeNumber().pipe(z.number().min(1).max(1_000_000)).default(20),
     PLAN_LIMITS: bool(true),
-    SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(5_000),
-    SEARCH_INDEX_LAG_MS: z.coerce.number().int().min(0).max(3_600_000).default(60_000),
+    SHUTDOWN_TIMEOUT_MS: wholeNumber().pipe(z.number().min(100).max(120_000)).default(5_000),
+    SEARCH_INDEX_LAG_MS: wholeNumber().pipe(z.number().min(0).max(3_600_000)).default(60_000),
   })
   .superRefine((env, ctx) => {
     for (const name of ['TLS_CERT_FILE', 'TLS_KEY_FILE'] as const) {

@@ -36,3 +36,27 @@ export function installCrashHandlers(logger: Logger, stop: () => Promise<void>, 
     )
   })
 }
+
+/**
+ * The errors the embedded database's file system throws, by their WASI errno (it throws bare
+ * `{errno}` objects, not Errors).
+ */
+const ERRNO_HINTS: Record<number, string> = {
+  2: 'permission denied (EACCES)',
+  20: 'a file is in the way (EEXIST)',
+  44: 'no such file or directory (ENOENT)',
+  51: 'no space left on the device (ENOSPC)',
+  69: 'the file system is read-only (EROFS)',
+}
+
+/** One line for whatever start-up threw: PGlite's file system throws `{errno}` objects, which print as [object Object]. */
+export function describeFailure(err: unknown): string {
+  if (err instanceof Error) return err.message
+  if (typeof err === 'object' && err !== null) {
+    const { errno, code, message } = err as { errno?: unknown; code?: unknown; message?: unknown }
+    if (typeof message === 'string' && message) return message
+    if (typeof errno === 'number') return `the embedded database's files failed: ${ERRNO_HINTS[errno] ?? `errno ${errno}`} (LLMGUARD_DATA_DIR)`
+    if (typeof code === 'string') return code
+  }
+  return String(err)
+}

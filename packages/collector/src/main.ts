@@ -2,7 +2,7 @@
 import { ConfigError, loadConfig } from './config.js'
 import { startCollector } from './collector.js'
 import { DataDirLockedError } from './db/lock.js'
-import { installCrashHandlers } from './crash.js'
+import { describeFailure, installCrashHandlers } from './crash.js'
 
 /** Process entry: config → database → migrations → server → jobs; graceful stop on SIGTERM/SIGINT. */
 async function main(): Promise<void> {
@@ -63,6 +63,6 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: unknown) => {
-  process.stderr.write(`llmguard-collector: failed to start: ${err instanceof Error ? err.message : String(err)}\n`)
+  process.stderr.write(`llmguard-collector: failed to start: ${describeFailure(err)}\n`)
   process.exit(1)
 })

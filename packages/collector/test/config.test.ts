@@ -44,6 +44,12 @@ describe('configuration', () => {
   it.each([
     ['PORT', 'eighty', 'PORT'],
     ['PORT', '70000', 'PORT'],
+    // Number() would read these as 16, 1000 and 0
+    ['PORT', '0x10', 'PORT: must be a port number'],
+    ['PORT', '1e3', 'PORT: must be a port number'],
+    ['DATABASE_POOL_SIZE', '0x2', 'DATABASE_POOL_SIZE: must be a whole number'],
+    ['TRUST_PROXY', '0x2', 'TRUST_PROXY'],
+    ['DATABASE_URL', 'postgres://u:p%ZZx@127.0.0.1:5432/db', 'DATABASE_URL: the user or password holds a % that is not an escape'],
     ['DATABASE_URL', 'mysql://x', 'DATABASE_URL'],
     ['JWT_SECRET', 'short', 'JWT_SECRET: must be at least 32 characters'],
     ['ALLOW_SIGNUP', 'maybe', 'ALLOW_SIGNUP'],

@@ -115,6 +115,32 @@ describe('health endpoints', () => {
 })
 
 describe('the listening port', () => {
+  // needs root to run the check as another user (CI runs as root)
+  it.runIf(process.getuid?.() === 0)('says a port below 1024 needs privileges, not that it is in use', async () => {
+    const { spawnSync } = await import('node:child_process')
+    const run = spawnSync(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./fixtures/listen-as-nobody.ts', import.meta.url))], { encoding: 'utf8' })
+    expect(run.stdout).toBe('cannot listen on 127.0.0.1:80: permission denied (a port below 1024 needs root or CAP_NET_BIND_SERVICE; use PORT=3000 behind a proxy)')
+  })
+
+  it('describes a start-up failure the embedded database throws as a bare errno object', async () => {
+    const { describeFailure } = await import('../src/crash.js')
+    expect(describeFailure({ errno: 51 })).toBe("the embedded database's files failed: no space left on the device (ENOSPC) (LLMGUARD_DATA_DIR)")
+    expect(describeFailure({ errno: 999 })).toContain('errno 999')
+    expect(describeFailure(new Error('plain'))).toBe('plain')
+    expect(describeFailure('text')).toBe('text')
+  })
+  it('names an IPv6 address in brackets in its URL, and that URL answers', async () => {
+    const v6 = await startTestCollector({ env: { PORT: '0', HOST: '::1' } })
+    try {
+      expect(v6.url).toBe(`http://[::1]:${v6.port}`)
+      const res = await request(`${v6.url}/healthz`)
+      expect(res.statusCode).toBe(200)
+      await res.body.text()
+    } finally {
+      await v6.close()
+    }
+  })
+
   it('a second collector on a port in use fails before it opens, let alone migrates, its database', async () => {
     const probe = await startTestCollector({ env: { PORT: '0' } })
     const port = probe.port

@@ -28,7 +28,9 @@ function makePrivate(root: string, logger: Logger): void {
   try {
     chmodSync(root, 0o700)
   } catch {
-    throw new Error(`the data dir ${root} is open to other users (mode ${was}) and cannot be made private: chmod 700 it, or set LLMGUARD_DATA_DIR to a directory of your own`)
+    throw new Error(
+      `the data dir ${root} is open to other users (mode ${was}) and cannot be made private, not being this user's (uid ${process.getuid?.() ?? '?'}): make it this user's own (chown; in the Docker image, uid 1000) and chmod 700 it, or set LLMGUARD_DATA_DIR to a directory of your own`,
+    )
   }
   logger.warn({ dataDir: root, was }, 'the data dir was open to other users: made it private (mode 0700)')
 }

@@ -393,8 +393,16 @@ function parseOr400(schema: z.ZodType, value: unknown, where: 'query' | 'body'):
   return parsed.data
 }
 
-const cannotListen = (host: string, port: number) =>
-  new Error(`cannot listen on ${host}:${port}: the port is in use (another collector?) or the address is not one of this machine's (PORT, HOST)`)
+const cannotListen = (host: string, port: number, code?: string) =>
+  new Error(
+    code === 'EACCES'
+      ? `cannot listen on ${host}:${port}: permission denied (a port below 1024 needs root or CAP_NET_BIND_SERVICE; use PORT=3000 behind a proxy)`
+      : code === 'EADDRINUSE'
+        ? `cannot listen on ${host}:${port}: the port is in use (another collector?) (PORT, HOST)`
+        : code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND' || code === 'EAI_AGAIN'
+          ? `cannot listen on ${host}:${port}: the address is not one of this machine's (HOST)`
+          : `cannot listen on ${host}:${port}: the port is in use (another collector?) or the address is not one of this machine's (PORT, HOST)`,
+  )
 
 /**
  * Fails as `listen` would if host:port cannot be bound now: checked before the collector opens
@@ -404,7 +412,7 @@ const cannotListen = (host: string, port: number) =>
 export function assertCanListen(port: number, host: string): Promise<void> {
   return new Promise((resolve, reject) => {
     const probe = createServer()
-    probe.once('error', () => reject(cannotListen(host, port)))
+    probe.once('error', (err: NodeJS.ErrnoException) => reject(cannotListen(host, port, err.code)))
     probe.listen({ port, host, exclusive: true }, () => probe.close(() => resolve()))
   })
 }
