@@ -24,6 +24,15 @@ beforeAll(async () => {
 })
 afterAll(() => collector?.close())
 
+describe('what the logs keep', () => {
+  it('an opened incident names its key (a model, a monitor): not redacted as if it were an API key', async () => {
+    const { key } = await setupProject(collector)
+    await collector.client.post('/v1/llm/requests', { prompt: 'slow one', model: 'slow-model-x', latency: 9_000 }, { token: key.key })
+    const opened = lines.map((l) => JSON.parse(l) as { msg?: string; incidentKey?: string }).find((l) => l.msg === 'incident opened' && l.incidentKey === 'slow-model-x')
+    expect(opened).toBeDefined()
+  })
+})
+
 describe('secrets at rest and in logs', () => {
   it('are nowhere to be found after register, login, refresh, keys, rotation, failures', async () => {
     const { user, project, key } = await setupProject(collector)

@@ -86,7 +86,8 @@ export function createIncidentService(deps: IncidentServiceDeps) {
     if (!opened.length) return
     rca.kick()
     for (const { incident } of opened) {
-      logger.info({ incidentId: incident.id, projectId: incident.projectId, type: incident.type, key: incident.key }, 'incident opened')
+      // not `key`: the logger redacts any field of that name (an API key's usual one)
+      logger.info({ incidentId: incident.id, projectId: incident.projectId, type: incident.type, incidentKey: incident.key }, 'incident opened')
       for (const hook of onOpened) {
         try {
           await hook(incident)
