@@ -36,6 +36,18 @@ const url = (protocols: string[]) =>
     { message: `must be a URL (${protocols.join(' or ')})` },
   )
 
+/** The origin a browser would send for `entry` (scheme://host[:port], normalized), or undefined when it is not one. */
+function originOf(entry: string): string | undefined {
+  if (!/^https?:\/\/[^/\s]+\/?$/i.test(entry)) return undefined
+  try {
+    const u = new URL(entry)
+    if (u.username || u.password || u.search || u.hash || u.pathname !== '/') return undefined
+    return u.origin
+  } catch {
+    return undefined
+  }
+}
+
 /**
  * A whole number written in decimal digits: Number() would also read `0x10` as 16, `1e3` as 1000
  * and `' '` as 0, quietly, which no one writing a setting means.
@@ -76,14 +88,23 @@ export const envSchema = z
     CORS_ORIGINS: z
       .string()
       .default('')
-      .transform((v) =>
-        v
+      .transform((v, ctx) => {
+        const list = v
           .split(',')
           .map((s) => s.trim())
-          .filter(Boolean),
-      )
-      .refine((list) => list.every((o) => o === '*' || /^https?:\/\/[^/\s]+$/.test(o)), {
-        message: 'must be a comma-separated list of origins like https://app.example.com (or *)',
+          .filter(Boolean)
+        // as a browser sends its Origin: lower-case host, no default port. An entry with a path,
+        // query, user or password could never equal one, and is refused rather than never matching
+        const origins: string[] = []
+        for (const entry of list) {
+          const origin = entry === '*' ? '*' : originOf(entry)
+          if (origin === undefined) {
+            ctx.addIssue({ code: 'custom', message: `"${entry.slice(0, 100)}" is not an origin: give scheme, host and port only, like https://app.example.com (or *)` })
+            return z.NEVER
+          }
+          origins.push(origin)
+        }
+        return origins
       }),
     TRUST_PROXY: z
       .string()

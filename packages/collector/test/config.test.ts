@@ -92,6 +92,19 @@ describe('configuration', () => {
     }
   })
 
+  it('takes CORS origins as browsers send them, and refuses entries that could never match one', () => {
+    expect(loadConfig({ CORS_ORIGINS: 'https://App.Example.com, https://b.example.com:443, http://c.example:80/, http://localhost:5173, *' }).corsOrigins).toEqual([
+      'https://app.example.com',
+      'https://b.example.com',
+      'http://c.example',
+      'http://localhost:5173',
+      '*',
+    ])
+    for (const entry of ['https://c.example.com?x', 'https://user@d.example.com', 'https://e.example.com/app', 'https://f.example.com#x', 'ftp://g.example.com']) {
+      expect(() => loadConfig({ CORS_ORIGINS: `https://ok.example, ${entry}` }), entry).toThrow(`CORS_ORIGINS: "${entry}" is not an origin`)
+    }
+  })
+
   it('parses lists, booleans and proxy hops', () => {
     const config = loadConfig({
       CORS_ORIGINS: 'https://a.example, http://localhost:5173',
