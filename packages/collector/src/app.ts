@@ -79,7 +79,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
       return { status: applied ? 'ready' : 'not_ready', database: 'up', migrations: applied ? 'applied' : 'pending', version: VERSION }
     } catch (err) {
       deps.logger.warn({ err: (err as Error).message }, 'readiness check failed')
-      return { status: 'not_ready', database: 'down', migrations: 'pending', version: VERSION }
+      return { status: 'not_ready', database: 'down', migrations: 'unknown', version: VERSION }
     } finally {
       clearTimeout(timer)
     }

@@ -66,7 +66,7 @@ describe('health endpoints', () => {
     const collector = await startTestCollector({ databaseUrl: db.url, env: { DATABASE_POOL_SIZE: '1' } })
     const readyz = async () => {
       const res = await request(`${collector.url}/readyz`)
-      return { status: res.statusCode, body: (await res.body.json()) as { database: string } }
+      return { status: res.statusCode, body: (await res.body.json()) as { database: string; migrations: string } }
     }
     try {
       expect((await readyz()).status).toBe(200)
@@ -74,6 +74,8 @@ describe('health endpoints', () => {
       const down = await waitFor(readyz, (r) => r.status === 503)
       expect(down.status).toBe(503)
       expect(down.body.database).toBe('down')
+      // not 'pending': that would send an operator looking at migrations
+      expect(down.body.migrations).toBe('unknown')
       expect((await request(`${collector.url}/healthz`)).statusCode).toBe(200)
       await db.proxy.start()
       const up = await waitFor(readyz, (r) => r.status === 200)

@@ -151,7 +151,8 @@ export const healthSchema = z.object({ status: z.literal('ok') })
 export const readinessSchema = z.object({
   status: z.enum(['ready', 'not_ready']),
   database: z.enum(['up', 'down']),
-  migrations: z.enum(['applied', 'pending']),
+  /** `unknown` while the database does not answer: whether migrations are applied cannot be told then. */
+  migrations: z.enum(['applied', 'pending', 'unknown']),
   version: z.string(),
 })
 export type Readiness = z.infer<typeof readinessSchema>
