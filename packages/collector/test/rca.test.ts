@@ -59,6 +59,15 @@ describe('root-cause analysis', () => {
     expect(row!.detail).toBe(detail)
   })
 
+  it("keeps the operator's OpenAI key out of the stored fallback detail, whatever a proxy echoes", async () => {
+    fake.mode = 'error_echo_key'
+    const client = createRcaClient({ apiKey: 'sk-test-fake-operator-key', baseUrl: fake.url, model: 'gpt-4', timeoutMs: 300 })
+    const rca = await analyzeIncident(collector.sql, incident, client, new Date())
+    fake.mode = 'valid'
+    expect(rca.metadata).toMatchObject({ fallbackReason: 'error', fallbackDetail: 'OpenAI answered 401: 401 invalid key [redacted]' })
+    expect(JSON.stringify(rca)).not.toContain('sk-test-fake-operator-key')
+  })
+
   it.each([
     ['invalid_json', 'invalid_response'],
     ['wrong_shape', 'invalid_response'],

@@ -137,7 +137,9 @@ export class RcaWorker {
     try {
       const rca = await analyzeIncident(sql, incident, client, this.now(), this.abort.signal, client && (await this.withoutOpenAI(claim, incident)))
       const stored = await storeAnalysis(sql, claim, rca)
-      logger.info({ incidentId: incident.id, source: rca.source, fallbackReason: rca.metadata.fallbackReason, stored }, stored ? 'incident analysed' : 'incident analysed, but a newer analysis was asked for meanwhile: running that one')
+      // why OpenAI was not used (its error, the budget) is the operator's to see, not only the incident owner's
+      const { fallbackReason, fallbackDetail } = rca.metadata as { fallbackReason?: string; fallbackDetail?: string }
+      logger.info({ incidentId: incident.id, source: rca.source, fallbackReason, fallbackDetail, stored }, stored ? 'incident analysed' : 'incident analysed, but a newer analysis was asked for meanwhile: running that one')
       return stored
     } catch (err) {
       if (this.stopped) {

@@ -48,6 +48,7 @@ function extractJson(content: string): unknown {
  * the answer is validated with zod instead. No retries: a failed analysis falls back at once.
  */
 export function createRcaClient(options: RcaClientOptions): RcaClient {
+  const withoutKey = (text: string) => (options.apiKey.length >= 8 ? text.split(options.apiKey).join('[redacted]') : text)
   const OpenAIClient = openaiLib()
   const client = new OpenAIClient({
     apiKey: options.apiKey,
@@ -75,8 +76,10 @@ export function createRcaClient(options: RcaClientOptions): RcaClient {
       } catch (err) {
         if (err instanceof OpenAIClient.APIConnectionTimeoutError) throw new RcaFailure('timeout', `no answer within ${options.timeoutMs} ms`)
         if (err instanceof OpenAIClient.APIUserAbortError) throw new RcaFailure('aborted', 'analysis aborted')
-        if (err instanceof OpenAIClient.APIError) throw new RcaFailure('error', cutText(`OpenAI answered ${err.status ?? 'no status'}: ${err.message}`, 300))
-        throw new RcaFailure('error', cutText((err as Error).message, 300))
+        // the detail is stored on the incident, which its owner reads, and logged: the operator's
+        // key stays out of it, whatever a proxy in front of OpenAI echoes
+        if (err instanceof OpenAIClient.APIError) throw new RcaFailure('error', cutText(withoutKey(`OpenAI answered ${err.status ?? 'no status'}: ${err.message}`), 300))
+        throw new RcaFailure('error', cutText(withoutKey((err as Error).message), 300))
       }
       if (!content) throw new RcaFailure('invalid_response', 'the answer had no content')
       let json: unknown

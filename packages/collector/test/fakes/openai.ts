@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { AddressInfo, Socket } from 'node:net'
 
-export type FakeMode = 'valid' | 'invalid_json' | 'wrong_shape' | 'error_500' | 'error_unstorable' | 'hang'
+export type FakeMode = 'valid' | 'invalid_json' | 'wrong_shape' | 'error_500' | 'error_unstorable' | 'error_echo_key' | 'hang'
 
 export interface FakeOpenAI {
   /** The base URL to give the openai client (ends in /v1). */
@@ -69,6 +69,9 @@ export async function startFakeOpenAI(mode: FakeMode = 'valid'): Promise<FakeOpe
       case 'error_unstorable':
         // a proxy echoing bytes back: a NUL and half of a surrogate pair in the message
         return json(502, { error: { message: 'upstream said a\u0000b and \ud83d', type: 'server_error', param: null, code: null } })
+      case 'error_echo_key':
+        // a proxy in front of OpenAI that echoes the key it was given (OpenAI itself masks it)
+        return json(401, { error: { message: `invalid key ${String(req.headers.authorization).replace(/^Bearer /, '')}`, type: 'invalid_request_error', param: null, code: null } })
       case 'hang':
         return // never answers; the client's timeout or abort ends it
     }
