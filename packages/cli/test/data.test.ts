@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { randomUUID } from 'node:crypto'
 import { connect, createServer, type AddressInfo, type Socket } from 'node:net'
@@ -597,11 +597,18 @@ describe('collector start', () => {
     const port = await freePort()
     const dataDir = copyTemplateDataDir()
     const before = process.listenerCount('SIGINT')
+    const rejectionsBefore = process.listenerCount('unhandledRejection')
     const started = run<any>(CollectorStart, ['--port', String(port), '--host', '127.0.0.1', '--data-dir', dataDir, '--log-level', 'silent', '--signup-limit', '1'])
     const deadline = Date.now() + 20_000
-    while (process.listenerCount('SIGINT') <= before && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50))
-    const health = await fetch(`http://127.0.0.1:${port}/readyz`)
-    expect(health.status).toBe(200)
+    let health: Response | undefined
+    while (Date.now() < deadline) {
+      health = await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => undefined)
+      if (health) break
+      await new Promise((r) => setTimeout(r, 50))
+    }
+    expect(health?.status).toBe(200)
+    // running: the crash handlers are in place, as for the collector's own process
+    expect(process.listenerCount('unhandledRejection')).toBe(rejectionsBefore + 1)
     // --signup-limit reached the collector: one sign-up from this address, then 429
     const register = (email: string) =>
       fetch(`http://127.0.0.1:${port}/v1/auth/register`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email, password: 'a password 123' }) })
@@ -616,6 +623,29 @@ describe('collector start', () => {
     expect(out.exitCode).toBe(0)
     expect(out.stdout).toContain(`listening on http://127.0.0.1:${port} (embedded database in ${dataDir})`)
     expect(out.result).toEqual({ url: `http://127.0.0.1:${port}`, embedded: true, dataDir })
+    // stopped: nothing of the command's is left on the process
+    expect([process.listenerCount('SIGINT'), process.listenerCount('unhandledRejection')]).toEqual([before, rejectionsBefore])
+  })
+
+  it('a SIGTERM during start-up stops the collector once it is up: its database closed, its lock gone', async () => {
+    const port = await freePort()
+    const dataDir = copyTemplateDataDir()
+    const before = process.listenerCount('SIGTERM')
+    const started = run<any>(CollectorStart, ['--port', String(port), '--host', '127.0.0.1', '--data-dir', dataDir, '--log-level', 'silent'])
+    const deadline = Date.now() + 20_000
+    while (process.listenerCount('SIGTERM') <= before && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10))
+    // the signal comes while the collector is still starting: nothing answers on its port yet
+    expect(await fetch(`http://127.0.0.1:${port}/healthz`).then(() => 'up', () => 'starting')).toBe('starting')
+    // only the command's own listener: the test runner's must not see this signal
+    const others = process.listeners('SIGTERM').slice(0, before)
+    for (const l of others) process.off('SIGTERM', l)
+    process.emit('SIGTERM')
+    for (const l of others) process.on('SIGTERM', l)
+    const out = await started
+    expect(out.exitCode).toBe(0)
+    expect(out.stdout).toContain('stopping…')
+    expect(existsSync(join(dataDir, 'collector.lock'))).toBe(false)
+    expect(process.listenerCount('SIGTERM')).toBe(before)
   })
 
   it('explains a missing collector package', async () => {

@@ -16,12 +16,12 @@ export const CRASH_STOP_MS = 15_000
  *   collector stops (the database closes cleanly, the data dir lock is released) within
  *   CRASH_STOP_MS, and the process exits with 1 so a supervisor restarts it.
  */
-export function installCrashHandlers(logger: Logger, stop: () => Promise<void>, exit: (code: number) => void = (c) => process.exit(c)): void {
+export function installCrashHandlers(logger: Logger, stop: () => Promise<void>, exit: (code: number) => void = (c) => process.exit(c)): () => void {
   let crashed = false
-  process.on('unhandledRejection', (reason: unknown) => {
+  const onRejection = (reason: unknown) => {
     logger.error({ err: reason }, 'unhandled promise rejection (a bug: please report it); the collector keeps running')
-  })
-  process.on('uncaughtException', (err: Error) => {
+  }
+  const onException = (err: Error) => {
     logger.fatal({ err }, 'uncaught exception (a bug: please report it); stopping')
     if (crashed) return
     crashed = true
@@ -34,7 +34,14 @@ export function installCrashHandlers(logger: Logger, stop: () => Promise<void>, 
         exit(1)
       },
     )
-  })
+  }
+  process.on('unhandledRejection', onRejection)
+  process.on('uncaughtException', onException)
+  // for a collector that runs inside another program (the CLI's `collector start`), once stopped
+  return () => {
+    process.off('unhandledRejection', onRejection)
+    process.off('uncaughtException', onException)
+  }
 }
 
 /**

@@ -3,5 +3,6 @@ export { loadConfig, envSchema, ConfigError, type Config, type Secrets } from '.
 export { DataDirLockedError } from './db/lock.js'
 export { migrate, loadMigrations, appliedVersion } from './db/migrate.js'
 export { createLogger } from './logger.js'
+export { installCrashHandlers } from './crash.js'
 export { likePattern, SEARCH_PROBE } from './logs/store.js'
 export { VERSION } from './version.js'

@@ -85,27 +85,40 @@ export default class CollectorStart extends BaseCommand<typeof CollectorStart> {
       if (err instanceof mod.ConfigError) throw usage(err.message.replace(/\n\s*/g, ' '))
       throw err
     }
+    // a signal during start-up (an embedded database's first start takes seconds) is kept and
+    // acted on once the collector is up, so its database closes cleanly and the lock goes
+    let stopRequested: () => void = () => undefined
+    let signalled = false
+    const onSignal = () => {
+      signalled = true
+      stopRequested()
+    }
+    process.on('SIGINT', onSignal)
+    process.on('SIGTERM', onSignal)
+    const logger = mod.createLogger(config.logLevel)
     let collector
     try {
-      collector = await mod.startCollector(config, { logger: mod.createLogger(config.logLevel) })
+      collector = await mod.startCollector(config, { logger })
     } catch (err) {
+      process.off('SIGINT', onSignal)
+      process.off('SIGTERM', onSignal)
       if (err instanceof mod.DataDirLockedError) throw new CliError('DATA_DIR_LOCKED', err.message, 75)
       throw err
     }
+    const running = collector
+    const uninstall = mod.installCrashHandlers(logger, () => running.stop())
     const started: StartedCollector = { url: collector.url, embedded: collector.embedded, dataDir: collector.embedded ? config.dataDir : null }
     this.log(`collector ${mod.VERSION} listening on ${collector.url} (${collector.embedded ? `embedded database in ${config.dataDir}` : 'Postgres'}); Ctrl-C to stop`)
     if (this.jsonEnabled()) process.stdout.write(`${JSON.stringify({ ...started, status: 'running' })}\n`)
     await new Promise<void>((resolve) => {
-      const stop = () => {
-        process.off('SIGINT', stop)
-        process.off('SIGTERM', stop)
-        resolve()
-      }
-      process.on('SIGINT', stop)
-      process.on('SIGTERM', stop)
+      stopRequested = resolve
+      if (signalled) resolve()
     })
+    process.off('SIGINT', onSignal)
+    process.off('SIGTERM', onSignal)
     this.log('stopping…')
     await collector.stop()
+    uninstall()
     // --json already printed the running line; a second document would break NDJSON readers
     return this.jsonEnabled() ? undefined : started
   }
