@@ -118,7 +118,7 @@ export class LLMGuard {
       prepare: (endpoint, body, context, defaults) => this.prepare(endpoint, body, context, defaults),
       finish: (call, outcome, endMark) => this.finish(call, outcome, endMark),
       // a blocked call is recorded too: in serverless mode it ships before the caller hears of the block
-      blocked: () => (this.o.serverless ? this.flush({ timeoutMs: this.o.serverlessFlushTimeoutMs }) : undefined),
+      blocked: () => (this.o.serverless ? this.serverlessFlush() : undefined),
       internalError: (where, err) => this.internalError(where, err),
     }
   }
@@ -245,7 +245,7 @@ export class LLMGuard {
         break
     }
     this.pipeline.enqueue(record)
-    if (this.o.serverless) return this.flush({ timeoutMs: this.o.serverlessFlushTimeoutMs })
+    if (this.o.serverless) return this.serverlessFlush()
   }
 
   /**
@@ -277,7 +277,7 @@ export class LLMGuard {
       const parsed = llmRecordSchema.safeParse(r)
       if (!parsed.success) return reject(parsed.error.issues[0]?.path.join('.') ?? '(record)', parsed.error.issues[0]?.message ?? 'invalid')
       this.pipeline.enqueue(r)
-      if (this.o.serverless) void this.flush({ timeoutMs: this.o.serverlessFlushTimeoutMs })
+      if (this.o.serverless) void this.serverlessFlush()
       return r.id
     } catch (err) {
       this.internalError('record', err)
@@ -286,13 +286,25 @@ export class LLMGuard {
   }
 
   /** Writes pending records and ships what the outbox holds. Bounded; never throws. */
-  async flush(options: { timeoutMs?: number } = {}): Promise<void> {
-    const timeoutMs = options.timeoutMs ?? 10_000
+  flush(options: { timeoutMs?: number } = {}): Promise<void> {
+    return this.boundedFlush(options.timeoutMs ?? 10_000, false)
+  }
+
+  /**
+   * The flush after each call in serverless mode: the records reach the outbox (and the collector)
+   * before the function freezes, but a failure's wait (Retry-After, a paused key) holds, as
+   * between calls of a long-running process.
+   */
+  private serverlessFlush(): Promise<void> {
+    return this.boundedFlush(this.o.serverlessFlushTimeoutMs, true)
+  }
+
+  private async boundedFlush(timeoutMs: number, holdBackoff: boolean): Promise<void> {
     const deadline = Date.now() + timeoutMs
     let timer: NodeJS.Timeout | undefined
     try {
       await Promise.race([
-        this.pipeline.flush(deadline),
+        this.pipeline.flush(deadline, { holdBackoff }),
         // ref'd: a caller awaiting flush() (or shutdown()) keeps the process alive this long, the
         // shipper's sockets do not
         new Promise<void>((resolve) => {

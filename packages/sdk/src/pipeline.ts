@@ -56,6 +56,8 @@ export class Pipeline {
   private closed = false
   /** The last write found the file locked by another process: a retry is scheduled. */
   private busy = false
+  /** The loop a flush runs while the file is locked, shared by every flush waiting. */
+  private retrying: Promise<void> | undefined
   readonly shipper: Shipper | undefined
 
   constructor(private readonly o: PipelineOptions) {
@@ -150,7 +152,8 @@ export class Pipeline {
   private scheduleShip(delayMs: number): void {
     if (!this.shipper || this.closed) return
     const at = Math.max(Date.now() + delayMs, this.waitUntil)
-    if (this.shipTimer && this.shipAt <= at) return
+    // an earlier timer stays, unless a failure's wait has since moved past it
+    if (this.shipTimer && this.shipAt <= at && this.shipAt >= this.waitUntil) return
     if (this.shipTimer) clearTimeout(this.shipTimer)
     this.shipAt = at
     this.shipTimer = setTimeout(() => {
@@ -186,15 +189,33 @@ export class Pipeline {
    * asks to wait. With a deadline, a file another process holds locked is tried again until then
    * (a flush before shutdown or a serverless freeze would otherwise leave the records in memory).
    */
-  async flush(deadline?: number): Promise<void> {
-    while (!this.write(true) && this.buffer.length > 0 && deadline !== undefined && Date.now() < deadline) {
-      // jittered: processes waiting on each other's lock do not collide again
-      await sleep(Math.min(10 + Math.random() * 40, Math.max(0, deadline - Date.now())))
-    }
+  async flush(deadline?: number, options: { holdBackoff?: boolean } = {}): Promise<void> {
+    // a retry loop already running: joined, without one more try that may block on the lock
+    const written = this.retrying ? false : this.write(true)
+    if (!written && this.buffer.length > 0 && deadline !== undefined) await this.writeUntil(deadline)
     if (!this.shipper) return
+    // the flush after each call in serverless mode: a failure's wait (Retry-After) holds for it too
+    if (options.holdBackoff && Date.now() < this.waitUntil) return
     // a pass already running may have claimed its last batch before our rows were written
     if (this.shipper.busy) await this.shipper.pass(deadline)
     await this.runPass(deadline)
+  }
+
+  /**
+   * Tries a locked file again until `deadline`, one loop for every flush waiting (serverless
+   * mode flushes after each call): each try may block for the busy timeout, so they are spaced
+   * out and jittered, and processes waiting on each other do not collide again.
+   */
+  private writeUntil(deadline: number): Promise<void> {
+    this.retrying ??= (async () => {
+      while (this.buffer.length > 0 && Date.now() < deadline) {
+        await sleep(Math.min(50 + Math.random() * 50, Math.max(0, deadline - Date.now())))
+        if (this.write(true)) break
+      }
+    })().finally(() => {
+      this.retrying = undefined
+    })
+    return this.retrying
   }
 
   /** Stops the timers; whatever is in memory goes to the outbox. */

@@ -210,6 +210,50 @@ describe('delivery', () => {
     }
   })
 
+  it('serverless mode: the flush after each call waits out a Retry-After too', async () => {
+    let requests = 0
+    const server = createServer((req, res) => {
+      req.resume()
+      if (req.url?.startsWith('/v1/llm/requests/batch')) requests++
+      res.writeHead(429, { 'content-type': 'application/json', 'retry-after': '30' })
+      res.end(JSON.stringify({ error: { code: 'RATE_LIMITED', message: 'slow down', requestId: 'r', timestamp: new Date().toISOString() } }))
+    })
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    try {
+      const { guard } = guardFor({ endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, serverless: true })
+      await calls(guard, 1, 'sls-first')
+      expect(requests).toBe(1)
+      await calls(guard, 10, 'sls-busy')
+      expect(requests).toBe(1)
+      expect(guard.stats()).toMatchObject({ queued: 11, sent: 0 })
+    } finally {
+      server.closeAllConnections()
+      await new Promise((resolve) => server.close(resolve))
+    }
+  })
+
+  it('serverless mode on a file another process holds locked: the flushes share one retry, and the app keeps its event loop', async () => {
+    const { guard } = guardFor({ serverless: true, serverlessFlushTimeoutMs: 1500 })
+    const Database = (await import('better-sqlite3')).default
+    const other = new Database(join(tmp.dir, 'outbox.sqlite'))
+    other.exec('BEGIN IMMEDIATE')
+    try {
+      for (let i = 0; i < 10; i++) guard.record({ prompt: `sls-locked ${i}`, model: 'm', latency: 1 })
+      // 10 ms ticks over a second: each try at the locked file blocks for its 20 ms busy timeout,
+      // ten loops of them left ~5 ticks; one loop leaves most
+      let ticks = 0
+      const tick = setInterval(() => ticks++, 10)
+      await new Promise((r) => setTimeout(r, 1000))
+      clearInterval(tick)
+      expect(ticks).toBeGreaterThan(20)
+    } finally {
+      other.exec('COMMIT')
+      other.close()
+    }
+    await guard.flush()
+    expect(collector.stored.size).toBe(10)
+  })
+
   it('shutdown waits for a file another process holds locked a moment, within its bound: nothing dropped', async () => {
     const { guard } = guardFor({ writeDelayMs: 60_000 })
     for (let i = 0; i < 10; i++) guard.record({ prompt: `held ${i}`, model: 'm', latency: 1 })

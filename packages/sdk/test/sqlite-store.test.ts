@@ -26,6 +26,29 @@ const rows = (from: number, n: number): NewRow[] =>
   [...Array(n).keys()].map((i) => ({ id: `id${from + i}`, body: JSON.stringify({ n: from + i }), bytes: 10, createdAt: 0 }))
 
 describe('SqliteStore', () => {
+  it('migrating a file another process holds locked waits for it at open, instead of giving up the outbox', async () => {
+    const path = join(tmp.dir, 'v2.sqlite')
+    new SqliteStore(path).close()
+    // back to version 2, as an SDK before version 3 left it
+    const v2 = new Database(path)
+    v2.exec('DROP INDEX outbox_live_idx')
+    v2.pragma('user_version = 2')
+    v2.close()
+    // another process's write transaction, 300 ms long
+    const { spawn } = await import('node:child_process')
+    const holder = spawn(process.execPath, ['-e', `
+      const db = new (require('better-sqlite3'))(${JSON.stringify(path)})
+      db.exec('BEGIN IMMEDIATE'); process.stdout.write('locked')
+      setTimeout(() => { db.exec('COMMIT'); db.close() }, 300)`], { cwd: join(import.meta.dirname, '..'), stdio: ['ignore', 'pipe', 'inherit'] })
+    await new Promise<void>((resolve) => holder.stdout!.once('data', () => resolve()))
+    const s = new SqliteStore(path)
+    open.push(s)
+    await new Promise((resolve) => holder.on('exit', resolve))
+    const check = new Database(path)
+    expect(check.pragma('user_version', { simple: true })).toBe(3)
+    check.close()
+  })
+
   it('uses WAL and survives reopening', () => {
     const a = store()
     a.append(rows(0, 3), 100)

@@ -66,6 +66,9 @@ ALTER TABLE outbox ADD COLUMN live INTEGER NOT NULL DEFAULT 1;
  */
 const MIGRATE_V3 = `CREATE INDEX IF NOT EXISTS outbox_live_idx ON outbox (live);`
 
+/** How long opening a file waits for another process's lock while migrating it (once, at start). */
+const MIGRATION_BUSY_MS = 5_000
+
 interface ChunkRow {
   seq: number
   n: number
@@ -285,15 +288,32 @@ export class SqliteStore implements OutboxStore {
     this.db.pragma(`wal_autocheckpoint = ${Math.max(1, Math.round((4096 * 1000) / pageSize))}`)
     this.db.pragma('synchronous = NORMAL')
     const version = () => this.db.pragma('user_version', { simple: true }) as number
-    if (version() < SCHEMA_VERSION) {
+    const migrate = (to: number) =>
       this.db.transaction(() => {
         // read again under the write lock: another process may have just migrated the file
         const v = version()
         if (v < 1) this.db.exec(SCHEMA_V1)
-        if (v < 2) this.db.exec(MIGRATE_V2)
-        if (v < 3) this.db.exec(MIGRATE_V3)
-        if (v < SCHEMA_VERSION) this.db.pragma(`user_version = ${SCHEMA_VERSION}`)
-      }).immediate()
+        if (v < 2 && to >= 2) this.db.exec(MIGRATE_V2)
+        if (v < 3 && to >= 3) this.db.exec(MIGRATE_V3)
+        if (v < to) this.db.pragma(`user_version = ${to}`)
+      })
+    if (version() >= SCHEMA_VERSION) return
+    // another process migrating the same file at the same moment (several workers starting
+    // together, each building the same index on a backlog), or writing to it: waited for, once,
+    // at start, instead of the writes' short timeout
+    const timeout = this.db.pragma('busy_timeout', { simple: true }) as number
+    this.db.pragma(`busy_timeout = ${MIGRATION_BUSY_MS}`)
+    try {
+      // up to version 2 the file cannot be used without it
+      if (version() < 2) migrate(2).immediate()
+      try {
+        migrate(SCHEMA_VERSION).immediate()
+      } catch (err) {
+        // version 3 only speeds a full outbox up: still locked, the next start adds it
+        if (!isBusy(err)) throw err
+      }
+    } finally {
+      this.db.pragma(`busy_timeout = ${timeout}`)
     }
   }
 
