@@ -30,6 +30,12 @@ describe('parseTime, edges', () => {
       expect(parseTime('since', '2026-12-01T00:00:00')).toBe('2026-12-01T00:00:00.000Z')
       expect(parseTime('since', '2026-12-01T08:30')).toBe('2026-12-01T08:30:00.000Z')
       expect(parseTime('since', '2026-12-01T08:30:15.250')).toBe('2026-12-01T08:30:15.250Z')
+      // a space in place of the T is the same time, UTC too
+      expect(parseTime('since', '2026-12-01 08:30')).toBe('2026-12-01T08:30:00.000Z')
+      expect(parseTime('since', '2026-12-01 08:30:15')).toBe('2026-12-01T08:30:15.000Z')
+      // finer than a millisecond: kept as written, as records are stored to the microsecond
+      expect(parseTime('since', '2026-12-01T10:00:00.000001Z')).toBe('2026-12-01T10:00:00.000001Z')
+      expect(parseTime('since', '2026-12-01 10:00:00.000001')).toBe('2026-12-01T10:00:00.000001Z')
       expect(parseTime('since', '2026-12-01')).toBe('2026-12-01T00:00:00.000Z')
       expect(parseTime('since', '2026-12-01T00:00:00-10:00')).toBe('2026-12-01T10:00:00.000Z')
     } finally {

@@ -1,3 +1,4 @@
+import { isoDateSchema } from '@llmguard/shared'
 import { usage } from './errors.js'
 
 const UNITS: Record<string, number> = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 7 * 86_400_000 }
@@ -38,10 +39,18 @@ export function parseTime(flag: string, text: string, now = Date.now()): string 
     if (m < 1 || m > 12) throw usage(`--${flag}: there is no such date as ${date[0]} (months are 01–12)`)
     const days = daysInMonth(y, m)
     if (d < 1 || d > days) throw usage(`--${flag}: there is no such date as ${date[0]} (${date[0].slice(0, 7)} has ${days} days)`)
-    // Date.parse reads a time without an offset as local time, a bare date as UTC: UTC for both
-    const local = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?$/.test(text)
-    const t = Date.parse(date[0] === text ? `${text}T00:00:00Z` : local ? `${text}Z` : text)
-    if (!Number.isNaN(t)) return new Date(t).toISOString()
+    // Date.parse reads a time without an offset as local time, a bare date as UTC: UTC for both,
+    // the time written after a T or a space
+    const iso = text.replace(/^(\d{4}-\d{2}-\d{2}) (?=\d)/, '$1T')
+    const local = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?$/.test(iso)
+    const full = date[0] === iso ? `${iso}T00:00:00Z` : local ? `${iso}Z` : iso
+    const t = Date.parse(full)
+    if (!Number.isNaN(t)) {
+      // a time finer than the millisecond goes as written (the API's own check follows): a Date
+      // keeps only milliseconds, and records are stored to the microsecond
+      const fine = /\.\d{4,}/.test(full) && isoDateSchema.safeParse(full).success
+      return fine ? full : new Date(t).toISOString()
+    }
   }
   throw usage(`--${flag}: expected a duration like 15m, 1h, 7d or a date like 2025-01-31 or 2025-01-31T12:00:00Z (got "${text}")`)
 }
