@@ -62,6 +62,20 @@ describe('projects', () => {
     expect((await collector.client.send('POST', `/v1/projects/${projectId}/keys`, { ...as(user), body: {} })).status).toBe(201)
   })
 
+  it('holds the caps when creates arrive at the same moment', async () => {
+    const user = await signUp(collector)
+    await collector.sql`insert into projects (user_id, name) select ${user.id}, 'p' || g from generate_series(1, 98) g`
+    const status = (p: Promise<{ status: number }>) => p.then((r) => r.status, (e: { status: number }) => e.status)
+    const creates = await Promise.all(Array.from({ length: 8 }, (_, i) => status(collector.client.send('POST', '/v1/projects', { ...as(user), body: { name: `racing ${i}` } }))))
+    expect(creates.sort()).toEqual([201, 201, 409, 409, 409, 409, 409, 409])
+    expect((await collector.sql`select count(*)::int as n from projects where user_id = ${user.id}`)[0]!.n).toBe(100)
+    const [project] = await collector.sql<{ id: string }[]>`select id from projects where user_id = ${user.id} limit 1`
+    await collector.sql`insert into api_keys (project_id, name, key_hash, last4) select ${project!.id}, null, 'fake-' || ${randomUUID()} || g, 'xxxx' from generate_series(1, 97) g`
+    const keys = await Promise.all(Array.from({ length: 8 }, () => status(collector.client.send('POST', `/v1/projects/${project!.id}/keys`, { ...as(user), body: {} }))))
+    expect(keys.sort()).toEqual([201, 201, 201, 409, 409, 409, 409, 409])
+    expect((await collector.sql`select count(*)::int as n from api_keys where project_id = ${project!.id} and revoked_at is null`)[0]!.n).toBe(100)
+  })
+
   it('pages newest first with an exact total, and refuses out-of-range paging (400, never clamped)', async () => {
     const user = await signUp(collector)
     for (const name of ['a', 'b', 'c']) await createProject(collector, user, name)

@@ -73,7 +73,10 @@ export function createProjectService({ sql, pepper, keys }: ProjectServiceDeps) 
     },
 
     async create(userId: string, name: string): Promise<Project> {
-      const row = await store.insertProject(sql, userId, name, MAX_PROJECTS_PER_USER)
+      const row = await sql.begin(async (tx) => {
+        await store.lockUser(tx, userId)
+        return store.insertProject(tx, userId, name, MAX_PROJECTS_PER_USER)
+      })
       if (!row) throw new AppError('CONFLICT', `an account has at most ${MAX_PROJECTS_PER_USER} projects: delete one first`, { limit: MAX_PROJECTS_PER_USER })
       return toProject(row)
     },
@@ -106,11 +109,16 @@ export function createProjectService({ sql, pepper, keys }: ProjectServiceDeps) 
       return toPage(rows.map(toApiKey), page, limit, total)
     },
 
-    createKey: (projectId: string, name: string | undefined): Promise<CreatedApiKey> => issueKey(sql, projectId, name ?? null),
+    createKey: (projectId: string, name: string | undefined): Promise<CreatedApiKey> =>
+      sql.begin(async (tx) => {
+        await store.lockProject(tx, projectId)
+        return issueKey(tx, projectId, name ?? null)
+      }) as Promise<CreatedApiKey>,
 
     /** A new key with the old one's name; the old one stops working at once (no grace period). */
     async rotateKey(projectId: string, keyId: string): Promise<CreatedApiKey> {
       const created = await sql.begin(async (tx) => {
+        await store.lockProject(tx, projectId)
         const old = await store.revokeKey(tx, projectId, keyId)
         if (!old) {
           if (await store.findKey(tx, projectId, keyId)) throw new AppError('CONFLICT', 'this key is already revoked')

@@ -23,8 +23,8 @@ const PROJECT_COLUMNS = ['id', 'user_id', 'name', 'created_at', 'updated_at']
 const KEY_COLUMNS = ['id', 'project_id', 'name', 'last4', 'created_at', 'revoked_at', 'rotated_from']
 
 /**
- * A new project, unless the user has `max` already: undefined then. The count and the insert are
- * one statement; two creates at the same moment may each pass at the limit (one over apiece).
+ * A new project, unless the user has `max` already: undefined then. Call it in a transaction
+ * holding `lockUser`: creates at the same moment then count one after another.
  */
 export async function insertProject(sql: Db, userId: string, name: string, max: number): Promise<ProjectRow | undefined> {
   const [row] = await sql<ProjectRow[]>`
@@ -32,6 +32,16 @@ export async function insertProject(sql: Db, userId: string, name: string, max: 
     select ${userId}, ${name} where (select count(*) from projects where user_id = ${userId}) < ${max}
     returning ${sql(PROJECT_COLUMNS)}`
   return row
+}
+
+/** Serialises a user's creates (the projects cap) until the transaction ends. */
+export async function lockUser(tx: Db, userId: string): Promise<void> {
+  await tx`select 1 from users where id = ${userId} for update`
+}
+
+/** Serialises a project's key creates (the keys cap) until the transaction ends. */
+export async function lockProject(tx: Db, projectId: string): Promise<void> {
+  await tx`select 1 from projects where id = ${projectId} for update`
 }
 
 export async function findProject(sql: Db, id: string): Promise<ProjectRow | undefined> {
@@ -60,7 +70,10 @@ export async function deleteProject(sql: Db, id: string): Promise<boolean> {
   return rows.count > 0
 }
 
-/** A new key, unless the project has `max` keys in use already (revoked ones do not count): undefined then. */
+/**
+ * A new key, unless the project has `max` keys in use already (revoked ones do not count):
+ * undefined then. Call it in a transaction holding `lockProject`.
+ */
 export async function insertKey(
   sql: Db,
   key: { projectId: string; name: string | null; hash: string; last4: string; rotatedFrom?: string },
