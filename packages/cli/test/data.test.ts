@@ -517,13 +517,30 @@ describe('doctor with a config it cannot read', () => {
   })
 })
 
+/**
+ * Runs `body` with a home directory of its own (where the SDK and `outbox status` look for
+ * outbox files) and no LLMGUARD_API_KEY; both are put back, and the directory removed, after.
+ */
+async function withOwnHome(body: (home: string) => Promise<void>): Promise<void> {
+  const home = mkdtempSync(join(tmpdir(), 'llmguard-home-'))
+  const saved = { HOME: process.env.HOME, LLMGUARD_API_KEY: process.env.LLMGUARD_API_KEY }
+  process.env.HOME = home
+  delete process.env.LLMGUARD_API_KEY
+  try {
+    await body(home)
+  } finally {
+    for (const [name, value] of Object.entries(saved)) {
+      if (value === undefined) delete process.env[name]
+      else process.env[name] = value
+    }
+    rmSync(home, { recursive: true, force: true })
+  }
+}
+
 describe('the outbox of an API key', () => {
   it('LLMGUARD_API_KEY alone finds the app\'s default outbox: the SDK\'s file for the key and the collector logged in to', async () => {
     // the SDK names the file under the home directory: a home of the test's own
-    const home = mkdtempSync(join(tmpdir(), 'llmguard-home-'))
-    const saved = { HOME: process.env.HOME, LLMGUARD_API_KEY: process.env.LLMGUARD_API_KEY }
-    process.env.HOME = home
-    try {
+    await withOwnHome(async (home) => {
       // the app as `init` set it up (LLMGUARD_ENDPOINT = this collector), with two records queued
       const file = defaultOutboxPath(collector.url, seed.apiKey)
       expect(file.startsWith(home)).toBe(true)
@@ -547,23 +564,13 @@ describe('the outbox of an API key', () => {
       // another collector named: its file, as the SDK with that endpoint would name it
       const elsewhere = await run<any>(OutboxStatus, ['--collector', 'http://127.0.0.1:9/', '--json'])
       expect(elsewhere.json.error).toMatchObject({ code: 'OUTBOX_NOT_FOUND', message: `no outbox at ${defaultOutboxPath('http://127.0.0.1:9', seed.apiKey)}` })
-    } finally {
-      for (const [name, value] of Object.entries(saved)) {
-        if (value === undefined) delete process.env[name]
-        else process.env[name] = value
-      }
-      rmSync(home, { recursive: true, force: true })
-    }
+    })
   })
 })
 
 describe('every outbox in ~/.llmguard', () => {
   it('shows the readable ones when another cannot be read, names that one, and exits 1', async () => {
-    const home = mkdtempSync(join(tmpdir(), 'llmguard-home-'))
-    const saved = { HOME: process.env.HOME, LLMGUARD_API_KEY: process.env.LLMGUARD_API_KEY }
-    process.env.HOME = home
-    delete process.env.LLMGUARD_API_KEY
-    try {
+    await withOwnHome(async (home) => {
       const dir = join(home, '.llmguard')
       mkdirSync(dir, { recursive: true })
       const good = join(dir, 'outbox-aaaa.sqlite')
@@ -582,13 +589,7 @@ describe('every outbox in ~/.llmguard', () => {
       expect(human.stdout).toContain(good)
       expect(human.stdout).toContain(junk)
       expect(human.stderr).toContain('1 outbox file(s) could not be read')
-    } finally {
-      for (const [name, value] of Object.entries(saved)) {
-        if (value === undefined) delete process.env[name]
-        else process.env[name] = value
-      }
-      rmSync(home, { recursive: true, force: true })
-    }
+    })
   })
 })
 

@@ -2,7 +2,7 @@ import { join } from 'node:path'
 import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs'
 import { spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
-import { createServer } from 'node:http'
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { startFakeCollector, TEST_KEY, type FakeCollector } from './fakes/collector-server.js'
@@ -53,6 +53,33 @@ async function calls(g: LLMGuard, n: number, tag = 'c'): Promise<void> {
 }
 
 const everyArrivedOnce = () => [...collector.arrivals.values()].every((n) => n === 1)
+
+/** A local server in the collector's place, answering every request with `answer`. */
+async function standIn(answer: (req: IncomingMessage, res: ServerResponse) => void): Promise<{ url: string; close(): Promise<void> }> {
+  const server = createServer((req, res) => {
+    req.resume()
+    answer(req, res)
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    async close() {
+      server.closeAllConnections()
+      await new Promise((resolve) => server.close(resolve))
+    },
+  }
+}
+
+/** A stand-in answering every batch 429 RATE_LIMITED with Retry-After: 30, counting the batches. */
+async function rateLimited(): Promise<{ url: string; batches: () => number; close(): Promise<void> }> {
+  let batches = 0
+  const server = await standIn((req, res) => {
+    if (req.url?.startsWith('/v1/llm/requests/batch')) batches++
+    res.writeHead(429, { 'content-type': 'application/json', 'retry-after': '30' })
+    res.end(JSON.stringify({ error: { code: 'RATE_LIMITED', message: 'slow down', requestId: 'r', timestamp: new Date().toISOString() } }))
+  })
+  return { ...server, batches: () => batches }
+}
 
 describe('delivery', () => {
   it('rides out 500, 429 with Retry-After, 413 and 400 in sequence: nothing lost or duplicated', async () => {
@@ -142,22 +169,19 @@ describe('delivery', () => {
 
   it('pauses, parking nothing, when the endpoint answers 405 (a web server, not the collector)', async () => {
     // what nginx answers a POST to a static path: the URL is wrong, not the records
-    const server = createServer((req, res) => {
-      req.resume()
+    const server = await standIn((_req, res) => {
       res.writeHead(405, { 'content-type': 'text/html', allow: 'GET, HEAD' })
       res.end('<html><body><h1>405 Not Allowed</h1></body></html>')
     })
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
     try {
-      const { guard, warnings } = guardFor({ endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}` })
+      const { guard, warnings } = guardFor({ endpoint: server.url })
       await calls(guard, 3, 'wrong-endpoint')
       await guard.flush()
       expect(guard.stats()).toMatchObject({ queued: 3, sent: 0, parked: 0, rejected: 0 })
       expect(guard.stats().lastError?.code).toBe('HTTP_405')
       expect(warnings.filter((w) => w.includes('HTTP_405'))).toHaveLength(1)
     } finally {
-      server.closeAllConnections()
-      await new Promise((resolve) => server.close(resolve))
+      await server.close()
     }
   })
 
@@ -165,70 +189,51 @@ describe('delivery', () => {
     [301, { location: 'https://collector.example/v1/llm/requests/batch' }, 'HTTP_301'],
     [204, {}, 'HTTP_204'],
   ])('pauses, parking nothing, when the endpoint answers %i (not the collector\'s answer)', async (status, headers, code) => {
-    const server = createServer((req, res) => {
-      req.resume()
+    const server = await standIn((_req, res) => {
       res.writeHead(status, headers)
       res.end()
     })
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
     try {
-      const { guard, warnings } = guardFor({ endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}` })
+      const { guard, warnings } = guardFor({ endpoint: server.url })
       await calls(guard, 3, `answer-${status}`)
       await guard.flush()
       expect(guard.stats()).toMatchObject({ queued: 3, sent: 0, parked: 0, rejected: 0 })
       expect(guard.stats().lastError?.code).toBe(code)
       expect(warnings.filter((w) => w.includes(code))).toHaveLength(1)
     } finally {
-      server.closeAllConnections()
-      await new Promise((resolve) => server.close(resolve))
+      await server.close()
     }
   })
 
   it('waits out a Retry-After while the app keeps calling: new records do not bring the next batch forward', async () => {
-    let requests = 0
-    const server = createServer((req, res) => {
-      req.resume()
-      if (req.url?.startsWith('/v1/llm/requests/batch')) requests++
-      res.writeHead(429, { 'content-type': 'application/json', 'retry-after': '30' })
-      res.end(JSON.stringify({ error: { code: 'RATE_LIMITED', message: 'slow down', requestId: 'r', timestamp: new Date().toISOString() } }))
-    })
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    const server = await rateLimited()
     try {
-      const { guard } = guardFor({ endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, writeDelayMs: 10 })
+      const { guard } = guardFor({ endpoint: server.url, writeDelayMs: 10 })
       guard.record({ prompt: 'first', model: 'm', latency: 1 })
-      await until(() => requests === 1, 3000, 'the first batch')
+      await until(() => server.batches() === 1, 3000, 'the first batch')
       // a record every 30 ms for a second and a half: each write used to schedule a batch 20 ms on
       for (let i = 0; i < 50; i++) {
         guard.record({ prompt: `busy ${i}`, model: 'm', latency: 1 })
         await new Promise((r) => setTimeout(r, 30))
       }
-      expect(requests).toBe(1)
+      expect(server.batches()).toBe(1)
       expect(guard.stats()).toMatchObject({ queued: 51, sent: 0, lastError: { code: 'RATE_LIMITED' } })
     } finally {
-      server.closeAllConnections()
-      await new Promise((resolve) => server.close(resolve))
+      await server.close()
     }
   })
 
   it('serverless mode: the flush after each call waits out a Retry-After too', async () => {
-    let requests = 0
-    const server = createServer((req, res) => {
-      req.resume()
-      if (req.url?.startsWith('/v1/llm/requests/batch')) requests++
-      res.writeHead(429, { 'content-type': 'application/json', 'retry-after': '30' })
-      res.end(JSON.stringify({ error: { code: 'RATE_LIMITED', message: 'slow down', requestId: 'r', timestamp: new Date().toISOString() } }))
-    })
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    const server = await rateLimited()
     try {
-      const { guard } = guardFor({ endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, serverless: true })
+      const { guard } = guardFor({ endpoint: server.url, serverless: true })
       await calls(guard, 1, 'sls-first')
-      expect(requests).toBe(1)
+      expect(server.batches()).toBe(1)
       await calls(guard, 10, 'sls-busy')
-      expect(requests).toBe(1)
+      expect(server.batches()).toBe(1)
       expect(guard.stats()).toMatchObject({ queued: 11, sent: 0 })
     } finally {
-      server.closeAllConnections()
-      await new Promise((resolve) => server.close(resolve))
+      await server.close()
     }
   })
 

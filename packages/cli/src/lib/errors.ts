@@ -1,4 +1,4 @@
-import { ApiError } from '@llmguard/shared'
+import { ApiError, toIssues } from '@llmguard/shared'
 
 /**
  * An error the CLI explains itself. `code` is stable (scripts read it from `--json`), the
@@ -60,3 +60,16 @@ export function toFailure(err: unknown): Failure {
 }
 
 export const usage = (message: string) => new CliError('USAGE', message, EXIT_USAGE)
+
+/**
+ * Checks a query with the API's own schema before any request: what it refuses is one usage
+ * error naming the flags (`flags`: the query field → its flag, where the names differ).
+ */
+export function checkQuery(
+  schema: { safeParse(v: unknown): { success: true } | { success: false; error: Parameters<typeof toIssues>[0] } },
+  query: Record<string, unknown>,
+  flags: Record<string, string>,
+): void {
+  const checked = schema.safeParse(query)
+  if (!checked.success) throw usage(toIssues(checked.error).map((i) => `--${flags[i.path] ?? i.path}: ${i.message}`).join('; '))
+}

@@ -1,7 +1,7 @@
 import { Flags } from '@oclif/core'
-import { logQuerySchema, toIssues, type LogQueryInput, type LogResult } from '@llmguard/shared'
+import { logQuerySchema, type LogQueryInput, type LogResult } from '@llmguard/shared'
 import { parseTime } from './duration.js'
-import { usage } from './errors.js'
+import { checkQuery } from './errors.js'
 import { c, relativeTime, safe, table, usd } from './output.js'
 
 /** Every LogQuery filter as a flag (the sort and paging ones are added by `logs search`). */
@@ -46,11 +46,7 @@ export function toLogQuery(f: LogFilterValues & { 'sort-by'?: string; order?: st
     page: f.page,
     limit: f.limit,
   }
-  const checked = logQuerySchema.safeParse(query)
-  if (!checked.success) {
-    const names: Record<string, string> = { minRiskScore: 'min-risk', maxRiskScore: 'max-risk', startDate: 'since', endDate: 'until' }
-    throw usage(toIssues(checked.error).map((i) => `--${names[i.path] ?? i.path}: ${i.message}`).join('; '))
-  }
+  checkQuery(logQuerySchema, query, { minRiskScore: 'min-risk', maxRiskScore: 'max-risk', startDate: 'since', endDate: 'until' })
   return Object.fromEntries(Object.entries(query).filter(([, v]) => v !== undefined)) as LogQueryInput
 }
 

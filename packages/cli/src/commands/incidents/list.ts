@@ -1,8 +1,8 @@
 import { Flags } from '@oclif/core'
-import { INCIDENT_STATUSES, INCIDENT_TYPES, incidentQuerySchema, toIssues, type Incident, type Page } from '@llmguard/shared'
+import { INCIDENT_STATUSES, INCIDENT_TYPES, incidentQuerySchema, type Incident, type Page } from '@llmguard/shared'
 import { BaseCommand, pageFlags, projectFlag } from '../../base.js'
 import { parseTime } from '../../lib/duration.js'
-import { usage } from '../../lib/errors.js'
+import { checkQuery } from '../../lib/errors.js'
 import { incidentTable } from '../../lib/incidents.js'
 import { c, emptyPage, pageNote } from '../../lib/output.js'
 
@@ -28,12 +28,8 @@ export default class IncidentsList extends BaseCommand<typeof IncidentsList> {
       page: this.flags.page,
       limit: this.flags.limit,
     }
-    // the API's own rules, before any request: a range that ends before it starts names the flags
-    const checked = incidentQuerySchema.safeParse(Object.fromEntries(Object.entries(query).filter(([, v]) => v !== undefined)))
-    if (!checked.success) {
-      const names: Record<string, string> = { startDate: 'since', endDate: 'until' }
-      throw usage(toIssues(checked.error).map((i) => `--${names[i.path] ?? i.path}: ${i.message}`).join('; '))
-    }
+    // a range that ends before it starts names the flags, before any request
+    checkQuery(incidentQuerySchema, query, { startDate: 'since', endDate: 'until' })
     const page = await this.session.get<Page<Incident>>(`/v1/projects/${id}/incidents`, query)
     if (!page.items.length) this.log(emptyPage(page, c.green('no incidents')))
     else {
