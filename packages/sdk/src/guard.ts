@@ -23,7 +23,7 @@ export interface LLMGuardStats {
   sent: number
   /** Record sends that failed and were retried. */
   retried: number
-  /** Dropped by the outbox cap (or after shutdown). */
+  /** Dropped by the outbox cap (or after shutdown), never sent: a record counts here or in `sent`, not both. */
   dropped: number
   /** Refused by the collector for good and parked in the dead-letter table. */
   rejected: number

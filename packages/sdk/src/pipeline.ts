@@ -19,9 +19,7 @@ const MAX_ROWS_PER_TX = 500
  */
 const SMALL_CHARS = Math.floor(((MAX_BATCH_BYTES - 16) / MAX_BATCH_RECORDS - 1) / 3)
 
-export interface PipelineStats extends ShipStats {
-  dropped: number
-}
+export type PipelineStats = ShipStats
 
 export interface PipelineOptions {
   store: OutboxStore
@@ -110,11 +108,13 @@ export class Pipeline {
       try {
         const shipper = this.shipper
         const leaseUntil = shipper ? now + shipper.leaseMs : 0
-        const { seqs, dropped } = timed(this.o.stats, () => this.o.store.append(rows, this.o.maxRecords, leaseUntil))
+        const { seqs, dropped, droppedRange } = timed(this.o.stats, () => this.o.store.append(rows, this.o.maxRecords, leaseUntil))
         this.o.stats.dropped += dropped
         if (shipper) {
           for (let i = 0; i < rows.length; i++) rows[i]!.seq = seqs[i]!
           shipper.addFresh(rows)
+          // the cap may have taken rows this process holds to send
+          if (droppedRange) shipper.forget(droppedRange)
         }
         this.buffer = records === this.buffer ? [] : this.buffer.slice(records.length)
         this.busy = false

@@ -280,6 +280,71 @@ describe('pipeline on the SQLite outbox: writes of several records through the s
   })
 })
 
+describe('the cap and the records this process holds to send', () => {
+  let tmp: ReturnType<typeof tempDir> | undefined
+  let sqlite: SqliteStore | undefined
+  afterEach(() => {
+    vi.useRealTimers()
+    sqlite?.close()
+    tmp?.cleanup()
+    sqlite = tmp = undefined
+  })
+  const setup = (kind: 'sqlite' | 'memory', send: (json: string) => Promise<SendResult>) => {
+    vi.useFakeTimers()
+    tmp = tempDir()
+    const store = kind === 'sqlite' ? (sqlite = new SqliteStore(join(tmp.dir, 'o.sqlite'))) : new MemoryStore()
+    const stats = fresh()
+    const p = new Pipeline({ store, send, stats, durability: 'buffered', maxRecords: 5, writeDelayMs: 50, shipDelayMs: 100, pollMs: 60_000, onInternalError: (w, e) => { throw e } })
+    return { p, stats, store }
+  }
+  const ids = (from: number, n: number) => [...Array(n).keys()].map((i) => rec(from + i).id)
+
+  it.each(['sqlite', 'memory'] as const)('%s: records the cap drops while they wait to be sent are not sent, and counted once', async (kind) => {
+    const { send, seen } = scriptedSend([])
+    const { p, stats, store } = setup(kind, send)
+    for (let i = 0; i < 5; i++) p.enqueue(rec(i))
+    await vi.advanceTimersByTimeAsync(50)
+    // written and leased to this process, the batch not yet due: five more push them out
+    for (let i = 5; i < 10; i++) p.enqueue(rec(i))
+    await vi.advanceTimersByTimeAsync(200)
+    expect(seen.flat()).toEqual(ids(5, 5))
+    expect(stats).toMatchObject({ sent: 5, dropped: 5 })
+    expect(store.count()).toBe(0)
+    p.close()
+  })
+
+  it.each([
+    ['sqlite', 'ok'],
+    ['sqlite', 'retry'],
+    ['memory', 'ok'],
+    ['memory', 'retry'],
+  ] as const)('%s: records the cap drops while in flight count as their answer says (%s)', async (kind, answer) => {
+    const seen: string[][] = []
+    let answerFirst: ((r: SendResult) => void) | undefined
+    const send = (json: string): Promise<SendResult> => {
+      const batch = (JSON.parse(json) as { records: { id: string }[] }).records.map((r) => r.id)
+      seen.push(batch)
+      if (seen.length === 1) return new Promise((resolve) => (answerFirst = resolve))
+      return Promise.resolve({ kind: 'ok', result: { accepted: batch.length, duplicates: 0, rejected: [] } })
+    }
+    const { p, stats, store } = setup(kind, send)
+    for (let i = 0; i < 5; i++) p.enqueue(rec(i))
+    await vi.advanceTimersByTimeAsync(150)
+    expect(seen).toEqual([ids(0, 5)])
+    // the first batch in flight: five more push it out of the outbox
+    for (let i = 5; i < 10; i++) p.enqueue(rec(i))
+    await vi.advanceTimersByTimeAsync(50)
+    expect(store.count()).toBe(5)
+    answerFirst!(answer === 'ok' ? { kind: 'ok', result: { accepted: 5, duplicates: 0, rejected: [] } } : { kind: 'retry', code: 'INTERNAL', message: '500', status: 500 })
+    await vi.advanceTimersByTimeAsync(2_000)
+    expect(seen.slice(1).flat()).toEqual(ids(5, 5))
+    // taken by the collector: sent, not dropped; refused: gone from the outbox, so dropped
+    expect(stats).toMatchObject(answer === 'ok' ? { sent: 10, dropped: 0 } : { sent: 5, dropped: 5, retried: 5 })
+    expect(store.count()).toBe(0)
+    p.close()
+  })
+})
+
 describe('pipeline timers (fake)', () => {
   afterEach(() => {
     vi.useRealTimers()

@@ -5,7 +5,7 @@ import { randomUUID } from 'node:crypto'
 import { hostname } from 'node:os'
 import type BetterSqlite3 from 'better-sqlite3'
 import { MAX_CHUNK_CHARS, removeLines, seqRuns } from './chunk.js'
-import { isBusy, type NewRow, type OutboxRow, type OutboxStore, type ParkedRow, type ParkItem } from './store.js'
+import { isBusy, type Appended, type NewRow, type OutboxRow, type OutboxStore, type ParkedRow, type ParkItem } from './store.js'
 
 const SCHEMA_VERSION = 3
 
@@ -119,7 +119,7 @@ export class SqliteStore implements OutboxStore {
   /** Identifies this process's leases: host and pid let another process see that it died. */
   private readonly owner = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`
   private readonly stmts: ReturnType<SqliteStore['prepare']>
-  private readonly appendTx: BetterSqlite3.Transaction<(rows: readonly NewRow[], maxRows: number, leaseUntil: number) => { seqs: number[]; dropped: number }>
+  private readonly appendTx: BetterSqlite3.Transaction<(rows: readonly NewRow[], maxRows: number, leaseUntil: number) => Appended>
   private readonly claimTx: BetterSqlite3.Transaction<(limit: number, maxBytes: number, leaseMs: number, now: number) => OutboxRow[]>
   private readonly ackTx: BetterSqlite3.Transaction<(seqs: readonly number[]) => void>
   private readonly releaseTx: BetterSqlite3.Transaction<(seqs: readonly number[]) => void>
@@ -167,9 +167,9 @@ export class SqliteStore implements OutboxStore {
       if ((span.n ?? 0) <= maxRows) return { seqs, dropped: 0 }
       const total = (s.count.get() as { n: number }).n
       if (total <= maxRows) return { seqs, dropped: 0 }
-      const dropped = this.dropOldest(total - maxRows)
+      const { dropped, keptFrom } = this.dropOldest(total - maxRows)
       s.addDropped.run(dropped)
-      return { seqs, dropped }
+      return { seqs, dropped, droppedRange: [0, keptFrom] }
     })
     this.claimTx = this.db.transaction((limit: number, maxBytes: number, leaseMs: number, now: number) => {
       // whole chunks: a lease is per row. Each chunk holds at least one record, so `limit` rows
@@ -245,15 +245,20 @@ export class SqliteStore implements OutboxStore {
     return r.removed
   }
 
-  /** The cap: drops `over` records, oldest first, whole chunks while they fit in it. */
-  private dropOldest(over: number): number {
+  /**
+   * The cap: drops `over` records, oldest first, whole chunks while they fit in it. Every record
+   * before `keptFrom` is gone after it (chunks never overlap, and a chunk goes oldest line first).
+   */
+  private dropOldest(over: number): { dropped: number; keptFrom: number } {
     let dropped = 0
+    let keptFrom = 0
     while (dropped < over) {
       const c = this.stmts.oldest.get() as (ChunkRow & { live: number }) | undefined
       if (!c) break
       if (c.live <= over - dropped) {
         this.stmts.deleteChunk.run(c.seq)
         dropped += c.live
+        keptFrom = c.seq + c.n
       } else {
         // part of a chunk: its first live lines, whichever seqs they have
         let left = over - dropped
@@ -261,9 +266,10 @@ export class SqliteStore implements OutboxStore {
         const lines = c.body.split('\n')
         for (; left > 0 && to < c.seq + c.n; to++) if (lines[to - c.seq]) left--
         dropped += this.takeOut(c, c.seq, to - 1).length
+        keptFrom = to
       }
     }
-    return dropped
+    return { dropped, keptFrom }
   }
 
   private init(): void {
@@ -378,7 +384,7 @@ export class SqliteStore implements OutboxStore {
     }
   }
 
-  append(rows: readonly NewRow[], maxRows: number, leaseUntil = 0): { seqs: number[]; dropped: number } {
+  append(rows: readonly NewRow[], maxRows: number, leaseUntil = 0): Appended {
     if (rows.length === 0) return { seqs: [], dropped: 0 }
     // IMMEDIATE takes the write lock up front, so a busy file fails fast instead of mid-way
     return this.appendTx.immediate(rows, maxRows, leaseUntil)

@@ -34,6 +34,17 @@ export interface ParkItem {
   status?: number
 }
 
+export interface Appended {
+  seqs: number[]
+  /** Records the cap dropped. */
+  dropped: number
+  /**
+   * With any dropped: [from, to), every record of the outbox with a seq in it is gone, whoever
+   * held it (the new rows too, when there were more than the cap). The shipper forgets them.
+   */
+  droppedRange?: [number, number]
+}
+
 /**
  * The outbox: records wait here until the collector has accepted them. The SQLite store is the
  * durable one; the memory store is the fallback when SQLite cannot be opened.
@@ -46,7 +57,7 @@ export interface OutboxStore {
    * to this process, which ships them from memory without reading them back. Returns their
    * seqs and how many old rows were dropped. Throws a busy error to try later.
    */
-  append(rows: readonly NewRow[], maxRows: number, leaseUntil?: number): { seqs: number[]; dropped: number }
+  append(rows: readonly NewRow[], maxRows: number, leaseUntil?: number): Appended
   /** Frees the leases of processes on this host that no longer run (killed mid-send). */
   releaseDead(now: number): number
   /**
@@ -90,7 +101,7 @@ export class MemoryStore implements OutboxStore {
   private seq = 0
   private dropped = 0
 
-  append(rows: readonly NewRow[], maxRows: number, leaseUntil = 0): { seqs: number[]; dropped: number } {
+  append(rows: readonly NewRow[], maxRows: number, leaseUntil = 0): Appended {
     const seqs: number[] = []
     for (const r of rows) {
       seqs.push(++this.seq)
@@ -100,7 +111,8 @@ export class MemoryStore implements OutboxStore {
     if (over <= 0) return { seqs, dropped: 0 }
     this.rows.splice(0, over)
     this.dropped += over
-    return { seqs, dropped: over }
+    // rows are in seq order: every one before the first kept is gone
+    return { seqs, dropped: over, droppedRange: [0, this.rows[0]?.seq ?? this.seq + 1] }
   }
 
   releaseDead(): number {

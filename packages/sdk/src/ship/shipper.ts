@@ -9,6 +9,8 @@ export interface ShipStats {
   sent: number
   retried: number
   rejected: number
+  /** Dropped by the outbox cap (or after shutdown), never sent: a record is counted here or as sent, not both. */
+  dropped: number
   lastError: { code: string; message: string; at: string } | null
   /** The longest synchronous outbox operation (ms): what SQLite cost the event loop at worst. */
   maxOutboxOpMs: number
@@ -63,6 +65,14 @@ export class Shipper {
    * records leased together (one outbox row) are never released while some are still queued.
    */
   private fresh: FreshRow[] = []
+  /** The batch being sent: the cap may drop its records from the outbox before the answer comes. */
+  private inFlight: FreshRow[] = []
+  /**
+   * Records of this process's batches the cap dropped from the outbox while they were in flight
+   * (then perhaps handed back to `fresh` in halves): sent or parked if the collector takes them,
+   * counted as dropped when they go back to the outbox, which no longer has them.
+   */
+  private gone = new Set<number>()
   private deadCheckAt = 0
   private attempt = 0
   private limit: number
@@ -95,7 +105,44 @@ export class Shipper {
     if (this.fresh.length === 0) return
     const seqs = this.fresh.map((r) => r.seq)
     this.fresh = []
+    this.lose(seqs)
     timed(this.o.stats, () => this.o.store.release(seqs))
+  }
+
+  /**
+   * The cap dropped the outbox's records with seqs in [from, to) (and counted them). The ones
+   * waiting here are not sent: a record counted as dropped is never also sent. The ones in
+   * flight are given back to the count until their answer: if the collector takes them they
+   * were sent, not dropped.
+   */
+  forget([from, to]: readonly [number, number]): void {
+    const dropped = (r: FreshRow) => r.seq >= from && r.seq < to
+    if (this.fresh.some(dropped)) {
+      const kept: FreshRow[] = []
+      for (const r of this.fresh) {
+        if (!dropped(r)) kept.push(r)
+        // one that went while in flight was given back to the count then
+        else if (this.gone.delete(r.seq)) this.o.stats.dropped++
+      }
+      this.fresh = kept
+    }
+    for (const r of this.inFlight) {
+      if (!dropped(r) || this.gone.has(r.seq)) continue
+      this.gone.add(r.seq)
+      this.o.stats.dropped--
+    }
+  }
+
+  /** These records go back to the outbox (or are settled): the ones the cap dropped meanwhile are lost now. */
+  private lose(seqs: readonly number[]): void {
+    if (this.gone.size === 0) return
+    for (const seq of seqs) if (this.gone.delete(seq)) this.o.stats.dropped++
+  }
+
+  /** Settled with the collector (sent, parked): whatever the cap did meanwhile, not dropped. */
+  private settled(seqs: readonly number[]): void {
+    if (this.gone.size === 0) return
+    for (const seq of seqs) this.gone.delete(seq)
   }
 
   private takeFresh(now: number): FreshRow[] {
@@ -152,12 +199,20 @@ export class Shipper {
         return { kind: 'backoff', delayMs: 1000 }
       }
       if (batch.length === 0) return { kind: 'drained' }
-      const res = await this.o.send(batchBody(batch))
+      this.inFlight = batch
+      let res: SendResult
+      try {
+        res = await this.o.send(batchBody(batch))
+      } finally {
+        this.inFlight = []
+      }
       try {
         const next = timed(this.o.stats, () => this.settle(batch, res))
         if (next) return next
       } catch (err) {
-        // the rows stay leased and come back when the lease ends: nothing is lost
+        // the rows stay leased and come back when the lease ends: nothing is lost (the ones the
+        // cap dropped meanwhile are not counted again)
+        this.settled(batch.map((r) => r.seq))
         if (!isBusy(err)) this.fail('OUTBOX_ERROR', String(err))
         return isBusy(err) ? { kind: 'busy' } : { kind: 'backoff', delayMs: 1000 }
       }
@@ -178,6 +233,7 @@ export class Shipper {
         if (parked.length) store.park(parked, this.o.now())
         const parkedSeqs = new Set(parked.map((p) => p.seq))
         store.ack(parked.length ? seqs.filter((s) => !parkedSeqs.has(s)) : seqs)
+        this.settled(seqs)
         stats.sent += batch.length - parked.length
         stats.rejected += parked.length
         this.attempt = 0
@@ -188,6 +244,7 @@ export class Shipper {
       case 'too-large':
         if (batch.length === 1) {
           store.park([{ seq: batch[0]!.seq, code: 'PAYLOAD_TOO_LARGE', message: res.message, status: 413 }], this.o.now())
+          this.settled(seqs)
           stats.rejected += 1
         } else {
           // still leased to this process: back to the front of the queue, to go in halves
@@ -202,6 +259,7 @@ export class Shipper {
             batch.map((r) => ({ seq: r.seq, code: res.code, message: res.message, status: res.status })),
             this.o.now(),
           )
+          this.settled(seqs)
           stats.rejected += batch.length
           this.fail(res.code, res.message)
         } else {
@@ -210,6 +268,7 @@ export class Shipper {
         }
         return undefined
       case 'retry': {
+        this.lose(seqs)
         store.release(seqs)
         this.releaseFresh()
         stats.retried += batch.length
@@ -218,6 +277,7 @@ export class Shipper {
         return { kind: 'backoff', delayMs: backoffDelay(this.attempt, res.afterMs, this.o.random) }
       }
       case 'fatal':
+        this.lose(seqs)
         store.release(seqs)
         this.releaseFresh()
         this.fail(res.code, res.message)
