@@ -1,9 +1,12 @@
 import { randomUUID } from 'node:crypto'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { rmSync } from 'node:fs'
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import type { BatchResult, Incident, LlmRecordInput, LogResult, Page, Policy, Project, Remediation } from '@llmguard/shared'
 import type { IngestContext } from '../src/ingest/pipeline.js'
 import { POLICY_GRACE_MS } from '../src/remediation/violations.js'
-import { onRealPostgres, startTestCollector, type TestCollector } from './helpers/collector.js'
+import type { Signal } from '../src/incidents/store.js'
+import { copyTemplateDataDir, createTestDatabase, onRealPostgres, startTestCollector, type TestCollector } from './helpers/collector.js'
 import { count, createKey, createProject, failure, signUp, type TestUser } from './helpers/accounts.js'
 
 let collector: TestCollector
@@ -136,6 +139,84 @@ describe('automatic remediation', () => {
   })
 })
 
+/**
+ * Opens a latency incident and commits it without running the opened hooks: what a collector
+ * that crashed (or was stopped) right after the commit leaves behind.
+ */
+async function openWithoutHooks(c: TestCollector, projectId: string, model = 'gpt-4o'): Promise<Incident> {
+  const signal: Signal = { projectId, type: 'latency', key: model, severity: 'high', title: `slow ${model}`, count: 1, at: new Date(), metadata: {} }
+  const [raised] = await c.app.incidents.service.raise(c.sql, [signal])
+  expect(raised!.opened).toBe(true)
+  return raised!.incident
+}
+
+describe('automatic remediation survives a crash between the incident and its action', () => {
+  it('an incident committed whose action was never applied gets it when the collector starts again, once, with the same audit trail', async () => {
+    // a database of its own, shared by the two lives of one collector
+    const db = onRealPostgres() ? await createTestDatabase() : undefined
+    const dataDir = db ? undefined : copyTemplateDataDir()
+    const where = { dataDir, databaseUrl: db?.url, keepData: true }
+    try {
+      const first = await startTestCollector(where)
+      const user = await signUp(first)
+      const p = await createProject(first, user, 'crash')
+      const key = (await createKey(first, user, p.id)).key
+      await first.client.patch(`/v1/projects/${p.id}/settings`, { autoRemediation: switchRule }, { token: user.accessToken })
+      const incident = await openWithoutHooks(first, p.id)
+      await first.close()
+
+      const second = await startTestCollector(where)
+      try {
+        const list = async () => (await second.client.get<Page<Remediation>>(`/v1/incidents/${incident.id}/remediations`, { token: user.accessToken })).items
+        // applied by the start-up sweep, without any new traffic
+        const [auto] = await vi.waitFor(async () => {
+          const items = await list()
+          expect(items).toHaveLength(1)
+          return items
+        }, { timeout: 10_000, interval: 50 })
+        expect(auto).toMatchObject({ actionType: 'switch_model', automatic: true, state: 'active', appliedBy: { kind: 'system' }, after: { modelOverrides: { '*': 'gpt-4o-mini' } } })
+        expect(Date.parse(auto!.expiresAt!) - Date.parse(auto!.appliedAt)).toBe(30 * MINUTE)
+        expect(auto!.audit).toEqual([{ event: 'applied', actor: { kind: 'system' }, at: auto!.appliedAt, before: auto!.before, after: auto!.after }])
+        expect((await second.client.send<Policy>('GET', '/v1/llm/policy', { token: key })).data.modelOverrides).toEqual({ '*': 'gpt-4o-mini' })
+        // later sweeps and a late hook find nothing left to do
+        expect(await second.app.remediation.runDueJob()).toBe(0)
+        expect(await second.app.remediation.service.autoApply(incident)).toBeUndefined()
+        expect(await list()).toHaveLength(1)
+        expect(await count(second, 'remediation_audit')).toBe(1)
+      } finally {
+        await second.close()
+      }
+    } finally {
+      if (dataDir) rmSync(join(dataDir, '..'), { recursive: true, force: true })
+      await db?.drop()
+    }
+  })
+
+  it('the minute sweep applies what is due; an incident resolved before then, or whose rule was dropped, gets nothing', async () => {
+    const { project: p, key } = await project({ autoRemediation: { ...switchRule, error_rate: switchRule.latency } })
+    const pending = await openWithoutHooks(collector, p.id, 'gpt-4.1')
+    const resolved = await openWithoutHooks(collector, p.id, 'o3')
+    await collector.client.patch(`/v1/incidents/${resolved.id}`, { status: 'resolved' }, as(owner))
+    const { project: other } = await project({ autoRemediation: switchRule })
+    const dropped = await openWithoutHooks(collector, other.id)
+    await collector.client.patch(`/v1/projects/${other.id}/settings`, { autoRemediation: {} }, as(owner))
+    // a project without a rule for the type records nothing due in the first place
+    const { project: none } = await project({ autoRemediation: { error_rate: switchRule.latency } })
+    await openWithoutHooks(collector, none.id)
+    expect(await count(collector, `auto_remediations_due where incident_id in ('${pending.id}', '${resolved.id}', '${dropped.id}')`)).toBe(3)
+    expect(await count(collector, `auto_remediations_due d join incidents i on i.id = d.incident_id where i.project_id = '${none.id}'`)).toBe(0)
+
+    await collector.app.remediation.runDueJob()
+    expect((await remediationsOf(pending)).map((r) => r.automatic)).toEqual([true])
+    expect(await remediationsOf(resolved)).toEqual([])
+    expect(await remediationsOf(dropped)).toEqual([])
+    expect(await count(collector, `auto_remediations_due where incident_id in ('${pending.id}', '${resolved.id}', '${dropped.id}')`)).toBe(0)
+    expect((await policy(key)).modelOverrides).toEqual({ '*': 'gpt-4o-mini' })
+    // ended again, so later tests' revert jobs count only their own
+    expect((await collector.app.remediation.runExpiryJob(new Date(Date.now() + 31 * MINUTE))).expired).toBe(1)
+  })
+})
+
 describe('policy violations at ingest', () => {
   it('flags calls to a disabled endpoint or a switched-away model from clients that do not enforce the policy; logs filter on it', async () => {
     const { project: p, key } = await project()
@@ -174,6 +255,29 @@ describe('policy violations at ingest', () => {
 })
 
 describe.runIf(onRealPostgres())('two instances on one database', () => {
+  it('sweeping the same due actions at once apply each once', async () => {
+    const second = await startTestCollector({ databaseUrl: collector.databaseUrl, keepData: true })
+    try {
+      const opened: Incident[] = []
+      for (let i = 0; i < 5; i++) {
+        const { project: p } = await project({ autoRemediation: switchRule })
+        opened.push(await openWithoutHooks(collector, p.id), await openWithoutHooks(collector, p.id, 'o3'))
+      }
+      const applied = await Promise.all([collector.app.remediation.runDueJob(), second.app.remediation.runDueJob(), second.app.remediation.service.autoApply(opened[3]!)])
+      expect(applied[0] + applied[1] + (applied[2] ? 1 : 0)).toBe(opened.length)
+      for (const incident of opened) {
+        const items = await remediationsOf(incident)
+        expect(items).toHaveLength(1)
+        expect(items[0]!.audit.map((a) => a.event)).toEqual(['applied'])
+      }
+      // ended again, so later tests' revert jobs count only their own
+      expect((await collector.app.remediation.runExpiryJob(new Date(Date.now() + 31 * MINUTE))).expired).toBe(opened.length)
+    } finally {
+      await second.close()
+    }
+  })
+
+
   it('apply the automatic action once per incident and revert it once', async () => {
     const second = await startTestCollector({ databaseUrl: collector.databaseUrl, keepData: true })
     try {

@@ -46,8 +46,11 @@ async function missedAnomalyHours(sql: Sql, last: Date): Promise<Date[]> {
 export const RCA_REGENERATIONS_PER_MINUTE = 10
 
 /**
- * Runs after a new incident is committed (not on repeats): remediation's automatic rules hook
- * in here. Failures are logged and never undo the incident.
+ * Runs after a new incident is committed (not on repeats), on the instance that opened it.
+ * Failures are logged and never undo the incident. A crash between the commit and the hook
+ * skips the hook: work that must happen is recorded by the statement that opens the incident
+ * (store.upsertIncidents queues the analysis and the automatic remediation), and a hook only
+ * gets it done at once (remediation's automatic rules hook in here that way).
  */
 export type IncidentOpenedHook = (incident: Incident) => Promise<void> | void
 

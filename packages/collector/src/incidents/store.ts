@@ -110,6 +110,14 @@ export async function upsertIncidents(sql: Db, signals: Signal[]): Promise<{ inc
     pending as (
       insert into incident_analyses (incident_id) select id from up where opened
       on conflict (incident_id) do nothing
+    ),
+    -- and its automatic remediation, when the project has a rule for the type: recorded with the
+    -- incident, so a crash before the action is applied loses none (remediation applyDue)
+    due as (
+      insert into auto_remediations_due (incident_id)
+      select up.id from up join project_settings s on s.project_id = up.project_id
+      where up.opened and s.settings->'autoRemediation' ? up.type
+      on conflict (incident_id) do nothing
     )
     select ${COLUMNS(sql)}, i.opened from up i`
   // the statement's snapshot does not see its own queued analysis

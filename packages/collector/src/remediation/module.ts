@@ -14,6 +14,8 @@ import { policyViolationAnnotator } from './violations.js'
 /** Every minute: automatic actions end within a minute of their time. */
 export const EXPIRY_SCHEDULE = '* * * * *'
 export const EXPIRY_JOB = 'remediation:expiry'
+/** Every minute on every instance: automatic actions a crash or a failure left due. */
+export const DUE_JOB = 'remediation:due'
 
 export interface Remediations {
   service: RemediationService
@@ -21,6 +23,11 @@ export interface Remediations {
   jobs: JobScheduler
   /** The revert job, one instance at a time (tests call it with their own clock). */
   runExpiryJob(now?: Date): Promise<{ ran: boolean; expired: number }>
+  /**
+   * Applies the automatic actions left due (start() runs it once at once, then every minute);
+   * resolves with how many this call applied, after a sweep already running.
+   */
+  runDueJob(): Promise<number>
   start(): void
   stop(): Promise<void>
 }
@@ -48,8 +55,17 @@ export function createRemediations(deps: {
   })
   service.listeners.push(violations.invalidate)
   deps.ingest.annotators.push(violations.annotate)
+  // at once on the instance that opened the incident; a crash before it leaves the action due
+  // (recorded with the incident), for the sweeps of runDueJob
   deps.incidents.onOpened.push(async (incident) => void (await service.autoApply(incident)))
   const jobs = new JobScheduler(logger)
+  let sweep: Promise<number> | undefined
+
+  function runDueJob(): Promise<number> {
+    // one sweep at a time per instance; instances sweeping at once apply each action once
+    sweep ??= service.applyAllDue().finally(() => (sweep = undefined))
+    return sweep
+  }
 
   async function runExpiryJob(now = service.clock.now()) {
     const outcome = await runExclusive(sql, EXPIRY_JOB, (tx) => service.expireDue(tx, now))
@@ -66,10 +82,19 @@ export function createRemediations(deps: {
     routes: remediationRoutes({ remediation: service }),
     jobs,
     runExpiryJob,
+    runDueJob,
     start() {
       // the job's own clock: cron's tick time could lag a test's injected clock
-      jobs.start([{ name: EXPIRY_JOB, schedule: EXPIRY_SCHEDULE, run: () => runExpiryJob() }])
+      jobs.start([
+        { name: DUE_JOB, schedule: EXPIRY_SCHEDULE, run: () => runDueJob() },
+        { name: EXPIRY_JOB, schedule: EXPIRY_SCHEDULE, run: () => runExpiryJob() },
+      ])
+      // what the last run of this database left due (a crash between an incident and its action)
+      runDueJob().catch((err: unknown) => logger.error({ err }, 'automatic remediation sweep failed'))
     },
-    stop: () => jobs.stop(),
+    async stop() {
+      await jobs.stop()
+      await sweep?.catch(() => undefined)
+    },
   }
 }

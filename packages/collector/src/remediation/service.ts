@@ -1,5 +1,5 @@
 import { isDeepStrictEqual } from 'node:util'
-import type { Incident, Page, PaginationQuery, Remediation, RemediationActor, RemediationRequest } from '@llmguard/shared'
+import type { AutoRemediationRule, Incident, Page, PaginationQuery, Remediation, RemediationActor, RemediationRequest } from '@llmguard/shared'
 import { userIdOf } from '../auth/guard.js'
 import type { Db, Sql } from '../db/connect.js'
 import { AppError, notFound } from '../http/errors.js'
@@ -24,6 +24,10 @@ export interface RemediationServiceDeps {
 export type RemediationChangeListener = (projectId: string) => void
 
 const MINUTE_MS = 60_000
+/** Failed applications of one due automatic action before it is given up (and logged). */
+export const MAX_DUE_ATTEMPTS = 5
+/** Due automatic actions one sweep works through (the rest wait a minute). */
+const DUE_SWEEP_LIMIT = 500
 
 export function createRemediationService(deps: RemediationServiceDeps) {
   const { sql, logger, policy } = deps
@@ -123,6 +127,68 @@ export function createRemediationService(deps: RemediationServiceDeps) {
     return (await store.findRemediation(db, id))!
   }
 
+  /**
+   * Applies the incident's due automatic action (recorded when it opened), if it still is due:
+   * the project's rule for the incident type, applied by the system until `durationMinutes`
+   * from now. Exactly once across instances: the due row goes in the transaction that applies
+   * the action, after the project lock that serialises the project's policy changes. Nothing
+   * for an incident resolved meanwhile (a late application, after a restart, would change
+   * the policy for a problem already over) or whose project has dropped the rule.
+   */
+  async function applyDue(incidentId: string): Promise<Remediation | undefined> {
+    const [due] = await store.findDue(sql, 1, incidentId)
+    if (!due) return undefined
+    const now = clock.now()
+    let applied: { row: store.RemediationRow; rule: AutoRemediationRule } | undefined
+    try {
+      applied = await sql.begin(async (tx) => {
+        // the project deleted meanwhile: the due row went with it
+        if (!(await store.lockProject(tx, due.projectId))) return undefined
+        if (!(await store.takeDue(tx, incidentId))) return undefined
+        const incident = await findIncident(tx, incidentId)
+        const source = await findPolicySource(tx, due.projectId)
+        const rule = incident && source ? parseStoredSettings(source.settings ?? undefined).autoRemediation[incident.type] : undefined
+        if (!incident || !rule) return undefined
+        if (incident.status === 'resolved') {
+          logger.info({ incidentId, projectId: due.projectId }, 'automatic remediation skipped: the incident was resolved before it could be applied')
+          return undefined
+        }
+        const request = { actionType: rule.action, parameters: rule.parameters } as RemediationRequest
+        const row = await applyIn(tx, incident, request, { actor: { kind: 'system' }, now, expiresAt: new Date(now.getTime() + rule.durationMinutes * MINUTE_MS) })
+        return row && { row, rule }
+      })
+    } catch (err) {
+      // the row stays for the next sweep; a failure that could not even be counted (the
+      // database down) costs no attempt
+      const gaveUp = await store.failedDue(sql, incidentId, MAX_DUE_ATTEMPTS).catch(() => false)
+      if (gaveUp) logger.error({ err, incidentId, projectId: due.projectId }, `automatic remediation given up after ${MAX_DUE_ATTEMPTS} failed attempts`)
+      throw err
+    }
+    if (!applied) return undefined
+    const { row, rule } = applied
+    changed(due.projectId)
+    logger.info({ incidentId, projectId: due.projectId, remediationId: row.id, action: rule.action, expiresAt: row.expiresAt }, 'automatic remediation applied')
+    const [out] = await withRows(sql, [row])
+    return out
+  }
+
+  /**
+   * Applies every due automatic action (start-up, and a minute job on every instance): those
+   * whose incident's instance crashed or stopped before applying them, or failed to. Returns
+   * how many were applied here.
+   */
+  async function applyAllDue(): Promise<number> {
+    let applied = 0
+    for (const due of await store.findDue(sql, DUE_SWEEP_LIMIT)) {
+      try {
+        if (await applyDue(due.incidentId)) applied++
+      } catch (err) {
+        logger.error({ err, incidentId: due.incidentId, projectId: due.projectId }, 'automatic remediation failed; retrying at the next sweep')
+      }
+    }
+    return applied
+  }
+
   const overlay: PolicyOverlay = async (db, projectId, body) => fold(body, await store.activeLayers(db, projectId))
 
   return {
@@ -156,25 +222,12 @@ export function createRemediationService(deps: RemediationServiceDeps) {
       return out!
     },
 
-    /**
-     * The incident-opened hook: the project's automatic rule for this incident type, if any,
-     * applied by the system until `durationMinutes` from now.
-     */
-    async autoApply(incident: Incident): Promise<Remediation | undefined> {
-      const source = await findPolicySource(sql, incident.projectId)
-      const rule = source && parseStoredSettings(source.settings ?? undefined).autoRemediation[incident.type]
-      if (!rule) return undefined
-      const now = clock.now()
-      const request = { actionType: rule.action, parameters: rule.parameters } as RemediationRequest
-      const row = await sql.begin((tx) =>
-        applyIn(tx, incident, request, { actor: { kind: 'system' }, now, expiresAt: new Date(now.getTime() + rule.durationMinutes * MINUTE_MS) }),
-      )
-      if (!row) return undefined
-      changed(incident.projectId)
-      logger.info({ incidentId: incident.id, projectId: incident.projectId, remediationId: row.id, action: rule.action, expiresAt: row.expiresAt }, 'automatic remediation applied')
-      const [out] = await withRows(sql, [row])
-      return out
-    },
+    applyDue,
+
+    /** The incident-opened hook: the new incident's automatic action, at once. */
+    autoApply: (incident: Pick<Incident, 'id'>) => applyDue(incident.id),
+
+    applyAllDue,
 
     /** The revert job's work (inside the job's transaction): ends every automatic action due by `now`. */
     async expireDue(db: Db, now: Date): Promise<Remediation[]> {

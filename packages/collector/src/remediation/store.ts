@@ -158,3 +158,36 @@ export async function dueForExpiry(sql: Db, now: Date): Promise<RemediationRow[]
     where state = 'active' and expires_at is not null and expires_at <= ${now}
     order by expires_at, seq limit 500`
 }
+
+// ---- automatic remediations due (recorded with the incident by incidents/store.ts upsertIncidents) ----
+
+export interface Due {
+  incidentId: string
+  projectId: string
+}
+
+/** The due automatic actions, oldest first (the given incident's only, when given one). */
+export async function findDue(sql: Db, limit: number, incidentId?: string): Promise<Due[]> {
+  return sql<Due[]>`
+    select d.incident_id as "incidentId", i.project_id as "projectId"
+    from auto_remediations_due d join incidents i on i.id = d.incident_id
+    ${incidentId ? sql`where d.incident_id = ${incidentId}` : sql``}
+    order by d.due_at limit ${limit}`
+}
+
+/**
+ * Takes the incident's due row inside the transaction that applies its action: false when
+ * another instance took it first (it waits for that one to commit, then sees no row).
+ */
+export async function takeDue(sql: Db, incidentId: string): Promise<boolean> {
+  return (await sql`delete from auto_remediations_due where incident_id = ${incidentId} returning 1`).length > 0
+}
+
+/** Counts a failed application; the row goes once it has failed `maxAttempts` times (true then). */
+export async function failedDue(sql: Db, incidentId: string, maxAttempts: number): Promise<boolean> {
+  const [row] = await sql<{ attempts: number }[]>`
+    update auto_remediations_due set attempts = attempts + 1 where incident_id = ${incidentId} returning attempts`
+  if (!row || row.attempts < maxAttempts) return false
+  await sql`delete from auto_remediations_due where incident_id = ${incidentId}`
+  return true
+}
