@@ -4,7 +4,7 @@ import type { Sql } from './db/connect.js'
 import { createAuthenticator } from './auth/guard.js'
 import { authRoutes } from './auth/routes.js'
 import { createAuthService } from './auth/service.js'
-import { findUserById, sessionEnded } from './auth/store.js'
+import { tokenHolder } from './auth/store.js'
 import { createTokenSigner } from './auth/tokens.js'
 import { appliedVersion } from './db/migrate.js'
 import { healthRoutes } from './health/routes.js'
@@ -101,8 +101,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
       signer,
       keys,
       assertAccess: projects.assertAccess,
-      roleOf: async (userId) => (await findUserById(sql, userId))?.role,
-      sessionEnded: (sessionId) => sessionEnded(sql, sessionId),
+      holder: (userId, sessionId) => tokenHolder(sql, userId, sessionId),
     }),
   )
   const limiter = new RateLimiter({ sql, logger, embedded })

@@ -6,7 +6,7 @@ import { ARGON2_OPTIONS } from '../src/auth/passwords.js'
 import { request } from 'undici'
 import type { AuthResult, RefreshResult, User } from '@llmguard/shared'
 import { startTestCollector, type TestCollector } from './helpers/collector.js'
-import { count, failure, PASSWORD, setupProject, signUp, type TestUser } from './helpers/accounts.js'
+import { count, createKey, failure, PASSWORD, setupProject, signUp, type TestUser } from './helpers/accounts.js'
 
 let collector: TestCollector
 let admin: TestUser
@@ -380,5 +380,52 @@ describe('signup switch', () => {
       expect([again.status, again.code]).toEqual([409, 'CONFLICT'])
     }
     expect(performance.now() - t).toBeLessThan(5 * oneHash)
+  })
+})
+
+describe('a user deleted from the database by hand', () => {
+  it('its unexpired access tokens are refused on every route that takes one (401), never a 500; its API keys went with it', async () => {
+    const { user, project, key } = await setupProject(collector)
+    const unused = await createKey(collector, user, project.id)
+    // an API key verified (and cached) before the deletion
+    expect((await collector.client.send('GET', '/v1/llm/policy', { token: key.key })).status).toBe(200)
+    const sessionless = await new SignJWT({ email: user.email, role: 'user' }).setProtectedHeader({ alg: 'HS256', typ: 'JWT' }).setSubject(user.id)
+      .setIssuer('llmguard').setAudience('llmguard-api').setIssuedAt().setExpirationTime('15m').sign(new TextEncoder().encode(collector.secrets.jwtSecret))
+    await collector.sql`delete from users where id = ${user.id}`
+
+    type Operation = { security: Record<string, string[]>[] }
+    const doc = await collector.client.get<{ paths: Record<string, Record<string, Operation>> }>('/openapi.json')
+    const routes = Object.entries(doc.paths).flatMap(([path, methods]) =>
+      Object.entries(methods).filter(([, op]) => op.security.some((s) => 'bearerJwt' in s)).map(([method]) => ({ method: method.toUpperCase(), path })))
+    // every family: auth, projects, keys, settings, logs, metrics, incidents, remediations, billing, admin
+    expect(routes.length).toBeGreaterThan(25)
+    const answers: string[] = []
+    for (const token of [user.accessToken, sessionless]) {
+      for (const { method, path } of routes) {
+        const url = path.replace('{id}', project.id).replace(/\{[^}]+\}/g, '00000000-0000-4000-8000-000000000000')
+        const hasBody = method !== 'GET' && method !== 'DELETE'
+        const res = await request(collector.url + url, {
+          method: method as 'GET',
+          headers: { authorization: `Bearer ${token}`, ...(hasBody ? { 'content-type': 'application/json' } : {}) },
+          body: hasBody ? '{"name":"x","email":"x@example.com","plan":"pro","status":"resolved"}' : undefined,
+        })
+        const body = (await res.body.json()) as { error?: { code: string; message: string } }
+        answers.push(`${method} ${path} ${res.statusCode} ${body.error?.code}`)
+        if (res.statusCode === 401) expect(body.error!.message).toMatch(/no longer exists/)
+      }
+    }
+    expect(answers.filter((a) => !a.endsWith(' 401 UNAUTHORIZED'))).toEqual([])
+    expect(await count(collector, `projects where id = '${project.id}'`)).toBe(0)
+
+    // API keys: deleted with the user's projects. One verified since (cached on this instance
+    // up to a minute, as deletions outside the API are never announced) answers no 5xx either
+    for (const [token, cached] of [[unused.key, false], [key.key, true]] as const) {
+      for (const [method, path, body] of [['GET', '/v1/llm/policy', undefined], ['POST', '/v1/llm/requests', { prompt: 'p', model: 'gpt-4o', latency: 1 }], ['GET', `/v1/projects/${project.id}/logs`, undefined]] as const) {
+        const res = await request(collector.url + path, { method, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: body && JSON.stringify(body) })
+        const answer = (await res.body.json()) as { error?: { code: string } }
+        if (cached) expect(res.statusCode).toBeLessThan(500)
+        else expect([path, res.statusCode, answer.error?.code]).toEqual([path, 403, 'INVALID_API_KEY'])
+      }
+    }
   })
 })

@@ -10,10 +10,12 @@ export interface GuardDeps {
   keys: KeyVerifier
   /** Ownership (projects service): throws 404 for an unknown or malformed id, 403 for another's. */
   assertAccess(principal: Principal, projectId: string): Promise<void>
-  /** The user's current role (admin routes check the database, not the token's claim). */
-  roleOf(userId: string): Promise<'user' | 'admin' | undefined>
-  /** Whether the session an access token was issued in has ended (logout, token theft). */
-  sessionEnded(sessionId: string): Promise<boolean>
+  /**
+   * The token's user as the database has it now: the current role (admin routes check it, not
+   * the token's claim) and whether the session the token was issued in has ended (logout, token
+   * theft); undefined when the user no longer exists.
+   */
+  holder(userId: string, sessionId: string | undefined): Promise<{ role: 'user' | 'admin'; sessionEnded: boolean } | undefined>
 }
 
 const USER_KINDS = new Set<AuthKind>(['user', 'admin', 'userOrApiKey'])
@@ -55,15 +57,17 @@ export function createAuthenticator(deps: GuardDeps): Authenticate {
     } else {
       if (!USER_KINDS.has(kind)) throw new AppError('UNAUTHORIZED', 'this route needs a project API key')
       const claims = await deps.signer.verifyAccess(credential.value)
-      // stateless until now: a logged-out session's tokens would have worked on for 15 minutes
-      if (claims.sessionId && (await deps.sessionEnded(claims.sessionId))) {
+      // stateless until now: a logged-out session's tokens, or a deleted user's, would have
+      // worked on for 15 minutes (the latter into a foreign-key violation, a 500)
+      const holder = await deps.holder(claims.userId, claims.sessionId)
+      if (!holder) throw new AppError('UNAUTHORIZED', 'the account this token was issued to no longer exists: the token is no longer valid')
+      if (claims.sessionId && holder.sessionEnded) {
         throw new AppError('UNAUTHORIZED', 'this session has ended (logged out, or revoked after a reused refresh token): log in again')
       }
       principal = { kind: 'user', userId: claims.userId, email: claims.email, role: claims.role }
       if (kind === 'admin') {
-        const role = await deps.roleOf(claims.userId)
-        if (role !== 'admin') throw new AppError('FORBIDDEN', 'administrators only')
-        principal.role = role
+        if (holder.role !== 'admin') throw new AppError('FORBIDDEN', 'administrators only')
+        principal.role = holder.role
       }
     }
     if (req.projectParam) {

@@ -93,11 +93,20 @@ export async function findRefreshToken(
   return row
 }
 
-/** Whether a session (refresh-token family) was ended: logged out, or revoked on a reused token. */
-export async function sessionEnded(sql: Db, familyId: string): Promise<boolean> {
-  const [row] = await sql<{ ended: boolean }[]>`
-    select exists (select 1 from refresh_tokens where family_id = ${familyId} and revoked_at is not null) as ended`
-  return row!.ended
+/**
+ * Where an access token's holder stands now, in one primary-key lookup per request: the user's
+ * current role, and whether the session (refresh-token family) the token was issued in was
+ * ended (logged out, or revoked on a reused token). Undefined when the user is gone (deleted,
+ * by hand in the database too): the token, signed and unexpired, would otherwise act for no one
+ * for up to 15 minutes, and a write naming that user fail on its foreign key.
+ */
+export async function tokenHolder(sql: Db, userId: string, familyId: string | undefined): Promise<{ role: Role; sessionEnded: boolean } | undefined> {
+  const [row] = await sql<{ role: Role; sessionEnded: boolean }[]>`
+    select u.role, exists (
+      select 1 from refresh_tokens where family_id = ${familyId ?? null} and revoked_at is not null
+    ) as "sessionEnded"
+    from users u where u.id = ${userId}`
+  return row
 }
 
 export async function revokeFamily(sql: Db, familyId: string): Promise<number> {

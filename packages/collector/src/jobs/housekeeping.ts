@@ -29,7 +29,7 @@ export const RETENTION_DAYS = {
   // so a rotated or revoked row matters only until it expires; a day covers clock skew between
   // the instances and the database. Pruned by expiry only: a rotated token presented again
   // before then must still revoke its family, and a revoked row is what ends its session's
-  // access tokens (auth/store.ts sessionEnded), which live 15 minutes, far less than the
+  // access tokens (auth/store.ts tokenHolder), which live 15 minutes, far less than the
   // family's newest refresh token
   refresh_tokens: 1,
   // an address counts as the owner's for the login limits for 30 days after a login from it
