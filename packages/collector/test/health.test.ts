@@ -103,6 +103,18 @@ describe('health endpoints', () => {
       expect(param('/v1/projects/{id}/metrics', 'days')).toMatchObject({ type: 'integer', minimum: 1, maximum: 365, default: 30 })
       expect(param('/v1/projects/{id}/logs', 'limit')).toMatchObject({ type: 'integer', minimum: 1, maximum: 100, default: 50 })
       expect(param('/v1/projects/{id}/logs', 'minRiskScore')).toMatchObject({ type: 'integer', minimum: 0, maximum: 100 })
+      // the batch's records are described field by field, as the single record is (the route
+      // validates each record on its own, against the same schema)
+      type Json = Record<string, unknown>
+      const bodyOf = (path: string) => (doc.paths[path]!.post!.requestBody as unknown as { content: Record<string, { schema: Json }> }).content['application/json']!.schema
+      const resolve = (s: Json): Json => (typeof s.$ref === 'string' ? resolve(doc.components.schemas[s.$ref.replace('#/components/schemas/', '')] as Json) : s)
+      const records = (bodyOf('/v1/llm/requests/batch').properties as Record<string, Json>).records!
+      expect(records).toMatchObject({ type: 'array', minItems: 1, maxItems: 1000 })
+      const record = resolve(records.items as Json)
+      expect(record).toEqual(resolve(bodyOf('/v1/llm/requests')))
+      expect(record.required).toEqual(expect.arrayContaining(['prompt', 'model', 'latency']))
+      expect(Object.keys(record.properties as Json)).toEqual(expect.arrayContaining(['id', 'prompt', 'response', 'model', 'latency', 'tokens', 'status', 'timestamp', 'metadata']))
+      expect((record.properties as Record<string, Json>).latency).toMatchObject({ type: 'integer', minimum: 0 })
       // the envelope is defined in full, not as a reference to itself
       expect(Object.keys(doc.components.schemas.ErrorEnvelope!.properties!)).toEqual(['error'])
       expect(doc.openapi).toBe('3.1.0')

@@ -72,7 +72,8 @@ export function buildOpenApi(routes: RouteDef[], version: string): JsonSchema {
     }
     if (route.body) {
       // a body the route can do without (portal's {returnUrl?}, refresh with the cookie) is optional
-      operation.requestBody = { required: !route.body.safeParse(undefined).success, content: { 'application/json': { schema: toSchema(route.body, 'input') } } }
+      const schema = toSchema(route.documentedBody ?? route.body, 'input')
+      operation.requestBody = { required: !route.body.safeParse(undefined).success, content: { 'application/json': { schema } } }
     } else if (route.rawBody) {
       operation.requestBody = { required: true, content: { 'application/json': { schema: {} } } }
     }

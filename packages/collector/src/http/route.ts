@@ -70,6 +70,12 @@ export interface RouteDef<
   params?: PS
   query?: QS
   body?: BS
+  /**
+   * The body as the OpenAPI document shows it, where `body` is looser on purpose than what the
+   * route takes (the batch validates each record on its own, so one bad record is rejected by
+   * index instead of failing the batch): a generator cannot see through that to the fields.
+   */
+  documentedBody?: z.ZodType
   /** Response schemas by status, for the OpenAPI document; `null` for an empty body. */
   responses: Record<number, z.ZodType | null>
   /**

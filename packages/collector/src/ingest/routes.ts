@@ -1,4 +1,5 @@
-import { batchRequestSchema, batchResultSchema, ingestResultSchema, llmRecordSchema } from '@llmguard/shared'
+import { z } from 'zod'
+import { batchRequestSchema, batchResultSchema, ingestResultSchema, llmRecordSchema, MAX_BATCH_RECORDS } from '@llmguard/shared'
 import type { Sql } from '../db/connect.js'
 import { escapeFree } from '../http/body.js'
 import { AppError } from '../http/errors.js'
@@ -64,6 +65,8 @@ export function ingestRoutes(deps: IngestDeps): RouteDef[] {
       summary: 'Log up to 1000 LLM calls; each record is accepted, a duplicate, or rejected on its own',
       tags: ['ingest'],
       body: batchRequestSchema,
+      // records are z.unknown() in batchRequestSchema: each is validated by itself in the pipeline
+      documentedBody: batchRequestSchema.extend({ records: z.array(llmRecordSchema).min(1).max(MAX_BATCH_RECORDS) }),
       repairsText: true,
       responses: { 200: batchResultSchema },
       handler: async (ctx) => {
