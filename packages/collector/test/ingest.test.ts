@@ -211,6 +211,30 @@ describe('POST /v1/llm/requests/batch', () => {
     expect(await stored(projectA)).toBe(before + 2)
   })
 
+  it('refuses a top-level metadata key named __proto__ by name (zod would drop it silently); one nested deeper is stored as sent', async () => {
+    const withMetadata = (metadata: string) => JSON.stringify(rec()).replace(/}$/, `,"metadata":${metadata}}`)
+    const send = async (path: string, body: string) => {
+      const res = await request(`${collector.url}${path}`, { method: 'POST', body, headers: { authorization: `Bearer ${keyA}`, 'content-type': 'application/json' } })
+      return { status: res.statusCode, json: (await res.body.json()) as any }
+    }
+    const proto = '{"team":"a","__proto__":{"polluted":true}}'
+    const nested = '{"team":"a","deep":{"__proto__":{"kept":true}}}'
+    const before = await stored(projectA)
+    const single = await send('/v1/llm/requests', withMetadata(proto))
+    expect([single.status, single.json.error?.code]).toEqual([400, 'VALIDATION_ERROR'])
+    expect(single.json.error.details.issues).toEqual([{ path: 'body.metadata.__proto__', message: 'a metadata key named "__proto__" cannot be stored; rename it' }])
+    const batch = await send('/v1/llm/requests/batch', `{"records":[${withMetadata('{"team":"a"}')},${withMetadata(proto)},${withMetadata(nested)}]}`)
+    expect(batch.status).toBe(200)
+    const res = batch.json as BatchResult
+    expect(res.accepted).toBe(2)
+    expect(res.rejected).toEqual([{ index: 1, code: 'VALIDATION_ERROR', message: 'metadata.__proto__: a metadata key named "__proto__" cannot be stored; rename it' }])
+    expect(await stored(projectA)).toBe(before + 2)
+    const rows = await collector.sql<{ metadata: string }[]>`
+      select metadata::text as metadata from llm_requests where project_id = ${projectA} and metadata ? 'deep' order by created_at desc limit 1`
+    expect(rows.map((r) => JSON.parse(r.metadata))).toEqual([JSON.parse(nested)])
+    expect(rows[0]!.metadata).toContain('"__proto__"')
+  })
+
   it('stores each id once when batches race', async () => {
     const ids = Array.from({ length: 60 }, () => randomUUID())
     const before = await stored(projectA)

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto'
 import { computeCost, parseLlmRecord, scoreRisk, type LlmRecord, type ModelPrice, type RejectedRecord, type RiskReason } from '@llmguard/shared'
 import type { Logger } from '../logger.js'
 import { storable } from '../db/text.js'
+import { metadataProblem } from './metadata.js'
 
 /** What the pipeline knows about the project a batch belongs to. */
 export interface IngestContext {
@@ -83,6 +84,11 @@ export class IngestPipeline {
     const rejected: RejectedRecord[] = []
     const seen = new Set<string>()
     raw.forEach((input, index) => {
+      const problem = metadataProblem(input)
+      if (problem) {
+        rejected.push({ index, code: 'VALIDATION_ERROR', message: `${problem.path.join('.')}: ${problem.message}` })
+        return
+      }
       const parsed = parseLlmRecord(input)
       if (!parsed.success) {
         const issue = parsed.error.issues[0]!

@@ -6,6 +6,7 @@ import { AppError } from '../http/errors.js'
 import { defineRoute, reply, type RequestContext, type RouteDef } from '../http/route.js'
 import type { ProjectContextCache } from './context.js'
 import type { IngestContext, IngestPipeline } from './pipeline.js'
+import { singleRecordSchema } from './metadata.js'
 import { storedResult } from './store.js'
 
 export interface IngestDeps {
@@ -32,7 +33,9 @@ export function ingestRoutes(deps: IngestDeps): RouteDef[] {
       auth: 'apiKey',
       summary: 'Log one LLM call (201; a repeated id answers 200 with the stored result)',
       tags: ['ingest'],
-      body: llmRecordSchema,
+      // llmRecordSchema, refusing a metadata key it would drop (documented as itself)
+      body: singleRecordSchema,
+      documentedBody: llmRecordSchema,
       repairsText: true,
       responses: { 200: ingestResultSchema, 201: ingestResultSchema },
       handler: async (ctx) => {
