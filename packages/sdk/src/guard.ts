@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto'
 import { DEFAULT_POLICY, llmRecordSchema, type LlmRecordInput, type Policy } from '@llmguard/shared'
 import { LLMGuardError } from './errors.js'
 import { defaultOutboxPath, keyTag, resolveOptions, type LLMGuardOptions, type ResolvedOptions } from './options.js'
+import { FallbackStore } from './outbox/fallback.js'
 import { SqliteStore } from './outbox/sqlite.js'
 import { MemoryStore, type OutboxStore, type ParkedRow } from './outbox/store.js'
 import { Pipeline, type PipelineStats } from './pipeline.js'
@@ -125,12 +126,26 @@ export class LLMGuard {
 
   private openStore(): OutboxStore {
     if (this.o.outbox === ':memory:') return new MemoryStore()
+    let file: SqliteStore
     try {
-      return new SqliteStore(this.o.outbox)
+      file = new SqliteStore(this.o.outbox)
     } catch (err) {
       this.warnOnce('sqlite', `cannot open the outbox ${this.o.outbox} (${(err as Error).message}); records are kept in memory only`)
       return new MemoryStore()
     }
+    return new FallbackStore(file, (err) => this.outboxWriteFailed(err))
+  }
+
+  /** A write to an outbox that opened fine failed (a full disk): the store keeps the records in memory meanwhile. */
+  private outboxWriteFailed(err: unknown): void {
+    const message = err instanceof Error ? err.message : String(err)
+    const code = (err as { code?: unknown } | null)?.code
+    const what = typeof code === 'string' ? `${code}: ${message}` : message
+    this.counters.lastError = { code: 'OUTBOX_ERROR', message: `outbox write: ${what}`, at: new Date().toISOString() }
+    this.warnOnce(
+      'sqlite-write',
+      `cannot write the outbox ${this.o.outbox} (${what}); records are kept in memory${this.transport ? ' and shipped from there' : ''} until it can be written again, tried with a backoff`,
+    )
   }
 
   private warnOnce(key: string, message: string): void {

@@ -46,6 +46,8 @@ export interface PipelineOptions {
 export class Pipeline {
   private buffer: LlmRecordInput[] = []
   private writeTimer: NodeJS.Timeout | undefined
+  /** The store's next try at a file that failed, while records wait in memory for it. */
+  private retryTimer: NodeJS.Timeout | undefined
   private shipTimer: NodeJS.Timeout | undefined
   private shipAt = Infinity
   /** Until when a failure asked shipping to wait (backoff, Retry-After, a paused key): new records do not cut it short. */
@@ -93,6 +95,24 @@ export class Pipeline {
    * flush and shutdown). A busy file keeps the buffer for the next try.
    */
   write(all = false): boolean {
+    try {
+      return this.writeBuffer(all)
+    } finally {
+      this.scheduleRetry()
+    }
+  }
+
+  private writeBuffer(all: boolean): boolean {
+    const retryAt = this.o.store.retryAt
+    if (this.buffer.length === 0 && retryAt !== undefined && Date.now() >= retryAt) {
+      // no new records, but some wait in memory for a file that failed: it is tried now
+      try {
+        this.append([])
+      } catch (err) {
+        // a lock: the next write tries
+        if (!isBusy(err)) this.o.onInternalError('outbox write', err)
+      }
+    }
     while (this.buffer.length > 0) {
       const records = this.buffer.length <= MAX_ROWS_PER_TX ? this.buffer : this.buffer.slice(0, MAX_ROWS_PER_TX)
       // one object per record serves as the outbox row and, once it has its seq, as the
@@ -106,26 +126,13 @@ export class Pipeline {
         rows[i] = { seq: 0, id: r.id!, body, bytes, createdAt: now, attempts: 0, at: now }
       }
       try {
-        const shipper = this.shipper
-        const leaseUntil = shipper ? now + shipper.leaseMs : 0
-        const { seqs, dropped, droppedRange } = timed(this.o.stats, () => this.o.store.append(rows, this.o.maxRecords, leaseUntil))
-        this.o.stats.dropped += dropped
-        if (shipper) {
-          for (let i = 0; i < rows.length; i++) rows[i]!.seq = seqs[i]!
-          shipper.addFresh(rows)
-          // the cap may have taken rows this process holds to send
-          if (droppedRange) shipper.forget(droppedRange)
-        }
+        this.append(rows)
         this.buffer = records === this.buffer ? [] : this.buffer.slice(records.length)
         this.busy = false
       } catch (err) {
-        if (!isBusy(err)) {
-          // not a lock: a broken file. Keeping the rows in memory would grow without end
-          this.o.onInternalError('outbox write', err)
-          this.o.stats.dropped += this.buffer.length
-          this.buffer = []
-          return false
-        }
+        // a file that fails otherwise (a full disk) is the store's to fall back from
+        // (FallbackStore): what still comes here is kept and tried again, as a lock, under the cap
+        if (!isBusy(err)) this.o.onInternalError('outbox write', err)
         this.busy = true
         this.scheduleWrite(this.o.writeDelayMs)
         return false
@@ -140,6 +147,19 @@ export class Pipeline {
     return true
   }
 
+  /** Appends rows (leased to this process when it ships) and hands them to the shipper. Throws a busy error. */
+  private append(rows: FreshRow[]): void {
+    const shipper = this.shipper
+    const leaseUntil = shipper ? Date.now() + shipper.leaseMs : 0
+    const { seqs, dropped, droppedRange } = timed(this.o.stats, () => this.o.store.append(rows, this.o.maxRecords, leaseUntil))
+    this.o.stats.dropped += dropped
+    if (!shipper) return
+    for (let i = 0; i < rows.length; i++) rows[i]!.seq = seqs[i]!
+    shipper.addFresh(rows)
+    // the cap may have taken rows this process holds to send
+    if (droppedRange) shipper.forget(droppedRange)
+  }
+
   private scheduleWrite(delayMs: number): void {
     if (this.writeTimer || this.closed) return
     this.writeTimer = setTimeout(() => {
@@ -147,6 +167,23 @@ export class Pipeline {
       this.write()
     }, delayMs)
     this.writeTimer.unref()
+  }
+
+  /**
+   * Records the file could not take wait in memory: a write at the store's next try moves them
+   * back, new records or not. A timer of its own, so a write due sooner never waits for it.
+   */
+  private scheduleRetry(): void {
+    const at = this.o.store.retryAt
+    if (at === undefined || this.retryTimer || this.closed) return
+    this.retryTimer = setTimeout(
+      () => {
+        this.retryTimer = undefined
+        this.write()
+      },
+      Math.max(0, at - Date.now()),
+    )
+    this.retryTimer.unref()
   }
 
   private scheduleShip(delayMs: number): void {
@@ -228,9 +265,16 @@ export class Pipeline {
       // the lease ends by itself, or the next process sees this one is gone
       this.o.onInternalError('outbox release', err)
     }
+    try {
+      // what memory holds for a file that failed: a last try to keep it for the next start
+      this.o.stats.dropped += this.o.store.saveSpilled?.(this.o.maxRecords) ?? 0
+    } catch (err) {
+      this.o.onInternalError('outbox close', err)
+    }
     if (this.writeTimer) clearTimeout(this.writeTimer)
+    if (this.retryTimer) clearTimeout(this.retryTimer)
     if (this.shipTimer) clearTimeout(this.shipTimer)
-    this.writeTimer = this.shipTimer = undefined
+    this.writeTimer = this.retryTimer = this.shipTimer = undefined
     if (this.buffer.length) {
       // still busy at the very end: these could not be saved
       this.o.stats.dropped += this.buffer.length
@@ -240,6 +284,6 @@ export class Pipeline {
 
   /** For tests: how many timers this pipeline holds. */
   get timersPending(): number {
-    return (this.writeTimer ? 1 : 0) + (this.shipTimer ? 1 : 0)
+    return (this.writeTimer ? 1 : 0) + (this.retryTimer ? 1 : 0) + (this.shipTimer ? 1 : 0)
   }
 }

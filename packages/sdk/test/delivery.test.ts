@@ -4,10 +4,11 @@ import { spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import type Database from 'better-sqlite3'
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { startFakeCollector, TEST_KEY, type FakeCollector } from './fakes/collector-server.js'
 import { startFakeOpenAI, type FakeOpenAI } from './fakes/openai-server.js'
-import { makeGuard, openaiClient, tempDir, until } from './helpers.js'
+import { makeGuard, openaiClient, storedRecords, tempDir, until } from './helpers.js'
 import { LLMGuard } from '../src/index.js'
 import { SqliteStore } from '../src/outbox/sqlite.js'
 
@@ -53,6 +54,22 @@ async function calls(g: LLMGuard, n: number, tag = 'c'): Promise<void> {
 }
 
 const everyArrivedOnce = () => [...collector.arrivals.values()].every((n) => n === 1)
+
+/** The guard's own connection to its outbox: a full disk is provoked on it (max_page_count holds per connection). */
+function connectionOf(guard: LLMGuard): Database.Database {
+  const store = guard['store'] as unknown as { file?: SqliteStore }
+  return (store.file ?? (store as SqliteStore))['db']
+}
+
+/** Records in an outbox file, read through a connection of its own. */
+function recordsIn(path: string): number {
+  const s = new SqliteStore(path, { forReading: true })
+  try {
+    return s.count()
+  } finally {
+    s.close()
+  }
+}
 
 /** A local server in the collector's place, answering every request with `answer`. */
 async function standIn(answer: (req: IncomingMessage, res: ServerResponse) => void): Promise<{ url: string; close(): Promise<void> }> {
@@ -310,6 +327,35 @@ describe('delivery', () => {
     expect(warnings.filter((w) => w.includes('kept in memory'))).toHaveLength(1)
     await guard.flush()
     expect(collector.stored.size).toBe(3)
+  })
+
+  it('a disk that fills after start-up: new records stay in memory and ship from there once, with one warning; what the file held stays in it', async () => {
+    await collector.stop()
+    const { guard, warnings } = guardFor({ writeDelayMs: 10 })
+    for (let i = 0; i < 3; i++) guard.record({ prompt: `before ${i}`, model: 'm', latency: 1 })
+    await guard.flush({ timeoutMs: 300 })
+    const outbox = join(tmp.dir, 'outbox.sqlite')
+    expect(recordsIn(outbox)).toBe(3)
+    // the disk is full: the file may not grow by one page (SQLITE_FULL), and records this big need some
+    connectionOf(guard).pragma('max_page_count = 1')
+    const big = 'x'.repeat(8_000)
+    for (let i = 0; i < 10; i++) guard.record({ prompt: `during ${i} ${big}`, model: 'm', latency: 1 })
+    await guard.flush({ timeoutMs: 300 })
+    expect(guard.stats()).toMatchObject({ queued: 13, dropped: 0, sent: 0 })
+    expect(recordsIn(outbox)).toBe(3)
+    await collector.start()
+    const during = () => storedRecords(collector).filter((r) => String(r.prompt).startsWith('during'))
+    await until(() => during().length === 10, 8000, 'the records kept in memory')
+    await guard.shutdown({ timeoutMs: 1000 })
+    // the ones the full file still holds (it may not even lease them) are the next start's
+    const left = recordsIn(outbox)
+    expect(guard.stats()).toMatchObject({ dropped: 0, sent: 13 - left, queued: left })
+    expect(warnings.filter((w) => w.startsWith(`cannot write the outbox ${outbox} (SQLITE_FULL`))).toHaveLength(1)
+    expect(warnings.filter((w) => w.includes('internal error'))).toEqual([])
+    // the next start, on a disk with room again
+    guardFor()
+    await until(() => collector.stored.size === 13, 5000, 'what the file kept')
+    expect(everyArrivedOnce()).toBe(true)
   })
 
   // needs root to run the child as another user (CI runs as root): a file root may always write

@@ -80,6 +80,13 @@ export interface OutboxStore {
   replayParked(seqs?: readonly number[]): number
   /** Records dropped by the size cap over the file's life. */
   droppedTotal(): number
+  /**
+   * Set while records the file could not take wait in memory (FallbackStore): when to try the
+   * file again. The writer tries then even with no new records, to move them back.
+   */
+  readonly retryAt?: number
+  /** At shutdown: moves what memory holds for a failed file to it; returns how many were dropped. */
+  saveSpilled?(maxRows: number): number
   getMeta(key: string): string | undefined
   setMeta(key: string, value: string): void
   close(): void
@@ -98,8 +105,13 @@ export class MemoryStore implements OutboxStore {
   private rows: (OutboxRow & { leaseUntil: number })[] = []
   private parked: ParkedRow[] = []
   private meta = new Map<string, string>()
-  private seq = 0
+  private seq: number
   private dropped = 0
+
+  /** Seqs start after `firstSeq`, so that another store's seqs can be told apart (FallbackStore). */
+  constructor(private readonly firstSeq = 0) {
+    this.seq = firstSeq
+  }
 
   append(rows: readonly NewRow[], maxRows: number, leaseUntil = 0): Appended {
     const seqs: number[] = []
@@ -112,7 +124,7 @@ export class MemoryStore implements OutboxStore {
     this.rows.splice(0, over)
     this.dropped += over
     // rows are in seq order: every one before the first kept is gone
-    return { seqs, dropped: over, droppedRange: [0, this.rows[0]?.seq ?? this.seq + 1] }
+    return { seqs, dropped: over, droppedRange: [this.firstSeq, this.rows[0]?.seq ?? this.seq + 1] }
   }
 
   releaseDead(): number {
