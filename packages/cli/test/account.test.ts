@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { LLMGuard } from '@llmguard/sdk'
 import type { LogResult, Page, User } from '@llmguard/shared'
 import { startTestCollector, type TestCollector } from '../../collector/test/helpers/collector.js'
-import { setupProject, signUp } from '../../collector/test/helpers/accounts.js'
+import { createProject, setupProject, signUp } from '../../collector/test/helpers/accounts.js'
 import Init from '../src/commands/init.js'
 import Login from '../src/commands/login.js'
 import Logout from '../src/commands/logout.js'
@@ -245,6 +245,33 @@ describe('session', () => {
     const after = await run(Whoami, [])
     expect(after.exitCode).toBe(1)
     expect(after.stderr).toContain('not logged in: run `llmguard login`')
+  })
+
+  it("login makes an account's only project the default, so project commands work without --project; with several, it leaves the choice", async () => {
+    const { user, project } = await setupProject(collector)
+    writeConfig({}, configFile())
+    const login = await run<any>(Login, ['--collector', collector.url, '--email', user.email, '--password', user.password])
+    expect(login.exitCode).toBe(0)
+    expect(login.stdout).toContain(`default project: demo (${project.id})\n`)
+    expect(readConfig(configFile()).projectId).toBe(project.id)
+    const search = await run<any>(LogsSearch, ['--json'])
+    expect(search.exitCode).toBe(0)
+    expect(search.json).toMatchObject({ items: [], total: 0 })
+
+    // logging in again keeps it, and says which it is
+    const again = await run<any>(Login, ['--collector', collector.url, '--email', user.email, '--password', user.password, '--json'])
+    expect(again.json).toMatchObject({ user: { id: user.id }, project: { id: project.id, name: 'demo' } })
+
+    // a second project: nothing is chosen for the user
+    const two = await signUp(collector)
+    await createProject(collector, two, 'one')
+    await createProject(collector, two, 'two')
+    const login2 = await run<any>(Login, ['--collector', collector.url, '--email', two.email, '--password', two.password])
+    expect(login2.exitCode).toBe(0)
+    expect(login2.stdout).toContain('choose a default project with `llmguard projects use ID`')
+    expect(readConfig(configFile()).projectId).toBeUndefined()
+    const json2 = await run<any>(Login, ['--collector', collector.url, '--email', two.email, '--password', two.password, '--json'])
+    expect(json2.json.project).toBeUndefined()
   })
 
   it('logout revokes the session at the collector it belongs to, whatever other collector is named; that one is sent nothing', async () => {
