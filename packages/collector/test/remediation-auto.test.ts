@@ -255,7 +255,7 @@ describe('policy violations at ingest', () => {
 })
 
 describe.runIf(onRealPostgres())('two instances on one database', () => {
-  it('sweeping the same due actions at once apply each once', async () => {
+  it('sweeps of the same due actions at once apply each action once', async () => {
     const second = await startTestCollector({ databaseUrl: collector.databaseUrl, keepData: true })
     try {
       const opened: Incident[] = []
