@@ -8,8 +8,8 @@ import { makeRecords } from './lib/records.mjs'
 const HELP = `Usage: pnpm seed [--url URL] [--email EMAIL] [--password PASSWORD] [--records N] [--days D]
 
 Creates on a running collector a demo account (or signs in to it when the email exists), a
-project "demo", an API key, and N realistic LLM request records spread over the last D days,
-sent through POST /v1/llm/requests/batch.
+project "demo" (or uses the account's project of that name), a new API key, and N realistic LLM
+request records spread over the last D days, sent through POST /v1/llm/requests/batch.
 
   --url URL        collector address (default: $LLMGUARD_ENDPOINT or http://localhost:3000)
   --email EMAIL    account email (default: demo@llmguard.local)
@@ -72,8 +72,8 @@ async function main() {
   }
   console.log(session.created ? `created account ${args.email}` : `signed in as ${args.email} (existing account)`)
 
-  const { project, key } = await createProjectWithKey(url, session.accessToken, args.project)
-  console.log(`created project "${project.name}" (${project.id}) and an API key`)
+  const { project, key } = await createProjectWithKey(url, session.accessToken, args.project, { reuse: true })
+  console.log(`${project.reused ? 'using the existing' : 'created'} project "${project.name}" (${project.id}) and a new API key`)
 
   const records = makeRecords(count, { days, seed: Date.now() % 2 ** 31 })
   let accepted = 0
@@ -101,9 +101,12 @@ async function main() {
   project    ${project.id}
   API key    ${key}
 
-The API key is shown only here: keep it (LLMGUARD_API_KEY for the SDK and CLI).
-Next: open ${new URL(`/v1/projects/${project.id}/metrics?days=7`, url)} with the key as a Bearer token,
-or search the logs: curl -H "Authorization: Bearer ${key}" "${new URL(`/v1/projects/${project.id}/logs?search=refund`, url)}"`)
+The API key is shown only here: keep it (LLMGUARD_API_KEY, for the SDK and the CLI's outbox commands).
+Browse the records from the CLI (login makes an account's only project the default):
+  pnpm llmguard login --collector ${url} --email ${args.email}
+  pnpm llmguard logs search --search refund
+  pnpm llmguard metrics --days 7
+or with the key as a Bearer token: curl -H "Authorization: Bearer ${key}" "${new URL(`/v1/projects/${project.id}/logs?search=refund`, url)}"`)
   if (rejected.length) process.exitCode = 1
 }
 

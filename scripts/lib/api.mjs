@@ -35,9 +35,15 @@ export async function signIn(base, email, password) {
   }
 }
 
-/** A project and an API key for it. */
-export async function createProjectWithKey(base, accessToken, name) {
-  const project = await api(base, 'POST', '/v1/projects', { token: accessToken, body: { name } })
+/**
+ * A project and a new API key for it. With `reuse`, the account's project of that name (the
+ * newest, as the CLI picks) when it has one: seeding again adds records, not projects.
+ */
+export async function createProjectWithKey(base, accessToken, name, { reuse = false } = {}) {
+  const mine = reuse ? await api(base, 'GET', '/v1/projects?limit=100', { token: accessToken }) : undefined
+  const existing = mine?.items.find((p) => p.name === name)
+  const project = existing ?? (await api(base, 'POST', '/v1/projects', { token: accessToken, body: { name } }))
+  project.reused = Boolean(existing)
   const { key } = await api(base, 'POST', `/v1/projects/${project.id}/keys`, { token: accessToken, body: { name: `${name} key` } })
   return { project, key }
 }

@@ -29,7 +29,7 @@ export default class CollectorSeed extends BaseCommand<typeof CollectorSeed> {
     'Works over HTTP against any collector. Creates the demo account with a generated password (printed once) or, with --password, signs in to it; an existing demo account is used through your session when you are logged in as it. The project of --project-name is reused when the account has one (seeding again adds records, not projects). When you are not logged in, or with --use, the CLI then uses that account and project.'
   static override examples = ['<%= config.bin %> collector seed', '<%= config.bin %> collector seed --records 5000 --days 14 --use --json']
   static override flags = {
-    email: Flags.string({ description: 'demo account email', default: 'demo@llmguard.dev' }),
+    email: Flags.string({ description: 'demo account email', default: 'demo@llmguard.local' }),
     // no fixed default: the first account of a fresh install becomes its admin, and a default
     // password is a public one
     password: Flags.string({ description: 'demo account password (default: a generated one, printed once)', env: 'LLMGUARD_DEMO_PASSWORD' }),
