@@ -73,9 +73,10 @@ export class LLMGuard {
       this.warnOnce('no-key', 'no API key (LLMGUARD_API_KEY): records are kept in the outbox but not shipped')
     } else if (!isHttpUrl(this.o.endpoint)) {
       // e.g. LLMGUARD_ENDPOINT=localhost:3000: every batch would fail, with nothing said
+      const from = options.endpoint === undefined || options.endpoint === null ? 'LLMGUARD_ENDPOINT' : 'the endpoint option'
       this.warnOnce(
         'bad-endpoint',
-        `endpoint "${this.o.endpoint}" (LLMGUARD_ENDPOINT) is not an http(s) URL such as http://localhost:3000: records are kept in the outbox but not shipped`,
+        `endpoint "${this.o.endpoint}" (${from}) is not an http(s) URL such as http://localhost:3000: records are kept in the outbox but not shipped`,
       )
     } else {
       this.transport = createUndiciTransport({ endpoint: this.o.endpoint, apiKey: this.o.apiKey, timeoutMs: this.o.requestTimeoutMs })

@@ -174,14 +174,21 @@ describe('delivery', () => {
     await calls(guard, 2, 'badurl')
     await guard.flush({ timeoutMs: 500 })
     expect(guard.stats()).toMatchObject({ queued: 2, sent: 0, shipping: false, lastError: null })
-    expect(warnings.filter((w) => w.includes(`endpoint "${endpoint}" (LLMGUARD_ENDPOINT) is not an http(s) URL`))).toHaveLength(1)
+    expect(warnings.filter((w) => w.includes(`endpoint "${endpoint}" (the endpoint option) is not an http(s) URL`))).toHaveLength(1)
+  })
+
+  it('names LLMGUARD_ENDPOINT when the bad endpoint came from there', async () => {
+    const { guard, warnings } = guardFor({ endpoint: undefined, env: { LLMGUARD_ENDPOINT: 'localhost:3000' } })
+    await calls(guard, 1, 'badenv')
+    expect(guard.stats()).toMatchObject({ queued: 1, sent: 0, shipping: false })
+    expect(warnings.filter((w) => w.includes('endpoint "localhost:3000" (LLMGUARD_ENDPOINT) is not an http(s) URL'))).toHaveLength(1)
   })
 
   it('keeps records and says so once when the endpoint is not even a string', async () => {
     const { guard, warnings } = guardFor({ endpoint: 3000 as unknown as string })
     await calls(guard, 1, 'numeric-endpoint')
     expect(guard.stats()).toMatchObject({ queued: 1, sent: 0, shipping: false })
-    expect(warnings.filter((w) => w.includes('endpoint "3000" (LLMGUARD_ENDPOINT) is not an http(s) URL'))).toHaveLength(1)
+    expect(warnings.filter((w) => w.includes('endpoint "3000" (the endpoint option) is not an http(s) URL'))).toHaveLength(1)
   })
 
   it('pauses, parking nothing, when the endpoint answers 405 (a web server, not the collector)', async () => {
