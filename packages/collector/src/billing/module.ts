@@ -21,13 +21,13 @@ export interface Billing {
 }
 
 /** The billing domain wired up: usage meter, plans, Stripe checkout/portal/invoices, Stripe webhook. */
-export function createBilling(deps: { sql: Sql; logger: Logger; config: Pick<Config, 'stripe' | 'planLimits' | 'corsOrigins' | 'tls'> }): Billing {
+export function createBilling(deps: { sql: Sql; logger: Logger; config: Pick<Config, 'stripe' | 'planLimits' | 'corsOrigins' | 'tls' | 'database'> }): Billing {
   const { sql, logger, config } = deps
   const clock = { now: () => new Date() }
   const now = () => clock.now()
   const stripe = config.stripe.secretKey ? createStripeBilling({ secretKey: config.stripe.secretKey, apiBase: config.stripe.apiBase }) : undefined
   const meter = new UsageMeter({ sql, logger, limits: config.planLimits ? PLAN_MONTHLY_LIMITS : undefined, now })
-  const service = createBillingService({ sql, logger, stripe, pricePro: config.stripe.pricePro, limitsEnforced: config.planLimits, now })
+  const service = createBillingService({ sql, logger, stripe, pricePro: config.stripe.pricePro, limitsEnforced: config.planLimits, embedded: !config.database.url, now })
   return {
     meter,
     service,

@@ -14,6 +14,8 @@ export interface BillingServiceDeps {
   /** STRIPE_PRICE_PRO. */
   pricePro: string | undefined
   limitsEnforced: boolean
+  /** The embedded database: this process is the only instance. */
+  embedded: boolean
   now(): Date
 }
 
@@ -71,14 +73,49 @@ export function createBillingService(deps: BillingServiceDeps) {
     }
   }
 
+  /** Customer creations under way in this process, by user: concurrent first checkouts share one. */
+  const creating = new Map<string, Promise<string>>()
+
+  /**
+   * The user's Stripe customer, created on first use, once however many checkouts ask at the
+   * same moment. The idempotency key alone is not enough: Stripe refuses (409) a request that
+   * reuses the key of one still executing, so the second checkout failed whenever the first
+   * customer took longer than the client's one retry.
+   */
   async function customerOf(userId: string): Promise<string> {
     const account = await store.findAccount(sql, userId)
     if (account?.stripeCustomerId) return account.stripeCustomerId
-    const user = await store.userExists(sql, userId)
+    let pending = creating.get(userId)
+    if (!pending) {
+      pending = createCustomer(userId).finally(() => creating.delete(userId))
+      creating.set(userId, pending)
+    }
+    return pending
+  }
+
+  /**
+   * Other instances on the same database are kept out by a lock held across the Stripe call (it
+   * holds a pooled connection for that call, on a user's first checkout only). The embedded
+   * database is one instance, so the in-process sharing suffices there, and holding its only
+   * connection across a Stripe call would stall every query meanwhile.
+   */
+  function createCustomer(userId: string): Promise<string> {
+    if (deps.embedded) return createCustomerIn(sql, userId)
+    return sql.begin(async (tx) => {
+      await store.lockCustomerCreation(tx, userId)
+      return createCustomerIn(tx, userId)
+    }) as Promise<string>
+  }
+
+  async function createCustomerIn(db: Db, userId: string): Promise<string> {
+    // read again: the lock's previous holder may have linked one
+    const account = await store.findAccount(db, userId)
+    if (account?.stripeCustomerId) return account.stripeCustomerId
+    const user = await store.userExists(db, userId)
     if (!user) throw notFound('user')
     const replacing = account?.deletedCustomerId ?? undefined
     const created = await viaStripe(() => stripe().createCustomer({ userId, email: user.email, replacing }))
-    return store.linkCustomer(sql, userId, created)
+    return store.linkCustomer(db, userId, created)
   }
 
   /**

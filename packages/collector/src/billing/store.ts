@@ -84,6 +84,15 @@ export async function updateAccount(db: Db, userId: string, change: AccountChang
 }
 
 /**
+ * Serialises the creation of the user's Stripe customer across instances until the transaction
+ * ends. An advisory lock rather than the account row's: webhooks and the admin's plan changes
+ * for the user need not wait for a Stripe call.
+ */
+export async function lockCustomerCreation(tx: Db, userId: string): Promise<void> {
+  await tx`select pg_advisory_xact_lock(hashtext(${`llmguard:stripe-customer:${userId}`}))`
+}
+
+/**
  * Links a Stripe customer to the user unless one is linked already; returns the linked one
  * (so two concurrent first checkouts agree on a single customer).
  */

@@ -26,6 +26,8 @@ export interface FakeStripe {
   /** Invoices by customer, newest first (as Stripe lists them). */
   invoices: Map<string, Record<string, unknown>[]>
   addInvoice(customerId: string, over?: Record<string, unknown>): Record<string, unknown>
+  /** Milliseconds to take over requests by `METHOD /path` (e.g. `POST /v1/customers`), to hold one in flight. */
+  delays: Map<string, number>
   close(): Promise<void>
 }
 
@@ -122,6 +124,8 @@ function portalSession(params: Record<string, string>) {
 export async function startFakeStripe(): Promise<FakeStripe> {
   const sockets = new Set<Socket>()
   const idempotent = new Map<string, unknown>()
+  /** Idempotency keys of requests still being answered: Stripe refuses a second one with 409. */
+  const inFlight = new Set<string>()
   const fake: FakeStripe = {
     url: '',
     mode: 'ok',
@@ -160,6 +164,7 @@ export async function startFakeStripe(): Promise<FakeStripe> {
       fake.invoices.set(customerId, [...(fake.invoices.get(customerId) ?? []), invoice])
       return invoice
     },
+    delays: new Map(),
     close: async () => undefined,
   }
   const server = createServer(async (req: IncomingMessage, res: ServerResponse) => {
@@ -187,9 +192,21 @@ export async function startFakeStripe(): Promise<FakeStripe> {
     if (!req.headers.authorization?.startsWith('Bearer sk_')) return invalid('You did not provide an API key.', undefined, 401)
 
     const key = `${req.method} ${url.pathname}`
-    if (idempotencyKey && req.method === 'POST' && idempotent.has(`${key} ${idempotencyKey}`)) return json(200, idempotent.get(`${key} ${idempotencyKey}`))
+    const idem = idempotencyKey && req.method === 'POST' ? `${key} ${idempotencyKey}` : undefined
+    if (idem && idempotent.has(idem)) return json(200, idempotent.get(idem))
+    // as Stripe does: a request reusing the key of one still executing is refused, not queued
+    // (stripe-node retries a 409 after its backoff)
+    if (idem && inFlight.has(idem)) {
+      return json(409, { error: { type: 'idempotency_error', message: `There is currently another in-progress request using this Idempotent Key (that probably means you submitted twice, and the other request is still going through): ${idempotencyKey}. Please try again later.` } })
+    }
+    const delay = fake.delays.get(key)
+    if (delay) {
+      if (idem) inFlight.add(idem)
+      await new Promise((resolve) => setTimeout(resolve, delay))
+      if (idem) inFlight.delete(idem)
+    }
     const remember = (body: unknown) => {
-      if (idempotencyKey && req.method === 'POST') idempotent.set(`${key} ${idempotencyKey}`, body)
+      if (idem) idempotent.set(idem, body)
       json(200, body)
     }
     switch (key) {
