@@ -2,6 +2,7 @@ import type { Config, Secrets } from './config.js'
 import { createApp, type App } from './app.js'
 import { openDatabase, type Sql } from './db/connect.js'
 import { loadMigrations, migrate } from './db/migrate.js'
+import { DATABASE_CONNECT_MS, firstAnswer, unreachableDatabase } from './db/reach.js'
 import { resolveSecrets } from './db/secrets.js'
 import { assertCanListen, HttpServer } from './http/server.js'
 import { createLogger, type Logger } from './logger.js'
@@ -24,6 +25,8 @@ export interface StartOptions {
   logger?: Logger
   /** How long the first answer of a PostgreSQL server may take (tests shorten it). */
   databaseAnswerMs?: number
+  /** How long connecting to DATABASE_URL's host, and then PostgreSQL's handshake, may take (tests shorten it). */
+  databaseConnectMs?: number
 }
 
 /**
@@ -38,13 +41,14 @@ export async function startCollector(config: Config, options: StartOptions = {})
   const logger = options.logger ?? createLogger(config.logLevel)
   const started = Date.now()
   await assertCanListen(config.port, config.host)
-  const db = await openDatabase(config, logger)
+  const connectMs = options.databaseConnectMs ?? DATABASE_CONNECT_MS
+  const db = await openDatabase(config, logger, { connectTimeoutMs: connectMs })
   let http: HttpServer | undefined
   let app: App | undefined
   try {
     const migrations = loadMigrations()
     // the first statement: where a database that cannot be reached, or is not PostgreSQL, shows
-    if (config.database.url) await firstAnswer(db.sql, config.database.url, options.databaseAnswerMs ?? DATABASE_ANSWER_MS)
+    if (config.database.url) await firstAnswer(db.sql, config.database.url, { connectMs, answerMs: options.databaseAnswerMs ?? DATABASE_ANSWER_MS })
     const onLockWait = (attempt: number, err: Error, migration: number | undefined) =>
       logger.warn({ attempt, migration, err: err.message }, 'migrations wait for a table lock held by another session (a long transaction, a backup?); retrying, with queries on the table let through meanwhile')
     const onMigrationLockWait = () => logger.warn('another collector is migrating this database: waiting for it to finish')
@@ -104,46 +108,5 @@ export async function startCollector(config: Config, options: StartOptions = {})
     // answers would hold the exit for the whole close timeout)
     await db.close(0).catch(() => undefined)
     throw err
-  }
-}
-
-/** Errors of reaching a server, as Node and postgres.js name them. */
-const UNREACHABLE = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ECONNRESET', 'CONNECT_TIMEOUT'])
-
-/**
- * A database that cannot be reached says so and where (host and port of DATABASE_URL, never
- * its credentials): a bare "connect ECONNREFUSED 10.0.0.5:5432" does not say it was the
- * database. Other errors pass through unchanged.
- */
-function unreachableDatabase(err: unknown, url: string): unknown {
-  const code = (err as { code?: unknown } | null)?.code
-  if (typeof code !== 'string' || !UNREACHABLE.has(code)) return err
-  return new Error(`cannot reach the database${whereOf(url)} (DATABASE_URL): ${(err as Error).message}`, { cause: err })
-}
-
-/** ` at host:port` of a database URL, never its credentials. */
-function whereOf(url: string): string {
-  try {
-    const u = new URL(url)
-    return ` at ${u.hostname}:${u.port || '5432'}`
-  } catch {
-    // validated by the config already; without it the variable's name still says which
-    return ''
-  }
-}
-
-/** One trivial query within `ms`, or a start-up error saying the server did not answer as PostgreSQL. */
-async function firstAnswer(sql: Sql, url: string, ms: number): Promise<void> {
-  let timer: NodeJS.Timeout | undefined
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(new Error(`the database${whereOf(url)} (DATABASE_URL) did not answer as PostgreSQL within ${Math.round(ms / 1000)} s: is it a PostgreSQL server, and the port its own?`)),
-      ms,
-    )
-  })
-  try {
-    await Promise.race([sql`select 1`.catch((err: unknown) => Promise.reject(unreachableDatabase(err, url))), deadline])
-  } finally {
-    clearTimeout(timer)
   }
 }

@@ -51,14 +51,18 @@ export function withOwnSessionSettings(url: string): string {
   return u.toString()
 }
 
-/** Connects to DATABASE_URL, or opens the embedded database in the data dir when it is unset. */
-export async function openDatabase(config: Config, logger: Logger): Promise<Database> {
+/**
+ * Connects to DATABASE_URL, or opens the embedded database in the data dir when it is unset.
+ * `connectTimeoutMs` bounds connecting and PostgreSQL's handshake (default 10 s).
+ */
+export async function openDatabase(config: Config, logger: Logger, options: { connectTimeoutMs?: number } = {}): Promise<Database> {
   if (config.database.url) {
     const sql = postgres(withOwnSessionSettings(config.database.url), {
       ...sharedOptions,
       max: config.database.poolSize,
       prepare: config.database.prepare,
-      connect_timeout: 10,
+      // seconds; postgres.js takes fractions
+      connect_timeout: (options.connectTimeoutMs ?? 10_000) / 1000,
       idle_timeout: 60,
     }) as unknown as Sql
     return {
