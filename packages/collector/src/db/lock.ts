@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import { existsSync, linkSync, mkdirSync, readFileSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs'
+import { existsSync, linkSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { connect } from 'node:net'
 import { hostname } from 'node:os'
 
@@ -13,6 +13,12 @@ interface LockOwner {
   host: string
   /** Process start time from /proc (Linux), so a recycled pid (e.g. pid 1 in a restarted container) is not mistaken for the owner. */
   started: string | null
+  /**
+   * Unique to one taking of the lock, so its release tells it from a lock of the same pid and
+   * host name (pid 1 of a container recreated under a fixed host name). Absent in locks written
+   * before it was added.
+   */
+  token?: string
 }
 
 function processStartTime(pid: number): string | null {
@@ -70,16 +76,16 @@ export interface DirLock {
  * while alive, used when the lock was written on another host.
  */
 export async function acquireDirLock(path: string, probeSocket?: string): Promise<DirLock> {
-  const me: LockOwner = { pid: process.pid, host: hostname(), started: processStartTime(process.pid) }
-  const mine = JSON.stringify(me)
   const unique = `${process.pid}.${randomBytes(6).toString('hex')}`
+  const me: LockOwner = { pid: process.pid, host: hostname(), started: processStartTime(process.pid), token: unique }
+  const mine = JSON.stringify(me)
   const draft = `${path}.${unique}.new`
   writeFileSync(draft, mine, { mode: 0o600, flag: 'wx' })
   try {
     for (let attempt = 0; attempt < 4; attempt++) {
       try {
         createWhole(draft, path, mine)
-        return ownLock(path, me)
+        return ownLock(path, mine, `${path}.${unique}.released`)
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
       }
@@ -97,7 +103,7 @@ export async function acquireDirLock(path: string, probeSocket?: string): Promis
             `stop it, or use another data dir (LLMGUARD_DATA_DIR, or --data-dir of \`llmguard collector start\`). If no collector is running, delete ${path}.`,
         )
       }
-      await removeStale(path, seen)
+      await removeStale(path, seen, `${path}.${unique}.stale`)
     }
   } finally {
     rmSync(draft, { force: true })
@@ -148,7 +154,7 @@ const TAKEOVER_GUARD_STALE_MS = 30_000
  * is not atomic, so two starters doing that at the same moment could both take over; that needs
  * a crash in a takeover and then two collectors started within a few milliseconds of each other.
  */
-async function removeStale(path: string, seen: string): Promise<void> {
+async function removeStale(path: string, seen: string, aside: string): Promise<void> {
   const guard = `${path}.takeover`
   for (let waited = 0; ; waited += 50) {
     try {
@@ -168,7 +174,7 @@ async function removeStale(path: string, seen: string): Promise<void> {
     else await new Promise((r) => setTimeout(r, 50))
   }
   try {
-    if (readIfThere(path) === seen) rmSync(path, { force: true }) // gone meanwhile is as good
+    removeIfHolds(path, seen, aside) // gone or replaced meanwhile is as good
   } finally {
     rmSync(guard, { recursive: true, force: true })
   }
@@ -196,7 +202,37 @@ function readIfThere(path: string): string | undefined {
   }
 }
 
-function ownLock(path: string, me: LockOwner): DirLock {
+/**
+ * Removes `path` only if it holds `content`, and never a file that replaced it: reading and then
+ * removing would remove a lock created between the two (another starter's, after the owner of
+ * the one read released it). The file is renamed aside first, an atomic step after which that
+ * one file is ours to check: removed when it holds `content`, else linked back. Left: while a
+ * wrong file is aside, `path` is free for a moment; a lock created in that moment stands, and
+ * the one that was aside is dropped (its owner has lost the lock).
+ */
+function removeIfHolds(path: string, content: string, aside: string): void {
+  if (readIfThere(path) !== content) return // the usual case: not even moved
+  try {
+    renameSync(path, aside)
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return
+    throw err
+  }
+  try {
+    const moved = readIfThere(aside)
+    if (moved === undefined || moved === content) return
+    try {
+      createWhole(aside, path, moved)
+    } catch {
+      // EEXIST: a lock created while `path` was free stands
+    }
+  } finally {
+    rmSync(aside, { force: true })
+  }
+}
+
+/** The lock this process took; released only while the file is still this taking's. */
+function ownLock(path: string, mine: string, aside: string): DirLock {
   let released = false
   return {
     path,
@@ -204,10 +240,9 @@ function ownLock(path: string, me: LockOwner): DirLock {
       if (released) return
       released = true
       try {
-        const owner = JSON.parse(readFileSync(path, 'utf8')) as LockOwner
-        if (owner.pid === me.pid && owner.host === me.host) unlinkSync(path)
+        removeIfHolds(path, mine, aside)
       } catch {
-        // already gone
+        // a lock that cannot be removed is taken over at the next start (its owner is gone)
       }
     },
   }
