@@ -24,8 +24,10 @@ export interface Remediations {
   /** The revert job, one instance at a time (tests call it with their own clock). */
   runExpiryJob(now?: Date): Promise<{ ran: boolean; expired: number }>
   /**
-   * Applies the automatic actions left due (start() runs it once at once, then every minute);
-   * resolves with how many this call applied, after a sweep already running.
+   * Sweeps the automatic actions left due (start() runs it once at once, then every minute) and
+   * resolves with how many that sweep applied. A call while a sweep runs gets a new sweep once
+   * that one ends (calls meanwhile share it), so an action due after the running sweep listed
+   * its own is not left for the next minute. After stop(): 0, nothing swept.
    */
   runDueJob(): Promise<number>
   start(): void
@@ -57,14 +59,29 @@ export function createRemediations(deps: {
   deps.ingest.annotators.push(violations.annotate)
   // at once on the instance that opened the incident; a crash before it leaves the action due
   // (recorded with the incident), for the sweeps of runDueJob
-  deps.incidents.onOpened.push(async (incident) => void (await service.autoApply(incident)))
+  // (a failure is logged by applyDue with what happens next: no second, vaguer line from the hook)
+  deps.incidents.onOpened.push(async (incident) => void (await service.autoApply(incident).catch(() => undefined)))
   const jobs = new JobScheduler(logger)
+  /** Set by stop(): a sweep ends after the action it is applying; the rest stays due for the next start. */
+  let stopping = false
   let sweep: Promise<number> | undefined
+  let followUp: Promise<number> | undefined
 
   function runDueJob(): Promise<number> {
+    if (stopping) return Promise.resolve(0)
     // one sweep at a time per instance; instances sweeping at once apply each action once
-    sweep ??= service.applyAllDue().finally(() => (sweep = undefined))
-    return sweep
+    if (!sweep) {
+      sweep = service.applyAllDue(() => stopping).finally(() => (sweep = undefined))
+      return sweep
+    }
+    // (sweep's own finally has cleared it by the time this runs)
+    followUp ??= sweep
+      .catch(() => undefined)
+      .then(() => {
+        followUp = undefined
+        return runDueJob()
+      })
+    return followUp
   }
 
   async function runExpiryJob(now = service.clock.now()) {
@@ -93,8 +110,11 @@ export function createRemediations(deps: {
       runDueJob().catch((err: unknown) => logger.error({ err }, 'automatic remediation sweep failed'))
     },
     async stop() {
+      stopping = true
       await jobs.stop()
+      // the action being applied finishes (its transaction); none after it starts
       await sweep?.catch(() => undefined)
+      await followUp?.catch(() => undefined)
     },
   }
 }

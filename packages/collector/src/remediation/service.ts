@@ -133,7 +133,8 @@ export function createRemediationService(deps: RemediationServiceDeps) {
    * from now. Exactly once across instances: the due row goes in the transaction that applies
    * the action, after the project lock that serialises the project's policy changes. Nothing
    * for an incident resolved meanwhile (a late application, after a restart, would change
-   * the policy for a problem already over) or whose project has dropped the rule.
+   * the policy for a problem already over) or whose project has dropped the rule. A failure is
+   * counted and logged here, once, saying what happens next; then rethrown.
    */
   async function applyDue(incidentId: string): Promise<Remediation | undefined> {
     const [due] = await store.findDue(sql, 1, incidentId)
@@ -158,10 +159,7 @@ export function createRemediationService(deps: RemediationServiceDeps) {
         return row && { row, rule }
       })
     } catch (err) {
-      // the row stays for the next sweep; a failure that could not even be counted (the
-      // database down) costs no attempt
-      const gaveUp = await store.failedDue(sql, incidentId, MAX_DUE_ATTEMPTS).catch(() => false)
-      if (gaveUp) logger.error({ err, incidentId, projectId: due.projectId }, `automatic remediation given up after ${MAX_DUE_ATTEMPTS} failed attempts`)
+      await failed(err, due)
       throw err
     }
     if (!applied) return undefined
@@ -173,17 +171,38 @@ export function createRemediationService(deps: RemediationServiceDeps) {
   }
 
   /**
+   * The one log line of a failed application, saying what happens next: tried again at the next
+   * sweep, given up, or nothing (no longer due). A failure that could not even be counted (the
+   * database down) costs no attempt; the row, if still there, stays for the next sweep.
+   */
+  async function failed(err: unknown, due: store.Due): Promise<void> {
+    const ids = { incidentId: due.incidentId, projectId: due.projectId }
+    let next: store.DueFailure | undefined
+    try {
+      next = await store.failedDue(sql, due.incidentId, MAX_DUE_ATTEMPTS)
+    } catch (countErr) {
+      logger.error({ err, countErr, ...ids }, 'automatic remediation failed, and so did counting the attempt; retrying at the next sweep')
+      return
+    }
+    if (next.outcome === 'retry') logger.error({ err, ...ids, attempts: next.attempts }, 'automatic remediation failed; retrying at the next sweep')
+    else if (next.outcome === 'given_up') logger.error({ err, ...ids, attempts: next.attempts }, `automatic remediation given up after ${MAX_DUE_ATTEMPTS} failed attempts`)
+    else logger.warn({ err, ...ids }, 'automatic remediation failed here, and is no longer due (another instance applied it, or the incident or project is gone)')
+  }
+
+  /**
    * Applies every due automatic action (start-up, and a minute job on every instance): those
    * whose incident's instance crashed or stopped before applying them, or failed to. Returns
-   * how many were applied here.
+   * how many were applied here. `stop` is asked before each action: a collector told to stop
+   * does not wait for hundreds of them, and what it leaves stays due.
    */
-  async function applyAllDue(): Promise<number> {
+  async function applyAllDue(stop: () => boolean = () => false): Promise<number> {
     let applied = 0
     for (const due of await store.findDue(sql, DUE_SWEEP_LIMIT)) {
+      if (stop()) break
       try {
         if (await applyDue(due.incidentId)) applied++
-      } catch (err) {
-        logger.error({ err, incidentId: due.incidentId, projectId: due.projectId }, 'automatic remediation failed; retrying at the next sweep')
+      } catch {
+        // applyDue logged it, with what happens next (retried, given up, or no longer due)
       }
     }
     return applied

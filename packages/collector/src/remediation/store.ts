@@ -1,5 +1,5 @@
 import type { PolicyFields, Remediation, RemediationAction, RemediationActor, RemediationAudit, RemediationState } from '@llmguard/shared'
-import type { Db } from '../db/connect.js'
+import type { Db, Sql } from '../db/connect.js'
 import { countCapped, toPage } from '../db/page.js'
 import type { Page } from '@llmguard/shared'
 import { lockProjectSettings } from '../settings/store.js'
@@ -183,11 +183,27 @@ export async function takeDue(sql: Db, incidentId: string): Promise<boolean> {
   return (await sql`delete from auto_remediations_due where incident_id = ${incidentId} returning 1`).length > 0
 }
 
-/** Counts a failed application; the row goes once it has failed `maxAttempts` times (true then). */
-export async function failedDue(sql: Db, incidentId: string, maxAttempts: number): Promise<boolean> {
-  const [row] = await sql<{ attempts: number }[]>`
-    update auto_remediations_due set attempts = attempts + 1 where incident_id = ${incidentId} returning attempts`
-  if (!row || row.attempts < maxAttempts) return false
-  await sql`delete from auto_remediations_due where incident_id = ${incidentId}`
-  return true
+/** What became of a due action whose application failed (failedDue). */
+export type DueFailure =
+  /** still due, after this many failed attempts: the next sweep tries again */
+  | { outcome: 'retry'; attempts: number }
+  /** this call counted the last allowed attempt and took the row off the due list */
+  | { outcome: 'given_up'; attempts: number }
+  /** no longer due: another instance applied it meanwhile, or its incident or project went */
+  | { outcome: 'gone' }
+
+/**
+ * Counts a failed application; the row goes once it has failed `maxAttempts` times. The count
+ * and the removal are one transaction holding the row, so "given up" is said only by the call
+ * that removed it, never of a row another instance applied (or gave up) in between.
+ */
+export async function failedDue(sql: Sql, incidentId: string, maxAttempts: number): Promise<DueFailure> {
+  return sql.begin(async (tx) => {
+    const [row] = await tx<{ attempts: number }[]>`
+      update auto_remediations_due set attempts = attempts + 1 where incident_id = ${incidentId} returning attempts`
+    if (!row) return { outcome: 'gone' }
+    if (row.attempts < maxAttempts) return { outcome: 'retry', attempts: row.attempts }
+    const removed = await tx`delete from auto_remediations_due where incident_id = ${incidentId} returning 1`
+    return removed.length ? { outcome: 'given_up', attempts: row.attempts } : { outcome: 'gone' }
+  })
 }
