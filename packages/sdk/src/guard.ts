@@ -345,7 +345,7 @@ export class LLMGuard {
     if (this.policyTimer) clearInterval(this.policyTimer)
     this.policyTimer = undefined
     await this.flush({ timeoutMs })
-    this.pipeline.close()
+    this.pipeline.stop()
     const left = Math.max(0, timeoutMs - (Date.now() - started))
     if (this.transport) {
       let timer: NodeJS.Timeout | undefined
@@ -360,6 +360,9 @@ export class LLMGuard {
       // a request still in flight (a collector that does not answer): abort it, the bound is up
       if (!closed) this.transport.destroy?.()
     }
+    // after the last answer: a record saved for the next start while still on its way would be
+    // sent twice, or counted both as sent and as dropped
+    await this.pipeline.saveSpilled(started + timeoutMs)
     // what stays in the file for the next start, reported by stats() once the file is closed
     this.countsAtClose = this.outboxCounts()
     try {

@@ -8,6 +8,9 @@ import { setTimeout as sleep } from 'node:timers/promises'
 
 type FreshRow = NewRow & OutboxRow & { at: number }
 
+/** How long shutdown waits past its bound for an aborted send to end, before saving what it carried. */
+const SETTLE_GRACE_MS = 100
+
 /** Rows per outbox transaction: ~5 ms of SQLite work at most on this machine kind. */
 const MAX_ROWS_PER_TX = 500
 
@@ -151,13 +154,13 @@ export class Pipeline {
   private append(rows: FreshRow[]): void {
     const shipper = this.shipper
     const leaseUntil = shipper ? Date.now() + shipper.leaseMs : 0
-    const { seqs, dropped, droppedRange } = timed(this.o.stats, () => this.o.store.append(rows, this.o.maxRecords, leaseUntil))
-    this.o.stats.dropped += dropped
+    const res = timed(this.o.stats, () => this.o.store.append(rows, this.o.maxRecords, leaseUntil))
+    this.o.stats.dropped += res.dropped
     if (!shipper) return
-    for (let i = 0; i < rows.length; i++) rows[i]!.seq = seqs[i]!
+    for (let i = 0; i < rows.length; i++) rows[i]!.seq = res.seqs[i]!
     shipper.addFresh(rows)
     // the cap may have taken rows this process holds to send
-    if (droppedRange) shipper.forget(droppedRange)
+    if (res.dropped) shipper.forget(res)
   }
 
   private scheduleWrite(delayMs: number): void {
@@ -255,8 +258,12 @@ export class Pipeline {
     return this.retrying
   }
 
-  /** Stops the timers; whatever is in memory goes to the outbox. */
-  close(): void {
+  /**
+   * Stops the timers and writes what is in memory to the outbox; records being sent stay with
+   * their send. The store may still hold records in memory for a failed file: saveSpilled().
+   */
+  stop(): void {
+    if (this.closed) return
     this.write(true)
     this.closed = true
     try {
@@ -264,12 +271,6 @@ export class Pipeline {
     } catch (err) {
       // the lease ends by itself, or the next process sees this one is gone
       this.o.onInternalError('outbox release', err)
-    }
-    try {
-      // what memory holds for a file that failed: a last try to keep it for the next start
-      this.o.stats.dropped += this.o.store.saveSpilled?.(this.o.maxRecords) ?? 0
-    } catch (err) {
-      this.o.onInternalError('outbox close', err)
     }
     if (this.writeTimer) clearTimeout(this.writeTimer)
     if (this.retryTimer) clearTimeout(this.retryTimer)
@@ -282,8 +283,65 @@ export class Pipeline {
     }
   }
 
+  /**
+   * After stop(), once the last send is answered (or at the deadline): what the store holds in
+   * memory for a failed file goes to it, a lock tried again until the deadline, as flush() does
+   * for the buffer; what is still not saved then is counted as dropped.
+   */
+  async saveSpilled(deadline: number): Promise<void> {
+    if (!this.o.store.saveSpilled) return
+    // a batch still on its way: its answer settles its records (sent, or back for saving). Past
+    // the deadline the transport has been destroyed, and the aborted send ends at once
+    if (this.shipper?.busy) await within(this.shipper.pass(), Math.max(deadline - Date.now(), SETTLE_GRACE_MS))
+    for (;;) {
+      const final = Date.now() >= deadline
+      if (this.saveSpilledNow(final) === 0 || final) return
+      await within(undefined, Math.min(50 + Math.random() * 50, deadline - Date.now()))
+    }
+  }
+
+  /** Returns how many records still wait in memory. */
+  private saveSpilledNow(final: boolean): number {
+    this.shipper?.settleOwed()
+    try {
+      const res = this.o.store.saveSpilled?.(this.o.maxRecords, final)
+      if (!res) return 0
+      this.o.stats.dropped += res.dropped
+      // one a send still carries counts as sent if the collector takes it, not also as dropped:
+      // given back to the count until its answer, or, at the end, counted until an answer comes
+      if (res.dropped && final) this.shipper?.abandon(res.droppedSeqs ?? [])
+      else if (res.dropped) this.shipper?.forget(res)
+      return res.left
+    } catch (err) {
+      this.o.onInternalError('outbox close', err)
+      return 0
+    }
+  }
+
+  /** stop(), and one last try to save what the store holds in memory. */
+  close(): void {
+    this.stop()
+    this.saveSpilledNow(true)
+  }
+
   /** For tests: how many timers this pipeline holds. */
   get timersPending(): number {
     return (this.writeTimer ? 1 : 0) + (this.retryTimer ? 1 : 0) + (this.shipTimer ? 1 : 0)
+  }
+}
+
+/**
+ * Waits for `promise` (or nothing) at most `ms`. The timer is ref'd: shutdown's caller awaits
+ * this, within its bound.
+ */
+async function within(promise: Promise<unknown> | undefined, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined
+  try {
+    const timeout = new Promise<void>((resolve) => (timer = setTimeout(resolve, Math.max(0, ms))))
+    await (promise ? Promise.race([promise, timeout]) : timeout)
+  } catch {
+    // the pass reports its own failures
+  } finally {
+    clearTimeout(timer)
   }
 }

@@ -343,6 +343,45 @@ describe('the cap and the records this process holds to send', () => {
     expect(store.count()).toBe(0)
     p.close()
   })
+
+  it('two processes on one file: records in flight that the other process dropped are its count, not given back here', async () => {
+    vi.useFakeTimers()
+    tmp = tempDir()
+    const path = join(tmp.dir, 'o.sqlite')
+    const answers: (() => void)[] = []
+    const held = (json: string): Promise<SendResult> => {
+      const n = (JSON.parse(json) as { records: unknown[] }).records.length
+      return new Promise((resolve) => answers.push(() => resolve({ kind: 'ok', result: { accepted: n, duplicates: 0, rejected: [] } })))
+    }
+    const files: SqliteStore[] = []
+    const make = (send: (json: string) => Promise<SendResult>) => {
+      const store = new SqliteStore(path)
+      files.push(store)
+      const stats = fresh()
+      const p = new Pipeline({ store, send, stats, durability: 'buffered', maxRecords: 10, writeDelayMs: 10, shipDelayMs: 20, pollMs: 60_000, onInternalError: (w, e) => { throw e } })
+      return { p, stats }
+    }
+    const a = make(held)
+    // b's own sends never answer: only its writes matter
+    const b = make(() => new Promise<SendResult>(() => {}))
+    for (let i = 0; i < 10; i++) a.p.enqueue(rec(i))
+    await vi.advanceTimersByTimeAsync(40)
+    expect(answers).toHaveLength(1)
+    // b's write drops five of a's records in flight, and counts them
+    for (let i = 100; i < 105; i++) b.p.enqueue(rec(i))
+    await vi.advanceTimersByTimeAsync(12)
+    // a's write drops a's other five: a counts those, and gives them back until the answer
+    for (let i = 10; i < 15; i++) a.p.enqueue(rec(i))
+    await vi.advanceTimersByTimeAsync(12)
+    expect(a.stats.dropped).toBe(0)
+    expect(b.stats.dropped).toBe(5)
+    answers[0]!()
+    await vi.advanceTimersByTimeAsync(1)
+    expect(a.stats).toMatchObject({ sent: 10, dropped: 0 })
+    a.p.close()
+    b.p.close()
+    for (const f of files) f.close()
+  })
 })
 
 describe('pipeline timers (fake)', () => {

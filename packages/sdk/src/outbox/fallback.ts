@@ -1,4 +1,6 @@
 import { backoffDelay } from '../ship/backoff.js'
+import { seqRuns } from './chunk.js'
+import type { SqliteStore } from './sqlite.js'
 import { isBusy, MemoryStore, type Appended, type NewRow, type OutboxRow, type OutboxStore, type ParkedRow, type ParkItem } from './store.js'
 
 /**
@@ -7,8 +9,12 @@ import { isBusy, MemoryStore, type Appended, type NewRow, type OutboxRow, type O
  */
 export const MEMORY_SEQS = 2 ** 52
 
-/** Records moved back to the file per write: a backlog goes back in short transactions, not one long stall. */
-const MOVE_BACK_ROWS = 500
+/**
+ * Records moved back to the file per transaction, and their bytes: on a nearly full disk what
+ * fits is saved, and a backlog goes back in short transactions, not one long stall.
+ */
+const MOVE_BACK_ROWS = 100
+const MOVE_BACK_BYTES = 256 * 1024
 
 /** How often memory is looked at again for records a send has let go of since, to move them back. */
 const MOVE_BACK_MS = 1_000
@@ -24,19 +30,32 @@ function split<T>(items: readonly T[], seqOf: (item: T) => number): [memory: T[]
 
 const asNew = (rows: readonly OutboxRow[], now: number): NewRow[] => rows.map((r) => ({ id: r.id, body: r.body, bytes: r.bytes, createdAt: now }))
 
-/** Two appends to the file, as one: both dropped ranges start at 0 (see SqliteStore#dropOldest). */
+const nothing = (): Appended => ({ seqs: [], dropped: 0 })
+
+/** Several writes as one: the seqs are the last one's (the new records'), the drops add up. */
 function merge(a: Appended, b: Appended): Appended {
-  if (!b.droppedRange) return a
-  const to = Math.max(a.droppedRange?.[1] ?? 0, b.droppedRange[1])
-  return { seqs: a.seqs, dropped: a.dropped + b.dropped, droppedRange: [0, to] }
+  if (!a.dropped && !a.goneRanges) return b
+  return {
+    seqs: b.seqs,
+    dropped: a.dropped + b.dropped,
+    droppedSeqs: (a.droppedSeqs ?? []).concat(b.droppedSeqs ?? []),
+    goneRanges: (a.goneRanges ?? []).concat(b.goneRanges ?? []),
+  }
 }
+
+/** The SQLite store, which can also take rows parked elsewhere. */
+type FileStore = OutboxStore & Pick<SqliteStore, 'addParked'>
 
 /**
  * The SQLite outbox, with memory to fall back on when a write fails for another reason than a
  * lock (a full disk, an I/O error, the file made read-only underneath): the records go to
- * memory, under the same cap, and ship from there; the file is tried again with a backoff, not
- * on every write; once it takes writes again, what memory still holds moves back to it. What
- * the file already held stays in it, for this process or a later one.
+ * memory and ship from there; the file is tried again with a backoff, not on every write. A try
+ * first moves back what memory holds and nobody is sending (older than the new records, so the
+ * cap still drops the oldest first), in short transactions, then writes the new records; only a
+ * try that moved everything ends the backoff. Records refused by the collector meanwhile go to
+ * the file's dead-letter table the same way. The cap holds for both together: while the file
+ * fails its records cannot be dropped, so memory keeps what the file leaves of it. What the
+ * file already held stays in it, for this process or a later one.
  */
 export class FallbackStore implements OutboxStore {
   readonly kind = 'sqlite' as const
@@ -44,14 +63,13 @@ export class FallbackStore implements OutboxStore {
   private failures = 0
   /** While writes to the file fail: when to try it again. Writes before then go to memory. */
   private failedUntil: number | undefined
-  /**
-   * The last try at the file (with new records, or moving back the ones memory holds): records
-   * being sent then stayed in memory, and a send may let go of them later.
-   */
+  /** The last try at the file: records a send let go of since then wait for the next one. */
   private triedAt = 0
+  /** The file's records when last counted: memory's share of the cap is what they leave. */
+  private fileCount = 0
 
   constructor(
-    readonly file: OutboxStore,
+    readonly file: FileStore,
     /** Every failed write to the file (the guard warns once). */
     private readonly onFailure: (err: unknown) => void,
     private readonly random: () => number = Math.random,
@@ -61,9 +79,9 @@ export class FallbackStore implements OutboxStore {
     return this.file.path
   }
 
-  /** While memory holds records: when to try the file again, to move them back (the writer does, new records or not). */
+  /** While memory holds records (or parked ones): when to try the file again, to move them back (the writer does, new records or not). */
   get retryAt(): number | undefined {
-    if (this.memory.count() === 0) return undefined
+    if (this.memory.count() === 0 && this.memory.parkedCount() === 0) return undefined
     return Math.max(this.failedUntil ?? 0, this.triedAt + MOVE_BACK_MS)
   }
 
@@ -72,41 +90,80 @@ export class FallbackStore implements OutboxStore {
     return this.memory.count()
   }
 
+  /** Whether a write goes to the file now, or to memory, behind the records waiting there. */
+  private fileTurn(now: number): boolean {
+    if (this.failedUntil !== undefined) return now >= this.failedUntil
+    return now >= this.triedAt + MOVE_BACK_MS || !this.memory.hasUnleased(now)
+  }
+
   append(rows: readonly NewRow[], maxRows: number, leaseUntil = 0): Appended {
     const now = Date.now()
-    if (this.failedUntil !== undefined && now < this.failedUntil) return this.memory.append(rows, maxRows, leaseUntil)
+    if (!this.fileTurn(now)) return this.toMemory(rows, maxRows, leaseUntil)
     this.triedAt = now
+    const back = this.moveBack(maxRows, now, false)
+    if (back.err) {
+      // a lock before anything moved: the caller keeps the new records and tries again
+      if (isBusy(back.err) && back.moved === 0) throw back.err
+      return merge(back.res, this.toMemory(rows, maxRows, leaseUntil))
+    }
     let res: Appended
     try {
       res = this.file.append(rows, maxRows, leaseUntil)
     } catch (err) {
-      if (isBusy(err)) throw err
-      this.failed(err, now)
-      return this.memory.append(rows, maxRows, leaseUntil)
+      if (isBusy(err) && back.moved === 0) throw err
+      if (!isBusy(err)) this.failed(err, now)
+      return merge(back.res, this.toMemory(rows, maxRows, leaseUntil))
     }
-    if (rows.length > 0) this.recovered()
-    return this.memory.count() > 0 ? merge(res, this.moveBack(maxRows, now)) : res
+    // the file took records, and memory holds none waiting for it
+    if (rows.length > 0 || back.moved > 0) this.recovered()
+    return merge(back.res, res)
+  }
+
+  private toMemory(rows: readonly NewRow[], maxRows: number, leaseUntil: number): Appended {
+    if (rows.length === 0) return nothing()
+    try {
+      this.fileCount = this.file.count()
+    } catch {
+      // unreadable too: the last count
+    }
+    return this.memory.append(rows, Math.max(0, maxRows - this.fileCount), leaseUntil)
   }
 
   /**
    * Moves records memory holds and nobody is sending (a failed send released them, or nothing
-   * ships) back to the file: they are safer there. The ones being sent stay, so none is sent twice.
+   * ships) back to the file, oldest first, then the ones parked in memory: they are safer
+   * there. The ones being sent stay, so none is sent twice; `all` takes them too (shutdown).
+   * Stops at the first failure, keeping what moved.
    */
-  private moveBack(maxRows: number, now: number): Appended {
-    const none: Appended = { seqs: [], dropped: 0 }
-    const back = this.memory.claim(MOVE_BACK_ROWS, Infinity, 60_000, now)
-    if (back.length === 0) return none
-    const seqs = back.map((r) => r.seq)
+  private moveBack(maxRows: number, now: number, all: boolean): { res: Appended; moved: number; err?: unknown } {
+    let res = nothing()
+    let moved = 0
     try {
-      const moved = this.file.append(asNew(back, now), maxRows)
-      this.memory.ack(seqs)
-      this.recovered()
-      return moved
+      for (;;) {
+        // a lease never outlasts Infinity: with `all`, every record, whoever holds it
+        const rows = all ? this.memory.claim(MOVE_BACK_ROWS, MOVE_BACK_BYTES, 0, Infinity) : this.memory.claim(MOVE_BACK_ROWS, MOVE_BACK_BYTES, 60_000, now)
+        if (rows.length === 0) break
+        const seqs = rows.map((r) => r.seq)
+        try {
+          res = merge(res, this.file.append(asNew(rows, now), maxRows))
+        } catch (err) {
+          this.memory.release(seqs)
+          throw err
+        }
+        this.memory.ack(seqs)
+        moved += rows.length
+      }
+      for (;;) {
+        const parked = this.memory.listParked(MOVE_BACK_ROWS)
+        if (parked.length === 0) break
+        this.file.addParked(parked)
+        this.memory.removeParked(parked.map((p) => p.seq))
+      }
     } catch (err) {
-      this.memory.release(seqs)
       if (!isBusy(err)) this.failed(err, now)
-      return none
+      return { res, moved, err }
     }
+    return { res, moved }
   }
 
   private failed(err: unknown, now: number): void {
@@ -122,33 +179,27 @@ export class FallbackStore implements OutboxStore {
   }
 
   /**
-   * The last try, at shutdown: every record memory holds goes to the file, sent or not (one a
-   * send still carries is stored once by the collector). Returns how many were dropped: by the
-   * cap, or lost because the file still fails.
+   * At shutdown, once sending is over: what memory holds goes to the file. Not `final`, a lock
+   * (or a record still being sent) leaves records in memory for another try; `final`, every
+   * record goes, sent or not (one a send still carries is stored once by the collector), and what
+   * the file does not take is dropped and counted, parked ones too.
    */
-  saveSpilled(maxRows: number): number {
-    let dropped = 0
-    for (;;) {
-      // a lease never outlasts Infinity: every record, whoever holds it
-      const rows = this.memory.claim(MOVE_BACK_ROWS, Infinity, 0, Infinity)
-      if (rows.length === 0) return dropped
-      const seqs = rows.map((r) => r.seq)
-      try {
-        dropped += this.file.append(asNew(rows, Date.now()), maxRows).dropped
-      } catch (err) {
-        if (!isBusy(err)) this.onFailure(err)
-        dropped += rows.length
-      }
-      this.memory.ack(seqs)
-    }
+  saveSpilled(maxRows: number, final: boolean): Appended & { left: number } {
+    const back = this.moveBack(maxRows, Date.now(), final)
+    if (!back.err || (!final && isBusy(back.err))) return { ...back.res, left: this.memory.count() + this.memory.parkedCount() }
+    const lost = this.memory.claim(Infinity, Infinity, 0, Infinity).map((r) => r.seq)
+    this.memory.ack(lost)
+    const parked = this.memory.listParked(Infinity).map((p) => p.seq)
+    this.memory.removeParked(parked)
+    return { ...merge(back.res, { seqs: [], dropped: lost.length + parked.length, droppedSeqs: seqRuns(lost) }), left: 0 }
   }
 
   releaseDead(now: number): number {
     try {
       return this.file.releaseDead(now)
     } catch (err) {
-      // a file that cannot even be read: what memory holds ships all the same
-      if (isBusy(err) || this.memory.count() === 0) throw err
+      // a file that cannot even be read: claim says so, and what memory holds ships all the same
+      if (isBusy(err)) throw err
       return 0
     }
   }
@@ -156,9 +207,20 @@ export class FallbackStore implements OutboxStore {
   claim(limit: number, maxBytes: number, leaseMs: number, now: number): OutboxRow[] {
     // memory first: it needs nothing of the file to ship
     const rows = this.memory.claim(limit, maxBytes, leaseMs, now)
-    return rows.length > 0 ? rows : this.file.claim(limit, maxBytes, leaseMs, now)
+    if (rows.length > 0) return rows
+    try {
+      return this.file.claim(limit, maxBytes, leaseMs, now)
+    } catch (err) {
+      if (isBusy(err)) throw err
+      // a full disk refuses even a lease: a write failure like any other (one backoff for both),
+      // not an error every pass
+      const at = Date.now()
+      if (this.failedUntil === undefined || at >= this.failedUntil) this.failed(err, at)
+      return []
+    }
   }
 
+  /** The file's part may throw (a full disk refuses even a delete): the shipper tries again. */
   ack(seqs: readonly number[]): void {
     const [memory, file] = split(seqs, (s) => s)
     if (memory.length) this.memory.ack(memory)

@@ -125,6 +125,7 @@ export class SqliteStore implements OutboxStore {
   private readonly releaseTx: BetterSqlite3.Transaction<(seqs: readonly number[]) => void>
   private readonly parkTx: BetterSqlite3.Transaction<(items: readonly ParkItem[], now: number) => void>
   private readonly replayTx: BetterSqlite3.Transaction<(seqs?: readonly number[]) => number>
+  private readonly addParkedTx: BetterSqlite3.Transaction<(rows: readonly ParkedRow[]) => void>
 
   constructor(
     readonly path: string,
@@ -167,9 +168,9 @@ export class SqliteStore implements OutboxStore {
       if ((span.n ?? 0) <= maxRows) return { seqs, dropped: 0 }
       const total = (s.count.get() as { n: number }).n
       if (total <= maxRows) return { seqs, dropped: 0 }
-      const { dropped, keptFrom } = this.dropOldest(total - maxRows)
+      const { dropped, droppedSeqs, keptFrom } = this.dropOldest(total - maxRows)
       s.addDropped.run(dropped)
-      return { seqs, dropped, droppedRange: [0, keptFrom] }
+      return { seqs, dropped, droppedSeqs, goneRanges: [[0, keptFrom]] }
     })
     this.claimTx = this.db.transaction((limit: number, maxBytes: number, leaseMs: number, now: number) => {
       // whole chunks: a lease is per row. Each chunk holds at least one record, so `limit` rows
@@ -234,6 +235,9 @@ export class SqliteStore implements OutboxStore {
       s.deleteParked.run(json)
       return n
     })
+    this.addParkedTx = this.db.transaction((rows: readonly ParkedRow[]) => {
+      for (const r of rows) s.park.run(r.id, r.body, r.code, r.message, r.status, r.attempts, r.parkedAt, r.parkedAt)
+    })
   }
 
   /** Empties the chunk's lines in [from, to] (deleting a chunk left empty); returns what came out. */
@@ -248,10 +252,14 @@ export class SqliteStore implements OutboxStore {
   /**
    * The cap: drops `over` records, oldest first, whole chunks while they fit in it. Every record
    * before `keptFrom` is gone after it (chunks never overlap, and a chunk goes oldest line first).
+   * `droppedSeqs` are the ones this call dropped: records before `keptFrom` that another process
+   * had already dropped (or sent) are not among them.
    */
-  private dropOldest(over: number): { dropped: number; keptFrom: number } {
+  private dropOldest(over: number): { dropped: number; droppedSeqs: [number, number][]; keptFrom: number } {
     let dropped = 0
     let keptFrom = 0
+    const seqs: number[] = []
+    const whole: [number, number][] = []
     while (dropped < over) {
       const c = this.stmts.oldest.get() as (ChunkRow & { live: number }) | undefined
       if (!c) break
@@ -259,17 +267,22 @@ export class SqliteStore implements OutboxStore {
         this.stmts.deleteChunk.run(c.seq)
         dropped += c.live
         keptFrom = c.seq + c.n
+        // a chunk nothing left early (the usual one) is one run, read without splitting it
+        if (c.live === c.n) whole.push([c.seq, c.seq + c.n - 1])
+        else removeLines(c, c.seq, c.seq + c.n - 1).removed.forEach((r) => seqs.push(r.seq))
       } else {
         // part of a chunk: its first live lines, whichever seqs they have
         let left = over - dropped
         let to = c.seq
         const lines = c.body.split('\n')
         for (; left > 0 && to < c.seq + c.n; to++) if (lines[to - c.seq]) left--
-        dropped += this.takeOut(c, c.seq, to - 1).length
+        const out = this.takeOut(c, c.seq, to - 1)
+        for (const r of out) seqs.push(r.seq)
+        dropped += out.length
         keptFrom = to
       }
     }
-    return { dropped, keptFrom }
+    return { dropped, droppedSeqs: seqs.length ? whole.concat(seqRuns(seqs)) : whole, keptFrom }
   }
 
   private init(): void {
@@ -429,6 +442,11 @@ export class SqliteStore implements OutboxStore {
 
   listParked(limit: number): ParkedRow[] {
     return this.stmts.listParked.all(limit) as ParkedRow[]
+  }
+
+  /** Adds rows parked elsewhere (in memory, while this file failed) to the dead-letter table, in one transaction. */
+  addParked(rows: readonly ParkedRow[]): void {
+    if (rows.length) this.addParkedTx.immediate(rows)
   }
 
   replayParked(seqs?: readonly number[]): number {

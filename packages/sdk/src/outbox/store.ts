@@ -1,3 +1,5 @@
+import { seqRuns } from './chunk.js'
+
 /** One queued record as the shipper sees it. */
 export interface OutboxRow {
   seq: number
@@ -36,13 +38,15 @@ export interface ParkItem {
 
 export interface Appended {
   seqs: number[]
-  /** Records the cap dropped. */
+  /** Records the cap dropped, counted by this call: another process's drop is its own to count. */
   dropped: number
+  /** With any dropped: the seqs this call dropped, as runs [first, last]. */
+  droppedSeqs?: [number, number][]
   /**
-   * With any dropped: [from, to), every record of the outbox with a seq in it is gone, whoever
-   * held it (the new rows too, when there were more than the cap). The shipper forgets them.
+   * With any dropped: half-open ranges [from, to) in which no record is left, whoever dropped it
+   * (another process's cap too). The shipper sends none it holds there.
    */
-  droppedRange?: [number, number]
+  goneRanges?: [number, number][]
 }
 
 /**
@@ -85,8 +89,12 @@ export interface OutboxStore {
    * file again. The writer tries then even with no new records, to move them back.
    */
   readonly retryAt?: number
-  /** At shutdown: moves what memory holds for a failed file to it; returns how many were dropped. */
-  saveSpilled?(maxRows: number): number
+  /**
+   * At shutdown: moves what memory holds for a failed file (records, and records parked there) to
+   * it. `dropped` counts what the cap dropped and, when `final`, what could not be saved (then
+   * memory is empty). A lock stops it without a loss: `left` says how many records still wait.
+   */
+  saveSpilled?(maxRows: number, final: boolean): Appended & { left: number }
   getMeta(key: string): string | undefined
   setMeta(key: string, value: string): void
   close(): void
@@ -121,10 +129,10 @@ export class MemoryStore implements OutboxStore {
     }
     const over = this.rows.length - maxRows
     if (over <= 0) return { seqs, dropped: 0 }
-    this.rows.splice(0, over)
+    const gone = this.rows.splice(0, over)
     this.dropped += over
     // rows are in seq order: every one before the first kept is gone
-    return { seqs, dropped: over, droppedRange: [this.firstSeq, this.rows[0]?.seq ?? this.seq + 1] }
+    return { seqs, dropped: over, droppedSeqs: seqRuns(gone.map((r) => r.seq)), goneRanges: [[this.firstSeq, this.rows[0]?.seq ?? this.seq + 1]] }
   }
 
   releaseDead(): number {
@@ -133,10 +141,12 @@ export class MemoryStore implements OutboxStore {
 
   claim(limit: number, maxBytes: number, leaseMs: number, now: number): OutboxRow[] {
     const out: OutboxRow[] = []
+    let bytes = 0
     for (const r of this.rows) {
-      if (out.length >= limit) break
+      if (out.length >= limit || (out.length > 0 && bytes + r.bytes > maxBytes)) break
       if (r.leaseUntil > now) continue
       r.leaseUntil = now + leaseMs
+      bytes += r.bytes
       out.push({ seq: r.seq, id: r.id, body: r.body, bytes: r.bytes, attempts: r.attempts })
     }
     return out
@@ -168,6 +178,15 @@ export class MemoryStore implements OutboxStore {
 
   count(): number {
     return this.rows.length
+  }
+  /** Whether a record waits that nobody is sending. */
+  hasUnleased(now: number): boolean {
+    return this.rows.some((r) => r.leaseUntil <= now)
+  }
+  /** Removes parked rows (FallbackStore moved them to the file). */
+  removeParked(seqs: readonly number[]): void {
+    const s = new Set(seqs)
+    this.parked = this.parked.filter((p) => !s.has(p.seq))
   }
   parkedCount(): number {
     return this.parked.length

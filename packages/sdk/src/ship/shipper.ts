@@ -1,4 +1,4 @@
-import { isBusy, type OutboxStore, type OutboxRow, type ParkItem } from '../outbox/store.js'
+import { isBusy, type Appended, type OutboxStore, type OutboxRow, type ParkItem } from '../outbox/store.js'
 import { backoffDelay } from './backoff.js'
 import { batchBody, MAX_BATCH_BYTES, takeBatch } from './batch.js'
 import type { SendResult } from './result.js'
@@ -73,6 +73,17 @@ export class Shipper {
    * counted as dropped when they go back to the outbox, which no longer has them.
    */
   private gone = new Set<number>()
+  /**
+   * Records in flight that shutdown could not save (see abandon()): counted as dropped, unless
+   * the answer, come late, says the collector took them.
+   */
+  private abandoned = new Set<number>()
+  /**
+   * Answers the outbox could not record yet (a full disk refuses even a delete): counted when the
+   * collector gave them, written at the start of each pass until the file takes them. Their rows
+   * stay leased to this process meanwhile, and are not sent again if a claim brings them back.
+   */
+  private owed: { park: ParkItem[]; ack: Set<number> } = { park: [], ack: new Set() }
   private deadCheckAt = 0
   private attempt = 0
   private limit: number
@@ -110,39 +121,57 @@ export class Shipper {
   }
 
   /**
-   * The cap dropped the outbox's records with seqs in [from, to) (and counted them). The ones
-   * waiting here are not sent: a record counted as dropped is never also sent. The ones in
-   * flight are given back to the count until their answer: if the collector takes them they
-   * were sent, not dropped.
+   * The cap dropped records (and the caller counted the ones this process dropped). The ones
+   * waiting here are not sent: a record counted as dropped is never also sent. The ones this
+   * process dropped while they were in flight are given back to the count until their answer:
+   * if the collector takes them they were sent, not dropped. (One another process dropped is
+   * that process's count: nothing to give back here.)
    */
-  forget([from, to]: readonly [number, number]): void {
-    const dropped = (r: FreshRow) => r.seq >= from && r.seq < to
-    if (this.fresh.some(dropped)) {
-      const kept: FreshRow[] = []
-      for (const r of this.fresh) {
-        if (!dropped(r)) kept.push(r)
-        // one that went while in flight was given back to the count then
-        else if (this.gone.delete(r.seq)) this.o.stats.dropped++
+  forget({ goneRanges, droppedSeqs }: Pick<Appended, 'goneRanges' | 'droppedSeqs'>): void {
+    if (goneRanges?.length) {
+      const isGone = (r: FreshRow) => goneRanges.some(([from, to]) => r.seq >= from && r.seq < to)
+      if (this.fresh.some(isGone)) {
+        const kept: FreshRow[] = []
+        for (const r of this.fresh) {
+          if (!isGone(r)) kept.push(r)
+          // one that went while in flight was given back to the count then
+          else if (this.gone.delete(r.seq)) this.o.stats.dropped++
+        }
+        this.fresh = kept
       }
-      this.fresh = kept
     }
+    if (!droppedSeqs?.length) return
     for (const r of this.inFlight) {
-      if (!dropped(r) || this.gone.has(r.seq)) continue
+      if (this.gone.has(r.seq) || !droppedSeqs.some(([a, b]) => r.seq >= a && r.seq <= b)) continue
       this.gone.add(r.seq)
       this.o.stats.dropped--
     }
   }
 
+  /**
+   * Shutdown dropped these records (counted) while some were still in flight: stats() is read
+   * next, so they stay counted as dropped until an answer says the collector took them.
+   */
+  abandon(runs: readonly [number, number][]): void {
+    for (const r of this.inFlight) if (!this.gone.has(r.seq) && runs.some(([a, b]) => r.seq >= a && r.seq <= b)) this.abandoned.add(r.seq)
+  }
+
   /** These records go back to the outbox (or are settled): the ones the cap dropped meanwhile are lost now. */
   private lose(seqs: readonly number[]): void {
-    if (this.gone.size === 0) return
-    for (const seq of seqs) if (this.gone.delete(seq)) this.o.stats.dropped++
+    if (this.gone.size === 0 && this.abandoned.size === 0) return
+    for (const seq of seqs) {
+      if (this.gone.delete(seq)) this.o.stats.dropped++
+      this.abandoned.delete(seq)
+    }
   }
 
   /** Settled with the collector (sent, parked): whatever the cap did meanwhile, not dropped. */
   private settled(seqs: readonly number[]): void {
-    if (this.gone.size === 0) return
-    for (const seq of seqs) this.gone.delete(seq)
+    if (this.gone.size === 0 && this.abandoned.size === 0) return
+    for (const seq of seqs) {
+      this.gone.delete(seq)
+      if (this.abandoned.delete(seq)) this.o.stats.dropped--
+    }
   }
 
   private takeFresh(now: number): FreshRow[] {
@@ -182,6 +211,7 @@ export class Shipper {
       let batch: FreshRow[]
       try {
         const now = this.o.now()
+        if (this.owed.park.length || this.owed.ack.size) this.payOwed()
         batch = this.takeFresh(now)
         if (batch.length === 0) {
           if (now >= this.deadCheckAt) {
@@ -190,7 +220,10 @@ export class Shipper {
             timed(this.o.stats, () => store.releaseDead(now))
           }
           const claimed = timed(this.o.stats, () => store.claim(this.limit, this.o.maxBytes, this.o.leaseMs, now))
-          for (const r of claimed) this.fresh.push({ seq: r.seq, id: r.id, body: r.body, bytes: r.bytes, attempts: r.attempts, at: now })
+          for (const r of claimed) {
+            // the collector has it already; the delete is still owed
+            if (!this.owed.ack.has(r.seq)) this.fresh.push({ seq: r.seq, id: r.id, body: r.body, bytes: r.bytes, attempts: r.attempts, at: now })
+          }
           batch = this.takeFresh(now)
         }
       } catch (err) {
@@ -206,22 +239,62 @@ export class Shipper {
       } finally {
         this.inFlight = []
       }
-      try {
-        const next = timed(this.o.stats, () => this.settle(batch, res))
-        if (next) return next
-      } catch (err) {
-        // the rows stay leased and come back when the lease ends: nothing is lost (the ones the
-        // cap dropped meanwhile are not counted again)
-        this.settled(batch.map((r) => r.seq))
-        if (!isBusy(err)) this.fail('OUTBOX_ERROR', String(err))
-        return isBusy(err) ? { kind: 'busy' } : { kind: 'backoff', delayMs: 1000 }
-      }
+      const next = timed(this.o.stats, () => this.settle(batch, res))
+      if (next) return next
+    }
+  }
+
+  /**
+   * Records the collector's answer in the outbox. Counted before (the answer is what counts):
+   * what the outbox refuses now (a lock, a full disk) is owed and written by the next pass.
+   */
+  private record(park: ParkItem[], ack: number[]): void {
+    try {
+      if (park.length) this.o.store.park(park, this.o.now())
+      if (ack.length) this.o.store.ack(ack)
+    } catch (err) {
+      // both are idempotent: a record already parked or deleted is skipped when tried again
+      for (const p of park) this.owed.park.push(p)
+      for (const s of ack) this.owed.ack.add(s)
+      if (!isBusy(err)) this.fail('OUTBOX_ERROR', String(err))
+    }
+  }
+
+  /** Throws a busy error (the pass ends and comes back); a file that still refuses stays owed. */
+  private payOwed(): void {
+    const { park, ack } = this.owed
+    this.owed = { park: [], ack: new Set() }
+    try {
+      if (park.length) this.o.store.park(park, this.o.now())
+      if (ack.size) this.o.store.ack([...ack])
+    } catch (err) {
+      this.owed = { park, ack }
+      if (isBusy(err)) throw err
+    }
+  }
+
+  /** At shutdown: one more try at what the outbox owes; what it still refuses is sent again by a later start (the collector dedupes). */
+  settleOwed(): void {
+    try {
+      if (this.owed.park.length || this.owed.ack.size) this.payOwed()
+    } catch {
+      // a lock, again
+    }
+  }
+
+  /** Hands records back for a later try; one the outbox cannot take back now comes back when its lease ends. */
+  private release(seqs: readonly number[]): void {
+    try {
+      this.o.store.release(seqs)
+      this.releaseFresh()
+    } catch {
+      // the lease ends by itself
     }
   }
 
   /** Applies one answer to the outbox; returns how the pass ends, or undefined to go on. */
   private settle(batch: FreshRow[], res: SendResult): PassResult | undefined {
-    const { store, stats } = this.o
+    const { stats } = this.o
     const seqs = batch.map((r) => r.seq)
     switch (res.kind) {
       case 'ok': {
@@ -230,12 +303,11 @@ export class Shipper {
           const row = batch[r.index]
           if (row) parked.push({ seq: row.seq, code: r.code, message: r.message })
         }
-        if (parked.length) store.park(parked, this.o.now())
         const parkedSeqs = new Set(parked.map((p) => p.seq))
-        store.ack(parked.length ? seqs.filter((s) => !parkedSeqs.has(s)) : seqs)
         this.settled(seqs)
         stats.sent += batch.length - parked.length
         stats.rejected += parked.length
+        this.record(parked, parked.length ? seqs.filter((s) => !parkedSeqs.has(s)) : seqs)
         this.attempt = 0
         // after a 413 the limit grows back step by step
         this.limit = Math.min(this.o.maxRecords, this.limit * 2)
@@ -243,9 +315,9 @@ export class Shipper {
       }
       case 'too-large':
         if (batch.length === 1) {
-          store.park([{ seq: batch[0]!.seq, code: 'PAYLOAD_TOO_LARGE', message: res.message, status: 413 }], this.o.now())
           this.settled(seqs)
           stats.rejected += 1
+          this.record([{ seq: batch[0]!.seq, code: 'PAYLOAD_TOO_LARGE', message: res.message, status: 413 }], [])
         } else {
           // still leased to this process: back to the front of the queue, to go in halves
           this.fresh = batch.concat(this.fresh)
@@ -255,13 +327,13 @@ export class Shipper {
       case 'reject':
         // a whole-batch 4xx: halve until the bad record is alone, then park only it
         if (batch.length === 1 || res.code === 'PLAN_LIMIT_EXCEEDED') {
-          store.park(
-            batch.map((r) => ({ seq: r.seq, code: res.code, message: res.message, status: res.status })),
-            this.o.now(),
-          )
           this.settled(seqs)
           stats.rejected += batch.length
           this.fail(res.code, res.message)
+          this.record(
+            batch.map((r) => ({ seq: r.seq, code: res.code, message: res.message, status: res.status })),
+            [],
+          )
         } else {
           this.fresh = batch.concat(this.fresh)
           this.limit = Math.max(1, Math.ceil(batch.length / 2))
@@ -269,8 +341,7 @@ export class Shipper {
         return undefined
       case 'retry': {
         this.lose(seqs)
-        store.release(seqs)
-        this.releaseFresh()
+        this.release(seqs)
         stats.retried += batch.length
         this.attempt++
         this.fail(res.code, res.message)
@@ -278,8 +349,7 @@ export class Shipper {
       }
       case 'fatal':
         this.lose(seqs)
-        store.release(seqs)
-        this.releaseFresh()
+        this.release(seqs)
         this.fail(res.code, res.message)
         this.o.onFatal?.(res.code, res.message)
         return { kind: 'backoff', delayMs: res.afterMs ?? this.o.fatalPauseMs }
