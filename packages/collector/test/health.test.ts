@@ -115,6 +115,28 @@ describe('health endpoints', () => {
       expect(record.required).toEqual(expect.arrayContaining(['prompt', 'model', 'latency']))
       expect(Object.keys(record.properties as Json)).toEqual(expect.arrayContaining(['id', 'prompt', 'response', 'model', 'latency', 'tokens', 'status', 'timestamp', 'metadata']))
       expect((record.properties as Record<string, Json>).latency).toMatchObject({ type: 'integer', minimum: 0 })
+      // every component is used, and every reference names one (walked from the paths)
+      const reached = new Set<string>()
+      const walk = (node: unknown) => {
+        for (const [, name] of JSON.stringify(node).matchAll(/"#\/components\/schemas\/([^"]+)"/g)) {
+          if (reached.has(name!)) continue
+          reached.add(name!)
+          expect(doc.components.schemas, `$ref ${name}`).toHaveProperty([name!])
+          walk(doc.components.schemas[name!])
+        }
+      }
+      walk(doc.paths)
+      expect(Object.keys(doc.components.schemas).filter((name) => !reached.has(name))).toEqual([])
+      // a request body refers to input shapes, a response to output shapes: a reset_settings rule
+      // may omit its parameters in the settings PATCH, and always has them in the answer
+      const settings = doc.paths['/v1/projects/{id}/settings']!.patch! as unknown as { requestBody: { content: Record<string, { schema: Json }> }; responses: Record<string, { content: Record<string, { schema: Json }> }> }
+      const ruleOf = (settingsSchema: Json) => ((resolve(settingsSchema).properties as Record<string, Json>).autoRemediation!.additionalProperties as Json).$ref
+      expect(ruleOf(settings.requestBody.content['application/json']!.schema)).toBe('#/components/schemas/AutoRemediationRuleInput')
+      expect(ruleOf(settings.responses['200']!.content['application/json']!.schema)).toBe('#/components/schemas/AutoRemediationRule')
+      const resetRequired = (name: string) =>
+        ((doc.components.schemas[name] as Json).oneOf as Json[]).find((branch) => (branch.properties as Record<string, Json>).action!.const === 'reset_settings')!.required
+      expect(resetRequired('AutoRemediationRuleInput')).toEqual(['action', 'durationMinutes'])
+      expect(resetRequired('AutoRemediationRule')).toEqual(['action', 'parameters', 'durationMinutes'])
       // the envelope is defined in full, not as a reference to itself
       expect(Object.keys(doc.components.schemas.ErrorEnvelope!.properties!)).toEqual(['error'])
       expect(doc.openapi).toBe('3.1.0')

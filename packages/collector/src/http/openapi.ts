@@ -4,27 +4,60 @@ import type { RouteDef } from './route.js'
 
 type JsonSchema = Record<string, unknown>
 
+/** Where a converted input shape refers to a `.meta({ id })` schema, until names are settled. */
+const INPUT_REF = '#/$input/'
+const OUTPUT_REF = '#/components/schemas/'
+
 /**
- * Schemas with a `.meta({ id })` come out of zod as `$defs` entries; they are hoisted into
- * components.schemas (collected in `components`) and their refs rewritten to point there.
+ * Schemas with a `.meta({ id })` come out of zod as `$defs` entries; they are collected per
+ * direction and hoisted into components.schemas by `components()`. An id's input shape (request
+ * bodies, parameters) and output shape (responses) differ where defaults apply: `reset_settings`
+ * may omit `parameters` in a request but always has them in a response.
  */
-function converter(components: Record<string, JsonSchema>) {
-  return (schema: z.ZodType, io: 'input' | 'output'): JsonSchema => {
+function converter() {
+  const defs = { input: new Map<string, string>(), output: new Map<string, string>() }
+  function toSchema(schema: z.ZodType, io: 'input' | 'output'): JsonSchema {
     const json = z.toJSONSchema(schema, { io, unrepresentable: 'any', target: 'draft-2020-12' }) as JsonSchema
+    // refs stay apart by direction until the names are known
     const { $schema: _ignored, $defs, ...rest } = JSON.parse(
-      JSON.stringify(json).replaceAll('"#/$defs/', '"#/components/schemas/'),
+      JSON.stringify(json).replaceAll('"#/$defs/', `"${io === 'input' ? INPUT_REF : OUTPUT_REF}`),
     ) as JsonSchema & { $defs?: Record<string, JsonSchema> }
-    for (const [id, def] of Object.entries($defs ?? {})) {
-      // input and output shapes of one id differ where defaults apply; keep both apart
-      const name = io === 'input' && components[id] && JSON.stringify(components[id]) !== JSON.stringify(def) ? `${id}Input` : id
-      components[name] = def
-    }
+    for (const [id, def] of Object.entries($defs ?? {})) defs[io].set(id, JSON.stringify(def))
     return rest
   }
+
+  /**
+   * The components, and a function that points a document's input refs at them: an input shape
+   * equal to its output shape shares its name, one that differs is named `${id}Input` (so is
+   * one that refers to such a shape: its refs differ).
+   */
+  function components(): { schemas: Record<string, JsonSchema>; resolve<T>(doc: T): T } {
+    const asOutput = (text: string) => text.replaceAll(`"${INPUT_REF}`, `"${OUTPUT_REF}`)
+    const apart = new Set<string>()
+    for (const [id, text] of defs.input) if (defs.output.has(id) && asOutput(text) !== defs.output.get(id)) apart.add(id)
+    for (let grew = true; grew; ) {
+      grew = false
+      for (const [id, text] of defs.input) {
+        if (!apart.has(id) && defs.output.has(id) && [...apart].some((a) => text.includes(`"${INPUT_REF}${a}"`))) {
+          apart.add(id)
+          grew = true
+        }
+      }
+    }
+    const name = (id: string) => (apart.has(id) ? `${id}Input` : id)
+    const resolve = <T>(doc: T): T =>
+      JSON.parse(JSON.stringify(doc).replace(/"#\/\$input\/([^"]+)"/g, (_m, id: string) => `"${OUTPUT_REF}${name(id)}"`)) as T
+    const schemas: Record<string, JsonSchema> = {}
+    for (const [id, text] of defs.output) schemas[id] = JSON.parse(text) as JsonSchema
+    for (const [id, text] of defs.input) if (!defs.output.has(id) || apart.has(id)) schemas[name(id)] = resolve(JSON.parse(text) as JsonSchema)
+    return { schemas, resolve }
+  }
+
+  return { toSchema, components }
 }
 
 /** Query and path schemas become one OpenAPI parameter per property. */
-function parameters(toSchema: ReturnType<typeof converter>, schema: z.ZodType | undefined, where: 'path' | 'query'): JsonSchema[] {
+function parameters(toSchema: ReturnType<typeof converter>['toSchema'], schema: z.ZodType | undefined, where: 'path' | 'query'): JsonSchema[] {
   if (!schema) return []
   const json = toSchema(schema, 'input')
   const props = (json.properties ?? {}) as Record<string, JsonSchema>
@@ -49,8 +82,7 @@ const SECURITY: Record<RouteDef['auth'], JsonSchema[]> = {
 /** The OpenAPI 3.1 document of the registered routes, built from their zod schemas. */
 export function buildOpenApi(routes: RouteDef[], version: string): JsonSchema {
   const paths: Record<string, Record<string, JsonSchema>> = {}
-  const components: Record<string, JsonSchema> = {}
-  const toSchema = converter(components)
+  const { toSchema, components } = converter()
   const envelope = toSchema(errorEnvelopeSchema, 'output')
   for (const route of routes) {
     const path = route.path.replace(/:([A-Za-z0-9_]+)/g, '{$1}')
@@ -79,6 +111,7 @@ export function buildOpenApi(routes: RouteDef[], version: string): JsonSchema {
     }
     ;(paths[path] ??= {})[route.method.toLowerCase()] = operation
   }
+  const { schemas, resolve } = components()
   return {
     openapi: '3.1.0',
     info: {
@@ -87,9 +120,9 @@ export function buildOpenApi(routes: RouteDef[], version: string): JsonSchema {
       description: 'Self-hosted LLM observability and guardrails. Errors use the envelope in components.schemas.ErrorEnvelope.',
       license: { name: 'Apache-2.0', identifier: 'Apache-2.0' },
     },
-    paths,
+    paths: resolve(paths),
     components: {
-      schemas: { ErrorEnvelope: envelope, ...components },
+      schemas: { ErrorEnvelope: envelope, ...schemas },
       securitySchemes: {
         bearerJwt: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description: 'A user access token from /v1/auth/login' },
         apiKey: { type: 'http', scheme: 'bearer', description: 'A project API key (lg_…) as a Bearer token' },
