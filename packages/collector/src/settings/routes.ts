@@ -7,6 +7,7 @@ import {
 } from '@llmguard/shared'
 import { projectIdOf, userIdOf } from '../auth/guard.js'
 import { defineRoute, type RouteDef } from '../http/route.js'
+import { projectSettingsBodySchema } from './body.js'
 import type { SettingsService } from './service.js'
 
 export function settingsRoutes({ settings, confirmPassword }: { settings: SettingsService; confirmPassword: (userId: string, password: string) => Promise<void> }): RouteDef[] {
@@ -54,7 +55,9 @@ export function settingsRoutes({ settings, confirmPassword }: { settings: Settin
       summary: "Change some of a project's settings; a change the SDK policy shows bumps its version",
       tags: ['settings'],
       params: projectParamsSchema,
-      body: projectSettingsPatchSchema,
+      // projectSettingsPatchSchema, refusing a map key it would drop (documented as itself)
+      body: projectSettingsBodySchema,
+      documentedBody: projectSettingsPatchSchema,
       responses: { 200: projectSettingsResponseSchema },
       handler: (ctx) => settings.patchProject(projectIdOf(ctx), ctx.body),
     }),
