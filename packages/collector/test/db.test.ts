@@ -246,7 +246,8 @@ describe('embedded data dir', () => {
     try {
       await expect(startTestCollector({ dataDir })).rejects.toThrow(DataDirLockedError)
       const other = spawnCollector({ LLMGUARD_DATA_DIR: dataDir, PORT: '0', HOST: '127.0.0.1' })
-      expect((await other.exited).code).toBe(75)
+      // its output in the message: under load a failure here must say why the child ended
+      expect((await other.exited).code, other.output()).toBe(75)
       expect(other.output()).toContain('the data dir is in use by another collector')
       // the refused attempts did not disturb the running one
       const [row] = await first.sql<{ one: number }[]>`select 1 as one`
