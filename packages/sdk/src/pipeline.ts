@@ -293,18 +293,23 @@ export class Pipeline {
     // a batch still on its way: its answer settles its records (sent, or back for saving). Past
     // the deadline the transport has been destroyed, and the aborted send ends at once
     if (this.shipper?.busy) await within(this.shipper.pass(), Math.max(deadline - Date.now(), SETTLE_GRACE_MS))
+    let before = Infinity
     for (;;) {
       const final = Date.now() >= deadline
-      if (this.saveSpilledNow(final) === 0 || final) return
-      await within(undefined, Math.min(50 + Math.random() * 50, deadline - Date.now()))
+      const left = this.saveSpilledNow(final, deadline)
+      if (left === 0 || final) return
+      // a step that moved records: the next at once, the app's I/O between them; a lock (or a
+      // record still being sent): a little later
+      await within(undefined, left < before ? 0 : Math.min(50 + Math.random() * 50, deadline - Date.now()))
+      before = left
     }
   }
 
   /** Returns how many records still wait in memory. */
-  private saveSpilledNow(final: boolean): number {
+  private saveSpilledNow(final: boolean, deadline?: number): number {
     this.shipper?.settleOwed()
     try {
-      const res = this.o.store.saveSpilled?.(this.o.maxRecords, final)
+      const res = this.o.store.saveSpilled?.(this.o.maxRecords, final, deadline)
       if (!res) return 0
       this.o.stats.dropped += res.dropped
       // one a send still carries counts as sent if the collector takes it, not also as dropped:

@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks'
 import { backoffDelay } from '../ship/backoff.js'
 import { seqRuns } from './chunk.js'
 import type { SqliteStore } from './sqlite.js'
@@ -18,6 +19,27 @@ const MOVE_BACK_BYTES = 256 * 1024
 
 /** How often memory is looked at again for records a send has let go of since, to move them back. */
 const MOVE_BACK_MS = 1_000
+
+/**
+ * What one try moves back at most: a backlog of 100k records goes back in steps of a few ms with
+ * the app's I/O between them, not in one stall that grows with it (seconds at 100k).
+ */
+const MOVE_BACK_STEP_ROWS = 500
+const MOVE_BACK_STEP_MS = 10
+
+/** A step that left records to move: the next one comes this soon. */
+const MOVE_BACK_NEXT_MS = 5
+
+/** How long the file's count serves memory's share of the cap: other processes change it too. */
+const COUNT_TTL_MS = 1_000
+
+/** How much one moveBack() may do: records, and until when (performance.now()). At least one transaction. */
+interface Budget {
+  rows: number
+  until: number
+}
+
+const step = (): Budget => ({ rows: MOVE_BACK_STEP_ROWS, until: performance.now() + MOVE_BACK_STEP_MS })
 
 const inMemory = (seq: number) => seq >= MEMORY_SEQS
 
@@ -65,8 +87,17 @@ export class FallbackStore implements OutboxStore {
   private failedUntil: number | undefined
   /** The last try at the file: records a send let go of since then wait for the next one. */
   private triedAt = 0
-  /** The file's records when last counted: memory's share of the cap is what they leave. */
+  /**
+   * The file's records when last counted, kept up to date with what this process appends, acks
+   * and parks there: memory's share of the cap is what they leave. Counting (a SUM over an index,
+   * ms at 100k rows) on every write that goes to memory would slow each call on a full disk.
+   */
   private fileCount = 0
+  private countedAt = -Infinity
+  /** The last try moved back what its budget allowed and records still wait: the next comes soon. */
+  private more = false
+  /** Closed: a failing call is no write failure (no backoff, no warning). */
+  private closed = false
 
   constructor(
     readonly file: FileStore,
@@ -82,6 +113,7 @@ export class FallbackStore implements OutboxStore {
   /** While memory holds records (or parked ones): when to try the file again, to move them back (the writer does, new records or not). */
   get retryAt(): number | undefined {
     if (this.memory.count() === 0 && this.memory.parkedCount() === 0) return undefined
+    if (this.more && this.failedUntil === undefined) return this.triedAt + MOVE_BACK_NEXT_MS
     return Math.max(this.failedUntil ?? 0, this.triedAt + MOVE_BACK_MS)
   }
 
@@ -93,6 +125,7 @@ export class FallbackStore implements OutboxStore {
   /** Whether a write goes to the file now, or to memory, behind the records waiting there. */
   private fileTurn(now: number): boolean {
     if (this.failedUntil !== undefined) return now >= this.failedUntil
+    if (this.more) return now >= this.triedAt + MOVE_BACK_NEXT_MS
     return now >= this.triedAt + MOVE_BACK_MS || !this.memory.hasUnleased(now)
   }
 
@@ -100,15 +133,20 @@ export class FallbackStore implements OutboxStore {
     const now = Date.now()
     if (!this.fileTurn(now)) return this.toMemory(rows, maxRows, leaseUntil)
     this.triedAt = now
-    const back = this.moveBack(maxRows, now, false)
+    const back = this.moveBack(maxRows, now, false, step())
     if (back.err) {
       // a lock before anything moved: the caller keeps the new records and tries again
       if (isBusy(back.err) && back.moved === 0) throw back.err
       return merge(back.res, this.toMemory(rows, maxRows, leaseUntil))
     }
+    if (back.more) {
+      // the file works, but older records still wait in memory: the new ones wait behind them
+      this.recovered()
+      return merge(back.res, this.toMemory(rows, maxRows, leaseUntil))
+    }
     let res: Appended
     try {
-      res = this.file.append(rows, maxRows, leaseUntil)
+      res = this.fileAppend(rows, maxRows, leaseUntil)
     } catch (err) {
       if (isBusy(err) && back.moved === 0) throw err
       if (!isBusy(err)) this.failed(err, now)
@@ -121,31 +159,46 @@ export class FallbackStore implements OutboxStore {
 
   private toMemory(rows: readonly NewRow[], maxRows: number, leaseUntil: number): Appended {
     if (rows.length === 0) return nothing()
-    try {
-      this.fileCount = this.file.count()
-    } catch {
-      // unreadable too: the last count
+    const now = Date.now()
+    if (now - this.countedAt >= COUNT_TTL_MS) {
+      try {
+        this.fileCount = this.file.count()
+        this.countedAt = now
+      } catch {
+        // unreadable too: the last count
+      }
     }
     return this.memory.append(rows, Math.max(0, maxRows - this.fileCount), leaseUntil)
+  }
+
+  /** The file's append, its count kept: what this call added less what its cap dropped. */
+  private fileAppend(rows: readonly NewRow[], maxRows: number, leaseUntil?: number): Appended {
+    const res = this.file.append(rows, maxRows, leaseUntil)
+    this.fileCount = Math.max(0, this.fileCount + rows.length - res.dropped)
+    return res
   }
 
   /**
    * Moves records memory holds and nobody is sending (a failed send released them, or nothing
    * ships) back to the file, oldest first, then the ones parked in memory: they are safer
    * there. The ones being sent stay, so none is sent twice; `all` takes them too (shutdown).
-   * Stops at the first failure, keeping what moved.
+   * Stops at the first failure, keeping what moved, or once the budget is spent: `more` says
+   * records still wait (the caller comes back soon).
    */
-  private moveBack(maxRows: number, now: number, all: boolean): { res: Appended; moved: number; err?: unknown } {
+  private moveBack(maxRows: number, now: number, all: boolean, budget: Budget): { res: Appended; moved: number; more: boolean; err?: unknown } {
     let res = nothing()
     let moved = 0
+    const spent = () => moved >= budget.rows || performance.now() >= budget.until
+    this.more = false
     try {
       for (;;) {
+        if (moved > 0 && spent()) return { res, moved, more: (this.more = true) }
         // a lease never outlasts Infinity: with `all`, every record, whoever holds it
         const rows = all ? this.memory.claim(MOVE_BACK_ROWS, MOVE_BACK_BYTES, 0, Infinity) : this.memory.claim(MOVE_BACK_ROWS, MOVE_BACK_BYTES, 60_000, now)
         if (rows.length === 0) break
         const seqs = rows.map((r) => r.seq)
         try {
-          res = merge(res, this.file.append(asNew(rows, now), maxRows))
+          res = merge(res, this.fileAppend(asNew(rows, now), maxRows))
         } catch (err) {
           this.memory.release(seqs)
           throw err
@@ -154,19 +207,23 @@ export class FallbackStore implements OutboxStore {
         moved += rows.length
       }
       for (;;) {
+        if (moved > 0 && spent()) return { res, moved, more: (this.more = true) }
         const parked = this.memory.listParked(MOVE_BACK_ROWS)
         if (parked.length === 0) break
         this.file.addParked(parked)
         this.memory.removeParked(parked.map((p) => p.seq))
+        moved += parked.length
       }
     } catch (err) {
       if (!isBusy(err)) this.failed(err, now)
-      return { res, moved, err }
+      return { res, moved, more: false, err }
     }
-    return { res, moved }
+    return { res, moved, more: false }
   }
 
   private failed(err: unknown, now: number): void {
+    // a call that races close() (a send answered late) finds the connection closed: no disk trouble
+    if (this.closed) return
     this.failures++
     // 0.5 s doubling to a minute: a full disk is not hammered on every write
     this.failedUntil = now + backoffDelay(this.failures, undefined, this.random)
@@ -179,16 +236,21 @@ export class FallbackStore implements OutboxStore {
   }
 
   /**
-   * At shutdown, once sending is over: what memory holds goes to the file. Not `final`, a lock
-   * (or a record still being sent) leaves records in memory for another try; `final`, every
-   * record goes, sent or not (one a send still carries is stored once by the collector), and what
-   * the file does not take is dropped and counted, parked ones too.
+   * At shutdown, once sending is over: what memory holds goes to the file, one step of the usual
+   * budget a call (the caller comes back while `left`). Not `final`, a lock (or a record still
+   * being sent) leaves records in memory for another try; `final`, every record goes, sent or
+   * not (one a send still carries is stored once by the collector), until `deadline` (or one
+   * step past it; without one, all), and what the file does not take by then is dropped and
+   * counted, parked ones too.
    */
-  saveSpilled(maxRows: number, final: boolean): Appended & { left: number } {
-    const back = this.moveBack(maxRows, Date.now(), final)
-    if (!back.err || (!final && isBusy(back.err))) return { ...back.res, left: this.memory.count() + this.memory.parkedCount() }
-    const lost = this.memory.claim(Infinity, Infinity, 0, Infinity).map((r) => r.seq)
-    this.memory.ack(lost)
+  saveSpilled(maxRows: number, final: boolean, deadline?: number): Appended & { left: number } {
+    const now = Date.now()
+    const budget = !final ? step() : deadline === undefined ? { rows: Infinity, until: Infinity } : { rows: Infinity, until: performance.now() + Math.max(deadline - now, MOVE_BACK_STEP_MS) }
+    const back = this.moveBack(maxRows, now, final, budget)
+    // a lock stops a try that is not the last without a loss; the last one's time is up
+    const stop = back.err !== undefined ? final || !isBusy(back.err) : final && back.more
+    if (!stop) return { ...back.res, left: this.memory.count() + this.memory.parkedCount() }
+    const lost = this.memory.removeOldest(Infinity)
     const parked = this.memory.listParked(Infinity).map((p) => p.seq)
     this.memory.removeParked(parked)
     return { ...merge(back.res, { seqs: [], dropped: lost.length + parked.length, droppedSeqs: seqRuns(lost) }), left: 0 }
@@ -224,7 +286,11 @@ export class FallbackStore implements OutboxStore {
   ack(seqs: readonly number[]): void {
     const [memory, file] = split(seqs, (s) => s)
     if (memory.length) this.memory.ack(memory)
-    if (file.length) this.file.ack(file)
+    if (file.length) {
+      this.file.ack(file)
+      // at most: one already gone is not deleted twice; the next count corrects it
+      this.fileCount = Math.max(0, this.fileCount - file.length)
+    }
   }
 
   release(seqs: readonly number[]): void {
@@ -236,7 +302,10 @@ export class FallbackStore implements OutboxStore {
   park(items: readonly ParkItem[], now: number): void {
     const [memory, file] = split(items, (i) => i.seq)
     if (memory.length) this.memory.park(memory, now)
-    if (file.length) this.file.park(file, now)
+    if (file.length) {
+      this.file.park(file, now)
+      this.fileCount = Math.max(0, this.fileCount - file.length)
+    }
   }
 
   count(): number {
@@ -253,6 +322,8 @@ export class FallbackStore implements OutboxStore {
   }
 
   replayParked(seqs?: readonly number[]): number {
+    // the file's outbox grows by its share: counted again at the next write to memory
+    this.countedAt = -Infinity
     if (!seqs) return this.memory.replayParked() + this.file.replayParked()
     const [memory, file] = split(seqs, (s) => s)
     return (memory.length ? this.memory.replayParked(memory) : 0) + (file.length ? this.file.replayParked(file) : 0)
@@ -271,6 +342,7 @@ export class FallbackStore implements OutboxStore {
   }
 
   close(): void {
+    this.closed = true
     this.file.close()
   }
 }

@@ -91,10 +91,11 @@ export interface OutboxStore {
   readonly retryAt?: number
   /**
    * At shutdown: moves what memory holds for a failed file (records, and records parked there) to
-   * it. `dropped` counts what the cap dropped and, when `final`, what could not be saved (then
-   * memory is empty). A lock stops it without a loss: `left` says how many records still wait.
+   * it, a few ms of it a call unless `final`. `dropped` counts what the cap dropped and, when
+   * `final`, what could not be saved by `deadline` (then memory is empty). A lock stops it
+   * without a loss: `left` says how many records still wait.
    */
-  saveSpilled?(maxRows: number, final: boolean): Appended & { left: number }
+  saveSpilled?(maxRows: number, final: boolean, deadline?: number): Appended & { left: number }
   getMeta(key: string): string | undefined
   setMeta(key: string, value: string): void
   close(): void
@@ -106,12 +107,17 @@ export function isBusy(err: unknown): boolean {
   return typeof code === 'string' && (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED'))
 }
 
-/** Keeps records in this process only: used when SQLite is unavailable. Nothing survives a restart. */
+/**
+ * Keeps records in this process only: used when SQLite is unavailable, and by FallbackStore for
+ * the records a failed file could not take. Nothing survives a restart. Maps keep insertion (seq)
+ * order and remove a record in O(1): a backlog of 100k records is acked 100 at a time, and a
+ * filter over all of them on each ack would be quadratic.
+ */
 export class MemoryStore implements OutboxStore {
   readonly kind = 'memory' as const
   readonly path = null
-  private rows: (OutboxRow & { leaseUntil: number })[] = []
-  private parked: ParkedRow[] = []
+  private rows = new Map<number, OutboxRow & { leaseUntil: number }>()
+  private parked = new Map<number, ParkedRow>()
   private meta = new Map<string, string>()
   private seq: number
   private dropped = 0
@@ -125,14 +131,30 @@ export class MemoryStore implements OutboxStore {
     const seqs: number[] = []
     for (const r of rows) {
       seqs.push(++this.seq)
-      this.rows.push({ seq: this.seq, id: r.id, body: r.body, bytes: r.bytes, attempts: 0, leaseUntil })
+      this.rows.set(this.seq, { seq: this.seq, id: r.id, body: r.body, bytes: r.bytes, attempts: 0, leaseUntil })
     }
-    const over = this.rows.length - maxRows
+    const over = this.rows.size - maxRows
     if (over <= 0) return { seqs, dropped: 0 }
-    const gone = this.rows.splice(0, over)
+    const gone = this.removeOldest(over)
     this.dropped += over
     // rows are in seq order: every one before the first kept is gone
-    return { seqs, dropped: over, droppedSeqs: seqRuns(gone.map((r) => r.seq)), goneRanges: [[this.firstSeq, this.rows[0]?.seq ?? this.seq + 1]] }
+    return { seqs, dropped: over, droppedSeqs: seqRuns(gone), goneRanges: [[this.firstSeq, this.firstRow()?.seq ?? this.seq + 1]] }
+  }
+
+  private firstRow(): OutboxRow | undefined {
+    for (const r of this.rows.values()) return r
+    return undefined
+  }
+
+  /** Removes the `n` oldest records, whoever holds them; returns their seqs. */
+  removeOldest(n: number): number[] {
+    const gone: number[] = []
+    for (const seq of this.rows.keys()) {
+      if (gone.length >= n) break
+      gone.push(seq)
+    }
+    for (const seq of gone) this.rows.delete(seq)
+    return gone
   }
 
   releaseDead(): number {
@@ -142,7 +164,7 @@ export class MemoryStore implements OutboxStore {
   claim(limit: number, maxBytes: number, leaseMs: number, now: number): OutboxRow[] {
     const out: OutboxRow[] = []
     let bytes = 0
-    for (const r of this.rows) {
+    for (const r of this.rows.values()) {
       if (out.length >= limit || (out.length > 0 && bytes + r.bytes > maxBytes)) break
       if (r.leaseUntil > now) continue
       r.leaseUntil = now + leaseMs
@@ -153,52 +175,58 @@ export class MemoryStore implements OutboxStore {
   }
 
   ack(seqs: readonly number[]): void {
-    const s = new Set(seqs)
-    this.rows = this.rows.filter((r) => !s.has(r.seq))
+    for (const s of seqs) this.rows.delete(s)
   }
 
   release(seqs: readonly number[]): void {
-    const s = new Set(seqs)
-    for (const r of this.rows) if (s.has(r.seq)) {
+    for (const s of seqs) {
+      const r = this.rows.get(s)
+      if (!r) continue
       r.leaseUntil = 0
       r.attempts++
     }
   }
 
   park(items: readonly ParkItem[], now: number): void {
-    const byId = new Map(items.map((i) => [i.seq, i]))
-    const keep: typeof this.rows = []
-    for (const r of this.rows) {
-      const p = byId.get(r.seq)
-      if (!p) keep.push(r)
-      else this.parked.push({ seq: ++this.seq, id: r.id, body: r.body, code: p.code, message: p.message, status: p.status ?? null, attempts: r.attempts + 1, parkedAt: now })
+    for (const p of items) {
+      const r = this.rows.get(p.seq)
+      if (!r) continue
+      this.rows.delete(p.seq)
+      const seq = ++this.seq
+      this.parked.set(seq, { seq, id: r.id, body: r.body, code: p.code, message: p.message, status: p.status ?? null, attempts: r.attempts + 1, parkedAt: now })
     }
-    this.rows = keep
   }
 
   count(): number {
-    return this.rows.length
+    return this.rows.size
   }
   /** Whether a record waits that nobody is sending. */
   hasUnleased(now: number): boolean {
-    return this.rows.some((r) => r.leaseUntil <= now)
+    for (const r of this.rows.values()) if (r.leaseUntil <= now) return true
+    return false
   }
   /** Removes parked rows (FallbackStore moved them to the file). */
   removeParked(seqs: readonly number[]): void {
-    const s = new Set(seqs)
-    this.parked = this.parked.filter((p) => !s.has(p.seq))
+    for (const s of seqs) this.parked.delete(s)
   }
   parkedCount(): number {
-    return this.parked.length
+    return this.parked.size
   }
   listParked(limit: number): ParkedRow[] {
-    return this.parked.slice(0, limit)
+    const out: ParkedRow[] = []
+    for (const p of this.parked.values()) {
+      if (out.length >= limit) break
+      out.push(p)
+    }
+    return out
   }
   replayParked(seqs?: readonly number[]): number {
-    const s = seqs ? new Set(seqs) : undefined
-    const back = this.parked.filter((p) => !s || s.has(p.seq))
-    this.parked = this.parked.filter((p) => s && !s.has(p.seq))
-    for (const p of back) this.rows.push({ seq: ++this.seq, id: p.id, body: p.body, bytes: Buffer.byteLength(p.body), attempts: 0, leaseUntil: 0 })
+    const back = seqs ? [...new Set(seqs)].sort((a, b) => a - b).flatMap((s) => this.parked.get(s) ?? []) : [...this.parked.values()]
+    for (const p of back) {
+      this.parked.delete(p.seq)
+      const seq = ++this.seq
+      this.rows.set(seq, { seq, id: p.id, body: p.body, bytes: Buffer.byteLength(p.body), attempts: 0, leaseUntil: 0 })
+    }
     return back.length
   }
   droppedTotal(): number {
