@@ -346,25 +346,32 @@ export class LLMGuard {
     this.policyTimer = undefined
     await this.flush({ timeoutMs })
     this.pipeline.stop()
-    const left = Math.max(0, timeoutMs - (Date.now() - started))
     if (this.transport) {
-      let timer: NodeJS.Timeout | undefined
-      const closed = await Promise.race([
-        this.transport.close().then(() => true),
-        // ref'd, as flush's: the caller awaiting shutdown() is held this long at most
-        new Promise<boolean>((resolve) => {
-          timer = setTimeout(() => resolve(false), Math.min(left, 1_000))
-        }),
-      ])
-      if (timer) clearTimeout(timer)
-      // a request still in flight (a collector that does not answer): abort it, the bound is up
-      if (!closed) this.transport.destroy?.()
+      // a batch still in flight: its answer, within the bound. Past it, the request is aborted by
+      // destroy() alone: undici's close() waits for requests in flight, and a destroy() after it
+      // no longer aborts them (the send would end seconds after shutdown, against a closed file)
+      if (!(await this.pipeline.sendsOver(started + timeoutMs)) && this.transport.destroy) this.transport.destroy()
+      else {
+        const left = Math.max(0, timeoutMs - (Date.now() - started))
+        let timer: NodeJS.Timeout | undefined
+        const closed = await Promise.race([
+          this.transport.close().then(() => true),
+          // ref'd, as flush's: the caller awaiting shutdown() is held this long at most
+          new Promise<boolean>((resolve) => {
+            timer = setTimeout(() => resolve(false), Math.min(left, 1_000))
+          }),
+        ])
+        if (timer) clearTimeout(timer)
+        // a policy fetch still in flight: abort it, the bound is up
+        if (!closed) this.transport.destroy?.()
+      }
     }
     // after the last answer: a record saved for the next start while still on its way would be
     // sent twice, or counted both as sent and as dropped
     await this.pipeline.saveSpilled(started + timeoutMs)
     // what stays in the file for the next start, reported by stats() once the file is closed
     this.countsAtClose = this.outboxCounts()
+    this.pipeline.detach()
     try {
       this.store.close()
     } catch (err) {

@@ -266,6 +266,8 @@ export class Pipeline {
     if (this.closed) return
     this.write(true)
     this.closed = true
+    // the batch in flight is answered, and no other starts: shutdown saves what is left
+    this.shipper?.stop()
     try {
       this.shipper?.releaseFresh()
     } catch (err) {
@@ -321,6 +323,21 @@ export class Pipeline {
       this.o.onInternalError('outbox close', err)
       return 0
     }
+  }
+
+  /**
+   * After stop(): waits, until `deadline`, for the batch still in flight to be answered. False if
+   * it is not: the caller aborts it (the transport's destroy()).
+   */
+  async sendsOver(deadline: number): Promise<boolean> {
+    if (!this.shipper?.busy) return true
+    await within(this.shipper.pass(), deadline - Date.now())
+    return !this.shipper.busy
+  }
+
+  /** The store is about to close: a send answered late touches it no more (its answer is only counted). */
+  detach(): void {
+    this.shipper?.detach()
   }
 
   /** stop(), and one last try to save what the store holds in memory. */

@@ -85,6 +85,10 @@ export class Shipper {
    */
   private owed: { park: ParkItem[]; ack: Set<number> } = { park: [], ack: new Set() }
   private deadCheckAt = 0
+  /** Stopped (shutdown): a pass ends after the batch in flight, no new one starts. */
+  private stopped = false
+  /** The outbox is closed: an answer that comes now is counted, but nothing touches the store. */
+  private detached = false
   private attempt = 0
   private limit: number
   private readonly o: Required<Omit<ShipperOptions, 'onFatal'>> & Pick<ShipperOptions, 'onFatal'>
@@ -111,9 +115,19 @@ export class Shipper {
     for (const r of rows) this.fresh.push(r)
   }
 
+  /** No new batch from now on: a pass running ends once the batch in flight is answered. */
+  stop(): void {
+    this.stopped = true
+  }
+
+  /** The outbox is being closed: nothing touches it from now on (a late answer is only counted). */
+  detach(): void {
+    this.stopped = this.detached = true
+  }
+
   /** Hands fresh rows back to the outbox (a failed send, shutdown): other passes or processes take them from there. */
   releaseFresh(): void {
-    if (this.fresh.length === 0) return
+    if (this.fresh.length === 0 || this.detached) return
     const seqs = this.fresh.map((r) => r.seq)
     this.fresh = []
     this.lose(seqs)
@@ -208,6 +222,8 @@ export class Shipper {
     const { store } = this.o
     for (;;) {
       if (deadline !== undefined && this.o.now() >= deadline) return { kind: 'deadline' }
+      // shutdown: the store is about to close (or is closed), no batch starts now
+      if (this.stopped) return { kind: 'deadline' }
       let batch: FreshRow[]
       try {
         const now = this.o.now()
@@ -249,6 +265,7 @@ export class Shipper {
    * what the outbox refuses now (a lock, a full disk) is owed and written by the next pass.
    */
   private record(park: ParkItem[], ack: number[]): void {
+    if (this.detached) return
     try {
       if (park.length) this.o.store.park(park, this.o.now())
       if (ack.length) this.o.store.ack(ack)
@@ -262,6 +279,7 @@ export class Shipper {
 
   /** Throws a busy error (the pass ends and comes back); a file that still refuses stays owed. */
   private payOwed(): void {
+    if (this.detached) return
     const { park, ack } = this.owed
     this.owed = { park: [], ack: new Set() }
     try {
@@ -284,6 +302,7 @@ export class Shipper {
 
   /** Hands records back for a later try; one the outbox cannot take back now comes back when its lease ends. */
   private release(seqs: readonly number[]): void {
+    if (this.detached) return
     try {
       this.o.store.release(seqs)
       this.releaseFresh()
