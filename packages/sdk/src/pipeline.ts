@@ -291,10 +291,11 @@ export class Pipeline {
    * for the buffer; what is still not saved then is counted as dropped.
    */
   async saveSpilled(deadline: number): Promise<void> {
-    if (!this.o.store.saveSpilled) return
     // a batch still on its way: its answer settles its records (sent, or back for saving). Past
-    // the deadline the transport has been destroyed, and the aborted send ends at once
+    // the deadline the transport has been destroyed, and the aborted send ends at once. Waited
+    // for with any store: stats() must not move after shutdown has returned
     if (this.shipper?.busy) await within(this.shipper.pass(), Math.max(deadline - Date.now(), SETTLE_GRACE_MS))
+    if (!this.o.store.saveSpilled) return
     let before = Infinity
     for (;;) {
       const final = Date.now() >= deadline

@@ -68,6 +68,22 @@ describe('a backlog in memory goes back to the file in steps', () => {
     expect(order).toEqual(rows(0, n + 1).map((r) => r.id))
   })
 
+  it('a step that takes the last of the backlog leaves the file free: the new records go to it, not to memory', () => {
+    vi.useFakeTimers({ toFake: ['Date'] })
+    const { store, file, fill, free } = fallback()
+    fill()
+    // exactly one step's worth: the step ends on its row budget with nothing left behind
+    store.append(rows(0, 500), 1_000_000, 0)
+    expect(store.spilled).toBe(500)
+    free()
+    vi.setSystemTime(Date.now() + 60_000)
+    const res = store.append(rows(500, 3), 1_000_000, 0)
+    // before: "more" was said without looking, and the three went to memory, where a crash loses them
+    expect(store.spilled).toBe(0)
+    expect(file.count()).toBe(503)
+    expect(res.seqs.every((s) => s < 2 ** 52)).toBe(true)
+  })
+
   it("memory's acks cost what they remove, not the whole backlog", () => {
     const memory = new MemoryStore()
     const n = 100_000

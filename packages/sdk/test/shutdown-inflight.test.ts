@@ -48,6 +48,20 @@ describe('shutdown with a send in flight', () => {
     expect(warnings.filter((w) => w.startsWith('cannot write the outbox'))).toEqual([])
   })
 
+  it("the same with the outbox in memory (':memory:', or SQLite unavailable): stats() stay as shutdown returned them", async () => {
+    const { guard } = makeGuard(collector, tmp.dir, { policy: false, shipDelayMs: 20, outbox: ':memory:' })
+    collector.batchDelayMs = 2_000
+    for (let i = 0; i < 20; i++) guard.record({ prompt: `m${i}`, model: 'm', latency: 1 })
+    await until(() => shipperOf(guard).busy, 5_000, 'a batch in flight')
+    await guard.shutdown({ timeoutMs: 300 })
+    expect(shipperOf(guard).busy).toBe(false)
+    const after = guard.stats()
+    expect(after.sent).toBe(0)
+    await sleep(2_500)
+    // before: the aborted send ended on a later tick, and counted itself as retried then
+    expect(guard.stats()).toEqual(after)
+  })
+
   it('a flush after shutdown touches the closed outbox no more', async () => {
     const { guard, warnings } = makeGuard(collector, tmp.dir, { policy: false, shipDelayMs: 20 })
     guard.record({ prompt: 'x', model: 'm', latency: 1 })

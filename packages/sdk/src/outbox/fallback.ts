@@ -185,6 +185,12 @@ export class FallbackStore implements OutboxStore {
    * Stops at the first failure, keeping what moved, or once the budget is spent: `more` says
    * records still wait (the caller comes back soon).
    */
+  /** Whether memory still holds records a move back would take (or parked ones). */
+  private waiting(now: number, all: boolean): boolean {
+    if (this.memory.parkedCount() > 0) return true
+    return all ? this.memory.count() > 0 : this.memory.hasUnleased(now)
+  }
+
   private moveBack(maxRows: number, now: number, all: boolean, budget: Budget): { res: Appended; moved: number; more: boolean; err?: unknown } {
     let res = nothing()
     let moved = 0
@@ -192,7 +198,9 @@ export class FallbackStore implements OutboxStore {
     this.more = false
     try {
       for (;;) {
-        if (moved > 0 && spent()) return { res, moved, more: (this.more = true) }
+        // `more` only when something is left to move: a step that took the last records says the
+        // file is free again, so the caller's new records go to it, not to memory
+        if (moved > 0 && spent()) return { res, moved, more: (this.more = this.waiting(now, all)) }
         // a lease never outlasts Infinity: with `all`, every record, whoever holds it
         const rows = all ? this.memory.claim(MOVE_BACK_ROWS, MOVE_BACK_BYTES, 0, Infinity) : this.memory.claim(MOVE_BACK_ROWS, MOVE_BACK_BYTES, 60_000, now)
         if (rows.length === 0) break
@@ -207,7 +215,7 @@ export class FallbackStore implements OutboxStore {
         moved += rows.length
       }
       for (;;) {
-        if (moved > 0 && spent()) return { res, moved, more: (this.more = true) }
+        if (moved > 0 && spent()) return { res, moved, more: (this.more = this.memory.parkedCount() > 0) }
         const parked = this.memory.listParked(MOVE_BACK_ROWS)
         if (parked.length === 0) break
         this.file.addParked(parked)
