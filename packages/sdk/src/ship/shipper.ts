@@ -363,7 +363,10 @@ export class Shipper {
         this.release(seqs)
         stats.retried += batch.length
         this.attempt++
-        this.fail(res.code, res.message)
+        // shutdown's own abort at its bound (the transport destroyed): said as such, not as a
+        // network failure of the collector's
+        if (this.stopped && res.code === 'UND_ERR_DESTROYED') this.fail('SHUTDOWN_TIMEOUT', `the collector had not answered a batch of ${batch.length} when shutdown's time was up: its records stay in the outbox for the next start`)
+        else this.fail(res.code, res.message)
         return { kind: 'backoff', delayMs: backoffDelay(this.attempt, res.afterMs, this.o.random) }
       }
       case 'fatal':
