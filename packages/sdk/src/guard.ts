@@ -34,6 +34,11 @@ export interface LLMGuardStats {
   parked: number
   lastError: { code: string; message: string; at: string } | null
   outbox: 'sqlite' | 'memory'
+  /**
+   * Of `queued`, the records held in memory because the outbox file refused a write (a full
+   * disk): they go back to it once it takes writes again. 0 otherwise.
+   */
+  spilled: number
   shipping: boolean
   /** The longest synchronous outbox operation so far (ms): SQLite's worst cost to the event loop. */
   maxOutboxOpMs: number
@@ -406,6 +411,7 @@ export class LLMGuard {
       parked,
       lastError,
       outbox: this.store.kind,
+      spilled: this.store.spilled ?? 0,
       shipping: this.transport !== undefined,
       maxOutboxOpMs: Math.round(maxOutboxOpMs * 100) / 100,
     }

@@ -96,6 +96,8 @@ export interface OutboxStore {
    * without a loss: `left` says how many records still wait.
    */
   saveSpilled?(maxRows: number, final: boolean, deadline?: number): Appended & { left: number }
+  /** Queued records held in memory because the file refused a write: 0 while it takes them. */
+  readonly spilled?: number
   getMeta(key: string): string | undefined
   setMeta(key: string, value: string): void
   close(): void
