@@ -49,6 +49,17 @@ afterAll(async () => {
 
 const post = (record: Record<string, unknown>) => collector.client.post('/v1/llm/requests', record, { token: seed.apiKey })
 
+
+/**
+ * Sends `signal` to the listeners added after the first `before` (the command's own): the test
+ * runner's must not see it.
+ */
+function emitToCommand(signal: NodeJS.Signals, before: number): void {
+  const others = process.listeners(signal).slice(0, before)
+  for (const l of others) process.off(signal, l)
+  process.emit(signal)
+  for (const l of others) process.on(signal, l)
+}
 describe('collector seed', () => {
   it('creates the demo account, project, key and records, and (not logged in) switches the CLI to them', async () => {
     const r = await run<any>(CollectorSeed, ['--collector', collector.url, '--records', '300', '--days', '3', '--email', `demo-${randomUUID()}@example.com`, '--json'])
@@ -615,11 +626,7 @@ describe('collector start', () => {
       fetch(`http://127.0.0.1:${port}/v1/auth/register`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email, password: 'a password 123' }) })
     expect((await register('one@example.com')).status).toBe(201)
     expect((await register('two@example.com')).status).toBe(429)
-    // only the command's own listener: the test runner's must not see this signal
-    const others = process.listeners('SIGINT').slice(0, before)
-    for (const l of others) process.off('SIGINT', l)
-    process.emit('SIGINT')
-    for (const l of others) process.on('SIGINT', l)
+    emitToCommand('SIGINT', before)
     const out = await started
     expect(out.exitCode).toBe(0)
     expect(out.stdout).toContain(`listening on http://127.0.0.1:${port} (embedded database in ${dataDir})`)
@@ -637,11 +644,7 @@ describe('collector start', () => {
     while (process.listenerCount('SIGTERM') <= before && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10))
     // the signal comes while the collector is still starting: nothing answers on its port yet
     expect(await fetch(`http://127.0.0.1:${port}/healthz`).then(() => 'up', () => 'starting')).toBe('starting')
-    // only the command's own listener: the test runner's must not see this signal
-    const others = process.listeners('SIGTERM').slice(0, before)
-    for (const l of others) process.off('SIGTERM', l)
-    process.emit('SIGTERM')
-    for (const l of others) process.on('SIGTERM', l)
+    emitToCommand('SIGTERM', before)
     const out = await started
     expect(out.exitCode).toBe(0)
     expect(out.stdout).toContain('stopping…')

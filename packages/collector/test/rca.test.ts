@@ -1,12 +1,10 @@
-import { rmSync } from 'node:fs'
-import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { Incident, IncidentDetail, LlmRecordInput } from '@llmguard/shared'
 import { createRcaClient } from '../src/integrations/openai.js'
 import { analyzeIncident, MAX_RCA_ATTEMPTS } from '../src/incidents/rca.js'
 import { claimAnalysis, findIncident, releaseAnalysis } from '../src/incidents/store.js'
 import { startFakeOpenAI, VALID_ANSWER, type FakeOpenAI } from './fakes/openai.js'
-import { copyTemplateDataDir, createTestDatabase, onRealPostgres, startTestCollector, type TestCollector } from './helpers/collector.js'
+import { ownDatabase, startTestCollector, type TestCollector } from './helpers/collector.js'
 import { count, setupProject, type TestUser } from './helpers/accounts.js'
 
 let fake: FakeOpenAI
@@ -214,9 +212,8 @@ describe('root-cause analysis', () => {
   it('a restart with a pending analysis completes it', async () => {
     fake.mode = 'hang'
     // a database of its own, shared by the two lives of one collector
-    const db = onRealPostgres() ? await createTestDatabase() : undefined
-    const dataDir = db ? undefined : copyTemplateDataDir()
-    const where = { dataDir, databaseUrl: db?.url, env: { OPENAI_API_KEY: 'sk-x', OPENAI_BASE_URL: fake.url } }
+    const own = await ownDatabase()
+    const where = { ...own.where, env: { OPENAI_API_KEY: 'sk-x', OPENAI_BASE_URL: fake.url } }
     try {
       const first = await startTestCollector(where)
       const s = await setupProject(first)
@@ -240,8 +237,7 @@ describe('root-cause analysis', () => {
       }
     } finally {
       fake.mode = 'valid'
-      if (dataDir) rmSync(join(dataDir, '..'), { recursive: true, force: true })
-      await db?.drop()
+      await own.remove()
     }
   })
 

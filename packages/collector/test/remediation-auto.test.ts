@@ -1,12 +1,10 @@
 import { randomUUID } from 'node:crypto'
-import { rmSync } from 'node:fs'
-import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import type { BatchResult, Incident, LlmRecordInput, LogResult, Page, Policy, Project, Remediation } from '@llmguard/shared'
 import type { IngestContext } from '../src/ingest/pipeline.js'
 import { POLICY_GRACE_MS } from '../src/remediation/violations.js'
 import type { Signal } from '../src/incidents/store.js'
-import { copyTemplateDataDir, createTestDatabase, onRealPostgres, startTestCollector, type TestCollector } from './helpers/collector.js'
+import { ownDatabase, onRealPostgres, startTestCollector, type TestCollector } from './helpers/collector.js'
 import { count, createKey, createProject, failure, signUp, type TestUser } from './helpers/accounts.js'
 
 let collector: TestCollector
@@ -153,9 +151,8 @@ async function openWithoutHooks(c: TestCollector, projectId: string, model = 'gp
 describe('automatic remediation survives a crash between the incident and its action', () => {
   it('an incident committed whose action was never applied gets it when the collector starts again, once, with the same audit trail', async () => {
     // a database of its own, shared by the two lives of one collector
-    const db = onRealPostgres() ? await createTestDatabase() : undefined
-    const dataDir = db ? undefined : copyTemplateDataDir()
-    const where = { dataDir, databaseUrl: db?.url, keepData: true }
+    const own = await ownDatabase()
+    const where = own.where
     try {
       const first = await startTestCollector(where)
       const user = await signUp(first)
@@ -187,8 +184,7 @@ describe('automatic remediation survives a crash between the incident and its ac
         await second.close()
       }
     } finally {
-      if (dataDir) rmSync(join(dataDir, '..'), { recursive: true, force: true })
-      await db?.drop()
+      await own.remove()
     }
   })
 

@@ -1,13 +1,11 @@
 import { randomUUID } from 'node:crypto'
-import { rmSync } from 'node:fs'
-import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import type { Incident, LlmRecordInput, Page, Project, Remediation } from '@llmguard/shared'
 import type { IngestContext } from '../src/ingest/pipeline.js'
 import type { Signal } from '../src/incidents/store.js'
 import { createLogger } from '../src/logger.js'
 import { MAX_DUE_ATTEMPTS } from '../src/remediation/service.js'
-import { copyTemplateDataDir, createTestDatabase, onRealPostgres, startTestCollector, type TestCollector } from './helpers/collector.js'
+import { ownDatabase, startTestCollector, type TestCollector } from './helpers/collector.js'
 import { count, createProject, signUp, type TestUser } from './helpers/accounts.js'
 
 /** A logger whose lines the test reads; `onLine` runs synchronously, inside the code that logs. */
@@ -153,9 +151,8 @@ describe('runDueJob while a sweep is running', () => {
 
 describe('stopping the collector during a sweep', () => {
   it('does not wait for the whole backlog; what is left stays due and the next start applies it, each action once', async () => {
-    const db = onRealPostgres() ? await createTestDatabase() : undefined
-    const dataDir = db ? undefined : copyTemplateDataDir()
-    const where = { dataDir, databaseUrl: db?.url, keepData: true }
+    const own = await ownDatabase()
+    const where = own.where
     try {
       const first = await startTestCollector(where)
       const user = await signUp(first)
@@ -193,8 +190,7 @@ describe('stopping the collector during a sweep', () => {
         await third.close()
       }
     } finally {
-      if (dataDir) rmSync(join(dataDir, '..'), { recursive: true, force: true })
-      await db?.drop()
+      await own.remove()
     }
   }, 60_000)
 })

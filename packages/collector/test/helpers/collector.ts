@@ -111,6 +111,23 @@ export async function startTestCollector(options: StartOptions = {}): Promise<Te
   }
 }
 
+/**
+ * A database of its own for collectors started one after another on it (a restart): a copy of
+ * the migrated template, or a new database on real Postgres. `where` goes to startTestCollector
+ * (a given database outlives each collector's close()); remove() when done.
+ */
+export async function ownDatabase(): Promise<{ where: { dataDir?: string; databaseUrl?: string }; remove(): Promise<void> }> {
+  const db = onRealPostgres() ? await createTestDatabase() : undefined
+  const dataDir = db ? undefined : copyTemplateDataDir()
+  return {
+    where: { dataDir, databaseUrl: db?.url },
+    async remove() {
+      if (dataDir) rmSync(join(dataDir, '..'), { recursive: true, force: true })
+      await db?.drop()
+    },
+  }
+}
+
 /** A TCP port free right now on 127.0.0.1 (bound by the OS on port 0, then released). */
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
