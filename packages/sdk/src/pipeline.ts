@@ -303,7 +303,7 @@ export class Pipeline {
       if (left === 0 || final) return
       // a step that moved records: the next at once, the app's I/O between them; a lock (or a
       // record still being sent): a little later
-      await within(undefined, left < before ? 0 : Math.min(50 + Math.random() * 50, deadline - Date.now()))
+      await sleep(left < before ? 0 : Math.max(0, Math.min(50 + Math.random() * 50, deadline - Date.now())))
       before = left
     }
   }
@@ -354,14 +354,14 @@ export class Pipeline {
 }
 
 /**
- * Waits for `promise` (or nothing) at most `ms`. The timer is ref'd: shutdown's caller awaits
- * this, within its bound.
+ * Waits for `promise` at most `ms`. The timer is ref'd: shutdown's caller awaits this, within
+ * its bound.
  */
-async function within(promise: Promise<unknown> | undefined, ms: number): Promise<void> {
+async function within(promise: Promise<unknown>, ms: number): Promise<void> {
   let timer: NodeJS.Timeout | undefined
   try {
     const timeout = new Promise<void>((resolve) => (timer = setTimeout(resolve, Math.max(0, ms))))
-    await (promise ? Promise.race([promise, timeout]) : timeout)
+    await Promise.race([promise, timeout])
   } catch {
     // the pass reports its own failures
   } finally {

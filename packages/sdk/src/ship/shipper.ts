@@ -266,19 +266,21 @@ export class Shipper {
    */
   private record(park: ParkItem[], ack: number[]): void {
     if (this.detached) return
+    for (const p of park) this.owed.park.push(p)
+    for (const s of ack) this.owed.ack.add(s)
     try {
-      if (park.length) this.o.store.park(park, this.o.now())
-      if (ack.length) this.o.store.ack(ack)
-    } catch (err) {
-      // both are idempotent: a record already parked or deleted is skipped when tried again
-      for (const p of park) this.owed.park.push(p)
-      for (const s of ack) this.owed.ack.add(s)
-      if (!isBusy(err)) this.fail('OUTBOX_ERROR', String(err))
+      this.payOwed(true)
+    } catch {
+      // a lock: owed, written by the next pass
     }
   }
 
-  /** Throws a busy error (the pass ends and comes back); a file that still refuses stays owed. */
-  private payOwed(): void {
+  /**
+   * Writes what the outbox owes. Both writes are idempotent: a record already parked or deleted
+   * is skipped when tried again. Throws a busy error (the pass ends and comes back); a file that
+   * still refuses stays owed (`report`: said in lastError).
+   */
+  private payOwed(report = false): void {
     if (this.detached) return
     const { park, ack } = this.owed
     this.owed = { park: [], ack: new Set() }
@@ -288,6 +290,7 @@ export class Shipper {
     } catch (err) {
       this.owed = { park, ack }
       if (isBusy(err)) throw err
+      if (report) this.fail('OUTBOX_ERROR', String(err))
     }
   }
 
